@@ -1,0 +1,174 @@
+# The dataset builder end to end: music21 chorales rendered by fluidsynth (checked against an independent
+# render of the same MIDI), interrupted and resumed builds, audio and audio+MIDI folders, clear errors.
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mido
+import numpy as np
+import pytest
+import soundfile
+
+from wavenet_rt.conditioning import KEYS, LOWEST_KEY, frames_from_midi_file
+from wavenet_rt.dataset import audio as audio_io
+from wavenet_rt.dataset.shards import load_manifest, read_shard
+from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
+
+SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+
+
+def build(out, *args, env=None, check=True):
+    cmd = [sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--jobs", "2", *map(str, args)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"build failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def chorales(tmp_path_factory):
+    out = tmp_path_factory.mktemp("chorales")
+    build(out, "--limit", 2, "--sample-rate", 8000, "--transpose", "0,3")
+    return out
+
+
+def test_two_chorales_end_to_end(chorales, tmp_path):
+    manifest = load_manifest(chorales)
+    assert sorted(manifest["items"]) == ["bwv1.6", "bwv1.6.t+3", "bwv10.7", "bwv10.7.t+3"]
+    assert {r["split"] for r in manifest["items"].values()} == {"train", "valid"}  # split by piece:
+    assert manifest["items"]["bwv1.6"]["split"] == manifest["items"]["bwv1.6.t+3"]["split"]
+    assert manifest["cond_channels"] == 176 and manifest["cond_features"] == "roll88_onset88"
+    for item, record in manifest["items"].items():
+        codes, cond = read_shard(chorales / record["shard"])
+        assert len(codes) == record["samples"] and cond.shape == (176, math.ceil(len(codes) / 64))
+        midi = chorales / record["midi"]
+        # The codes are the mu-law of an independent fluidsynth render of the stored MIDI, normalised.
+        wav = tmp_path / f"{item}.wav"
+        subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-O", "float", "-T", "wav",
+                        "-r", "8000", "-F", str(wav), SOUNDFONT, str(midi)], check=True)
+        render, _ = soundfile.read(wav, dtype="float32", always_2d=True)
+        mono = render.mean(axis=1)
+        expect = mulaw_encode(mono * (0.9 / np.abs(mono).max()), 256)
+        assert np.mean(codes == expect) > 0.999
+        # The conditioning is the MIDI's: same frames as computing them from the stored file.
+        np.testing.assert_array_equal(cond, frames_from_midi_file(midi, cond.shape[1], "roll88_onset88", 8000, 64)
+                                      .astype(np.float16))
+
+
+def test_transposition_moves_the_notes_and_the_pitch(chorales):
+    manifest = load_manifest(chorales)
+    _, plain = read_shard(chorales / manifest["items"]["bwv1.6"]["shard"])
+    _, up = read_shard(chorales / manifest["items"]["bwv1.6.t+3"]["shard"])
+    roll, roll_up = plain[:KEYS].astype(np.float32), up[:KEYS].astype(np.float32)
+    frames = min(roll.shape[1], roll_up.shape[1])
+    np.testing.assert_array_equal(roll_up[3:, :frames], roll[:-3, :frames])
+    # The audio moved too: the chroma of the rendered audio peaks 3 semitones higher on average.
+    codes, _ = read_shard(chorales / manifest["items"]["bwv1.6"]["shard"])
+    codes_up, _ = read_shard(chorales / manifest["items"]["bwv1.6.t+3"]["shard"])
+    assert dominant_shift(mulaw_decode(codes), mulaw_decode(codes_up), 8000) == 3
+
+
+def dominant_shift(a, b, rate):
+    """The circular shift (semitones) that best maps the pitch-class energy profile of a onto b's."""
+    def chroma(x):
+        spectrum = np.abs(np.fft.rfft(x[: rate * 20])) ** 2
+        freqs = np.fft.rfftfreq(min(len(x), rate * 20), 1 / rate)
+        keep = (freqs > 60) & (freqs < 2000)
+        classes = np.round(12 * np.log2(freqs[keep] / 440)).astype(int) % 12
+        return np.bincount(classes, spectrum[keep], 12)
+    ca, cb = chroma(a), chroma(b)
+    return int(np.argmax([np.dot(np.roll(ca, k), cb) for k in range(12)]))
+
+
+def test_resume_after_interrupt_gives_the_same_dataset(tmp_path):
+    args = ("--limit", 5, "--sample-rate", 8000, "--transpose=-1,0,1", "--jobs", 1)
+    reference = tmp_path / "reference"
+    build(reference, *args)
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        manifest_file = out / "manifest.json"
+        if manifest_file.is_file() and len(json.loads(manifest_file.read_text())["items"]) >= 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-1000:]
+    assert "resume" in err
+    done_before = load_manifest(out)["items"]
+    assert 2 <= len(done_before) < 15
+    mtimes = {k: os.stat(out / r["shard"]).st_mtime_ns for k, r in done_before.items()}
+    build(out, *args)
+    after = load_manifest(out)["items"]
+    assert len(after) == 15
+    assert all(os.stat(out / after[k]["shard"]).st_mtime_ns == t for k, t in mtimes.items())  # skipped
+    ref = load_manifest(reference)["items"]
+    for item, record in ref.items():
+        assert after[item]["split"] == record["split"]
+        for a, b in zip(read_shard(out / after[item]["shard"]), read_shard(reference / record["shard"])):
+            np.testing.assert_array_equal(a, b)
+    assert not list((out / "tmp").iterdir())
+
+
+def test_other_options_on_an_existing_folder_are_refused(chorales):
+    result = build(chorales, "--limit", 2, "--sample-rate", 16000, "--transpose", "0,3", check=False)
+    assert result.returncode == 2 and "sample_rate: 8000 -> 16000" in result.stderr
+
+
+def test_missing_fluidsynth_names_the_package(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # a PATH where no fluidsynth lives
+    result = build(tmp_path / "out", "--limit", 1, env=env, check=False)
+    assert result.returncode == 2 and "apt-get install fluidsynth" in result.stderr
+
+
+def test_missing_soundfont_names_the_package(tmp_path, monkeypatch):
+    result = build(tmp_path / "out", "--limit", 1, "--soundfont", tmp_path / "none.sf2", check=False)
+    assert result.returncode == 2 and "soundfont not found" in result.stderr
+    monkeypatch.setattr(audio_io, "DEFAULT_SOUNDFONT", tmp_path / "TimGM6mb.sf2")
+    with pytest.raises(audio_io.DatasetError, match="apt-get install timgm6mb-soundfont"):
+        audio_io.check_renderer(tmp_path / "TimGM6mb.sf2")
+
+
+def test_audio_folder_is_unconditional_and_resampled(tmp_path):
+    src = tmp_path / "wavs"
+    (src / "sub").mkdir(parents=True)
+    t = np.arange(22050 * 2) / 22050
+    soundfile.write(src / "a.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050)
+    soundfile.write(src / "sub" / "b.flac", np.stack([0.2 * np.sin(2 * np.pi * 660 * t)] * 2, 1), 22050)
+    soundfile.write(src / "c.wav", np.sin(2 * np.pi * 550 * t), 22050)
+    out = tmp_path / "out"
+    build(out, "--wav", src, "--sample-rate", 16000)
+    manifest = load_manifest(out)
+    assert manifest["cond_channels"] == 0 and sorted(manifest["items"]) == ["a", "c", "sub__b"]
+    codes, cond = read_shard(out / manifest["items"]["a"]["shard"])
+    assert cond is None and abs(len(codes) - 32000) <= 1
+    audio = mulaw_decode(codes)
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert abs(np.argmax(spectrum) * 16000 / len(audio) - 440) < 2
+    assert abs(np.abs(audio).max() - 0.9) < 0.02
+
+
+def test_audio_midi_pairs_take_conditioning_from_the_midi(tmp_path):
+    src = tmp_path / "pairs"
+    src.mkdir()
+    for name, note in (("low", 48), ("high", 72), ("alone", 60)):
+        midi = mido.MidiFile()
+        track = mido.MidiTrack()
+        midi.tracks.append(track)
+        track += [mido.Message("note_on", note=note, velocity=100), mido.Message("note_off", note=note, time=960)]
+        midi.save(src / f"{name}.mid")
+        subprocess.run(["fluidsynth", "-ni", "-q", "-r", "44100", "-F", str(src / f"{name}.wav"), SOUNDFONT,
+                        str(src / f"{name}.mid")], check=True)
+    (src / "alone.mid").unlink()  # audio without MIDI is not a pair
+    out = tmp_path / "out"
+    build(out, "--pairs", src, "--sample-rate", 16000)
+    manifest = load_manifest(out)
+    assert sorted(manifest["items"]) == ["high", "low"]
+    _, cond = read_shard(out / manifest["items"]["high"]["shard"])
+    assert cond[72 - LOWEST_KEY, :100].all() and cond[:KEYS].sum(axis=0).max() == pytest.approx(100 / 127, abs=1e-3)

@@ -1,0 +1,127 @@
+# The compiled module's shared pieces (csrc/sampling.h) against their NumPy twins and float64 references:
+# mu-law coding, the Philox counter-based RNG (with the published known-answer vectors) and sampling.
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from wavenet_rt import _engine
+from wavenet_rt.mulaw import mulaw_decode, mulaw_encode, silence_code
+from wavenet_rt.sampling import philox4x32_10, sample_categorical, sampling_uniforms
+
+
+def test_import_needs_no_torch():
+    code = "import sys, wavenet_rt, wavenet_rt._engine, wavenet_rt.conditioning; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("counter,key,expected", [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+])
+def test_philox_known_answers(counter, key, expected):
+    """Random123's published Philox4x32-10 test vectors."""
+    out = philox4x32_10(tuple(np.array([c], np.uint64) for c in counter), key)
+    assert tuple(int(w[0]) for w in out) == expected
+
+
+@pytest.mark.parametrize("seed,stream,start", [(0, 0, 0), (12345678901234567, 7, 2**32 - 3), (2**64 - 1, 2**31, 99)])
+def test_uniforms_match_numpy_bit_for_bit(seed, stream, start):
+    native = _engine.sampling_uniforms(seed, stream, start, 50000)
+    assert native.dtype == np.float32
+    np.testing.assert_array_equal(native, sampling_uniforms(seed, stream, start, 50000))
+    assert native.min() >= 0 and native.max() < 1
+
+
+def test_uniforms_are_uniform_and_independent_across_streams():
+    a = _engine.sampling_uniforms(1, 0, 0, 200000)
+    b = _engine.sampling_uniforms(1, 1, 0, 200000)
+    c = _engine.sampling_uniforms(2, 0, 0, 200000)
+    for u in (a, b, c):
+        assert stats.kstest(u, "uniform").pvalue > 1e-4
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.01 and abs(np.corrcoef(a, c)[0, 1]) < 0.01
+
+
+def float64_mulaw(x, classes):
+    mu = classes - 1
+    y = np.sign(x) * np.log(1 + mu * np.abs(x)) / np.log(1 + mu)
+    return (y + 1) / 2 * mu  # continuous class position before rounding
+
+
+@pytest.mark.parametrize("classes", [256, 65536, 17])
+def test_mulaw_encode_matches_reference(classes):
+    x = np.concatenate([np.linspace(-1, 1, 20001), np.random.default_rng(0).uniform(-1, 1, 20000),
+                        [-2.0, 2.0, 0.0, 1e-9]]).astype(np.float32)
+    native, numpy_codes = _engine.mulaw_encode(x, classes), mulaw_encode(x, classes)
+    position = float64_mulaw(np.clip(x.astype(np.float64), -1, 1), classes)
+    # Rounding may differ between float32 (C++) and float64 only right at a class boundary.
+    near_boundary = np.abs(position - np.floor(position) - 0.5) < 1e-6 * classes + 1e-5
+    assert np.all((native == numpy_codes) | near_boundary)
+    assert np.mean(native != numpy_codes) < 1e-3
+    np.testing.assert_array_equal(numpy_codes, np.floor(position + 0.5).astype(np.int64))
+    assert native.min() >= 0 and native.max() <= classes - 1
+
+
+@pytest.mark.parametrize("classes", [256, 1024])
+def test_mulaw_decode_matches_numpy_and_inverts_encode(classes):
+    codes = np.arange(classes)
+    native = _engine.mulaw_decode(codes, classes)
+    np.testing.assert_allclose(native, mulaw_decode(codes, classes), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(_engine.mulaw_encode(native, classes), codes)
+    assert abs(mulaw_decode(silence_code(classes), classes)) < 2e-4
+
+
+def test_mulaw_rejects_bad_input():
+    with pytest.raises(ValueError, match="outside"):
+        _engine.mulaw_decode(np.array([0, 256]), 256)
+    with pytest.raises(ValueError, match="classes"):
+        _engine.mulaw_encode(np.zeros(3, np.float32), 1)
+
+
+def test_categorical_sampling_matches_numpy():
+    rng = np.random.default_rng(1)
+    logits = (rng.standard_normal((20000, 256)) * rng.uniform(0.1, 8, (20000, 1))).astype(np.float32)
+    u = _engine.sampling_uniforms(5, 0, 0, 20000)
+    for temperature in (1.0, 0.7, 1.5):
+        native = _engine.sample_categorical(logits, temperature, u)
+        reference = sample_categorical(logits, temperature, u)
+        # exp() may differ by an ulp between libm and NumPy; a pick may only differ where u sits on a
+        # CDF boundary to within float32 rounding.
+        differ = np.flatnonzero(native != reference)
+        assert len(differ) <= 2
+        for row in differ:
+            w = np.exp((logits[row].astype(np.float64) - logits[row].max()) / temperature)
+            cdf = np.cumsum(w) / w.sum()
+            assert np.min(np.abs(cdf - u[row])) < 1e-5
+
+
+def test_zero_temperature_is_argmax():
+    logits = np.random.default_rng(2).standard_normal((1000, 256)).astype(np.float32)
+    u = _engine.sampling_uniforms(0, 0, 0, 1000)
+    np.testing.assert_array_equal(_engine.sample_categorical(logits, 0.0, u), logits.argmax(axis=1))
+    np.testing.assert_array_equal(_engine.sample_categorical(logits, 1e-4, u), logits.argmax(axis=1))
+
+
+def test_sampled_classes_follow_softmax():
+    """Chi-square of 200k draws from one fixed distribution against its float64 softmax."""
+    classes, draws = 64, 200000
+    row = np.random.default_rng(3).standard_normal(classes).astype(np.float32) * 2
+    u = _engine.sampling_uniforms(9, 3, 0, draws)
+    picks = _engine.sample_categorical(np.tile(row, (draws, 1)), 1.0, u)
+    p = np.exp(row.astype(np.float64) - row.max())
+    p /= p.sum()
+    observed = np.bincount(picks, minlength=classes)
+    assert stats.chisquare(observed, p * draws).pvalue > 1e-4
+    hot = _engine.sample_categorical(np.tile(row, (draws, 1)), 2.0, u)
+    q = np.exp((row.astype(np.float64) - row.max()) / 2.0)
+    assert stats.chisquare(np.bincount(hot, minlength=classes), q / q.sum() * draws).pvalue > 1e-4
+
+
+@pytest.mark.gpu
+def test_device_uniforms_equal_host_uniforms():
+    np.testing.assert_array_equal(_engine.cuda_sampling_uniforms(77, 5, 2**33, 100000),
+                                  _engine.sampling_uniforms(77, 5, 2**33, 100000))

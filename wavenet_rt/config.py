@@ -1,0 +1,87 @@
+# WaveNetConfig: the one description of a model's shape, shared by the PyTorch model, model files and the
+# C++ engines (csrc/weights.h reuses these names). Presets are the standard sizes of DESIGN.md.
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _dilation_cycles(cycles: int, top: int = 512) -> list[int]:
+    one_cycle = [2**i for i in range(top.bit_length())]  # 1, 2, 4, ..., top
+    return one_cycle * cycles
+
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    "small": dict(dilations=_dilation_cycles(2), residual_channels=32, gate_channels=64, skip_channels=128),
+    "medium": dict(dilations=_dilation_cycles(2), residual_channels=64, gate_channels=128, skip_channels=256),
+    "large": dict(dilations=_dilation_cycles(3), residual_channels=128, gate_channels=256, skip_channels=256),
+}
+
+
+@dataclass
+class WaveNetConfig:
+    """Shape of a WaveNet. Sample t of the output uses conditioning frame t // cond_hop."""
+
+    dilations: list[int] = field(default_factory=lambda: _dilation_cycles(2))
+    kernel_size: int = 2
+    residual_channels: int = 32
+    gate_channels: int = 64  # split in two halves: tanh and sigmoid
+    skip_channels: int = 128
+    classes: int = 256  # mu-law classes
+    cond_channels: int = 0  # 0 = no local conditioning
+    cond_hop: int = 64  # samples per conditioning frame
+    global_classes: int = 0  # 0 = no global conditioning
+    sample_rate: int = 16000
+    cond_features: str = ""  # name of the conditioning feature set (wavenet_rt.conditioning.FEATURE_SETS)
+
+    def __post_init__(self) -> None:
+        self.dilations = [int(d) for d in self.dilations]
+        self.validate()
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> WaveNetConfig:
+        if name not in _PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(_PRESETS)}")
+        return cls(**{**_PRESETS[name], **overrides})
+
+    @property
+    def receptive_field(self) -> int:
+        """Number of input samples (the current one included) that one output depends on."""
+        return (self.kernel_size - 1) * sum(self.dilations) + 1
+
+    @property
+    def layers(self) -> int:
+        return len(self.dilations)
+
+    def validate(self) -> None:
+        problems = []
+        if not self.dilations or any(d < 1 for d in self.dilations):
+            problems.append(f"dilations must be a non-empty list of positive ints, got {self.dilations}")
+        for name in ("kernel_size", "residual_channels", "skip_channels", "cond_hop", "sample_rate"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.gate_channels < 2 or self.gate_channels % 2:
+            problems.append(f"gate_channels must be even and >= 2, got {self.gate_channels}")
+        if not 2 <= self.classes <= 65536:
+            problems.append(f"classes must be in [2, 65536], got {self.classes}")
+        if self.cond_channels < 0 or self.global_classes < 0:
+            problems.append("cond_channels and global_classes must be >= 0")
+        if problems:
+            raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> WaveNetConfig:
+        """Parses a config written by to_json; unknown fields are an error (a newer writer)."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("config JSON must be an object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config has fields this version does not know: {unknown}")
+        return cls(**data)

@@ -1,0 +1,85 @@
+# Training windows from a built dataset (wavenet_rt/dataset/): one split's shards held in memory, and
+# random windows of receptive field + N samples drawn from them. Windows start on frame boundaries (so
+# conditioning frames line up) and may start before a piece, padded with silence and empty frames, so
+# the model also learns how music begins from nothing.
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dataset.shards import load_manifest, read_shard
+from .mulaw import silence_code
+
+
+@dataclass
+class Batch:
+    inputs: np.ndarray  # (B, T) int64 codes; T = receptive_field + targets - 1
+    targets: np.ndarray  # (B, N) int64: the codes that follow the last N inputs
+    cond: np.ndarray | None  # (B, C, ceil(T / hop)) float32
+    global_id: np.ndarray | None  # (B,) int64
+
+
+class WindowSampler:
+    """Random training windows from one split. `receptive_field` samples of context come before the N
+    target samples, so every target is predicted from a full receptive field."""
+
+    def __init__(self, root: str | Path, split: str, receptive_field: int, targets: int,
+                 use_cond: bool = True, use_global: bool = True) -> None:
+        root = Path(root)
+        self.manifest = load_manifest(root)
+        self.hop = self.manifest["cond_hop"]
+        self.length = receptive_field + targets  # codes per window: inputs plus one
+        self.targets = targets
+        self.use_cond = use_cond and self.manifest["cond_channels"] > 0
+        self.use_global = use_global and self.manifest["global_classes"] > 0
+        self.silence = silence_code(self.manifest["classes"])
+        # Windows may begin up to a receptive field (rounded up to whole frames) before a piece starts.
+        self.lead = math.ceil(receptive_field / self.hop) * self.hop
+        self.pieces = []
+        for item_id, record in sorted(self.manifest["items"].items()):
+            if record["split"] != split:
+                continue
+            codes, cond = read_shard(root / record["shard"])
+            starts = (len(codes) - self.length + self.lead) // self.hop + 1  # frame-aligned start positions
+            if starts > 0:
+                self.pieces.append((item_id, codes, cond if self.use_cond else None, record["global_id"], starts))
+        if not self.pieces:
+            raise ValueError(f"split {split!r} of {root} has no piece long enough for windows of {self.length} samples")
+        counts = np.array([p[4] for p in self.pieces], dtype=np.float64)
+        self.weights = counts / counts.sum()
+
+    @property
+    def hours(self) -> float:
+        return sum(len(p[1]) for p in self.pieces) / self.manifest["sample_rate"] / 3600
+
+    def sample(self, rng: np.random.Generator, batch: int) -> Batch:
+        picks = rng.choice(len(self.pieces), size=batch, p=self.weights)
+        starts = [int(rng.integers(self.pieces[i][4])) * self.hop - self.lead for i in picks]
+        return self.windows(list(zip(picks, starts)))
+
+    def windows(self, spec: list[tuple[int, int]]) -> Batch:
+        """The windows at (piece index, start sample) pairs; start < 0 reaches into leading silence."""
+        frames = math.ceil((self.length - 1) / self.hop)
+        codes = np.full((len(spec), self.length), self.silence, dtype=np.int64)
+        cond = None
+        if self.use_cond:
+            cond = np.zeros((len(spec), self.pieces[0][2].shape[0], frames), dtype=np.float32)
+        for row, (index, start) in enumerate(spec):
+            piece_codes, piece_cond = self.pieces[index][1], self.pieces[index][2]
+            skip = max(0, -start)
+            codes[row, skip:] = piece_codes[start + skip:start + self.length]
+            if cond is not None:
+                first, skip_frames = start // self.hop, skip // self.hop
+                chunk = piece_cond[:, first + skip_frames:first + frames]
+                cond[row, :, skip_frames:skip_frames + chunk.shape[1]] = chunk
+        global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
+        return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id)
+
+    def fixed_windows(self, count: int, seed: int = 1234) -> list[tuple[int, int]]:
+        """A reproducible set of window positions (for validation): same seed, same windows."""
+        rng = np.random.default_rng(seed)
+        picks = rng.choice(len(self.pieces), size=count, p=self.weights)
+        return [(int(i), int(rng.integers(self.pieces[i][4])) * self.hop - self.lead) for i in picks]

@@ -1,0 +1,191 @@
+# The dataset build: plans one item per (piece, GM program, transposition), splits train/valid/test by
+# piece, processes items in worker processes and records each finished item in the manifest at once, so an
+# interrupted build resumes where it stopped (finished items are skipped, failed ones retried).
+from __future__ import annotations
+
+import math
+import tempfile
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..conditioning import feature_channels, frames_from_midi_file
+from ..mulaw import mulaw_encode
+from . import audio as audio_io
+from .midi_prep import prepare_midi, score_to_midi
+from .shards import FORMAT, VERSION, load_manifest, manifest_path, save_manifest, write_shard
+from .sources import DatasetError, Piece, audio_pieces, corpus_pieces, midi_pieces, pair_pieces
+
+
+@dataclass
+class BuildOptions:
+    """Everything that decides a dataset's content (the output folder and job count aside)."""
+
+    source: str = "corpus"  # corpus | midi | wav | pairs
+    location: str = "bach-chorales"  # corpus name or folder
+    limit: int = 0  # first N pieces by id; 0 = all
+    sample_rate: int = 16000
+    classes: int = 256
+    cond_hop: int = 64
+    features: str = "roll88_onset88"
+    programs: list[int] = field(default_factory=lambda: [0])  # GM programs, one global class each if > 1
+    transpose: list[int] = field(default_factory=lambda: [0])  # semitones, one copy of each piece per value
+    soundfont: str = str(audio_io.DEFAULT_SOUNDFONT)
+    reverb: bool = False
+    valid: float = 0.1
+    test: float = 0.1
+    seed: int = 0
+
+    @property
+    def renders(self) -> bool:
+        return self.source in ("corpus", "midi")
+
+    @property
+    def conditioned(self) -> bool:
+        return self.source != "wav"
+
+    def check(self) -> None:
+        if not self.renders and (self.programs != [0] or self.transpose != [0]):
+            raise DatasetError("--program and --transpose apply to rendered sources (corpus, --midi) only")
+        if not all(0 <= p <= 127 for p in self.programs) or len(set(self.programs)) != len(self.programs):
+            raise DatasetError(f"programs must be distinct GM program numbers 0..127, got {self.programs}")
+        if not 0 <= self.valid < 1 or not 0 <= self.test < 1 or self.valid + self.test >= 1:
+            raise DatasetError("--valid and --test are fractions of the pieces and must leave some for training")
+        feature_channels(self.features)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    piece: Piece
+    split: str
+    program: int
+    global_id: int
+    transpose: int
+
+
+def find_pieces(options: BuildOptions) -> list[Piece]:
+    finders = {"corpus": corpus_pieces, "midi": lambda p: midi_pieces(Path(p)),
+               "wav": lambda p: audio_pieces(Path(p)), "pairs": lambda p: pair_pieces(Path(p))}
+    pieces = finders[options.source](options.location)
+    return pieces[: options.limit] if options.limit else pieces
+
+
+def assign_splits(piece_ids: list[str], valid: float, test: float, seed: int) -> dict[str, str]:
+    """A seeded shuffle of the pieces; at least one valid piece from 2 pieces on, one test from 3 on."""
+    n = len(piece_ids)
+    n_valid = max(1, round(n * valid)) if valid > 0 and n >= 2 else 0
+    n_test = max(1, round(n * test)) if test > 0 and n >= 3 else 0
+    order = np.random.default_rng(seed).permutation(sorted(piece_ids))
+    return {str(pid): "valid" if i < n_valid else "test" if i < n_valid + n_test else "train"
+            for i, pid in enumerate(order)}
+
+
+def plan_items(pieces: list[Piece], options: BuildOptions) -> list[Item]:
+    splits = assign_splits([p.id for p in pieces], options.valid, options.test, options.seed)
+    items = []
+    for piece in pieces:
+        for global_id, program in enumerate(options.programs):
+            for shift in options.transpose:
+                suffix = (f".p{program}" if len(options.programs) > 1 else "") + (f".t{shift:+d}" if shift else "")
+                items.append(Item(piece.id + suffix, piece, splits[piece.id], program, global_id, shift))
+    return items
+
+
+def new_manifest(options: BuildOptions) -> dict[str, Any]:
+    return {
+        "format": FORMAT, "version": VERSION, "options": asdict(options),
+        "sample_rate": options.sample_rate, "classes": options.classes, "cond_hop": options.cond_hop,
+        "cond_features": options.features if options.conditioned else "",
+        "cond_channels": feature_channels(options.features) if options.conditioned else 0,
+        "global_classes": len(options.programs) if len(options.programs) > 1 else 0,
+        "programs": options.programs, "items": {}, "failed": {},
+    }
+
+
+def open_manifest(out: Path, options: BuildOptions) -> dict[str, Any]:
+    """The manifest to continue from; refuses a folder built with other options."""
+    if not manifest_path(out).is_file():
+        return new_manifest(options)
+    manifest = load_manifest(out)
+    if manifest["options"] != asdict(options):
+        old, new = manifest["options"], asdict(options)
+        diffs = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
+        raise DatasetError(f"{out} was built with other options ({'; '.join(diffs)}); "
+                           "use a new folder or the same options")
+    return manifest
+
+
+def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, Any]:
+    """Renders or reads one item and writes its shard. Runs in a worker process."""
+    with tempfile.TemporaryDirectory(dir=out / "tmp") as tmp:
+        tmp = Path(tmp)
+        midi_path, dropped = None, {}
+        if item.piece.midi is not None or item.piece.score is not None:
+            source_midi = item.piece.midi
+            if item.piece.score is not None:
+                source_midi = tmp / "score.mid"
+                score_to_midi(item.piece.score, source_midi)
+            midi_path = out / "midi" / f"{item.id}.mid"
+            program = item.program if options.renders else None
+            dropped = prepare_midi(source_midi, tmp / "prepared.mid", program, item.transpose)
+            (tmp / "prepared.mid").replace(midi_path)
+        if options.renders:
+            audio = audio_io.render_midi(midi_path, tmp / "render.wav", Path(options.soundfont),
+                                         options.sample_rate, options.reverb)
+        else:
+            audio = audio_io.load_audio(item.piece.audio, options.sample_rate)
+        codes = mulaw_encode(audio_io.normalise(audio), options.classes)
+        frames = math.ceil(len(codes) / options.cond_hop)
+        cond = (frames_from_midi_file(midi_path, frames, options.features, options.sample_rate, options.cond_hop)
+                if options.conditioned else None)
+        write_shard(out / "shards" / f"{item.id}.npz", codes, cond)
+    return {"piece": item.piece.id, "split": item.split, "shard": f"shards/{item.id}.npz",
+            "midi": None if midi_path is None else f"midi/{item.id}.mid", "program": item.program,
+            "global_id": item.global_id, "transpose": item.transpose, "samples": len(codes),
+            "frames": frames, "seconds": len(codes) / options.sample_rate, "dropped": dropped}
+
+
+def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True) -> dict[str, Any]:
+    """Builds (or resumes building) the dataset in `out`; returns the manifest."""
+    options.check()
+    if options.renders:
+        audio_io.check_renderer(Path(options.soundfont))
+    for sub in ("shards", "midi", "tmp"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    manifest = open_manifest(out, options)
+    items = plan_items(find_pieces(options), options)
+    done = manifest["items"]
+    todo = [it for it in items if it.id not in done or not (out / done[it.id]["shard"]).is_file()]
+    # The source folder may have changed since the last run: keep only planned items, with today's split.
+    pending = {it.id for it in todo}
+    manifest["items"] = {it.id: {**done[it.id], "split": it.split} for it in items if it.id not in pending}
+    manifest["failed"] = {}
+    save_manifest(out, manifest)
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs))
+    bar = tqdm(total=len(items), initial=len(items) - len(todo), unit="item", desc="building", disable=not progress)
+    try:
+        running = {pool.submit(process_item, it, options, out): it for it in todo}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                try:
+                    manifest["items"][item.id] = future.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as err:  # one bad piece (unreadable score, odd MIDI) must not stop the rest
+                    manifest["failed"][item.id] = f"{type(err).__name__}: {err}"
+                save_manifest(out, manifest)
+                bar.update(1)
+                bar.set_postfix(failed=len(manifest["failed"]),
+                                hours=f"{sum(r['seconds'] for r in manifest['items'].values()) / 3600:.2f}")
+    finally:  # on Ctrl-C too: drop queued items; finished ones are already in the manifest
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return manifest

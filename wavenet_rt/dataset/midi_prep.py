@@ -1,0 +1,66 @@
+# Turns a piece into the MIDI file that is both rendered and read for conditioning: scores are exported
+# by music21; the GM program is forced, notes are transposed, and whatever the 88-key conditioning could
+# not describe (drum channel 10, keys pushed off the keyboard) is removed so audio and features agree.
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+
+from ..conditioning import KEYS, LOWEST_KEY
+from .sources import DatasetError
+
+DRUM_CHANNEL = 9  # MIDI channel 10
+
+
+def score_to_midi(score: Path, out: Path) -> None:
+    try:
+        from music21 import converter
+    except ImportError as err:
+        raise DatasetError("music21 is not installed: pip install music21") from err
+    converter.parse(str(score)).write("midi", fp=str(out))
+
+
+def prepare_midi(source: Path, out: Path, program: int | None, transpose: int) -> dict[str, int]:
+    """Writes `source` with every channel set to GM `program` (None keeps the file's own) and notes shifted
+    by `transpose` semitones. Returns counts of what was dropped."""
+    try:
+        midi = mido.MidiFile(str(source))
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+        raise DatasetError(f"cannot read MIDI file {source}: {err}") from err
+    dropped = {"drum_events": 0, "off_keyboard_notes": 0, "program_changes": 0}
+    channels: set[int] = set()
+    for track in midi.tracks:
+        kept, pending_delta = [], 0
+        for msg in track:
+            msg, reason = _rewrite(msg, program, transpose)
+            if reason:
+                dropped[reason] += 1
+                pending_delta += msg.time
+                continue
+            if msg.type in ("note_on", "note_off"):
+                channels.add(msg.channel)
+            kept.append(msg.copy(time=msg.time + pending_delta))
+            pending_delta = 0
+        track[:] = kept
+    if program is not None and midi.tracks:
+        setup = [mido.Message("program_change", channel=c, program=program, time=0) for c in sorted(channels)]
+        midi.tracks[0][:0] = setup
+    midi.save(str(out))
+    return dropped
+
+
+def _rewrite(msg: mido.Message, program: int | None, transpose: int) -> tuple[mido.Message, str | None]:
+    """The message as it should appear in the prepared file, or the reason to drop it."""
+    if msg.is_meta:
+        return msg, None
+    if getattr(msg, "channel", None) == DRUM_CHANNEL:
+        return msg, "drum_events"
+    if msg.type == "program_change" and program is not None:
+        return msg, "program_changes"  # replaced by one program change per channel at the start
+    if msg.type in ("note_on", "note_off", "polytouch"):
+        note = msg.note + transpose
+        if not LOWEST_KEY <= note < LOWEST_KEY + KEYS:
+            return msg, "off_keyboard_notes"
+        return msg.copy(note=note), None
+    return msg, None

@@ -1,0 +1,59 @@
+# On-disk format of a built dataset: manifest.json (options, audio format, one record per item) and one
+# shard per item (shards/<item>.npz: mu-law codes, and conditioning frames (C, F) as float16 when the
+# dataset has them). Every write is atomic (temporary file + rename), so an interrupted build never
+# leaves a half-written file behind.
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+FORMAT = "wavenet_rt-dataset"
+VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_shard(path: Path, codes: np.ndarray, cond: np.ndarray | None) -> None:
+    arrays = {"codes": codes.astype(np.uint8 if codes.max(initial=0) < 256 else np.uint16)}
+    if cond is not None:
+        arrays["cond"] = cond.astype(np.float16)  # (C, F); values are velocities/127, 0/1 flags, bends
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(codes (T,), cond (C, F) float16 or None)."""
+    with np.load(path) as shard:
+        return shard["codes"], (shard["cond"] if "cond" in shard else None)
+
+
+def manifest_path(root: Path) -> Path:
+    return Path(root) / MANIFEST
+
+
+def load_manifest(root: str | Path) -> dict[str, Any]:
+    path = manifest_path(Path(root))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {root} a dataset built by `python -m wavenet_rt.dataset build`?")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT or manifest.get("version", 0) > VERSION:
+        raise ValueError(f"{path} is not a wavenet_rt dataset manifest this version reads")
+    return manifest
+
+
+def save_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_bytes(manifest_path(root), json.dumps(manifest, indent=1, sort_keys=True).encode())

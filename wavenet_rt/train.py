@@ -1,0 +1,358 @@
+# `python -m wavenet_rt.train --data DIR --config small --out RUN`: trains a WaveNet on a built dataset.
+# Random windows, Adam with warm-up + cosine LR, an EMA of the weights (what gets exported), validation
+# bits/sample, atomic checkpoints that `--resume` continues exactly, a CSV log (TensorBoard if installed),
+# and data-parallel training across processes under torchrun (gloo on CPU, NCCL on GPU).
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
+from tqdm import tqdm
+
+from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from .config import WaveNetConfig
+from .data import Batch, WindowSampler
+from .dataset.shards import load_manifest
+from .model import WaveNet
+from .weights import save_model
+
+LOG_FIELDS = ["step", "train_bits", "lr", "samples_per_s", "valid_bits", "elapsed_s"]
+SESSION_ARGS = ("resume", "minutes", "threads", "progress")  # may change between a run and its resumption
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m wavenet_rt.train",
+        description="Train a WaveNet on a dataset built by `python -m wavenet_rt.dataset build`. Writes "
+        "RUN/model.safetensors (the best EMA weights by validation), RUN/checkpoint.pt, RUN/log.csv. "
+        "For several processes: torchrun --nproc_per_node N -m wavenet_rt.train ...")
+    p.add_argument("--data", type=Path, help="dataset folder (required unless --resume)")
+    p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints, logs and the model file")
+    p.add_argument("--config", default="small", help="preset (small, medium, large) or a WaveNetConfig JSON file")
+    p.add_argument("--unconditional", action="store_true", help="ignore the dataset's MIDI conditioning (a baseline)")
+    p.add_argument("--steps", type=int, default=20000, help="optimizer steps; also the LR schedule's length")
+    p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed, exported) after this wall time")
+    p.add_argument("--batch", type=int, default=4, help="windows per step and process (default 4)")
+    p.add_argument("--window", type=int, default=4000,
+                   help="target samples per window (each comes after a receptive field of context)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--warmup", type=int, default=200, help="linear LR warm-up steps (default 200)")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights (default 0.999)")
+    p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
+    p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
+    p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
+    p.add_argument("--checkpoint-every", type=int, default=250, help="checkpoint every K steps (default 250)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--save-replicas", action="store_true",
+                   help="debugging: every process writes its final weights to RUN/replica-<rank>.safetensors")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return p.parse_args(argv)
+
+
+class Distributed:
+    """Rank bookkeeping; a no-op outside torchrun."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.main = self.rank == 0
+        self.device = torch.device("cpu")
+        if self.world > 1:
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+            dist.init_process_group(backend)
+        elif torch.cuda.is_available():
+            self.device = torch.device("cuda")
+
+    def gather(self, obj):
+        if self.world == 1:
+            return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when any rank says True (keeps the ranks stepping together)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t)
+        return bool(t.item() > 0)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def build_config(spec: str, manifest: dict, unconditional: bool) -> WaveNetConfig:
+    """The network shape from a preset or JSON file; everything the data decides comes from the manifest."""
+    try:
+        base = WaveNetConfig.preset(spec)
+    except ValueError:
+        path = Path(spec)
+        if not path.is_file():
+            raise ValueError(f"--config {spec!r} is neither a preset (small, medium, large) nor a JSON file") from None
+        base = WaveNetConfig.from_json(path.read_text())
+    cond = 0 if unconditional else manifest["cond_channels"]
+    return dataclasses.replace(base, classes=manifest["classes"], sample_rate=manifest["sample_rate"],
+                               cond_channels=cond, cond_hop=manifest["cond_hop"],
+                               cond_features=manifest["cond_features"] if cond else "",
+                               global_classes=manifest["global_classes"])
+
+
+def lr_factor(step: int, warmup: int, steps: int) -> float:
+    """Linear warm-up, then a cosine from 1 down to 0.1 at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def ema_average(decay: float):
+    def average(avg: torch.Tensor, new: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1 + int(count)) / (10 + int(count)))  # a young average follows the weights closely
+        return avg + (new - avg) * (1 - d)
+
+    return average
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace, ddp: Distributed) -> None:
+        self.ddp = ddp
+        self.run_dir = args.out
+        checkpoint = None
+        if args.resume:
+            checkpoint = load_checkpoint(self.run_dir)
+            saved = checkpoint["args"]
+            args = argparse.Namespace(**{**saved, **{k: getattr(args, k) for k in SESSION_ARGS}})
+            args.data, args.out = Path(saved["data"]), Path(saved["out"])
+        elif has_checkpoint(self.run_dir):
+            raise ValueError(f"{self.run_dir} already holds a run; pass --resume to continue it or pick another --out")
+        if args.data is None:
+            raise ValueError("--data is required")
+        self.args = args
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        torch.manual_seed(args.seed)  # identical initial weights in every process
+        manifest = load_manifest(args.data)
+        self.config = build_config(args.config, manifest, args.unconditional)
+        rf = self.config.receptive_field
+        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional)
+        self.valid_data, self.valid_spec = None, []
+        if ddp.main and any(r["split"] == "valid" for r in manifest["items"].values()):
+            self.valid_data = WindowSampler(args.data, "valid", rf, args.window, use_cond=not args.unconditional)
+            self.valid_spec = self.valid_data.fixed_windows(args.valid_windows)
+        self.model = WaveNet(self.config).to(ddp.device)
+        self.ema = AveragedModel(self.model, avg_fn=ema_average(args.ema), use_buffers=True)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, args.warmup, args.steps))
+        self.rng = np.random.default_rng([args.seed, ddp.rank])
+        self.step, self.best = 0, math.inf
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.net = self.model
+        if ddp.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+
+    # ---- state ----------------------------------------------------------------------------------
+
+    def _restore(self, ck: dict) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.ema.load_state_dict(ck["ema"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.schedule.load_state_dict(ck["schedule"])
+        self.step, self.best = ck["step"], ck["best"]
+        torch.set_rng_state(ck["torch_rng"])
+        states = ck["data_rng"]
+        if len(states) == self.ddp.world:
+            self.rng.bit_generator.state = states[self.ddp.rank]
+        elif self.ddp.main:
+            print(f"warning: resumed with {self.ddp.world} processes instead of {len(states)}; "
+                  "data order differs from an uninterrupted run", file=sys.stderr)
+
+    def checkpoint(self) -> None:
+        data_rng = self.ddp.gather(self.rng.bit_generator.state)  # collective: every rank takes part
+        if self.ddp.main:
+            args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
+            save_checkpoint(self.run_dir, {
+                "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                "step": self.step, "best": self.best, "torch_rng": torch.get_rng_state(),
+                "data_rng": data_rng, "args": args, "config": self.config.to_json()})
+        self.ddp.barrier()
+
+    # ---- steps ----------------------------------------------------------------------------------
+
+    def _tensors(self, batch: Batch):
+        dev = self.ddp.device
+        cond = None if batch.cond is None else torch.from_numpy(batch.cond).to(dev)
+        glob = None if batch.global_id is None else torch.from_numpy(batch.global_id).to(dev)
+        return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob
+
+    def train_step(self) -> float:
+        inputs, targets, cond, glob = self._tensors(self.train_data.sample(self.rng, self.args.batch))
+        logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
+        loss = F.cross_entropy(logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.clip)
+        self.optimizer.step()
+        self.schedule.step()
+        self.ema.update_parameters(self.model)
+        self.step += 1
+        return loss.item() / math.log(2)
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean bits per target sample of the EMA weights over the fixed validation windows."""
+        model, total, count = self.ema.module, 0.0, 0
+        for i in range(0, len(self.valid_spec), self.args.batch):
+            inputs, targets, cond, glob = self._tensors(self.valid_data.windows(self.valid_spec[i:i + self.args.batch]))
+            logits = model(inputs, cond, glob)[:, :, -targets.shape[1]:]
+            total += F.cross_entropy(logits, targets, reduction="sum").item()
+            count += targets.numel()
+        return total / count / math.log(2)
+
+    def validate_and_export(self) -> float | None:
+        """On the main process: validation bits (None without a valid split); exports the EMA model if best."""
+        bits = None
+        if self.ddp.main:
+            bits = self.validate() if self.valid_data is not None else None
+            if bits is None or bits < self.best:
+                self.best = bits if bits is not None else self.best
+                save_model(self.ema.module, self.run_dir / "model.safetensors")
+        self.ddp.barrier()
+        return bits
+
+    # ---- loop -----------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        args, main = self.args, self.ddp.main
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = RunLog(self.run_dir, self.step, main, args.resume)
+        if main and not args.resume:
+            (self.run_dir / "config.json").write_text(self.config.to_json())
+            print(f"training {self.config.layers}-layer WaveNet (receptive field {self.config.receptive_field}, "
+                  f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
+                  f"{self.train_data.hours:.2f} h, {self.ddp.world} process(es)", file=sys.stderr)
+        targets_per_step = args.batch * args.window * self.ddp.world
+        bar = tqdm(total=args.steps, initial=self.step, unit="step", disable=not (main and args.progress))
+        started = time.monotonic()
+        try:
+            while self.step < args.steps:
+                t0 = time.perf_counter()
+                bits = self.train_step()
+                rate = targets_per_step / (time.perf_counter() - t0)
+                valid = None
+                if self.step % args.valid_every == 0 or self.step == args.steps:
+                    valid = self.validate_and_export()
+                log.write(self.step, bits, self.schedule.get_last_lr()[0], rate, valid, time.monotonic() - started)
+                bar.update(1)
+                bar.set_postfix(bits=f"{bits:.3f}", samples_s=f"{rate:,.0f}",
+                                valid="-" if self.best == math.inf else f"{self.best:.3f}")
+                out_of_time = args.minutes and time.monotonic() - started > args.minutes * 60
+                if self.ddp.any(bool(out_of_time)):
+                    if valid is None:
+                        self.validate_and_export()
+                    break
+                if self.step % args.checkpoint_every == 0:
+                    self.checkpoint()
+        except KeyboardInterrupt:
+            if self.ddp.world == 1:  # several processes cannot agree on a state after a signal
+                self.checkpoint()
+                print(f"\ninterrupted at step {self.step}; checkpoint saved. Resume with: "
+                      f"python -m wavenet_rt.train --out {self.run_dir} --resume", file=sys.stderr)
+            raise
+        finally:
+            bar.close()
+            log.close()
+        self.checkpoint()
+        if args.save_replicas:
+            save_model(self.model, self.run_dir / f"replica-{self.ddp.rank}.safetensors")
+        if main:
+            best = "n/a (no valid split)" if self.best == math.inf else f"{self.best:.4f} bits/sample"
+            print(f"done at step {self.step}; best validation {best}; model: {self.run_dir / 'model.safetensors'}",
+                  file=sys.stderr)
+        return 0
+
+
+class RunLog:
+    """log.csv (one row per step) and TensorBoard scalars when tensorboard is installed. On resume, rows
+    after the checkpoint's step (work that was lost) are dropped so the log reads as one run."""
+
+    def __init__(self, run_dir: Path, step: int, main: bool, resume: bool) -> None:
+        self.file = self.writer = self.tb = None
+        if not main:
+            return
+        path = run_dir / "log.csv"
+        rows = []
+        if resume and path.is_file():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        self.file = open(path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, LOG_FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:
+            pass
+
+    def write(self, step: int, bits: float, lr: float, rate: float, valid: float | None, elapsed: float) -> None:
+        if self.writer is None:
+            return
+        self.writer.writerow({"step": step, "train_bits": f"{bits:.6f}", "lr": f"{lr:.6g}",
+                              "samples_per_s": f"{rate:.0f}", "valid_bits": "" if valid is None else f"{valid:.6f}",
+                              "elapsed_s": f"{elapsed:.1f}"})
+        self.file.flush()
+        if self.tb is not None:
+            self.tb.add_scalar("train/bits_per_sample", bits, step)
+            self.tb.add_scalar("train/samples_per_s", rate, step)
+            if valid is not None:
+                self.tb.add_scalar("valid/bits_per_sample", valid, step)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    ddp = Distributed()
+    try:
+        return Trainer(args, ddp).run()
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        ddp.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

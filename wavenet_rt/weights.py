@@ -1,0 +1,122 @@
+# Model files: safetensors holding the WaveNet's tensors in PyTorch layout (float32), with the config JSON
+# and a format version in the metadata. Reading needs only NumPy (the engines and the live synth load
+# models without torch) and never unpickles; every way a file can be wrong raises ModelFileError.
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import WaveNetConfig
+
+FORMAT_NAME = "wavenet_rt"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used: truncated, foreign, inconsistent or newer than this version."""
+
+
+def expected_shapes(config: WaveNetConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor a model file of this config holds, with its shape (PyTorch layout)."""
+    r, g, s, half = config.residual_channels, config.gate_channels, config.skip_channels, config.gate_channels // 2
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (config.classes, r)}
+    for i in range(config.layers):
+        p = f"layers.{i}."
+        shapes[p + "conv.weight"] = (g, r, config.kernel_size)
+        shapes[p + "conv.bias"] = (g,)
+        if config.cond_channels:
+            shapes[p + "cond.weight"] = (g, config.cond_channels, 1)
+        if config.global_classes:
+            shapes[p + "glob.weight"] = (config.global_classes, g)
+        shapes[p + "skip.weight"] = (s, half, 1)
+        shapes[p + "skip.bias"] = (s,)
+        if i < config.layers - 1:
+            shapes[p + "res.weight"] = (r, half, 1)
+            shapes[p + "res.bias"] = (r,)
+    shapes["head1.weight"] = (s, s, 1)
+    shapes["head1.bias"] = (s,)
+    shapes["head2.weight"] = (config.classes, s, 1)
+    shapes["head2.bias"] = (config.classes,)
+    return shapes
+
+
+def read_model_file(path: str | Path) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:
+    """Config and float32 tensors of a model file, fully checked. Needs no torch."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            metadata = f.metadata() or {}
+            _check_metadata(path, metadata)
+            config = _parse_config(path, metadata["config"])
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except ModelFileError:
+        raise
+    except Exception as err:  # safetensors raises its own error type for a damaged file
+        raise ModelFileError(f"{path} is truncated or not a safetensors file ({err})") from err
+    _check_tensors(path, config, tensors)
+    return config, tensors
+
+
+def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
+    if metadata.get("format") != FORMAT_NAME or "config" not in metadata:
+        raise ModelFileError(f"{path} is a safetensors file but not a wavenet_rt model (no wavenet_rt metadata)")
+    try:
+        version = int(metadata.get("format_version", ""))
+    except ValueError as err:
+        raise ModelFileError(f"{path} has an unreadable format version") from err
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format version {version}, newer than this wavenet_rt reads "
+                             f"({FORMAT_VERSION}); upgrade wavenet_rt")
+
+
+def _parse_config(path: Path, text: str) -> WaveNetConfig:
+    try:
+        return WaveNetConfig.from_json(text)
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(f"{path} holds an invalid config: {err}") from err
+
+
+def _check_tensors(path: Path, config: WaveNetConfig, tensors: dict[str, np.ndarray]) -> None:
+    want = expected_shapes(config)
+    missing, unexpected = sorted(set(want) - set(tensors)), sorted(set(tensors) - set(want))
+    if missing or unexpected:
+        raise ModelFileError(f"{path} does not match its config: missing tensors {missing[:5]}, "
+                             f"unexpected tensors {unexpected[:5]}")
+    for name, shape in want.items():
+        tensor = tensors[name]
+        if tensor.shape != shape:
+            raise ModelFileError(f"{path}: tensor {name} has shape {tensor.shape}, its config needs {shape}")
+        if tensor.dtype != np.float32:
+            raise ModelFileError(f"{path}: tensor {name} is {tensor.dtype}, model files hold float32")
+        if not np.isfinite(tensor).all():
+            raise ModelFileError(f"{path}: tensor {name} holds NaN or infinite weights")
+
+
+def save_model(model, path: str | Path) -> None:
+    """Writes a WaveNet as a model file, atomically (a temporary file renamed into place)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "config": model.config.to_json()}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_model(path: str | Path):
+    """Reads a model file into a WaveNet (float32, eval mode). Never unpickles."""
+    import torch
+
+    from .model import WaveNet
+
+    config, tensors = read_model_file(path)
+    model = WaveNet(config)
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+    return model.eval()
