@@ -12,11 +12,12 @@ import mido
 import numpy as np
 import pytest
 import soundfile
+from scipy.signal import resample_poly
 
 from wavenet_rt.conditioning import KEYS, LOWEST_KEY, frames_from_midi_file
 from wavenet_rt.dataset import audio as audio_io
 from wavenet_rt.dataset.shards import load_manifest, read_shard
-from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
+from wavenet_rt.mulaw import mulaw_decode
 
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
@@ -46,14 +47,22 @@ def test_two_chorales_end_to_end(chorales, tmp_path):
         codes, cond = read_shard(chorales / record["shard"])
         assert len(codes) == record["samples"] and cond.shape == (176, math.ceil(len(codes) / 64))
         midi = chorales / record["midi"]
-        # The codes are the mu-law of an independent fluidsynth render of the stored MIDI, normalised.
+        # The audio is an independent fluidsynth render of the stored MIDI (resampled here by SciPy, not
+        # soxr), delayed by one conditioning frame + 1 ms, normalised to a 0.9 peak.
         wav = tmp_path / f"{item}.wav"
-        subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-O", "float", "-T", "wav",
-                        "-r", "8000", "-F", str(wav), SOUNDFONT, str(midi)], check=True)
-        render, _ = soundfile.read(wav, dtype="float32", always_2d=True)
-        mono = render.mean(axis=1)
-        expect = mulaw_encode(mono * (0.9 / np.abs(mono).max()), 256)
-        assert np.mean(codes == expect) > 0.999
+        subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-O", "float", "-T", "wav",
+                        "-r", "48000", "-F", str(wav), SOUNDFONT, str(midi)], check=True)
+        render, _ = soundfile.read(wav, dtype="float64", always_2d=True)
+        reference = resample_poly(render.mean(axis=1), 1, 6)  # 48 kHz -> 8 kHz
+        audio = mulaw_decode(codes).astype(np.float64)
+        delay = 64 + 8  # samples: one frame + 1 ms at 8 kHz
+        n = min(len(reference), len(audio) - delay)
+        lags = np.arange(-20, 21)
+        xcorr = [np.dot(audio[delay + lag:delay + lag + n - 40], reference[:n - 40]) for lag in lags]
+        assert lags[int(np.argmax(xcorr))] == 0
+        reference *= 0.9 / np.abs(reference).max()
+        assert np.corrcoef(audio[delay:delay + n], reference[:n])[0, 1] > 0.999
+        assert np.abs(audio[:delay - 8]).max() < 1e-3  # the delay is silence
         # The conditioning is the MIDI's: same frames as computing them from the stored file.
         np.testing.assert_array_equal(cond, frames_from_midi_file(midi, cond.shape[1], "roll88_onset88", 8000, 64)
                                       .astype(np.float16))

@@ -96,26 +96,28 @@ def test_incremental_logits_equal_forward(name, batch, length):
     assert (incremental - reference).abs().max() <= 1e-5 * scale
 
 
-def test_generation_follows_the_model_and_the_sampling_contract():
-    """Every generated code is the sampling contract applied to forward()'s logits over the codes so far."""
-    config = CONFIGS["global-cond"]
+@pytest.mark.parametrize("name", ["global-cond", "kernel3-cond"])
+def test_generation_follows_the_model_and_the_sampling_contract(name):
+    """Every generated code is the sampling contract applied to forward()'s logits over a long silence
+    (the silence code, empty conditioning frames) followed by the codes generated so far."""
+    config = CONFIGS[name]
     model = make(config)
-    n, batch = 90, 2
-    frames = math.ceil(n / config.cond_hop)
+    n, batch, hop = 90, 2, config.cond_hop
     _, cond, glob = inputs(config, batch, n)
     generator = IncrementalGenerator(model, batch)
+    lead = math.ceil(config.receptive_field / hop) * hop  # silence before sample 0, in whole frames
+    silence = np.full((batch, lead + 1), silence_code(config.classes))
     for temperature in (1.0, 0.0):
         generator.reset(seed=42)
-        first = generator.generate(50, cond[:, :, :math.ceil(50 / config.cond_hop)], glob, temperature)
+        first = generator.generate(50, cond[:, :, :math.ceil(50 / hop)], glob, temperature)
         # A second block starts mid-frame: its cond holds the frames it touches, from frame 50 // hop on.
-        second = generator.generate(n - 50, cond[:, :, 50 // config.cond_hop:frames], glob, temperature)
-        audio = np.concatenate([first, second], axis=1)
-        codes = mulaw_encode(audio, config.classes)
-        history = torch.from_numpy(np.concatenate([np.full((batch, 1), silence_code(config.classes)), codes], 1))
-        logits = model(history[:, :-1], cond, glob).detach().float().numpy()  # (B, classes, n)
+        second = generator.generate(n - 50, cond[:, :, 50 // hop:], glob, temperature)
+        codes = mulaw_encode(np.concatenate([first, second], axis=1), config.classes)
+        history = torch.from_numpy(np.concatenate([silence, codes], axis=1))
+        full_cond = torch.cat([torch.zeros(batch, config.cond_channels, lead // hop, dtype=cond.dtype), cond], 2)
+        logits = model(history[:, :-1], full_cond, glob).detach().float().numpy()[:, :, lead:]  # (B, classes, n)
         for s in range(batch):
-            u = sampling_uniforms(42, s, 0, n)
-            expect = sample_categorical(logits[s].T, temperature, u)
+            expect = sample_categorical(logits[s].T, temperature, sampling_uniforms(42, s, 0, n))
             assert np.array_equal(expect, codes[s])
 
 

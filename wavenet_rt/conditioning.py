@@ -14,7 +14,9 @@ import numpy as np
 
 LOWEST_KEY = 21  # A0, the lowest piano key
 KEYS = 88
-ONSET_FRAMES = 2  # frames the onset channel stays set after a note-on
+# Frames the onset channel stays set after a note-on: 32 ms at the default 250 frames/s, long enough to
+# cover the instrument's attack, which begins a few ms after the frame that shows the key.
+ONSET_FRAMES = 8
 MIDI_CHANNELS = 16
 
 # name -> (channels, description); the name and channel count are recorded in each model's config.

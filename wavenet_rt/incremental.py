@@ -59,12 +59,29 @@ class IncrementalGenerator:
         self.reset()
 
     def reset(self, seed: int = 0) -> None:
-        """Back to the state before the first sample: empty history, sample counter 0."""
+        """Back to sample 0. generate() then starts from the state after an endless silence (see
+        prime_with_silence); logits() from an all-zero history, as WaveNet.forward's causal padding."""
         for layer in self.layers:
             layer.ring.zero_()
         self.seed = seed
         self.t = 0
         self.last_code = torch.full((self.batch,), silence_code(self.config.classes), dtype=torch.long)
+
+    @torch.no_grad()
+    def prime_with_silence(self, global_id: torch.Tensor | None) -> None:
+        """Fills every ring with what that layer would hold after hearing the silence code forever, with
+        no keys down: a constant input makes each layer's input constant, so one pass per layer with all
+        taps equal finds it. Training windows begin in such silence, so generation starts in familiar
+        territory instead of the zero history no training window shows the model."""
+        self._set_layer_biases(None, global_id, with_cond=False)
+        x = self.embed[self.last_code]  # (B, R)
+        for layer in self.layers:
+            layer.ring.copy_(x.unsqueeze(-1).expand_as(layer.ring))
+            a = layer.bias + x @ layer.conv_weight.sum(dim=2).t()  # (B, G): every tap reads x
+            filt, gate = a.chunk(2, dim=1)
+            out = torch.addmm(layer.out_bias, torch.tanh(filt) * torch.sigmoid(gate), layer.out_weight)
+            if layer.residual_channels:
+                x = x + out[:, :layer.residual_channels]
 
     @torch.no_grad()
     def step(self, codes: torch.Tensor, cond_frame: torch.Tensor | None,
@@ -88,10 +105,11 @@ class IncrementalGenerator:
         hidden = torch.relu(torch.addmm(self.head1_bias, torch.relu(skips), self.head1_weight))
         return torch.addmm(self.head2_bias, hidden, self.head2_weight)  # (B, classes)
 
-    def _set_layer_biases(self, cond_frame: torch.Tensor | None, global_id: torch.Tensor | None) -> None:
+    def _set_layer_biases(self, cond_frame: torch.Tensor | None, global_id: torch.Tensor | None,
+                          with_cond: bool = True) -> None:
         for layer in self.layers:
             bias = layer.conv_bias.expand(self.batch, -1)
-            if layer.cond_weight is not None:
+            if layer.cond_weight is not None and with_cond:
                 bias = bias + cond_frame.to(layer.cond_weight.dtype) @ layer.cond_weight
             if layer.glob_table is not None:
                 bias = bias + layer.glob_table[global_id]
@@ -112,7 +130,9 @@ class IncrementalGenerator:
     def generate(self, n: int, cond: torch.Tensor | None = None, global_id: torch.Tensor | None = None,
                  temperature: float = 1.0) -> np.ndarray:
         """Generates the next n samples of every stream -> float32 audio (B, n). cond (B, C, F) holds the
-        frames this block touches, from frame t0 // cond_hop on (t0 = samples generated before)."""
+        frames this block touches, from frame t0 // cond_hop on (t0 = samples generated before). Sample k
+        after reset() follows an endless silence and the silence code at step 0, and draws its uniform
+        from sampling_uniforms(seed, stream, k)."""
         hop = self.config.cond_hop
         first_frame = self.t // hop
         if self.config.cond_channels:
@@ -123,6 +143,8 @@ class IncrementalGenerator:
                                  f"{None if cond is None else tuple(cond.shape)}")
         if self.config.global_classes and (global_id is None or tuple(global_id.shape) != (self.batch,)):
             raise ValueError(f"global_id must have shape ({self.batch},)")
+        if self.t == 0:
+            self.prime_with_silence(global_id)
         codes = np.empty((self.batch, n), dtype=np.int64)
         uniforms = np.stack([sampling_uniforms(self.seed, s, self.t, n) for s in range(self.batch)])  # (B, n)
         for i in range(n):

@@ -54,6 +54,16 @@ class WaveNet(nn.Module):
         self.layers = nn.ModuleList(ResidualLayer(config, d, i == last) for i, d in enumerate(config.dilations))
         self.head1 = nn.Conv1d(config.skip_channels, config.skip_channels, 1)
         self.head2 = nn.Conv1d(config.skip_channels, config.classes, 1)
+        self._init_embedding()
+
+    @torch.no_grad()
+    def _init_embedding(self) -> None:
+        """Starts each code's vector on a line ordered by the code's companded amplitude, plus noise: the
+        network sees from step one that neighbouring codes are neighbouring amplitudes, and codes that
+        training rarely visits (which free-running generation will) still sit where they belong."""
+        amplitude = torch.linspace(-1.0, 1.0, self.config.classes).unsqueeze(1)  # (classes, 1)
+        direction = torch.randn(1, self.config.residual_channels)
+        self.embed.weight.copy_(amplitude * direction + 0.1 * torch.randn_like(self.embed.weight))
 
     @property
     def receptive_field(self) -> int:

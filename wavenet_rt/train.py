@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -255,38 +256,20 @@ class Trainer:
             print(f"training {self.config.layers}-layer WaveNet (receptive field {self.config.receptive_field}, "
                   f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
                   f"{self.train_data.hours:.2f} h, {self.ddp.world} process(es)", file=sys.stderr)
-        targets_per_step = args.batch * args.window * self.ddp.world
         bar = tqdm(total=args.steps, initial=self.step, unit="step", disable=not (main and args.progress))
         started = time.monotonic()
         try:
-            while self.step < args.steps:
-                t0 = time.perf_counter()
-                bits = self.train_step()
-                rate = targets_per_step / (time.perf_counter() - t0)
-                valid = None
-                if self.step % args.valid_every == 0 or self.step == args.steps:
-                    valid = self.validate_and_export()
-                log.write(self.step, bits, self.schedule.get_last_lr()[0], rate, valid, time.monotonic() - started)
-                bar.update(1)
-                bar.set_postfix(bits=f"{bits:.3f}", samples_s=f"{rate:,.0f}",
-                                valid="-" if self.best == math.inf else f"{self.best:.3f}")
-                out_of_time = args.minutes and time.monotonic() - started > args.minutes * 60
-                if self.ddp.any(bool(out_of_time)):
-                    if valid is None:
-                        self.validate_and_export()
-                    break
-                if self.step % args.checkpoint_every == 0:
-                    self.checkpoint()
-        except KeyboardInterrupt:
-            if self.ddp.world == 1:  # several processes cannot agree on a state after a signal
-                self.checkpoint()
-                print(f"\ninterrupted at step {self.step}; checkpoint saved. Resume with: "
-                      f"python -m wavenet_rt.train --out {self.run_dir} --resume", file=sys.stderr)
-            raise
+            with StopSignal() as stop:
+                self._loop(log, bar, stop, started)
         finally:
             bar.close()
             log.close()
         self.checkpoint()
+        if stop.signal is not None:
+            if main:
+                print(f"\nstopped at step {self.step}; checkpoint saved. Resume with: "
+                      f"python -m wavenet_rt.train --out {self.run_dir} --resume", file=sys.stderr)
+            return 128 + stop.signal
         if args.save_replicas:
             save_model(self.model, self.run_dir / f"replica-{self.ddp.rank}.safetensors")
         if main:
@@ -294,6 +277,52 @@ class Trainer:
             print(f"done at step {self.step}; best validation {best}; model: {self.run_dir / 'model.safetensors'}",
                   file=sys.stderr)
         return 0
+
+    def _loop(self, log: RunLog, bar: tqdm, stop: StopSignal, started: float) -> None:
+        """Steps until the last step, the time limit, or a stop signal (always between two steps)."""
+        args = self.args
+        targets_per_step = args.batch * args.window * self.ddp.world
+        while self.step < args.steps:
+            t0 = time.perf_counter()
+            bits = self.train_step()
+            rate = targets_per_step / (time.perf_counter() - t0)
+            valid = None
+            if self.step % args.valid_every == 0 or self.step == args.steps:
+                valid = self.validate_and_export()
+            log.write(self.step, bits, self.schedule.get_last_lr()[0], rate, valid, time.monotonic() - started)
+            bar.update(1)
+            bar.set_postfix(bits=f"{bits:.3f}", samples_s=f"{rate:,.0f}",
+                            valid="-" if self.best == math.inf else f"{self.best:.3f}")
+            out_of_time = bool(args.minutes) and time.monotonic() - started > args.minutes * 60
+            if self.ddp.any(out_of_time):
+                if valid is None:
+                    self.validate_and_export()
+                return
+            # Every process stops at the same step, so the checkpoint that follows is one consistent state.
+            if self.ddp.any(stop.signal is not None):
+                stop.signal = stop.signal or signal.SIGINT
+                return
+            if self.step % args.checkpoint_every == 0:
+                self.checkpoint()
+
+
+class StopSignal:
+    """Ctrl-C (SIGINT) or SIGTERM asks the training loop to stop after the step in progress, so the
+    checkpoint holds a whole step; a second signal stops at once (the last checkpoint stands)."""
+
+    def __enter__(self) -> StopSignal:
+        self.signal: int | None = None
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum: int, _frame) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
 class RunLog:

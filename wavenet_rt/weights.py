@@ -12,10 +12,19 @@ from .config import WaveNetConfig
 
 FORMAT_NAME = "wavenet_rt"
 FORMAT_VERSION = 1
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default.safetensors"
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be used: truncated, foreign, inconsistent or newer than this version."""
+
+
+def default_model_path() -> Path:
+    """The shipped model that players use when no --model is given."""
+    if not DEFAULT_MODEL.is_file():
+        raise FileNotFoundError(f"no default model is installed ({DEFAULT_MODEL} is missing); pass --model FILE, "
+                                "e.g. RUN/model.safetensors from `python -m wavenet_rt.train`")
+    return DEFAULT_MODEL
 
 
 def expected_shapes(config: WaveNetConfig) -> dict[str, tuple[int, ...]]:

@@ -138,6 +138,7 @@ def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, Any]
         if options.renders:
             audio = audio_io.render_midi(midi_path, tmp / "render.wav", Path(options.soundfont),
                                          options.sample_rate, options.reverb)
+            audio = audio_io.delay_behind_conditioning(audio, options.cond_hop, options.sample_rate)
         else:
             audio = audio_io.load_audio(item.piece.audio, options.sample_rate)
         codes = mulaw_encode(audio_io.normalise(audio), options.classes)

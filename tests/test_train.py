@@ -1,0 +1,118 @@
+# The training command: interrupted + resumed runs follow the uninterrupted run's trajectory exactly,
+# a kill never leaves a torn checkpoint, and a 2-process torchrun run keeps its replicas identical.
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from wavenet_rt import WaveNet, read_model_file
+from wavenet_rt.checkpoint import load_checkpoint
+
+TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    out = root / "data"
+    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "3",
+                    "--sample-rate", "8000", "--hop", "32", "--test", "0"], check=True, capture_output=True)
+    config = root / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    return out, config
+
+
+def train_cmd(dataset, out, *extra):
+    data, config = dataset
+    return [sys.executable, "-m", "wavenet_rt.train", "--data", str(data), "--config", str(config), "--out", str(out),
+            "--batch", "2", "--window", "1500", "--warmup", "10", "--valid-every", "25", "--valid-windows", "4",
+            "--checkpoint-every", "10", "--threads", "1", "--no-progress", *map(str, extra)]
+
+
+def read_log(run):
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def wait_for_step(run, step, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run / "log.csv").is_file() and len(read_log(run)) >= step:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"training did not reach step {step}")
+
+
+def test_interrupted_and_resumed_run_follows_the_same_trajectory(dataset, tmp_path):
+    steps = 120
+    straight = tmp_path / "straight"
+    subprocess.run(train_cmd(dataset, straight, "--steps", steps), check=True, capture_output=True)
+    interrupted = tmp_path / "interrupted"
+    proc = subprocess.Popen(train_cmd(dataset, interrupted, "--steps", steps), stderr=subprocess.PIPE, text=True)
+    wait_for_step(interrupted, 15, proc)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "checkpoint saved" in err, err[-2000:]
+    stopped_at = load_checkpoint(interrupted)["step"]
+    assert 15 <= stopped_at < steps
+    resumed = subprocess.run([sys.executable, "-m", "wavenet_rt.train", "--out", str(interrupted), "--resume",
+                              "--no-progress", "--threads", "1"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = read_log(straight), read_log(interrupted)
+    assert [r["step"] for r in b] == [str(s) for s in range(1, steps + 1)]
+    assert [(r["train_bits"], r["valid_bits"], r["lr"]) for r in a] == [(r["train_bits"], r["valid_bits"], r["lr"])
+                                                                        for r in b]
+    assert float(a[-1]["train_bits"]) < float(a[0]["train_bits"]) - 0.1  # it did learn something
+    for name, tensor in read_model_file(straight / "model.safetensors")[1].items():
+        np.testing.assert_array_equal(tensor, read_model_file(interrupted / "model.safetensors")[1][name])
+
+
+def test_a_kill_at_any_moment_leaves_a_loadable_checkpoint(dataset, tmp_path):
+    run = tmp_path / "killed"
+    rng = np.random.default_rng(0)
+    for attempt in range(4):
+        extra = ["--resume"] if attempt else []
+        cmd = train_cmd(dataset, run, "--steps", 400, "--checkpoint-every", 1, *extra)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_step(run, 3 + 3 * attempt, proc)
+        time.sleep(rng.uniform(0, 0.05))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = load_checkpoint(run)  # never torn: either the previous checkpoint or the new one
+        assert state["step"] >= 1 and set(state) >= {"model", "ema", "optimizer", "data_rng"}
+
+
+def test_two_process_torchrun_keeps_replicas_identical(dataset, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           *train_cmd(dataset, run, "--steps", 30, "--save-replicas")[1:]]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    replicas = [read_model_file(run / f"replica-{r}.safetensors")[1] for r in (0, 1)]
+    torch.manual_seed(0)  # the run's --seed: its initial weights
+    initial = WaveNet(read_model_file(run / "model.safetensors")[0]).state_dict()
+    for name, tensor in replicas[0].items():
+        np.testing.assert_array_equal(tensor, replicas[1][name])
+    assert any(not np.array_equal(replicas[0][n], initial[n].numpy()) for n in replicas[0])
+    log = read_log(run)
+    assert len(log) == 30 and float(log[0]["samples_per_s"]) > 0
+    assert load_checkpoint(run)["step"] == 30 and len(load_checkpoint(run)["data_rng"]) == 2
+
+
+def test_unconditional_baseline_and_clear_errors(dataset, tmp_path):
+    run = tmp_path / "uncond"
+    subprocess.run(train_cmd(dataset, run, "--steps", 3, "--unconditional"), check=True, capture_output=True)
+    config, _ = read_model_file(run / "model.safetensors")
+    assert config.cond_channels == 0 and config.cond_features == ""
+    again = subprocess.run(train_cmd(dataset, run, "--steps", 3), capture_output=True, text=True)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    bad = subprocess.run(train_cmd(dataset, tmp_path / "bad", "--config", "enormous"), capture_output=True, text=True)
+    assert bad.returncode == 2 and "neither a preset" in bad.stderr
