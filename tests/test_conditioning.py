@@ -156,7 +156,7 @@ def test_note_lands_on_the_first_frame_at_or_after_it():
     _, f = frames_for([(HOP * 3 + 1, on), (HOP * 8, mido.Message("note_off", note=60))])
     key = 60 - LOWEST_KEY
     assert list(f[key, :10]) == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
-    assert list(f[KEYS + key, :8]) == [0, 0, 0, 0, 1, 1, 0, 0]
+    assert list(f[KEYS + key, :4 + ONSET_FRAMES + 2]) == [0] * 4 + [1] * ONSET_FRAMES + [0, 0]
 
 
 def test_a_late_event_lands_on_the_next_frame_emitted():
