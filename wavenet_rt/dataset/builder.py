@@ -21,6 +21,10 @@ from .midi_prep import prepare_midi, score_to_midi
 from .shards import FORMAT, VERSION, load_manifest, manifest_path, save_manifest, write_shard
 from .sources import DatasetError, Piece, audio_pieces, corpus_pieces, midi_pieces, pair_pieces
 
+# Bumped whenever the same options would give different shards (rendering, alignment, features), so a
+# resumed build never mixes items made two ways.
+PIPELINE_VERSION = 2
+
 
 @dataclass
 class BuildOptions:
@@ -99,7 +103,7 @@ def plan_items(pieces: list[Piece], options: BuildOptions) -> list[Item]:
 
 def new_manifest(options: BuildOptions) -> dict[str, Any]:
     return {
-        "format": FORMAT, "version": VERSION, "options": asdict(options),
+        "format": FORMAT, "version": VERSION, "pipeline_version": PIPELINE_VERSION, "options": asdict(options),
         "sample_rate": options.sample_rate, "classes": options.classes, "cond_hop": options.cond_hop,
         "cond_features": options.features if options.conditioned else "",
         "cond_channels": feature_channels(options.features) if options.conditioned else 0,
@@ -113,6 +117,9 @@ def open_manifest(out: Path, options: BuildOptions) -> dict[str, Any]:
     if not manifest_path(out).is_file():
         return new_manifest(options)
     manifest = load_manifest(out)
+    if manifest.get("pipeline_version") != PIPELINE_VERSION:
+        raise DatasetError(f"{out} was built by another version of the builder "
+                           f"({manifest.get('pipeline_version')}, this is {PIPELINE_VERSION}); use a new folder")
     if manifest["options"] != asdict(options):
         old, new = manifest["options"], asdict(options)
         diffs = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
