@@ -13,6 +13,11 @@
 #endif
 
 namespace py = pybind11;
+
+namespace wavenet_rt {
+void bind_engine(py::module_& m);  // bindings_engine.cpp
+}  // namespace wavenet_rt
+
 using wavenet_rt::mulaw_decode;
 using wavenet_rt::mulaw_encode;
 
@@ -110,6 +115,7 @@ FloatArray cuda_uniforms(uint64_t seed, uint32_t stream, uint64_t start, int64_t
 
 PYBIND11_MODULE(_engine, m) {
   m.doc() = "wavenet_rt compiled core (see csrc/)";
+  wavenet_rt::bind_engine(m);
   m.def("mulaw_encode", &encode, py::arg("audio"), py::arg("classes") = 256,
         "float audio in [-1, 1] -> int64 mu-law classes (same shape)");
   m.def("mulaw_decode", &decode, py::arg("codes"), py::arg("classes") = 256,

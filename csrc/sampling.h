@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define WAVENET_RT_HD __host__ __device__ __forceinline__
@@ -76,6 +77,30 @@ WAVENET_RT_HD float sampling_uniform(uint64_t seed, uint32_t stream, uint64_t in
 
 // ---- categorical sampling ---------------------------------------------------------------------------
 
+// exp(x) for the sampling weights (x <= 0), from IEEE multiplies, fmaf and rintf only, in a fixed order:
+// every engine (scalar, SIMD lanes, CUDA) computes the same bits, so equal logits give equal picks.
+// Cody-Waite reduction by ln 2 and Cephes' degree-5 polynomial; relative error about 2e-7.
+WAVENET_RT_HD float sampling_exp(float x) {
+  x = fmaxf(x, -87.0f);  // keeps 2^k a normal float
+  const float k = rintf(x * 1.44269504088896341f);
+  float r = fmaf(k, -0.693145751953125f, x);
+  r = fmaf(k, -1.428606765330187e-6f, r);
+  float p = 1.9875691500e-4f;
+  p = fmaf(p, r, 1.3981999507e-3f);
+  p = fmaf(p, r, 8.3334519073e-3f);
+  p = fmaf(p, r, 4.1665795894e-2f);
+  p = fmaf(p, r, 1.6666665459e-1f);
+  p = fmaf(p, r, 5.0000001201e-1f);
+  const float y = fmaf(p, r * r, r) + 1.0f;
+  const int bits = (static_cast<int>(k) + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+
+// Temperatures below this (and 0 or NaN) mean argmax: 1 / temperature must stay finite.
+constexpr float kMinTemperature = 1e-6f;
+
 // First index of the largest logit.
 WAVENET_RT_HD int argmax(const float* logits, int n) {
   int best = 0;
@@ -87,17 +112,17 @@ WAVENET_RT_HD int argmax(const float* logits, int n) {
 
 // Draws a class from softmax(logits / temperature) by inverse CDF with one uniform u in [0, 1).
 // The contract all engines follow (the order of the float32 sums included): weights
-// w_i = exp((l_i - max) * (1 / temperature)) summed left to right; the pick is the first i whose running
-// sum exceeds u * total. temperature <= 0 means argmax. `scratch` holds n floats.
+// w_i = sampling_exp((l_i - max) * (1 / temperature)) summed left to right; the pick is the first i whose running
+// sum exceeds u * total. temperature < kMinTemperature means argmax. `scratch` holds n floats.
 WAVENET_RT_HD int sample_categorical(const float* logits, int n, float temperature, float u,
                                      float* scratch) {
   const int best = argmax(logits, n);
-  if (!(temperature > 0.0f)) return best;
+  if (!(temperature >= kMinTemperature)) return best;
   const float inv_temperature = 1.0f / temperature;
   const float max_logit = logits[best];
   float total = 0.0f;
   for (int i = 0; i < n; ++i) {
-    scratch[i] = expf((logits[i] - max_logit) * inv_temperature);
+    scratch[i] = sampling_exp((logits[i] - max_logit) * inv_temperature);
     total += scratch[i];
   }
   const float target = u * total;

@@ -1,6 +1,6 @@
 # `python -m wavenet_rt.render [in.mid] out.wav`: offline rendering of a MIDI file (or free-running, with no
-# MIDI) through the same conditioning code the live synth uses, with a progress bar. Ctrl-C keeps what was
-# rendered so far. Generation runs on the PyTorch incremental generator until the C++ engines exist.
+# MIDI) through the same conditioning code the live synth uses and the compiled engine, as fast as it goes,
+# with a progress bar. Ctrl-C keeps what was rendered so far.
 from __future__ import annotations
 
 import argparse
@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from .conditioning import MidiConditioner, midi_duration, read_midi_events
+from .engine import Engine
 from .weights import ModelFileError, default_model_path
 
-BLOCK = 1024  # samples generated per progress update
+BLOCK = 4096  # samples generated per progress update
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0; 0 = argmax)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--global-id", type=int, default=0, help="global class (timbre) for models that have them")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
     args = p.parse_args(argv)
     if len(args.paths) > 2:
         p.error("give at most two paths: [MIDI] OUT")
@@ -47,27 +48,20 @@ def conditioning_frames(config, midi: Path | None, samples: int) -> np.ndarray |
     return conditioner.frames(math.ceil(samples / config.cond_hop))
 
 
-def render(model, cond: np.ndarray | None, samples: int, args: argparse.Namespace) -> np.ndarray:
+def render(engine: Engine, cond: np.ndarray | None, samples: int, args: argparse.Namespace) -> np.ndarray:
     """Generates `samples` samples block by block; on Ctrl-C returns what exists so far."""
-    import torch
     from tqdm import tqdm
 
-    from .incremental import IncrementalGenerator
-
-    config = model.config
-    generator = IncrementalGenerator(model, batch=1)
-    generator.reset(seed=args.seed)
-    glob = torch.tensor([args.global_id]) if config.global_classes else None
+    hop = engine.config.cond_hop
+    glob = args.global_id if engine.config.global_classes else None
+    engine.reset(seed=args.seed)
     blocks: list[np.ndarray] = []
     with tqdm(total=samples, unit="sample", unit_scale=True, desc="rendering") as bar:
         try:
             for start in range(0, samples, BLOCK):
                 n = min(BLOCK, samples - start)
-                block_cond = None
-                if cond is not None:  # the frames this block touches
-                    first, last = start // config.cond_hop, (start + n - 1) // config.cond_hop
-                    block_cond = torch.from_numpy(cond[None, :, first:last + 1])
-                blocks.append(generator.generate(n, block_cond, glob, args.temperature)[0])
+                frames = None if cond is None else cond[None, :, start // hop:(start + n - 1) // hop + 1]
+                blocks.append(engine.generate(n, frames, glob, args.temperature)[0])
                 bar.update(n)
         except KeyboardInterrupt:
             print("\ninterrupted: writing what was rendered so far", file=sys.stderr)
@@ -80,13 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.paths[-1])
     try:
         import soundfile
-        import torch
 
-        from .weights import load_model
-
-        torch.set_num_threads(args.threads)
-        model = load_model(args.model or default_model_path())
-        config = model.config
+        engine = Engine(args.model or default_model_path(), backend=args.backend)
+        config = engine.config
         if config.global_classes and not 0 <= args.global_id < config.global_classes:
             raise ValueError(f"--global-id must be in [0, {config.global_classes - 1}] for this model")
         seconds = args.seconds
@@ -94,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds = midi_duration(read_midi_events(midi)) + 1.0 if midi is not None else 5.0
         samples = max(1, round(seconds * config.sample_rate))
         cond = conditioning_frames(config, midi, samples)
-        audio = render(model, cond, samples, args)
+        audio = render(engine, cond, samples, args)
         soundfile.write(str(out), audio, config.sample_rate, subtype="PCM_16")
     except (ValueError, FileNotFoundError, ModelFileError) as err:
         print(f"error: {err}", file=sys.stderr)

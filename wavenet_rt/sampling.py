@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+MIN_TEMPERATURE = 1e-6  # below it: argmax (kMinTemperature in csrc/sampling.h)
 _MASK = np.uint64(0xFFFFFFFF)
 _MUL = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
 _WEYL = (np.uint64(0x9E3779B9), np.uint64(0xBB67AE85))
@@ -35,7 +36,7 @@ def sample_categorical(logits: np.ndarray, temperature: float, uniforms: np.ndar
     """One class per row of logits (rows, classes), following sample_categorical in csrc/sampling.h."""
     logits = np.asarray(logits, dtype=np.float32)
     best = np.argmax(logits, axis=1)
-    if not temperature > 0:
+    if not temperature >= MIN_TEMPERATURE:
         return best
     inv_temperature = np.float32(1.0) / np.float32(temperature)
     rows = np.arange(logits.shape[0])

@@ -68,7 +68,7 @@ def read_model_file(path: str | Path) -> tuple[WaveNetConfig, dict[str, np.ndarr
         raise
     except Exception as err:  # safetensors raises its own error type for a damaged file
         raise ModelFileError(f"{path} is truncated or not a safetensors file ({err})") from err
-    _check_tensors(path, config, tensors)
+    check_tensors(config, tensors, str(path))
     return config, tensors
 
 
@@ -91,20 +91,21 @@ def _parse_config(path: Path, text: str) -> WaveNetConfig:
         raise ModelFileError(f"{path} holds an invalid config: {err}") from err
 
 
-def _check_tensors(path: Path, config: WaveNetConfig, tensors: dict[str, np.ndarray]) -> None:
+def check_tensors(config: WaveNetConfig, tensors: dict[str, np.ndarray], source: str) -> None:
+    """Raises ModelFileError unless `tensors` are exactly the float32, finite tensors `config` needs."""
     want = expected_shapes(config)
     missing, unexpected = sorted(set(want) - set(tensors)), sorted(set(tensors) - set(want))
     if missing or unexpected:
-        raise ModelFileError(f"{path} does not match its config: missing tensors {missing[:5]}, "
+        raise ModelFileError(f"{source} does not match its config: missing tensors {missing[:5]}, "
                              f"unexpected tensors {unexpected[:5]}")
     for name, shape in want.items():
         tensor = tensors[name]
         if tensor.shape != shape:
-            raise ModelFileError(f"{path}: tensor {name} has shape {tensor.shape}, its config needs {shape}")
+            raise ModelFileError(f"{source}: tensor {name} has shape {tensor.shape}, its config needs {shape}")
         if tensor.dtype != np.float32:
-            raise ModelFileError(f"{path}: tensor {name} is {tensor.dtype}, model files hold float32")
+            raise ModelFileError(f"{source}: tensor {name} is {tensor.dtype}, model files hold float32")
         if not np.isfinite(tensor).all():
-            raise ModelFileError(f"{path}: tensor {name} holds NaN or infinite weights")
+            raise ModelFileError(f"{source}: tensor {name} holds NaN or infinite weights")
 
 
 def save_model(model, path: str | Path) -> None:

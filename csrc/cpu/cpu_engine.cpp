@@ -1,0 +1,440 @@
+// CpuEngine (cpu_engine.h): weight repacking, per-stream state, and the per-sample step. The arithmetic
+// lives in the kernels (kernels.h); this file decides what is computed when: the conditioning once per
+// frame, the tap products per sample, residual and skip accumulated in place.
+#include "cpu_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "../sampling.h"
+
+namespace wavenet_rt::cpu {
+
+FloatBuffer::FloatBuffer(size_t size) : size_(size) {
+  const size_t bytes = std::max<size_t>(64, (size * sizeof(float) + 63) / 64 * 64);
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  data_.reset(p);
+}
+
+void FloatBuffer::Free::operator()(float* p) const { std::free(p); }
+
+// Marks the engine busy for one call; a second thread calling meanwhile gets an error, not a data race.
+class CpuEngine::Exclusive {
+ public:
+  explicit Exclusive(std::atomic<bool>& busy) : busy_(busy) {
+    if (busy_.exchange(true, std::memory_order_acquire)) {
+      throw std::logic_error("this engine is already generating on another thread; use one engine per thread");
+    }
+  }
+  ~Exclusive() { busy_.store(false, std::memory_order_release); }
+  Exclusive(const Exclusive&) = delete;
+  Exclusive& operator=(const Exclusive&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
+
+// Everything one stream owns. x and skip are adjacent so the fused residual/skip product of a layer
+// accumulates into both with one pass over [x | skip]. Cache-line aligned: threads own different streams.
+struct alignas(64) CpuEngine::StreamState {
+  std::vector<FloatBuffer> rings;  // per layer: (ring_rows, Rp), row = one past layer input
+  std::vector<FloatBuffer> past;   // per layer: (past_batch, 2Hp), the past taps' share of each pre-activation
+  FloatBuffer biases;              // (layers, 2Hp): conv bias + global class + current frame
+  FloatBuffer x_skip;              // (Rp + Sp): residual stream, then skip sum
+  FloatBuffer frame;  // (C): the current conditioning frame, gathered contiguous for the projection
+  FloatBuffer gate_in, gated, hidden, logits, weights;
+  int32_t code = 0;  // the input of the next step
+  bool primed = false;
+};
+
+struct CpuEngine::Job {
+  int n;             // samples (steps) in this block
+  const float* cond;  // (streams, C, frames)
+  int frames;
+  const int32_t* global_ids;
+  const float* temperatures;
+  float* audio;          // (streams, n)
+  const int32_t* codes;  // teacher forcing (logits()) instead of sampling: (streams, n)
+  float* logits_out;     // (streams, classes, n)
+  CpuEngine* engine;
+};
+
+namespace {
+
+// Past-tap products are computed this many samples ahead at most: the inputs a tap reads `dilation`
+// samples back are known that far ahead, and each weight is then read once per batch, not per sample.
+constexpr int kPastBatch = 16;
+
+const Kernels& choose_kernels(const std::string& simd) {
+  if (simd == "auto") return best_kernels();
+  if (simd == "portable") return portable_kernels();
+  const Kernels* chosen = simd == "avx2" ? avx2_kernels() : simd == "avx512" ? avx512_kernels() : nullptr;
+  if (simd != "avx2" && simd != "avx512") {
+    throw std::invalid_argument("simd must be 'auto', 'avx512', 'avx2' or 'portable', got '" + simd + "'");
+  }
+  if (chosen == nullptr) throw std::invalid_argument("simd='" + simd + "' asked for, but this build or CPU lacks it");
+  return *chosen;
+}
+
+int thread_count(const EngineOptions& options) {
+  if (options.threads < 0) throw std::invalid_argument("threads must be >= 0");
+  if (options.threads > 0) return std::min(options.threads, options.streams);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::min(options.streams, cores);
+}
+
+// (rows, cols) PyTorch matrix with row stride `stride` -> input-major (cols, out_stride) at column offset.
+void pack_transposed(const float* src, int rows, int cols, int stride, float* dst, int out_stride, int offset) {
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) dst[static_cast<long>(c) * out_stride + offset + r] = src[r * stride + c];
+  }
+}
+
+// Gate rows of a (G, ...) PyTorch tensor go to [filter half padded to Hp | gate half padded to Hp].
+int gate_row(int row, int half, int hp) { return row < half ? row : hp + (row - half); }
+
+}  // namespace
+
+CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
+    : config_(weights.config),
+      kernels_(choose_kernels(options.simd)),
+      streams_(options.streams),
+      pool_(thread_count(options)) {
+  config_.validate();
+  if (streams_ < 1) throw std::invalid_argument("streams must be >= 1");
+  if (static_cast<int>(weights.layers.size()) != config_.layers()) {
+    throw std::invalid_argument("weights hold a different number of layers than the config");
+  }
+  pack(weights);
+  const int layers = config_.layers();
+  states_.resize(streams_);
+  for (StreamState& s : states_) {
+    for (const PackedLayer& layer : layers_) {
+      s.rings.emplace_back(static_cast<size_t>(layer.ring_rows) * rp_);
+      s.past.emplace_back(static_cast<size_t>(layer.past_batch) * 2 * hp_);
+    }
+    s.biases = FloatBuffer(static_cast<size_t>(layers) * 2 * hp_);
+    s.x_skip = FloatBuffer(rp_ + sp_);
+    s.frame = FloatBuffer(std::max(1, config_.cond_channels));
+    s.gate_in = FloatBuffer(2 * hp_);
+    s.gated = FloatBuffer(hp_);
+    s.hidden = FloatBuffer(sp_);
+    s.logits = FloatBuffer(kp_);
+    s.weights = FloatBuffer(kp_);
+  }
+  pos_stride_ = (layers + 15) / 16 * 16 + 16;
+  ring_pos_.assign(static_cast<size_t>(pool_.threads()) * pos_stride_, 0);
+  clear(0);
+}
+
+CpuEngine::~CpuEngine() = default;
+
+std::string CpuEngine::details() const {
+  return std::string(kernels_.name) + " kernels, " + std::to_string(pool_.threads()) + " thread(s)";
+}
+
+void CpuEngine::pack(const HostWeights& w) {
+  const ModelConfig& c = config_;
+  const int r = c.residual_channels, h = c.half_gate(), s = c.skip_channels, k = c.kernel_size;
+  const int lanes = kernels_.lanes;
+  rp_ = padded(r, lanes);
+  hp_ = padded(h, lanes);
+  sp_ = padded(s, lanes);
+  kp_ = padded(c.classes, lanes);
+  const int g2 = 2 * hp_;
+  embed_ = FloatBuffer(static_cast<size_t>(c.classes) * rp_);
+  for (int i = 0; i < c.classes; ++i) std::memcpy(embed_.data() + i * rp_, w.embed + i * r, r * sizeof(float));
+  if (c.cond_channels) cond_ = FloatBuffer(static_cast<size_t>(c.cond_channels) * c.layers() * g2);
+  skip_bias_ = FloatBuffer(sp_);
+  for (int l = 0; l < c.layers(); ++l) {
+    const LayerWeights& src = w.layers[l];
+    PackedLayer layer;
+    layer.dilation = c.dilations[l];
+    layer.ring_rows = (k - 1) * layer.dilation;
+    layer.past_batch = layer.ring_rows ? std::min(layer.dilation, kPastBatch) : 0;
+    layer.has_residual = src.res_weight != nullptr;
+    layer.taps = FloatBuffer(static_cast<size_t>(k) * r * g2);
+    layer.tap_sum = FloatBuffer(static_cast<size_t>(r) * g2);
+    layer.conv_bias = FloatBuffer(g2);
+    for (int g = 0; g < 2 * h; ++g) {
+      const int row = gate_row(g, h, hp_);
+      layer.conv_bias.data()[row] = src.conv_bias[g];
+      for (int i = 0; i < r; ++i) {
+        for (int j = 0; j < k; ++j) {
+          const float v = src.conv_weight[(g * r + i) * k + j];  // PyTorch (G, R, k)
+          layer.taps.data()[(static_cast<long>(j) * r + i) * g2 + row] = v;
+          layer.tap_sum.data()[static_cast<long>(i) * g2 + row] += v;
+        }
+      }
+      if (src.cond_weight) {  // (G, C) -> (C, layers * 2Hp)
+        for (int ch = 0; ch < c.cond_channels; ++ch) {
+          cond_.data()[static_cast<long>(ch) * c.layers() * g2 + l * g2 + row] = src.cond_weight[g * c.cond_channels + ch];
+        }
+      }
+    }
+    if (c.global_classes) {
+      layer.glob = FloatBuffer(static_cast<size_t>(c.global_classes) * g2);
+      for (int id = 0; id < c.global_classes; ++id) {
+        for (int g = 0; g < 2 * h; ++g) layer.glob.data()[id * g2 + gate_row(g, h, hp_)] = src.glob_weight[id * 2 * h + g];
+      }
+    }
+    const int out_cols = (layer.has_residual ? rp_ : 0) + sp_;
+    layer.out = FloatBuffer(static_cast<size_t>(h) * out_cols);
+    const int skip_offset = layer.has_residual ? rp_ : 0;
+    if (layer.has_residual) pack_transposed(src.res_weight, r, h, h, layer.out.data(), out_cols, 0);
+    pack_transposed(src.skip_weight, s, h, h, layer.out.data(), out_cols, skip_offset);
+    layer.res_bias = FloatBuffer(rp_);
+    if (layer.has_residual) std::memcpy(layer.res_bias.data(), src.res_bias, r * sizeof(float));
+    for (int o = 0; o < s; ++o) skip_bias_.data()[o] += src.skip_bias[o];
+    layers_.push_back(std::move(layer));
+  }
+  head1_ = FloatBuffer(static_cast<size_t>(s) * sp_);
+  pack_transposed(w.head1_weight, s, s, s, head1_.data(), sp_, 0);
+  head1_bias_ = FloatBuffer(sp_);
+  std::memcpy(head1_bias_.data(), w.head1_bias, s * sizeof(float));
+  head2_ = FloatBuffer(static_cast<size_t>(s) * kp_);
+  pack_transposed(w.head2_weight, c.classes, s, s, head2_.data(), kp_, 0);
+  head2_bias_ = FloatBuffer(kp_);
+  std::memcpy(head2_bias_.data(), w.head2_bias, c.classes * sizeof(float));
+  decode_.resize(c.classes);
+  for (int i = 0; i < c.classes; ++i) decode_[i] = mulaw_decode(i, c.classes);
+  silence_code_ = mulaw_encode(0.0f, c.classes);
+}
+
+void CpuEngine::reset(uint64_t seed) {
+  Exclusive exclusive(busy_);
+  clear(seed);
+}
+
+void CpuEngine::clear(uint64_t seed) {
+  seed_ = seed;
+  t_ = 0;
+  for (StreamState& s : states_) {
+    for (FloatBuffer& ring : s.rings) std::memset(ring.data(), 0, ring.size() * sizeof(float));
+    s.code = silence_code_;
+    s.primed = false;
+  }
+}
+
+void CpuEngine::set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const {
+  const int g2 = 2 * hp_;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    float* bias = s.biases.data() + l * g2;
+    std::memcpy(bias, layers_[l].conv_bias.data(), g2 * sizeof(float));
+    if (config_.global_classes) {
+      const float* row = layers_[l].glob.data() + static_cast<long>(global_id) * g2;
+      for (int o = 0; o < g2; ++o) bias[o] += row[o];
+    }
+  }
+  if (with_cond && config_.cond_channels) {
+    kernels_.matvec(cond_.data(), config_.cond_channels, config_.layers() * g2, frame, s.biases.data());
+  }
+}
+
+// The state after an endless silence: a constant input makes every layer's input constant, so one pass
+// with all taps reading the same vector finds each layer's value, which then fills its ring.
+void CpuEngine::prime_with_silence(StreamState& s) const {
+  const int g2 = 2 * hp_;
+  float* x = s.x_skip.data();
+  std::memcpy(x, embed_.data() + static_cast<long>(silence_code_) * rp_, rp_ * sizeof(float));
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const PackedLayer& layer = layers_[l];
+    for (int row = 0; row < layer.ring_rows; ++row) std::memcpy(s.rings[l].data() + row * rp_, x, rp_ * sizeof(float));
+    if (!layer.has_residual) break;
+    float* a = s.gate_in.data();
+    std::memcpy(a, s.biases.data() + l * g2, g2 * sizeof(float));
+    kernels_.matvec(layer.tap_sum.data(), config_.residual_channels, g2, x, a);
+    kernels_.gate(a, hp_, s.gated.data());
+    kernels_.matvec(layer.out.data(), config_.half_gate(), rp_ + sp_, s.gated.data(), x);  // skip part unused
+    for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
+  }
+  s.primed = true;
+}
+
+// The past taps' products for the next past_batch samples of one layer: rows t + j - m * dilation of the
+// ring (m = 1 .. k - 1) are all known now, because past_batch <= dilation.
+void CpuEngine::precompute_past(StreamState& s, size_t l, int pos) const {
+  const PackedLayer& layer = layers_[l];
+  const int r = config_.residual_channels, k = config_.kernel_size, g2 = 2 * hp_, batch = layer.past_batch;
+  float* past = s.past[l].data();
+  std::memset(past, 0, static_cast<size_t>(batch) * g2 * sizeof(float));
+  const float* ring = s.rings[l].data();
+  for (int m = 1; m < k; ++m) {  // tap k - 1 - m reads the input m * dilation samples back
+    const float* weights = layer.taps.data() + static_cast<long>(k - 1 - m) * r * g2;
+    int row = pos - m * layer.dilation;
+    if (row < 0) row += layer.ring_rows;
+    const int first = std::min(batch, layer.ring_rows - row);  // rows up to the ring's end, then from 0
+    kernels_.matmat(weights, r, g2, ring + static_cast<long>(row) * rp_, rp_, first, past);
+    if (first < batch) kernels_.matmat(weights, r, g2, ring, rp_, batch - first, past + static_cast<long>(first) * g2);
+  }
+}
+
+// One sample of one stream at time t: consumes `code`, leaves the next sample's logits in s.logits.
+void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const {
+  const int r = config_.residual_channels, h = config_.half_gate(), k = config_.kernel_size, g2 = 2 * hp_;
+  float* x = s.x_skip.data();
+  float* skip = x + rp_;
+  std::memcpy(x, embed_.data() + static_cast<long>(code) * rp_, rp_ * sizeof(float));
+  std::memcpy(skip, skip_bias_.data(), sp_ * sizeof(float));
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const PackedLayer& layer = layers_[l];
+    float* a = s.gate_in.data();
+    const float* bias = s.biases.data() + l * g2;
+    if (layer.ring_rows) {
+      const int j = static_cast<int>(t % layer.past_batch);
+      if (j == 0) precompute_past(s, l, ring_pos[l]);
+      const float* past = s.past[l].data() + static_cast<long>(j) * g2;
+      for (int o = 0; o < g2; ++o) a[o] = bias[o] + past[o];
+      std::memcpy(s.rings[l].data() + static_cast<long>(ring_pos[l]) * rp_, x, rp_ * sizeof(float));
+    } else {
+      std::memcpy(a, bias, g2 * sizeof(float));
+    }
+    kernels_.matvec(layer.taps.data() + static_cast<long>(k - 1) * r * g2, r, g2, x, a);  // the current input
+    kernels_.gate(a, hp_, s.gated.data());
+    if (layer.has_residual) {
+      kernels_.matvec(layer.out.data(), h, rp_ + sp_, s.gated.data(), x);  // x += res, skip += skip
+      for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
+    } else {
+      kernels_.matvec(layer.out.data(), h, sp_, s.gated.data(), skip);
+    }
+  }
+  kernels_.relu(skip, sp_);
+  std::memcpy(s.hidden.data(), head1_bias_.data(), sp_ * sizeof(float));
+  kernels_.matvec(head1_.data(), config_.skip_channels, sp_, skip, s.hidden.data());
+  kernels_.relu(s.hidden.data(), sp_);
+  std::memcpy(s.logits.data(), head2_bias_.data(), kp_ * sizeof(float));
+  kernels_.matvec(head2_.data(), config_.skip_channels, kp_, s.hidden.data(), s.logits.data());
+}
+
+// The sampling contract of csrc/sampling.h, with the exp weights from the (bit-identical) kernel.
+int32_t CpuEngine::pick(StreamState& s, int stream, uint64_t index, float temperature) const {
+  const float* logits = s.logits.data();
+  const int n = config_.classes;
+  const int best = argmax(logits, n);
+  if (!(temperature >= kMinTemperature)) return best;
+  float* weights = s.weights.data();
+  kernels_.sampling_weights(logits, kp_, logits[best], 1.0f / temperature, weights);
+  float total = 0.0f;
+  for (int i = 0; i < n; ++i) total += weights[i];
+  const float target = sampling_uniform(seed_, static_cast<uint32_t>(stream), index) * total;
+  float running = 0.0f;
+  int last_nonzero = best;
+  for (int i = 0; i < n; ++i) {
+    running += weights[i];
+    if (running > target) return i;
+    if (weights[i] > 0.0f) last_nonzero = i;
+  }
+  return last_nonzero;
+}
+
+void CpuEngine::check_block(const float* cond, int frames, int expected_frames, const int32_t* global_ids) const {
+  if (config_.cond_channels) {
+    if (cond == nullptr) throw std::invalid_argument("this model needs conditioning frames (cond)");
+    if (frames != expected_frames) {
+      throw std::invalid_argument("cond must hold " + std::to_string(expected_frames) + " frames for this block, got " +
+                                  std::to_string(frames));
+    }
+    const long values = static_cast<long>(streams_) * config_.cond_channels * frames;
+    for (long i = 0; i < values; ++i) {
+      if (!std::isfinite(cond[i])) throw std::invalid_argument("cond holds NaN or infinite values");
+    }
+  }
+  if (config_.global_classes) {
+    if (global_ids == nullptr) throw std::invalid_argument("this model needs a global class per stream");
+    for (int s = 0; s < streams_; ++s) {
+      if (global_ids[s] < 0 || global_ids[s] >= config_.global_classes) {
+        throw std::invalid_argument("global id " + std::to_string(global_ids[s]) + " is outside [0, " +
+                                    std::to_string(config_.global_classes - 1) + "]");
+      }
+    }
+  }
+}
+
+void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* global_ids, const float* temperatures,
+                         float* audio) {
+  if (n < 0) throw std::invalid_argument("n must be >= 0");
+  if (n == 0) return;
+  Exclusive exclusive(busy_);
+  const uint64_t hop = config_.cond_hop;
+  check_block(cond, frames, static_cast<int>((t_ + n - 1) / hop - t_ / hop + 1), global_ids);
+  Job job{n, cond, frames, global_ids, temperatures, audio, nullptr, nullptr, this};
+  pool_.run(&CpuEngine::run_job, &job);
+  t_ += n;
+}
+
+void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const int32_t* global_ids, float* out) {
+  if (steps < 0) throw std::invalid_argument("steps must be >= 0");
+  Exclusive exclusive(busy_);
+  const long values = static_cast<long>(streams_) * steps;
+  for (long i = 0; i < values; ++i) {
+    if (codes[i] < 0 || codes[i] >= config_.classes) {
+      throw std::invalid_argument("code " + std::to_string(codes[i]) + " is outside [0, " +
+                                  std::to_string(config_.classes - 1) + "]");
+    }
+  }
+  const int frames = (steps + config_.cond_hop - 1) / config_.cond_hop;
+  check_block(cond, frames, frames, global_ids);
+  clear(seed_);
+  for (StreamState& s : states_) s.primed = true;  // forward()'s zero history, not silence
+  Job job{steps, cond, frames, global_ids, nullptr, nullptr, codes, out, this};
+  pool_.run(&CpuEngine::run_job, &job);
+  t_ = steps;
+}
+
+void CpuEngine::run_job(void* context, int thread_index) noexcept {
+  const Job& job = *static_cast<const Job*>(context);
+  CpuEngine& e = *job.engine;
+  const int threads = e.pool_.threads();
+  e.run_streams(job, thread_index, e.streams_ * thread_index / threads, e.streams_ * (thread_index + 1) / threads);
+}
+
+// Generates (or teacher-forces) the block for streams [first, last) on the calling thread, sample by
+// sample; within a sample the streams of this thread take turns, sharing the weights through the cache.
+void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
+  if (first >= last) return;
+  const uint64_t hop = config_.cond_hop;
+  const int channels = config_.cond_channels;
+  int* pos = ring_pos_.data() + static_cast<long>(thread) * pos_stride_;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    pos[l] = layers_[l].ring_rows ? static_cast<int>(t_ % layers_[l].ring_rows) : 0;
+  }
+  const uint64_t first_frame = t_ / hop;
+  for (int i = 0; i < job.n; ++i) {
+    const uint64_t t = t_ + i;
+    for (int si = first; si < last; ++si) {
+      StreamState& s = states_[si];
+      const int32_t gid = job.global_ids ? job.global_ids[si] : 0;
+      if (!s.primed) {
+        set_frame_biases(s, nullptr, gid, false);
+        prime_with_silence(s);
+      }
+      if (i == 0 || t % hop == 0) {
+        float* frame = s.frame.data();
+        const long f = static_cast<long>(t / hop - first_frame);
+        for (int c = 0; c < channels; ++c) frame[c] = job.cond[(static_cast<long>(si) * channels + c) * job.frames + f];
+        set_frame_biases(s, frame, gid, channels > 0);
+      }
+      const int32_t code = job.codes ? job.codes[static_cast<long>(si) * job.n + i] : s.code;
+      step(s, code, t, pos);
+      if (job.codes) {
+        float* out = job.logits_out + static_cast<long>(si) * config_.classes * job.n + i;
+        for (int c = 0; c < config_.classes; ++c) out[static_cast<long>(c) * job.n] = s.logits.data()[c];
+      } else {
+        s.code = pick(s, si, t, job.temperatures[si]);
+        job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
+      }
+    }
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      if (layers_[l].ring_rows && ++pos[l] == layers_[l].ring_rows) pos[l] = 0;
+    }
+  }
+}
+
+}  // namespace wavenet_rt::cpu

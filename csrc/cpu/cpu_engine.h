@@ -1,0 +1,103 @@
+// The CPU engine: Fast-WaveNet cached generation in float32. Per layer and stream a ring of the past
+// inputs its dilated taps read; the products of the past taps computed ahead, several samples at once;
+// conditioning projected once per frame; the residual and skip 1x1 products fused into one pass that
+// accumulates straight into the residual and skip vectors; streams split over worker threads. All memory
+// is allocated in the constructor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../engine.h"
+#include "kernels.h"
+#include "worker_pool.h"
+
+namespace wavenet_rt::cpu {
+
+// float storage aligned to 64 bytes and padded to whole cache lines, zero-filled.
+class FloatBuffer {
+ public:
+  FloatBuffer() = default;
+  explicit FloatBuffer(size_t size);
+  float* data() { return data_.get(); }
+  const float* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> data_;
+  size_t size_ = 0;
+};
+
+// One layer's weights, repacked input-major with padded output rows.
+struct PackedLayer {
+  int dilation = 1;
+  int ring_rows = 0;         // (kernel_size - 1) * dilation past inputs
+  int past_batch = 0;        // samples whose past-tap products are computed together (<= dilation)
+  bool has_residual = true;  // false in the last layer
+  FloatBuffer taps;          // kernel_size matrices (R, 2Hp): tap j reads x[t - (k - 1 - j) * d]
+  FloatBuffer tap_sum;       // (R, 2Hp): all taps summed, for priming with a constant input
+  FloatBuffer conv_bias;     // (2Hp): [filter half | gate half], each half padded
+  FloatBuffer glob;          // (global_classes, 2Hp)
+  FloatBuffer out;           // (H, Rp + Sp): [residual | skip] outputs, or (H, Sp) without residual
+  FloatBuffer res_bias;      // (Rp)
+};
+
+class CpuEngine final : public Engine {
+ public:
+  CpuEngine(const HostWeights& weights, const EngineOptions& options);
+  ~CpuEngine() override;
+
+  std::string backend() const override { return "cpu"; }
+  std::string details() const override;
+  int streams() const override { return streams_; }
+  const ModelConfig& config() const override { return config_; }
+
+  void reset(uint64_t seed) override;
+  void generate(int n, const float* cond, int frames, const int32_t* global_ids, const float* temperatures,
+                float* audio) override;
+  void logits(const int32_t* codes, int steps, const float* cond, const int32_t* global_ids,
+              float* out) override;
+
+ private:
+  struct StreamState;
+  struct Job;
+
+  void pack(const HostWeights& weights);
+  void clear(uint64_t seed);  // reset() without the busy check
+  void check_block(const float* cond, int frames, int expected_frames, const int32_t* global_ids) const;
+  static void run_job(void* job, int thread_index) noexcept;
+  class Exclusive;
+  void run_streams(const Job& job, int thread, int first, int last);
+  void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
+  void prime_with_silence(StreamState& s) const;
+  void step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const;
+  void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
+  int32_t pick(StreamState& s, int stream, uint64_t index, float temperature) const;
+
+  ModelConfig config_;
+  const Kernels& kernels_;
+  int streams_;
+  int rp_, hp_, sp_, kp_;  // padded residual, half-gate, skip, class counts
+  std::vector<PackedLayer> layers_;
+  FloatBuffer embed_;       // (classes, Rp)
+  FloatBuffer cond_;        // (C, layers * 2Hp): every layer's conditioning projection in one product
+  FloatBuffer skip_bias_;   // (Sp): all layers' skip biases, summed
+  FloatBuffer head1_, head1_bias_, head2_, head2_bias_;
+  std::vector<float> decode_;  // class -> audio
+  int32_t silence_code_;
+
+  std::vector<StreamState> states_;
+  std::vector<int> ring_pos_;  // per thread, pos_stride_ apart: each layer's ring write position
+  int pos_stride_ = 0;         // a cache line apart, so threads never share one
+  std::atomic<bool> busy_{false};  // one call at a time: the bindings release the GIL
+  uint64_t seed_ = 0;
+  uint64_t t_ = 0;  // samples consumed since reset
+  WorkerPool pool_;
+};
+
+}  // namespace wavenet_rt::cpu

@@ -1,0 +1,34 @@
+// The CPU engine's inner loops behind one table of function pointers, chosen once at run time: AVX-512
+// (kernels_avx512.cpp) or AVX2+FMA (kernels_avx2.cpp) where the CPU has them, portable C++ otherwise.
+// Each SIMD file is the only one built with its flags. Vector lengths are padded to the kernels' `lanes`;
+// weights are stored input-major (row i = input i).
+#pragma once
+
+namespace wavenet_rt::cpu {
+
+inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * lanes; }
+
+struct Kernels {
+  const char* name;
+  int lanes;  // every vector length handed to these kernels is a multiple of it
+  // y[0..out) += sum_i w[i * out + o] * x[i], i < in. out is padded.
+  void (*matvec)(const float* w, int in, int out, const float* x, float* y);
+  // The same for `rows` vectors at once (row r of x at x + r * x_stride, of y at y + r * out): each
+  // weight is loaded once for several rows.
+  void (*matmat)(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y);
+  // z[o] = tanh(a[o]) * sigmoid(a[half + o]), o < half (padded).
+  void (*gate)(const float* a, int half, float* z);
+  // v = max(v, 0), n padded.
+  void (*relu)(float* v, int n);
+  // w[i] = sampling_exp((logits[i] - max) * inv_temperature), bit-identical to csrc/sampling.h's, n padded.
+  void (*sampling_weights)(const float* logits, int n, float max, float inv_temperature, float* w);
+};
+
+const Kernels& portable_kernels();
+// nullptr when this build has no such code (not an x86-64 compiler) or this CPU cannot run it.
+const Kernels* avx2_kernels();
+const Kernels* avx512_kernels();
+// The fastest set this build has and this CPU runs.
+const Kernels& best_kernels();
+
+}  // namespace wavenet_rt::cpu

@@ -1,0 +1,148 @@
+// AVX2+FMA versions of the CPU engine's inner loops (kernels.h). The only file built with -mavx2 -mfma:
+// it includes no other project header and no standard header with inline code, so no AVX2 instruction
+// can leak into code the portable path shares (inline functions are merged across files at link time).
+#include "kernels.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+namespace wavenet_rt::cpu {
+namespace {
+
+// V accumulators of 8 outputs each, kept in registers across the whole input loop.
+template <int V>
+inline void matvec_block(const float* w, int in, int out, const float* x, float* y) {
+  __m256 acc[V];
+  for (int v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(y + 8 * v);
+  int i = 0;
+  if (V < 8) {  // too few chains to hide FMA latency: a second set of accumulators takes odd inputs
+    __m256 odd[V];
+    for (int v = 0; v < V; ++v) odd[v] = _mm256_setzero_ps();
+    for (; i + 1 < in; i += 2) {
+      const __m256 x0 = _mm256_broadcast_ss(x + i), x1 = _mm256_broadcast_ss(x + i + 1);
+      const float* r0 = w + static_cast<long>(i) * out;
+      const float* r1 = r0 + out;
+      for (int v = 0; v < V; ++v) {
+        acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + 8 * v), x0, acc[v]);
+        odd[v] = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + 8 * v), x1, odd[v]);
+      }
+    }
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_add_ps(acc[v], odd[v]);
+  }
+  for (; i < in; ++i) {
+    const __m256 xi = _mm256_broadcast_ss(x + i);
+    const float* row = w + static_cast<long>(i) * out;
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8 * v), xi, acc[v]);
+  }
+  for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + 8 * v, acc[v]);
+}
+
+void matvec(const float* w, int in, int out, const float* x, float* y) {
+  int o = 0;
+  for (; o + 64 <= out; o += 64) matvec_block<8>(w + o, in, out, x, y + o);
+  switch ((out - o) / 8) {
+    case 7: matvec_block<7>(w + o, in, out, x, y + o); break;
+    case 6: matvec_block<6>(w + o, in, out, x, y + o); break;
+    case 5: matvec_block<5>(w + o, in, out, x, y + o); break;
+    case 4: matvec_block<4>(w + o, in, out, x, y + o); break;
+    case 3: matvec_block<3>(w + o, in, out, x, y + o); break;
+    case 2: matvec_block<2>(w + o, in, out, x, y + o); break;
+    case 1: matvec_block<1>(w + o, in, out, x, y + o); break;
+    default: break;
+  }
+}
+
+// kRows rows of x against V output vectors: kRows * V accumulators, each weight vector loaded once.
+constexpr int kRows = 4;
+
+template <int V>
+inline void matmat_block(const float* w, int in, int out, const float* x, int x_stride, float* y) {
+  __m256 acc[kRows][V];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_loadu_ps(y + r * out + 8 * v);
+  for (int i = 0; i < in; ++i) {
+    const float* row = w + static_cast<long>(i) * out;
+    __m256 wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = _mm256_loadu_ps(row + 8 * v);
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 xr = _mm256_broadcast_ss(x + static_cast<long>(r) * x_stride + i);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(wv[v], xr, acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + r * out + 8 * v, acc[r][v]);
+}
+
+void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  int r = 0;
+  for (; r + kRows <= rows; r += kRows) {
+    const float* xr = x + static_cast<long>(r) * x_stride;
+    float* yr = y + static_cast<long>(r) * out;
+    int o = 0;
+    for (; o + 24 <= out; o += 24) matmat_block<3>(w + o, in, out, xr, x_stride, yr + o);
+    if (out - o == 16) matmat_block<2>(w + o, in, out, xr, x_stride, yr + o);
+    if (out - o == 8) matmat_block<1>(w + o, in, out, xr, x_stride, yr + o);
+  }
+  for (; r < rows; ++r) matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+}
+
+// exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/sampling.h.
+inline __m256 exp_core(__m256 x) {
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(-0.693145751953125f), x);
+  r = _mm256_fmadd_ps(k, _mm256_set1_ps(-1.428606765330187e-6f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+}
+
+// tanh(f) * sigmoid(g) = (1 - e1) / ((1 + e1) (1 + e2)) with e1 = exp(-2f), e2 = exp(-g): one division.
+void gate(const float* a, int half, float* z) {
+  const __m256 one = _mm256_set1_ps(1.0f), lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+  for (int o = 0; o < half; o += 8) {
+    const __m256 f = _mm256_mul_ps(_mm256_loadu_ps(a + o), _mm256_set1_ps(-2.0f));
+    const __m256 g = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(a + half + o));
+    const __m256 e1 = exp_core(_mm256_min_ps(_mm256_max_ps(f, lo), hi));
+    const __m256 e2 = exp_core(_mm256_min_ps(_mm256_max_ps(g, lo), hi));
+    const __m256 den = _mm256_mul_ps(_mm256_add_ps(one, e1), _mm256_add_ps(one, e2));
+    _mm256_storeu_ps(z + o, _mm256_div_ps(_mm256_sub_ps(one, e1), den));
+  }
+}
+
+void relu(float* v, int n) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(v + i, _mm256_max_ps(_mm256_loadu_ps(v + i), zero));
+}
+
+// Lane-wise the same operations, in the same order, as sampling_exp in csrc/sampling.h.
+void sampling_weights(const float* logits, int n, float max, float inv_temperature, float* w) {
+  const __m256 vmax = _mm256_set1_ps(max), vinv = _mm256_set1_ps(inv_temperature);
+  for (int i = 0; i < n; i += 8) {
+    const __m256 x = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(logits + i), vmax), vinv);
+    _mm256_storeu_ps(w + i, exp_core(_mm256_max_ps(x, _mm256_set1_ps(-87.0f))));
+  }
+}
+
+}  // namespace
+
+const Kernels* avx2_kernels() {
+  static const Kernels kernels{"avx2", 8, matvec, matmat, gate, relu, sampling_weights};
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &kernels : nullptr;
+}
+
+}  // namespace wavenet_rt::cpu
+
+#else
+
+namespace wavenet_rt::cpu {
+const Kernels* avx2_kernels() { return nullptr; }
+}  // namespace wavenet_rt::cpu
+
+#endif

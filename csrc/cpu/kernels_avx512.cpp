@@ -1,0 +1,150 @@
+// AVX-512 versions of the CPU engine's inner loops (kernels.h): 16 floats per register. Like
+// kernels_avx2.cpp, the only file built with its flags (-mavx512f), including no project or standard
+// header with inline code, so none of its instructions can leak into the portable path.
+#include "kernels.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace wavenet_rt::cpu {
+namespace {
+
+template <int V>
+inline void matvec_block(const float* w, int in, int out, const float* x, float* y) {
+  __m512 acc[V];
+  for (int v = 0; v < V; ++v) acc[v] = _mm512_loadu_ps(y + 16 * v);
+  int i = 0;
+  if (V < 8) {  // too few chains to hide FMA latency: a second set of accumulators takes odd inputs
+    __m512 odd[V];
+    for (int v = 0; v < V; ++v) odd[v] = _mm512_setzero_ps();
+    for (; i + 1 < in; i += 2) {
+      const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+      const float* r0 = w + static_cast<long>(i) * out;
+      const float* r1 = r0 + out;
+      for (int v = 0; v < V; ++v) {
+        acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + 16 * v), x0, acc[v]);
+        odd[v] = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + 16 * v), x1, odd[v]);
+      }
+    }
+    for (int v = 0; v < V; ++v) acc[v] = _mm512_add_ps(acc[v], odd[v]);
+  }
+  for (; i < in; ++i) {
+    const __m512 xi = _mm512_set1_ps(x[i]);
+    const float* row = w + static_cast<long>(i) * out;
+    for (int v = 0; v < V; ++v) acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16 * v), xi, acc[v]);
+  }
+  for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + 16 * v, acc[v]);
+}
+
+void matvec(const float* w, int in, int out, const float* x, float* y) {
+  int o = 0;
+  for (; o + 128 <= out; o += 128) matvec_block<8>(w + o, in, out, x, y + o);
+  switch ((out - o) / 16) {
+    case 7: matvec_block<7>(w + o, in, out, x, y + o); break;
+    case 6: matvec_block<6>(w + o, in, out, x, y + o); break;
+    case 5: matvec_block<5>(w + o, in, out, x, y + o); break;
+    case 4: matvec_block<4>(w + o, in, out, x, y + o); break;
+    case 3: matvec_block<3>(w + o, in, out, x, y + o); break;
+    case 2: matvec_block<2>(w + o, in, out, x, y + o); break;
+    case 1: matvec_block<1>(w + o, in, out, x, y + o); break;
+    default: break;
+  }
+}
+
+// kRows rows of x against V output vectors: kRows * V accumulators, each weight vector loaded once.
+constexpr int kRows = 4;
+
+template <int V>
+inline void matmat_block(const float* w, int in, int out, const float* x, int x_stride, float* y) {
+  __m512 acc[kRows][V];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_loadu_ps(y + r * out + 16 * v);
+  for (int i = 0; i < in; ++i) {
+    const float* row = w + static_cast<long>(i) * out;
+    __m512 wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(row + 16 * v);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 xr = _mm512_set1_ps(x[static_cast<long>(r) * x_stride + i]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wv[v], xr, acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + r * out + 16 * v, acc[r][v]);
+}
+
+void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  int r = 0;
+  for (; r + kRows <= rows; r += kRows) {
+    const float* xr = x + static_cast<long>(r) * x_stride;
+    float* yr = y + static_cast<long>(r) * out;
+    int o = 0;
+    for (; o + 64 <= out; o += 64) matmat_block<4>(w + o, in, out, xr, x_stride, yr + o);
+    switch ((out - o) / 16) {
+      case 3: matmat_block<3>(w + o, in, out, xr, x_stride, yr + o); break;
+      case 2: matmat_block<2>(w + o, in, out, xr, x_stride, yr + o); break;
+      case 1: matmat_block<1>(w + o, in, out, xr, x_stride, yr + o); break;
+      default: break;
+    }
+  }
+  for (; r < rows; ++r) matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+}
+
+// exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/sampling.h.
+inline __m512 exp_core(__m512 x) {
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(k, _mm512_set1_ps(-0.693145751953125f), x);
+  r = _mm512_fmadd_ps(k, _mm512_set1_ps(-1.428606765330187e-6f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(y, _mm512_castsi512_ps(bits));
+}
+
+// tanh(f) * sigmoid(g) = (1 - e1) / ((1 + e1) (1 + e2)) with e1 = exp(-2f), e2 = exp(-g): one division.
+void gate(const float* a, int half, float* z) {
+  const __m512 one = _mm512_set1_ps(1.0f), lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f);
+  for (int o = 0; o < half; o += 16) {
+    const __m512 f = _mm512_mul_ps(_mm512_loadu_ps(a + o), _mm512_set1_ps(-2.0f));
+    const __m512 g = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(a + half + o));
+    const __m512 e1 = exp_core(_mm512_min_ps(_mm512_max_ps(f, lo), hi));
+    const __m512 e2 = exp_core(_mm512_min_ps(_mm512_max_ps(g, lo), hi));
+    const __m512 den = _mm512_mul_ps(_mm512_add_ps(one, e1), _mm512_add_ps(one, e2));
+    _mm512_storeu_ps(z + o, _mm512_div_ps(_mm512_sub_ps(one, e1), den));
+  }
+}
+
+void relu(float* v, int n) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) _mm512_storeu_ps(v + i, _mm512_max_ps(_mm512_loadu_ps(v + i), zero));
+}
+
+void sampling_weights(const float* logits, int n, float max, float inv_temperature, float* w) {
+  const __m512 vmax = _mm512_set1_ps(max), vinv = _mm512_set1_ps(inv_temperature);
+  for (int i = 0; i < n; i += 16) {
+    const __m512 x = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(logits + i), vmax), vinv);
+    _mm512_storeu_ps(w + i, exp_core(_mm512_max_ps(x, _mm512_set1_ps(-87.0f))));
+  }
+}
+
+}  // namespace
+
+const Kernels* avx512_kernels() {
+  static const Kernels kernels{"avx512", 16, matvec, matmat, gate, relu, sampling_weights};
+  return __builtin_cpu_supports("avx512f") ? &kernels : nullptr;
+}
+
+}  // namespace wavenet_rt::cpu
+
+#else
+
+namespace wavenet_rt::cpu {
+const Kernels* avx512_kernels() { return nullptr; }
+}  // namespace wavenet_rt::cpu
+
+#endif

@@ -1,0 +1,16 @@
+// make_engine (engine.h): the one place that knows every backend.
+#include "engine.h"
+
+#include <stdexcept>
+
+#include "cpu/cpu_engine.h"
+
+namespace wavenet_rt {
+
+std::unique_ptr<Engine> make_engine(const std::string& backend, const HostWeights& weights,
+                                    const EngineOptions& options) {
+  if (backend == "cpu") return std::make_unique<cpu::CpuEngine>(weights, options);
+  throw std::invalid_argument("unknown or unavailable engine backend '" + backend + "'");
+}
+
+}  // namespace wavenet_rt

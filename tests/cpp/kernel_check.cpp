@@ -1,0 +1,97 @@
+// Checks every kernel set this CPU runs (csrc/cpu/kernels.h) against float64 references, and that their
+// sampling weights are bit-identical to csrc/sampling.h's sampling_exp (the contract that lets engines
+// pick the same samples from the same logits). Exit code 0 = all good. Run by tests/test_engine.py.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "sampling.h"
+
+using wavenet_rt::cpu::Kernels;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const char* kernels, const char* what, double detail) {
+  if (!ok) {
+    std::printf("%s: %s (%g)\n", kernels, what, detail);
+    ++failures;
+  }
+}
+
+void check(const Kernels& k) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  const int in = 37, out = wavenet_rt::cpu::padded(75, k.lanes);
+  std::vector<float> w(in * out), x(in), y(out), a(2 * out), z(out);
+  for (float& v : w) v = normal(rng);
+  for (float& v : x) v = normal(rng);
+  for (float& v : y) v = normal(rng);
+  std::vector<double> want(y.begin(), y.end());
+  for (int i = 0; i < in; ++i)
+    for (int o = 0; o < out; ++o) want[o] += static_cast<double>(w[i * out + o]) * x[i];
+  k.matvec(w.data(), in, out, x.data(), y.data());
+  double worst = 0;
+  for (int o = 0; o < out; ++o) worst = std::fmax(worst, std::fabs(y[o] - want[o]) / (1 + std::fabs(want[o])));
+  expect(worst < 1e-5, k.name, "matvec differs from float64", worst);
+
+  const int rows = 7, stride = in + 3;  // odd row count: the kernels' row blocking has a remainder
+  std::vector<float> xs(rows * stride), ys(rows * out);
+  for (float& v : xs) v = normal(rng);
+  for (float& v : ys) v = normal(rng);
+  std::vector<double> want_rows(ys.begin(), ys.end());
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < in; ++i)
+      for (int o = 0; o < out; ++o) want_rows[r * out + o] += static_cast<double>(w[i * out + o]) * xs[r * stride + i];
+  k.matmat(w.data(), in, out, xs.data(), stride, rows, ys.data());
+  worst = 0;
+  for (int i = 0; i < rows * out; ++i) worst = std::fmax(worst, std::fabs(ys[i] - want_rows[i]) / (1 + std::fabs(want_rows[i])));
+  expect(worst < 1e-5, k.name, "matmat differs from float64", worst);
+
+  for (float& v : a) v = normal(rng) * 5;
+  a[0] = 100.0f, a[1] = -100.0f, a[out] = -100.0f, a[out + 1] = 100.0f;  // saturated ends
+  k.gate(a.data(), out, z.data());
+  worst = 0;
+  for (int o = 0; o < out; ++o) {
+    const double g = std::tanh(static_cast<double>(a[o])) / (1 + std::exp(-static_cast<double>(a[out + o])));
+    worst = std::fmax(worst, std::fabs(z[o] - g));
+  }
+  expect(worst < 1e-6, k.name, "gate differs from float64 tanh * sigmoid", worst);
+
+  const int n = wavenet_rt::cpu::padded(1000, k.lanes);
+  std::vector<float> logits(n), weights(n);
+  for (float& v : logits) v = normal(rng) * 20;
+  logits[3] = -1e30f;
+  float max = logits[0];
+  for (float v : logits) max = std::fmax(max, v);
+  for (float inv_t : {1.0f, 1.7f, 0.01f}) {
+    k.sampling_weights(logits.data(), n, max, inv_t, weights.data());
+    int mismatches = 0;
+    double rel = 0;
+    for (int i = 0; i < n; ++i) {
+      const float s = wavenet_rt::sampling_exp((logits[i] - max) * inv_t);
+      mismatches += std::memcmp(&s, &weights[i], sizeof(float)) != 0;
+      const double e = std::exp(static_cast<double>((logits[i] - max) * inv_t));
+      if (e > 1e-30) rel = std::fmax(rel, std::fabs(weights[i] - e) / e);
+    }
+    expect(mismatches == 0, k.name, "sampling weights are not bit-identical to sampling_exp", mismatches);
+    expect(rel < 1e-6, k.name, "sampling_exp is not accurate", rel);
+  }
+}
+
+}  // namespace
+
+int main() {
+  const Kernels* sets[] = {&wavenet_rt::cpu::portable_kernels(), wavenet_rt::cpu::avx2_kernels(),
+                           wavenet_rt::cpu::avx512_kernels()};
+  for (const Kernels* k : sets) {
+    if (k == nullptr) continue;
+    check(*k);
+    std::printf("checked %s kernels\n", k->name);
+  }
+  return failures ? 1 : 0;
+}

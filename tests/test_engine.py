@@ -1,0 +1,271 @@
+# The CPU engine against independent references: its teacher-forced logits equal WaveNet.forward (float64)
+# on many random shapes, both kernel sets; generation follows the sampling contract; no allocation while
+# generating; every bad input is a ValueError.
+import math
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import wavenet_rt
+from wavenet_rt import WaveNet, WaveNetConfig, save_model
+from wavenet_rt.engine import Engine
+from wavenet_rt.mulaw import mulaw_encode, silence_code
+from wavenet_rt.sampling import sample_categorical, sampling_uniforms
+
+SIMD = ["portable", "avx2", "avx512"]
+
+
+def random_config(rng):
+    kernel = int(rng.choice([2, 3]))
+    return WaveNetConfig(
+        dilations=[int(d) for d in rng.choice([1, 2, 3, 4, 8, 16], size=int(rng.integers(1, 7)))],
+        kernel_size=kernel, residual_channels=int(rng.integers(3, 20)), gate_channels=2 * int(rng.integers(2, 14)),
+        skip_channels=int(rng.integers(3, 30)), classes=int(rng.integers(5, 70)),
+        cond_channels=int(rng.choice([0, 1, 7])), cond_hop=int(rng.integers(1, 9)),
+        global_classes=int(rng.choice([0, 3])))
+
+
+def model_for(config, seed=0):
+    torch.manual_seed(seed)
+    model = WaveNet(config).eval()
+    with torch.no_grad():  # larger weights than the default init, so errors cannot hide in small values
+        for p in model.parameters():
+            p.mul_(2.0)
+    return model
+
+
+def inputs(config, streams, steps, rng):
+    codes = rng.integers(0, config.classes, (streams, steps))
+    frames = math.ceil(steps / config.cond_hop)
+    cond = rng.random((streams, config.cond_channels, frames)) if config.cond_channels else None
+    glob = rng.integers(0, config.global_classes, streams) if config.global_classes else None
+    return codes, cond, glob
+
+
+def reference_logits(model, codes, cond, glob):
+    """WaveNet.forward in float64."""
+    m = model.double()
+    out = m(torch.from_numpy(codes), None if cond is None else torch.from_numpy(cond),
+            None if glob is None else torch.from_numpy(glob)).detach().numpy()
+    model.float()
+    return out
+
+
+def simd_available(simd):
+    try:
+        Engine(model_for(WaveNetConfig(dilations=[1], residual_channels=2, gate_channels=2, skip_channels=2,
+                                       classes=4)), simd=simd)
+        return True
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("seed", range(12))
+def test_logits_equal_forward(simd, seed):
+    if not simd_available(simd):
+        pytest.skip(f"this CPU or build has no {simd} kernels")
+    rng = np.random.default_rng(seed)
+    config = random_config(rng)
+    model = model_for(config, seed)
+    streams = int(rng.integers(1, 5))
+    for steps in (max(1, config.receptive_field // 2), 2 * config.receptive_field + 5):
+        codes, cond, glob = inputs(config, streams, steps, rng)
+        engine = Engine(model, streams=streams, simd=simd)
+        got = engine.logits(codes, cond, glob)
+        want = reference_logits(model, codes, cond, glob)
+        assert got.shape == want.shape == (streams, config.classes, steps)
+        assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), config
+
+
+def test_standard_sizes_equal_forward():
+    rng = np.random.default_rng(0)
+    for name in ("small", "medium"):
+        config = WaveNetConfig.preset(name, cond_channels=176, cond_hop=64)
+        model = model_for(config)
+        codes, cond, _ = inputs(config, 2, config.receptive_field + 200, rng)
+        got = Engine(model, streams=2).logits(codes, cond)
+        want = reference_logits(model, codes, cond, None)
+        assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), name
+
+
+def generated_codes(engine, n, cond=None, glob=None, temperature=1.0, block=37):
+    """Generates in uneven blocks, handing each block the frames it touches."""
+    audio = []
+    done = 0
+    while done < n:
+        k = min(block, n - done)
+        frames = None
+        if cond is not None:
+            hop = engine.config.cond_hop
+            frames = cond[:, :, done // hop:(done + k - 1) // hop + 1]
+        audio.append(engine.generate(k, frames, glob, temperature))
+        done += k
+    return mulaw_encode(np.concatenate(audio, axis=1), engine.config.classes)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_generation_follows_forward_and_the_sampling_contract(temperature):
+    """Each generated code is the contract's pick from forward()'s float64 logits after a long silence plus
+    the codes so far; float32 vs float64 may only disagree where the uniform sits on a CDF boundary."""
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 16, 1, 2, 4], kernel_size=3, residual_channels=9,
+                           gate_channels=14, skip_channels=11, classes=48, cond_channels=4, cond_hop=6,
+                           global_classes=2)
+    model = model_for(config)
+    rng = np.random.default_rng(5)
+    streams, n = 3, 300
+    _, cond, glob = inputs(config, streams, n, rng)
+    engine = Engine(model, streams=streams)
+    engine.reset(seed=11)
+    codes = generated_codes(engine, n, cond, glob, temperature)
+    hop = config.cond_hop
+    lead = math.ceil(config.receptive_field / hop) * hop
+    history = np.concatenate([np.full((streams, lead + 1), silence_code(config.classes)), codes], axis=1)
+    full_cond = np.concatenate([np.zeros((streams, config.cond_channels, lead // hop)), cond], axis=2)
+    logits = reference_logits(model, history[:, :-1], full_cond, glob)[:, :, lead:]
+    for s in range(streams):
+        u = sampling_uniforms(11, s, 0, n)
+        expect = sample_categorical(logits[s].T.astype(np.float32), temperature, u)
+        differ = np.flatnonzero(expect != codes[s])
+        if len(differ):  # histories part here; the first difference must be a boundary case
+            t = differ[0]
+            w = np.exp((logits[s, :, t] - logits[s, :, t].max()) / max(temperature, 1e-9))
+            cdf = np.cumsum(w) / w.sum()
+            assert temperature > 0 and np.min(np.abs(cdf - u[t])) < 1e-4
+            assert t > n // 2, "engine and forward parted early"
+
+
+def test_generate_is_seeded_per_stream():
+    model = model_for(WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8,
+                                    skip_channels=8, classes=32))
+    engine = Engine(model, streams=3)
+    runs = []
+    for seed in (1, 1, 2):
+        engine.reset(seed)
+        runs.append(engine.generate(500))
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
+    assert not np.array_equal(runs[0][0], runs[0][1])
+    engine.reset(1)  # blocks of any size give the same samples
+    assert np.array_equal(np.concatenate([engine.generate(7), engine.generate(493)], axis=1), runs[0])
+
+
+def test_sampled_classes_follow_the_softmax():
+    """A model whose logits ignore the input (head2 weights zero, its bias fixed) must draw its classes
+    with softmax(bias / T) frequencies."""
+    config = WaveNetConfig(dilations=[1, 2], residual_channels=4, gate_channels=4, skip_channels=4, classes=16)
+    model = model_for(config)
+    bias = torch.linspace(-2, 1.5, 16)
+    with torch.no_grad():
+        model.head2.weight.zero_()
+        model.head2.bias.copy_(bias)
+    engine = Engine(model, streams=4)
+    for temperature in (1.0, 0.6):
+        engine.reset(3)
+        codes = mulaw_encode(engine.generate(25000, temperature=temperature), 16).ravel()
+        p = torch.softmax(bias.double() / temperature, 0).numpy()
+        observed = np.bincount(codes, minlength=16)
+        assert stats.chisquare(observed, p * len(codes)).pvalue > 1e-4
+    engine.reset(3)
+    assert (mulaw_encode(engine.generate(100, temperature=0.0), 16) == 15).all()  # argmax: the largest bias
+
+
+def test_engine_from_file_equals_engine_from_model(tmp_path):
+    config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=10, skip_channels=8,
+                           classes=32, cond_channels=3, cond_hop=4)
+    model = model_for(config)
+    save_model(model, tmp_path / "m.safetensors")
+    cond = np.random.default_rng(0).random((2, 3, 50))
+    a, b = Engine(model, streams=2), Engine(tmp_path / "m.safetensors", streams=2)
+    for e in (a, b):
+        e.reset(4)
+    assert np.array_equal(a.generate(200, cond), b.generate(200, cond))
+
+
+@pytest.mark.parametrize("check", ["engine_alloc_check", "kernel_check"])
+def test_cpp_checks(check):
+    """C++ executables built beside the module: no allocation while generating after reset() (every
+    malloc counted, worker threads included), and every kernel set against float64 and the contract."""
+    checker = Path(wavenet_rt.__file__).parent / check
+    if not checker.is_file() and not sys.platform.startswith("linux"):
+        pytest.skip(f"{check} is only built on Linux")
+    assert checker.is_file(), f"{checker} is missing: build with `pip install -e .`"
+    result = subprocess.run([str(checker)], capture_output=True, text=True, timeout=120)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gil_is_released_while_generating():
+    model = model_for(WaveNetConfig.preset("small"))
+    engine = Engine(model, threads=1)
+    engine.reset(0)
+    ticks = 0
+    worker = threading.Thread(target=engine.generate, args=(30000,))
+    started = time.perf_counter()
+    worker.start()
+    while worker.is_alive():
+        ticks += 1
+        time.sleep(0)
+    elapsed = time.perf_counter() - started
+    assert elapsed > 0.05 and ticks > 100  # the main thread ran while C++ generated
+
+
+def test_one_engine_used_from_two_threads_is_an_error_not_a_crash():
+    engine = Engine(model_for(WaveNetConfig.preset("small")), threads=1)
+    engine.reset(0)
+    worker = threading.Thread(target=engine.generate, args=(40000,))
+    worker.start()
+    time.sleep(0.05)
+    try:
+        if worker.is_alive():
+            with pytest.raises(RuntimeError, match="another thread"):
+                engine.generate(10)
+    finally:
+        worker.join()
+    assert engine.generate(10).shape == (1, 10)
+
+
+def test_bad_input_raises_value_errors(tmp_path):
+    config = WaveNetConfig(dilations=[1, 2], residual_channels=4, gate_channels=4, skip_channels=4, classes=16,
+                           cond_channels=3, cond_hop=4, global_classes=2)
+    model = model_for(config)
+    engine = Engine(model, streams=2)
+    engine.reset(0)
+    cond = np.zeros((2, 3, 3))
+    cases = [
+        (lambda: engine.generate(9, cond[:, :, :2], 0), "cond must have shape"),
+        (lambda: engine.generate(9, cond[:1], 0), "cond must have shape"),
+        (lambda: engine.generate(9, None, 0), "needs cond"),
+        (lambda: engine.generate(9, np.full((2, 3, 3), np.nan), 0), "NaN"),
+        (lambda: engine.generate(9, cond.astype(int), 0), "float"),
+        (lambda: engine.generate(9, cond, 2), "global_id must be in"),
+        (lambda: engine.generate(9, cond, [0, 1, 0]), "global_id must be an int or have shape"),
+        (lambda: engine.generate(9, cond), "needs global_id"),
+        (lambda: engine.generate(-1, cond, 0), "n must be"),
+        (lambda: engine.generate(9, cond, 0, temperature=-1), "temperature"),
+        (lambda: engine.logits(np.zeros((3, 8), int), np.zeros((3, 3, 2)), 0), "one row per stream"),
+        (lambda: engine.logits(np.full((2, 8), 16), np.zeros((2, 3, 2)), 0), "codes must be in"),
+        (lambda: engine.logits(np.zeros((2, 8)), np.zeros((2, 3, 2)), 0), "integers"),
+        (lambda: Engine(model, streams=0), "streams"),
+        (lambda: Engine(model, backend="tpu"), "backend must be"),
+        (lambda: Engine(model, simd="sse9"), "simd must be"),
+        (lambda: Engine(42), "WaveNet or a model file"),
+        (lambda: engine.reset(-1), "seed"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    with torch.no_grad():
+        model.head1.bias[0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        Engine(model)
+    with pytest.raises(ValueError):
+        Engine(WaveNet(WaveNetConfig(dilations=[1], residual_channels=2, gate_channels=2, skip_channels=2,
+                                     classes=4)), backend="cuda")
+    assert engine.generate(5, cond[:, :, :2], 0).shape == (2, 5)  # still usable after all that

@@ -1,0 +1,142 @@
+# Engine: the Python face of the compiled engines (csrc/engine.h). Picks the backend, checks every input
+# with a clear ValueError before it reaches C++, and keeps the per-block frame arithmetic in one place.
+# Needs no torch unless it is handed a torch model.
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import _engine
+from .config import WaveNetConfig
+from .weights import check_tensors, read_model_file
+
+
+class EngineError(ValueError):
+    """An engine that cannot be built or a call it cannot take."""
+
+
+def _weights_of(model) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:
+    if isinstance(model, (str, Path)):
+        return read_model_file(model)
+    if hasattr(model, "state_dict") and hasattr(model, "config"):  # a wavenet_rt.WaveNet
+        tensors = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
+        check_tensors(model.config, tensors, "the model")
+        return model.config, tensors
+    raise EngineError(f"Engine needs a WaveNet or a model file path, got {type(model).__name__}")
+
+
+def cuda_available() -> bool:
+    return bool(_engine.built_with_cuda) and _engine.cuda_device_count() > 0
+
+
+class Engine:
+    """Generates `streams` independent streams sample by sample from one model.
+
+    Engine(model_or_path, backend="auto"|"cpu"|"cuda", streams=1). "auto" takes the CUDA engine when this
+    build has one and a GPU is present, else the CPU engine; `.backend` says which runs."""
+
+    def __init__(self, model, backend: str = "auto", streams: int = 1, threads: int = 0, simd: str = "auto") -> None:
+        if backend not in ("auto", "cpu", "cuda"):
+            raise EngineError(f"backend must be 'auto', 'cpu' or 'cuda', got {backend!r}")
+        if not isinstance(streams, int) or streams < 1:
+            raise EngineError(f"streams must be a positive int, got {streams!r}")
+        self.config, tensors = _weights_of(model)
+        if backend == "cuda":
+            if not _engine.built_with_cuda:
+                raise EngineError("backend='cuda': this build has no CUDA code (nvcc was not found when it was built)")
+            if not cuda_available():
+                raise EngineError("backend='cuda': no CUDA device was found")
+            raise EngineError("backend='cuda': the CUDA engine is not part of this version yet")
+        self._engine = _engine.make_engine("cpu", dataclasses.asdict(self.config), tensors, streams, threads, simd)
+        self.streams = streams
+        self._t = 0
+
+    @property
+    def backend(self) -> str:
+        return self._engine.backend
+
+    @property
+    def details(self) -> str:
+        return self._engine.details
+
+    def reset(self, seed: int = 0) -> None:
+        """Back to sample 0 of every stream, starting from silence; `seed` keys the sampling."""
+        if not 0 <= int(seed) < 2**64:
+            raise EngineError("seed must be in [0, 2**64)")
+        self._engine.reset(int(seed))
+        self._t = 0
+
+    def frames_for(self, n: int) -> int:
+        """How many conditioning frames the next block of n samples touches."""
+        hop = self.config.cond_hop
+        return (self._t + n - 1) // hop - self._t // hop + 1 if n > 0 else 0
+
+    def generate(self, n: int, cond: np.ndarray | None = None, global_id=None, temperature=1.0) -> np.ndarray:
+        """The next n samples of every stream -> float32 (streams, n) in [-1, 1]. cond (streams,
+        cond_channels, frames_for(n)): the frames this block touches, from frame t0 // cond_hop on."""
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise EngineError(f"n must be a non-negative int, got {n!r}")
+        if n == 0:
+            return np.zeros((self.streams, 0), np.float32)
+        frames = self.frames_for(int(n))
+        cond = self._check_cond(cond, frames)
+        temperatures = np.broadcast_to(np.asarray(temperature, dtype=np.float32), (self.streams,))
+        if not np.isfinite(temperatures).all() or (temperatures < 0).any():
+            raise EngineError("temperature must be finite and >= 0")
+        audio = self._engine.generate(int(n), cond, frames, self._check_global(global_id),
+                                      np.ascontiguousarray(temperatures))
+        self._t += int(n)
+        return audio
+
+    def logits(self, codes, cond: np.ndarray | None = None, global_id=None) -> np.ndarray:
+        """Teacher-forced logits (streams, classes, T) through the engine's per-sample path, equal to
+        WaveNet.forward's for the same inputs. Afterwards call reset() before generating."""
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[0] != self.streams:
+            raise EngineError(f"codes must have shape ({self.streams}, T): one row per stream, got {codes.shape}")
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise EngineError(f"codes must be integers, got {codes.dtype}")
+        if codes.size and (codes.min() < 0 or codes.max() >= self.config.classes):
+            raise EngineError(f"codes must be in [0, {self.config.classes - 1}]")
+        cond = self._check_cond(cond, math.ceil(codes.shape[1] / self.config.cond_hop))
+        out = self._engine.logits(codes.astype(np.int32), cond, self._check_global(global_id))
+        self._t = codes.shape[1]
+        return out
+
+    def _check_cond(self, cond, frames: int) -> np.ndarray | None:
+        c = self.config
+        if not c.cond_channels:
+            if cond is not None:
+                raise EngineError("this model has no local conditioning (cond_channels = 0) but cond was given")
+            return None
+        want = (self.streams, c.cond_channels, frames)
+        if cond is None:
+            raise EngineError(f"this model needs cond of shape {want} (streams, cond_channels, frames)")
+        cond = np.asarray(cond)
+        if cond.shape != want:
+            raise EngineError(f"cond must have shape {want} (streams, cond_channels, frames), got {cond.shape}")
+        if not np.issubdtype(cond.dtype, np.floating):
+            raise EngineError(f"cond must be a float array, got {cond.dtype}")
+        if not np.isfinite(cond).all():
+            raise EngineError("cond holds NaN or infinite values")
+        return np.ascontiguousarray(cond, dtype=np.float32)
+
+    def _check_global(self, global_id) -> np.ndarray | None:
+        c = self.config
+        if not c.global_classes:
+            if global_id is not None:
+                raise EngineError("this model has no global conditioning (global_classes = 0) but global_id was given")
+            return None
+        if global_id is None:
+            raise EngineError(f"this model needs global_id in [0, {c.global_classes - 1}] (an int or one per stream)")
+        ids = np.asarray(global_id)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise EngineError(f"global_id must be integers, got {ids.dtype}")
+        if ids.ndim > 1 or (ids.ndim == 1 and ids.shape[0] != self.streams):
+            raise EngineError(f"global_id must be an int or have shape ({self.streams},), got {ids.shape}")
+        if ids.min() < 0 or ids.max() >= c.global_classes:
+            raise EngineError(f"global_id must be in [0, {c.global_classes - 1}]")
+        return np.ascontiguousarray(np.broadcast_to(ids, (self.streams,)), dtype=np.int32)
