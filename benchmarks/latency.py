@@ -63,8 +63,8 @@ def time_blocks(generate, seconds: float, min_blocks: int = 20) -> np.ndarray:
     return np.array(times)
 
 
-def engine_figures(model, backend: str, streams: int, threads: int, seconds: float) -> dict:
-    engine = Engine(model, backend=backend, streams=streams, threads=threads)
+def engine_figures(model, backend: str, streams: int, threads: int, seconds: float, precision: str = "fp32") -> dict:
+    engine = Engine(model, backend=backend, streams=streams, threads=threads, precision=precision)
     engine.reset(0)
     cond = np.zeros((streams, COND_CHANNELS, 2), np.float32)
     cond[:, 40, :] = 0.8  # a key held
@@ -77,7 +77,8 @@ def engine_figures(model, backend: str, streams: int, threads: int, seconds: flo
         block()
     times = time_blocks(block, seconds)
     per_stream = BLOCK / times.sum() * len(times)
-    return {"backend": engine.backend, "details": engine.details, "streams": streams, "threads": threads,
+    return {"backend": engine.backend, "precision": precision, "details": engine.details, "streams": streams,
+            "threads": threads,
             "samples_per_s_per_stream": per_stream, "samples_per_s": per_stream * streams,
             "block_ms": {"p50": 1e3 * float(np.median(times)), "p99": 1e3 * float(np.percentile(times, 99)),
                          "max": 1e3 * float(times.max())}, "blocks": len(times)}
@@ -105,7 +106,8 @@ def pytorch_figures(model, seconds: float) -> dict:
     finally:
         torch.set_num_threads(threads)
     rate = BLOCK / times.mean()
-    return {"backend": "pytorch", "details": "IncrementalGenerator, 1 thread", "streams": 1, "threads": 1,
+    return {"backend": "pytorch", "precision": "fp32", "details": "IncrementalGenerator, 1 thread", "streams": 1,
+            "threads": 1,
             "samples_per_s_per_stream": rate, "samples_per_s": rate,
             "block_ms": {"p50": 1e3 * float(np.median(times)), "p99": 1e3 * float(np.percentile(times, 99)),
                          "max": 1e3 * float(times.max())}, "blocks": len(times)}
@@ -129,6 +131,7 @@ def run(args) -> dict:
                     if backend == "cuda" and threads != 1:
                         continue
                     rows.append(engine_figures(model, backend, streams, threads, seconds))
+            rows.append(engine_figures(model, backend, 1, 1, seconds, precision="fp16"))
         for row in rows:
             row["vs_pytorch"] = row["samples_per_s_per_stream"] / baseline
             row["vs_pytorch_aggregate"] = row["samples_per_s"] / baseline
@@ -144,7 +147,7 @@ def print_table(size: str, rows: list[dict]) -> None:
     for r in rows:
         rtf = " ".join(f"{r['real_time_factor'][str(rate)]:6.2f}" for rate in RATES)
         b = r["block_ms"]
-        print(f"  {r['backend']:8} {r['streams']:3d} streams {r['threads']:2d} threads  "
+        print(f"  {r['backend']:8} {r['precision']} {r['streams']:3d} streams {r['threads']:2d} threads  "
               f"{r['samples_per_s_per_stream']:10,.0f} ({r['samples_per_s']:11,.0f})  RTF {rtf}  "
               f"{b['p50']:7.3f} {b['p99']:7.3f} {b['max']:7.3f}  x{r['vs_pytorch']:,.0f} vs pytorch  [{r['details']}]")
 
@@ -162,7 +165,7 @@ def plot(results: dict, path: Path) -> None:
     for size in sizes:
         for r in results["sizes"][size]:
             if r["streams"] == 1 and r["threads"] == 1:
-                series.setdefault(r["backend"], []).append(r["real_time_factor"]["48000"])
+                series.setdefault(f"{r['backend']} {r['precision']}", []).append(r["real_time_factor"]["48000"])
     for i, (backend, values) in enumerate(series.items()):
         x = np.arange(len(sizes)) + (i - (len(series) - 1) / 2) * width / len(series)
         ax.bar(x, values, width / len(series), label=backend)

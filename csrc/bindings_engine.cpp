@@ -59,7 +59,7 @@ struct TensorViews {
 };
 
 std::unique_ptr<Engine> build(const std::string& backend, const py::dict& config_dict, const py::dict& tensors,
-                              int streams, int threads, const std::string& simd) {
+                              int streams, int threads, const std::string& simd, const std::string& precision) {
   HostWeights w;
   w.config = config_from(config_dict);
   const ModelConfig& c = w.config;
@@ -89,6 +89,7 @@ std::unique_ptr<Engine> build(const std::string& backend, const py::dict& config
   options.streams = streams;
   options.threads = threads;
   options.simd = simd;
+  options.precision = precision;
   return make_engine(backend, w, options);
 }
 
@@ -167,7 +168,7 @@ void bind_engine(py::module_& m) {
       .def("logits", &logits, py::arg("codes"), py::arg("cond"), py::arg("global_ids"),
            "teacher-forced logits (streams, classes, steps) from a zero history");
   m.def("make_engine", &build, py::arg("backend"), py::arg("config"), py::arg("tensors"), py::arg("streams"),
-        py::arg("threads") = 0, py::arg("simd") = "auto");
+        py::arg("threads") = 0, py::arg("simd") = "auto", py::arg("precision") = "fp32");
 }
 
 }  // namespace wavenet_rt

@@ -44,6 +44,7 @@ struct EngineOptions {
   int streams = 1;
   int threads = 0;            // CPU: worker threads (0: one per stream, up to the cores)
   std::string simd = "auto";  // CPU: "auto", "avx512", "avx2" or "portable"
+  std::string precision = "fp32";  // weights: "fp32" (exact mode) or "fp16" (half the bytes; fp32 arithmetic)
 };
 
 // backend: "cpu" (or "cuda" when built with it). Throws std::invalid_argument on bad weights/options.

@@ -85,6 +85,21 @@ def test_logits_equal_forward(simd, seed):
         assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), config
 
 
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("seed", range(4))
+def test_fp16_weights_stay_close_to_forward(simd, seed):
+    if not simd_available(simd):
+        pytest.skip(f"this CPU or build has no {simd} kernels")
+    rng = np.random.default_rng(100 + seed)
+    config = random_config(rng)
+    model = model_for(config, seed)
+    codes, cond, glob = inputs(config, 2, 2 * config.receptive_field + 5, rng)
+    got = Engine(model, streams=2, simd=simd, precision="fp16").logits(codes, cond, glob)
+    want = reference_logits(model, codes, cond, glob)
+    error = np.abs(got - want).max() / np.abs(want).max()
+    assert 0 < error <= 1e-2, error  # not exact (the weights are rounded), but close
+
+
 def test_standard_sizes_equal_forward():
     rng = np.random.default_rng(0)
     for name in ("small", "medium"):
@@ -255,6 +270,7 @@ def test_bad_input_raises_value_errors(tmp_path):
         (lambda: Engine(model, streams=0), "streams"),
         (lambda: Engine(model, backend="tpu"), "backend must be"),
         (lambda: Engine(model, simd="sse9"), "simd must be"),
+        (lambda: Engine(model, precision="fp8"), "precision must be"),
         (lambda: Engine(42), "WaveNet or a model file"),
         (lambda: engine.reset(-1), "seed"),
     ]

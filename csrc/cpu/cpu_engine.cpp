@@ -15,16 +15,6 @@
 
 namespace wavenet_rt::cpu {
 
-FloatBuffer::FloatBuffer(size_t size) : size_(size) {
-  const size_t bytes = std::max<size_t>(64, (size * sizeof(float) + 63) / 64 * 64);
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
-  data_.reset(p);
-}
-
-void FloatBuffer::Free::operator()(float* p) const { std::free(p); }
-
 // Marks the engine busy for one call; a second thread calling meanwhile gets an error, not a data race.
 class CpuEngine::Exclusive {
  public:
@@ -83,6 +73,13 @@ const Kernels& choose_kernels(const std::string& simd) {
   return *chosen;
 }
 
+bool precision_is_half(const std::string& precision) {
+  if (precision != "fp32" && precision != "fp16") {
+    throw std::invalid_argument("precision must be 'fp32' or 'fp16', got '" + precision + "'");
+  }
+  return precision == "fp16";
+}
+
 int thread_count(const EngineOptions& options) {
   if (options.threads < 0) throw std::invalid_argument("threads must be >= 0");
   if (options.threads > 0) return std::min(options.threads, options.streams);
@@ -105,6 +102,7 @@ int gate_row(int row, int half, int hp) { return row < half ? row : hp + (row - 
 CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     : config_(weights.config),
       kernels_(choose_kernels(options.simd)),
+      half_(precision_is_half(options.precision)),
       streams_(options.streams),
       pool_(thread_count(options)) {
   config_.validate();
@@ -137,7 +135,8 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
 CpuEngine::~CpuEngine() = default;
 
 std::string CpuEngine::details() const {
-  return std::string(kernels_.name) + " kernels, " + std::to_string(pool_.threads()) + " thread(s)";
+  return std::string(kernels_.name) + " kernels, " + (half_ ? "fp16" : "fp32") + " weights, " +
+         std::to_string(pool_.threads()) + " thread(s)";
 }
 
 void CpuEngine::pack(const HostWeights& w) {
@@ -160,7 +159,7 @@ void CpuEngine::pack(const HostWeights& w) {
     layer.ring_rows = (k - 1) * layer.dilation;
     layer.past_batch = layer.ring_rows ? std::min(layer.dilation, kPastBatch) : 0;
     layer.has_residual = src.res_weight != nullptr;
-    layer.taps = FloatBuffer(static_cast<size_t>(k) * r * g2);
+    for (int j = 0; j < k; ++j) layer.taps.emplace_back(r, g2);
     layer.tap_sum = FloatBuffer(static_cast<size_t>(r) * g2);
     layer.conv_bias = FloatBuffer(g2);
     for (int g = 0; g < 2 * h; ++g) {
@@ -169,7 +168,7 @@ void CpuEngine::pack(const HostWeights& w) {
       for (int i = 0; i < r; ++i) {
         for (int j = 0; j < k; ++j) {
           const float v = src.conv_weight[(g * r + i) * k + j];  // PyTorch (G, R, k)
-          layer.taps.data()[(static_cast<long>(j) * r + i) * g2 + row] = v;
+          layer.taps[j].staging()[static_cast<long>(i) * g2 + row] = v;
           layer.tap_sum.data()[static_cast<long>(i) * g2 + row] += v;
         }
       }
@@ -186,21 +185,25 @@ void CpuEngine::pack(const HostWeights& w) {
       }
     }
     const int out_cols = (layer.has_residual ? rp_ : 0) + sp_;
-    layer.out = FloatBuffer(static_cast<size_t>(h) * out_cols);
+    layer.out = WeightMatrix(h, out_cols);
     const int skip_offset = layer.has_residual ? rp_ : 0;
-    if (layer.has_residual) pack_transposed(src.res_weight, r, h, h, layer.out.data(), out_cols, 0);
-    pack_transposed(src.skip_weight, s, h, h, layer.out.data(), out_cols, skip_offset);
+    if (layer.has_residual) pack_transposed(src.res_weight, r, h, h, layer.out.staging(), out_cols, 0);
+    pack_transposed(src.skip_weight, s, h, h, layer.out.staging(), out_cols, skip_offset);
+    for (WeightMatrix& tap : layer.taps) tap.finish(half_);
+    layer.out.finish(half_);
     layer.res_bias = FloatBuffer(rp_);
     if (layer.has_residual) std::memcpy(layer.res_bias.data(), src.res_bias, r * sizeof(float));
     for (int o = 0; o < s; ++o) skip_bias_.data()[o] += src.skip_bias[o];
     layers_.push_back(std::move(layer));
   }
-  head1_ = FloatBuffer(static_cast<size_t>(s) * sp_);
-  pack_transposed(w.head1_weight, s, s, s, head1_.data(), sp_, 0);
+  head1_ = WeightMatrix(s, sp_);
+  pack_transposed(w.head1_weight, s, s, s, head1_.staging(), sp_, 0);
+  head1_.finish(half_);
   head1_bias_ = FloatBuffer(sp_);
   std::memcpy(head1_bias_.data(), w.head1_bias, s * sizeof(float));
-  head2_ = FloatBuffer(static_cast<size_t>(s) * kp_);
-  pack_transposed(w.head2_weight, c.classes, s, s, head2_.data(), kp_, 0);
+  head2_ = WeightMatrix(s, kp_);
+  pack_transposed(w.head2_weight, c.classes, s, s, head2_.staging(), kp_, 0);
+  head2_.finish(half_);
   head2_bias_ = FloatBuffer(kp_);
   std::memcpy(head2_bias_.data(), w.head2_bias, c.classes * sizeof(float));
   decode_.resize(c.classes);
@@ -252,7 +255,7 @@ void CpuEngine::prime_with_silence(StreamState& s) const {
     std::memcpy(a, s.biases.data() + l * g2, g2 * sizeof(float));
     kernels_.matvec(layer.tap_sum.data(), config_.residual_channels, g2, x, a);
     kernels_.gate(a, hp_, s.gated.data());
-    kernels_.matvec(layer.out.data(), config_.half_gate(), rp_ + sp_, s.gated.data(), x);  // skip part unused
+    layer.out.matvec(kernels_, s.gated.data(), x);  // the skip part is not used
     for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
   }
   s.primed = true;
@@ -262,23 +265,23 @@ void CpuEngine::prime_with_silence(StreamState& s) const {
 // ring (m = 1 .. k - 1) are all known now, because past_batch <= dilation.
 void CpuEngine::precompute_past(StreamState& s, size_t l, int pos) const {
   const PackedLayer& layer = layers_[l];
-  const int r = config_.residual_channels, k = config_.kernel_size, g2 = 2 * hp_, batch = layer.past_batch;
+  const int k = config_.kernel_size, g2 = 2 * hp_, batch = layer.past_batch;
   float* past = s.past[l].data();
   std::memset(past, 0, static_cast<size_t>(batch) * g2 * sizeof(float));
   const float* ring = s.rings[l].data();
   for (int m = 1; m < k; ++m) {  // tap k - 1 - m reads the input m * dilation samples back
-    const float* weights = layer.taps.data() + static_cast<long>(k - 1 - m) * r * g2;
+    const WeightMatrix& weights = layer.taps[k - 1 - m];
     int row = pos - m * layer.dilation;
     if (row < 0) row += layer.ring_rows;
     const int first = std::min(batch, layer.ring_rows - row);  // rows up to the ring's end, then from 0
-    kernels_.matmat(weights, r, g2, ring + static_cast<long>(row) * rp_, rp_, first, past);
-    if (first < batch) kernels_.matmat(weights, r, g2, ring, rp_, batch - first, past + static_cast<long>(first) * g2);
+    weights.matmat(kernels_, ring + static_cast<long>(row) * rp_, rp_, first, past);
+    if (first < batch) weights.matmat(kernels_, ring, rp_, batch - first, past + static_cast<long>(first) * g2);
   }
 }
 
 // One sample of one stream at time t: consumes `code`, leaves the next sample's logits in s.logits.
 void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const {
-  const int r = config_.residual_channels, h = config_.half_gate(), k = config_.kernel_size, g2 = 2 * hp_;
+  const int k = config_.kernel_size, g2 = 2 * hp_;
   float* x = s.x_skip.data();
   float* skip = x + rp_;
   std::memcpy(x, embed_.data() + static_cast<long>(code) * rp_, rp_ * sizeof(float));
@@ -296,21 +299,21 @@ void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_p
     } else {
       std::memcpy(a, bias, g2 * sizeof(float));
     }
-    kernels_.matvec(layer.taps.data() + static_cast<long>(k - 1) * r * g2, r, g2, x, a);  // the current input
+    layer.taps[k - 1].matvec(kernels_, x, a);  // the current input
     kernels_.gate(a, hp_, s.gated.data());
     if (layer.has_residual) {
-      kernels_.matvec(layer.out.data(), h, rp_ + sp_, s.gated.data(), x);  // x += res, skip += skip
+      layer.out.matvec(kernels_, s.gated.data(), x);  // x += res, skip += skip
       for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
     } else {
-      kernels_.matvec(layer.out.data(), h, sp_, s.gated.data(), skip);
+      layer.out.matvec(kernels_, s.gated.data(), skip);
     }
   }
   kernels_.relu(skip, sp_);
   std::memcpy(s.hidden.data(), head1_bias_.data(), sp_ * sizeof(float));
-  kernels_.matvec(head1_.data(), config_.skip_channels, sp_, skip, s.hidden.data());
+  head1_.matvec(kernels_, skip, s.hidden.data());
   kernels_.relu(s.hidden.data(), sp_);
   std::memcpy(s.logits.data(), head2_bias_.data(), kp_ * sizeof(float));
-  kernels_.matvec(head2_.data(), config_.skip_channels, kp_, s.hidden.data(), s.logits.data());
+  head2_.matvec(kernels_, s.hidden.data(), s.logits.data());
 }
 
 // The sampling contract of csrc/sampling.h, with the exp weights from the (bit-identical) kernel.

@@ -11,27 +11,12 @@
 #include <vector>
 
 #include "../engine.h"
+#include "float_buffer.h"
 #include "kernels.h"
+#include "weight_matrix.h"
 #include "worker_pool.h"
 
 namespace wavenet_rt::cpu {
-
-// float storage aligned to 64 bytes and padded to whole cache lines, zero-filled.
-class FloatBuffer {
- public:
-  FloatBuffer() = default;
-  explicit FloatBuffer(size_t size);
-  float* data() { return data_.get(); }
-  const float* data() const { return data_.get(); }
-  size_t size() const { return size_; }
-
- private:
-  struct Free {
-    void operator()(float* p) const;
-  };
-  std::unique_ptr<float[], Free> data_;
-  size_t size_ = 0;
-};
 
 // One layer's weights, repacked input-major with padded output rows.
 struct PackedLayer {
@@ -39,11 +24,11 @@ struct PackedLayer {
   int ring_rows = 0;         // (kernel_size - 1) * dilation past inputs
   int past_batch = 0;        // samples whose past-tap products are computed together (<= dilation)
   bool has_residual = true;  // false in the last layer
-  FloatBuffer taps;          // kernel_size matrices (R, 2Hp): tap j reads x[t - (k - 1 - j) * d]
+  std::vector<WeightMatrix> taps;  // kernel_size of (R, 2Hp): tap j reads x[t - (k - 1 - j) * d]
   FloatBuffer tap_sum;       // (R, 2Hp): all taps summed, for priming with a constant input
   FloatBuffer conv_bias;     // (2Hp): [filter half | gate half], each half padded
   FloatBuffer glob;          // (global_classes, 2Hp)
-  FloatBuffer out;           // (H, Rp + Sp): [residual | skip] outputs, or (H, Sp) without residual
+  WeightMatrix out;          // (H, Rp + Sp): [residual | skip] outputs, or (H, Sp) without residual
   FloatBuffer res_bias;      // (Rp)
 };
 
@@ -81,13 +66,15 @@ class CpuEngine final : public Engine {
 
   ModelConfig config_;
   const Kernels& kernels_;
+  bool half_;  // fp16 weight storage
   int streams_;
   int rp_, hp_, sp_, kp_;  // padded residual, half-gate, skip, class counts
   std::vector<PackedLayer> layers_;
   FloatBuffer embed_;       // (classes, Rp)
   FloatBuffer cond_;        // (C, layers * 2Hp): every layer's conditioning projection in one product
   FloatBuffer skip_bias_;   // (Sp): all layers' skip biases, summed
-  FloatBuffer head1_, head1_bias_, head2_, head2_bias_;
+  WeightMatrix head1_, head2_;  // (S, Sp), (S, Kp)
+  FloatBuffer head1_bias_, head2_bias_;
   std::vector<float> decode_;  // class -> audio
   int32_t silence_code_;
 

@@ -4,6 +4,8 @@
 // weights are stored input-major (row i = input i).
 #pragma once
 
+#include <cstdint>
+
 namespace wavenet_rt::cpu {
 
 inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * lanes; }
@@ -16,6 +18,9 @@ struct Kernels {
   // The same for `rows` vectors at once (row r of x at x + r * x_stride, of y at y + r * out): each
   // weight is loaded once for several rows.
   void (*matmat)(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y);
+  // The same two with IEEE half-precision weights (the engine's fp16 mode), float32 arithmetic.
+  void (*matvec_h)(const uint16_t* w, int in, int out, const float* x, float* y);
+  void (*matmat_h)(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y);
   // z[o] = tanh(a[o]) * sigmoid(a[half + o]), o < half (padded).
   void (*gate)(const float* a, int half, float* z);
   // v = max(v, 0), n padded.

@@ -1,17 +1,21 @@
-// AVX2+FMA versions of the CPU engine's inner loops (kernels.h). The only file built with -mavx2 -mfma:
+// AVX2+FMA(+F16C) versions of the CPU engine's inner loops (kernels.h). The only file built with -mavx2:
 // it includes no other project header and no standard header with inline code, so no AVX2 instruction
 // can leak into code the portable path shares (inline functions are merged across files at link time).
 #include "kernels.h"
 
-#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
 namespace wavenet_rt::cpu {
 namespace {
 
 // V accumulators of 8 outputs each, kept in registers across the whole input loop.
-template <int V>
-inline void matvec_block(const float* w, int in, int out, const float* x, float* y) {
+// Loads 8 weights as floats, from float32 or from half storage.
+inline __m256 load_weights(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load_weights(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+template <int V, typename W>
+inline void matvec_block(const W* w, int in, int out, const float* x, float* y) {
   __m256 acc[V];
   for (int v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(y + 8 * v);
   int i = 0;
@@ -20,24 +24,25 @@ inline void matvec_block(const float* w, int in, int out, const float* x, float*
     for (int v = 0; v < V; ++v) odd[v] = _mm256_setzero_ps();
     for (; i + 1 < in; i += 2) {
       const __m256 x0 = _mm256_broadcast_ss(x + i), x1 = _mm256_broadcast_ss(x + i + 1);
-      const float* r0 = w + static_cast<long>(i) * out;
-      const float* r1 = r0 + out;
+      const W* r0 = w + static_cast<long>(i) * out;
+      const W* r1 = r0 + out;
       for (int v = 0; v < V; ++v) {
-        acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + 8 * v), x0, acc[v]);
-        odd[v] = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + 8 * v), x1, odd[v]);
+        acc[v] = _mm256_fmadd_ps(load_weights(r0 + 8 * v), x0, acc[v]);
+        odd[v] = _mm256_fmadd_ps(load_weights(r1 + 8 * v), x1, odd[v]);
       }
     }
     for (int v = 0; v < V; ++v) acc[v] = _mm256_add_ps(acc[v], odd[v]);
   }
   for (; i < in; ++i) {
     const __m256 xi = _mm256_broadcast_ss(x + i);
-    const float* row = w + static_cast<long>(i) * out;
-    for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8 * v), xi, acc[v]);
+    const W* row = w + static_cast<long>(i) * out;
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(load_weights(row + 8 * v), xi, acc[v]);
   }
   for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + 8 * v, acc[v]);
 }
 
-void matvec(const float* w, int in, int out, const float* x, float* y) {
+template <typename W>
+void matvec_any(const W* w, int in, int out, const float* x, float* y) {
   int o = 0;
   for (; o + 64 <= out; o += 64) matvec_block<8>(w + o, in, out, x, y + o);
   switch ((out - o) / 8) {
@@ -55,15 +60,15 @@ void matvec(const float* w, int in, int out, const float* x, float* y) {
 // kRows rows of x against V output vectors: kRows * V accumulators, each weight vector loaded once.
 constexpr int kRows = 4;
 
-template <int V>
-inline void matmat_block(const float* w, int in, int out, const float* x, int x_stride, float* y) {
+template <int V, typename W>
+inline void matmat_block(const W* w, int in, int out, const float* x, int x_stride, float* y) {
   __m256 acc[kRows][V];
   for (int r = 0; r < kRows; ++r)
     for (int v = 0; v < V; ++v) acc[r][v] = _mm256_loadu_ps(y + r * out + 8 * v);
   for (int i = 0; i < in; ++i) {
-    const float* row = w + static_cast<long>(i) * out;
+    const W* row = w + static_cast<long>(i) * out;
     __m256 wv[V];
-    for (int v = 0; v < V; ++v) wv[v] = _mm256_loadu_ps(row + 8 * v);
+    for (int v = 0; v < V; ++v) wv[v] = load_weights(row + 8 * v);
     for (int r = 0; r < kRows; ++r) {
       const __m256 xr = _mm256_broadcast_ss(x + static_cast<long>(r) * x_stride + i);
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(wv[v], xr, acc[r][v]);
@@ -73,7 +78,8 @@ inline void matmat_block(const float* w, int in, int out, const float* x, int x_
     for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + r * out + 8 * v, acc[r][v]);
 }
 
-void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+template <typename W>
+void matmat_any(const W* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
   int r = 0;
   for (; r + kRows <= rows; r += kRows) {
     const float* xr = x + static_cast<long>(r) * x_stride;
@@ -83,7 +89,16 @@ void matmat(const float* w, int in, int out, const float* x, int x_stride, int r
     if (out - o == 16) matmat_block<2>(w + o, in, out, xr, x_stride, yr + o);
     if (out - o == 8) matmat_block<1>(w + o, in, out, xr, x_stride, yr + o);
   }
-  for (; r < rows; ++r) matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+  for (; r < rows; ++r) matvec_any(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+}
+
+void matvec(const float* w, int in, int out, const float* x, float* y) { matvec_any(w, in, out, x, y); }
+void matvec_h(const uint16_t* w, int in, int out, const float* x, float* y) { matvec_any(w, in, out, x, y); }
+void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  matmat_any(w, in, out, x, x_stride, rows, y);
+}
+void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  matmat_any(w, in, out, x, x_stride, rows, y);
 }
 
 // exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/sampling.h.
@@ -133,8 +148,9 @@ void sampling_weights(const float* logits, int n, float max, float inv_temperatu
 }  // namespace
 
 const Kernels* avx2_kernels() {
-  static const Kernels kernels{"avx2", 8, matvec, matmat, gate, relu, sampling_weights};
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &kernels : nullptr;
+  static const Kernels kernels{"avx2", 8, matvec, matmat, matvec_h, matmat_h, gate, relu, sampling_weights};
+  const bool runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return runs ? &kernels : nullptr;
 }
 
 }  // namespace wavenet_rt::cpu

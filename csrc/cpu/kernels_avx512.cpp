@@ -9,8 +9,12 @@
 namespace wavenet_rt::cpu {
 namespace {
 
-template <int V>
-inline void matvec_block(const float* w, int in, int out, const float* x, float* y) {
+// Loads 16 weights as floats, from float32 or from half storage.
+inline __m512 load_weights(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load_weights(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+
+template <int V, typename W>
+inline void matvec_block(const W* w, int in, int out, const float* x, float* y) {
   __m512 acc[V];
   for (int v = 0; v < V; ++v) acc[v] = _mm512_loadu_ps(y + 16 * v);
   int i = 0;
@@ -19,24 +23,25 @@ inline void matvec_block(const float* w, int in, int out, const float* x, float*
     for (int v = 0; v < V; ++v) odd[v] = _mm512_setzero_ps();
     for (; i + 1 < in; i += 2) {
       const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
-      const float* r0 = w + static_cast<long>(i) * out;
-      const float* r1 = r0 + out;
+      const W* r0 = w + static_cast<long>(i) * out;
+      const W* r1 = r0 + out;
       for (int v = 0; v < V; ++v) {
-        acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + 16 * v), x0, acc[v]);
-        odd[v] = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + 16 * v), x1, odd[v]);
+        acc[v] = _mm512_fmadd_ps(load_weights(r0 + 16 * v), x0, acc[v]);
+        odd[v] = _mm512_fmadd_ps(load_weights(r1 + 16 * v), x1, odd[v]);
       }
     }
     for (int v = 0; v < V; ++v) acc[v] = _mm512_add_ps(acc[v], odd[v]);
   }
   for (; i < in; ++i) {
     const __m512 xi = _mm512_set1_ps(x[i]);
-    const float* row = w + static_cast<long>(i) * out;
-    for (int v = 0; v < V; ++v) acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16 * v), xi, acc[v]);
+    const W* row = w + static_cast<long>(i) * out;
+    for (int v = 0; v < V; ++v) acc[v] = _mm512_fmadd_ps(load_weights(row + 16 * v), xi, acc[v]);
   }
   for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + 16 * v, acc[v]);
 }
 
-void matvec(const float* w, int in, int out, const float* x, float* y) {
+template <typename W>
+void matvec_any(const W* w, int in, int out, const float* x, float* y) {
   int o = 0;
   for (; o + 128 <= out; o += 128) matvec_block<8>(w + o, in, out, x, y + o);
   switch ((out - o) / 16) {
@@ -54,15 +59,15 @@ void matvec(const float* w, int in, int out, const float* x, float* y) {
 // kRows rows of x against V output vectors: kRows * V accumulators, each weight vector loaded once.
 constexpr int kRows = 4;
 
-template <int V>
-inline void matmat_block(const float* w, int in, int out, const float* x, int x_stride, float* y) {
+template <int V, typename W>
+inline void matmat_block(const W* w, int in, int out, const float* x, int x_stride, float* y) {
   __m512 acc[kRows][V];
   for (int r = 0; r < kRows; ++r)
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_loadu_ps(y + r * out + 16 * v);
   for (int i = 0; i < in; ++i) {
-    const float* row = w + static_cast<long>(i) * out;
+    const W* row = w + static_cast<long>(i) * out;
     __m512 wv[V];
-    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(row + 16 * v);
+    for (int v = 0; v < V; ++v) wv[v] = load_weights(row + 16 * v);
     for (int r = 0; r < kRows; ++r) {
       const __m512 xr = _mm512_set1_ps(x[static_cast<long>(r) * x_stride + i]);
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(wv[v], xr, acc[r][v]);
@@ -72,7 +77,8 @@ inline void matmat_block(const float* w, int in, int out, const float* x, int x_
     for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + r * out + 16 * v, acc[r][v]);
 }
 
-void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+template <typename W>
+void matmat_any(const W* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
   int r = 0;
   for (; r + kRows <= rows; r += kRows) {
     const float* xr = x + static_cast<long>(r) * x_stride;
@@ -86,7 +92,16 @@ void matmat(const float* w, int in, int out, const float* x, int x_stride, int r
       default: break;
     }
   }
-  for (; r < rows; ++r) matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+  for (; r < rows; ++r) matvec_any(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+}
+
+void matvec(const float* w, int in, int out, const float* x, float* y) { matvec_any(w, in, out, x, y); }
+void matvec_h(const uint16_t* w, int in, int out, const float* x, float* y) { matvec_any(w, in, out, x, y); }
+void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  matmat_any(w, in, out, x, x_stride, rows, y);
+}
+void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  matmat_any(w, in, out, x, x_stride, rows, y);
 }
 
 // exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/sampling.h.
@@ -135,7 +150,7 @@ void sampling_weights(const float* logits, int n, float max, float inv_temperatu
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  static const Kernels kernels{"avx512", 16, matvec, matmat, gate, relu, sampling_weights};
+  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h, gate, relu, sampling_weights};
   return __builtin_cpu_supports("avx512f") ? &kernels : nullptr;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../sampling.h"
+#include "half.h"
 #include "kernels.h"
 
 namespace wavenet_rt::cpu {
@@ -20,6 +21,18 @@ void matmat(const float* w, int in, int out, const float* x, int x_stride, int r
   for (int r = 0; r < rows; ++r) matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
 }
 
+void matvec_h(const uint16_t* w, int in, int out, const float* x, float* y) {
+  for (int i = 0; i < in; ++i) {
+    const float xi = x[i];
+    const uint16_t* row = w + static_cast<long>(i) * out;
+    for (int o = 0; o < out; ++o) y[o] += half_to_float(row[o]) * xi;
+  }
+}
+
+void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
+  for (int r = 0; r < rows; ++r) matvec_h(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+}
+
 void gate(const float* a, int half, float* z) {
   for (int o = 0; o < half; ++o) z[o] = std::tanh(a[o]) / (1.0f + std::exp(-a[half + o]));
 }
@@ -35,7 +48,7 @@ void sampling_weights(const float* logits, int n, float max, float inv_temperatu
 }  // namespace
 
 const Kernels& portable_kernels() {
-  static const Kernels kernels{"portable", 8, matvec, matmat, gate, relu, sampling_weights};
+  static const Kernels kernels{"portable", 8, matvec, matmat, matvec_h, matmat_h, gate, relu, sampling_weights};
   return kernels;
 }
 

@@ -80,7 +80,7 @@ struct RandomModel {
   }
 };
 
-long allocations_while_generating(const std::string& simd, int streams) {
+long allocations_while_generating(const std::string& simd, const std::string& precision, int streams) {
   wavenet_rt::ModelConfig config;
   config.dilations = {1, 2, 4, 8, 16, 1, 2, 4, 8, 16};
   config.kernel_size = 3;
@@ -96,6 +96,7 @@ long allocations_while_generating(const std::string& simd, int streams) {
   options.streams = streams;
   options.threads = streams;
   options.simd = simd;
+  options.precision = precision;
   auto engine = wavenet_rt::make_engine("cpu", model.weights, options);
   const int block = 40;  // not a multiple of the hop: blocks start mid-frame too
   std::vector<float> cond(static_cast<size_t>(streams) * config.cond_channels * 4, 0.5f);
@@ -130,10 +131,13 @@ int main() {
   }
   int failures = 0;
   for (const std::string simd : {"portable", "auto"}) {
-    for (int streams : {1, 3}) {
-      const long n = allocations_while_generating(simd, streams);
-      std::printf("simd=%s streams=%d: %ld allocations while generating\n", simd.c_str(), streams, n);
-      failures += n != 0;
+    for (const std::string precision : {"fp32", "fp16"}) {
+      for (int streams : {1, 3}) {
+        const long n = allocations_while_generating(simd, precision, streams);
+        std::printf("simd=%s precision=%s streams=%d: %ld allocations while generating\n", simd.c_str(),
+                    precision.c_str(), streams, n);
+        failures += n != 0;
+      }
     }
   }
   return failures ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "cpu/half.h"
 #include "cpu/kernels.h"
 #include "sampling.h"
 
@@ -52,6 +53,25 @@ void check(const Kernels& k) {
   for (int i = 0; i < rows * out; ++i) worst = std::fmax(worst, std::fabs(ys[i] - want_rows[i]) / (1 + std::fabs(want_rows[i])));
   expect(worst < 1e-5, k.name, "matmat differs from float64", worst);
 
+  // Half-precision weights: the same products with the weights rounded to half, in float64.
+  std::vector<uint16_t> wh(w.size());
+  for (size_t i = 0; i < w.size(); ++i) wh[i] = wavenet_rt::cpu::float_to_half(w[i]);
+  std::vector<float> yh(out, 0.5f), ysh(rows * out, -0.25f);
+  std::vector<double> want_h(out, 0.5), want_sh(rows * out, -0.25);
+  for (int i = 0; i < in; ++i) {
+    for (int o = 0; o < out; ++o) {
+      const double wi = wavenet_rt::cpu::half_to_float(wh[i * out + o]);
+      want_h[o] += wi * x[i];
+      for (int r = 0; r < rows; ++r) want_sh[r * out + o] += wi * xs[r * stride + i];
+    }
+  }
+  k.matvec_h(wh.data(), in, out, x.data(), yh.data());
+  k.matmat_h(wh.data(), in, out, xs.data(), stride, rows, ysh.data());
+  worst = 0;
+  for (int o = 0; o < out; ++o) worst = std::fmax(worst, std::fabs(yh[o] - want_h[o]) / (1 + std::fabs(want_h[o])));
+  for (int i = 0; i < rows * out; ++i) worst = std::fmax(worst, std::fabs(ysh[i] - want_sh[i]) / (1 + std::fabs(want_sh[i])));
+  expect(worst < 1e-5, k.name, "half-weight products differ from float64", worst);
+
   for (float& v : a) v = normal(rng) * 5;
   a[0] = 100.0f, a[1] = -100.0f, a[out] = -100.0f, a[out + 1] = 100.0f;  // saturated ends
   k.gate(a.data(), out, z.data());
@@ -85,7 +105,35 @@ void check(const Kernels& k) {
 
 }  // namespace
 
+// float <-> half against the compiler's own correctly rounded _Float16 conversions.
+void check_half_conversion() {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<uint32_t> any_bits;
+  int bad = 0;
+  for (int i = 0; i < 2000000; ++i) {
+    uint32_t bits = any_bits(rng);
+    if (i % 4 == 0) bits = (bits & 0x8000FFFFu) | ((bits % 40u + 100u) << 23);  // many near half's range
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    if (f != f) continue;  // NaN payloads may differ; both stay NaN
+    const uint16_t mine = wavenet_rt::cpu::float_to_half(f);
+    const _Float16 ref = static_cast<_Float16>(f);
+    uint16_t ref_bits;
+    std::memcpy(&ref_bits, &ref, sizeof(ref_bits));
+    bad += mine != ref_bits;
+  }
+  for (uint32_t h = 0; h < 65536; ++h) {
+    _Float16 ref;
+    const uint16_t bits = static_cast<uint16_t>(h);
+    std::memcpy(&ref, &bits, sizeof(ref));
+    const float want = static_cast<float>(ref), got = wavenet_rt::cpu::half_to_float(bits);
+    if (want == want) bad += std::memcmp(&want, &got, sizeof(float)) != 0;
+  }
+  expect(bad == 0, "half", "float <-> half conversion differs from _Float16", bad);
+}
+
 int main() {
+  check_half_conversion();
   const Kernels* sets[] = {&wavenet_rt::cpu::portable_kernels(), wavenet_rt::cpu::avx2_kernels(),
                            wavenet_rt::cpu::avx512_kernels()};
   for (const Kernels* k : sets) {
