@@ -110,6 +110,22 @@ WAVENET_RT_HD int argmax(const float* logits, int n) {
   return best;
 }
 
+// The second half of sample_categorical, for engines that compute the weights their own (bit-identical)
+// way: the first class whose left-to-right running sum of weights exceeds u * total.
+WAVENET_RT_HD int pick_by_weights(const float* weights, int n, float u, int best) {
+  float total = 0.0f;
+  for (int i = 0; i < n; ++i) total += weights[i];
+  const float target = u * total;
+  float running = 0.0f;
+  int last_nonzero = best;
+  for (int i = 0; i < n; ++i) {
+    running += weights[i];
+    if (running > target) return i;
+    if (weights[i] > 0.0f) last_nonzero = i;
+  }
+  return last_nonzero;  // u * total rounded up to total: take the last class with any weight
+}
+
 // Draws a class from softmax(logits / temperature) by inverse CDF with one uniform u in [0, 1).
 // The contract all engines follow (the order of the float32 sums included): weights
 // w_i = sampling_exp((l_i - max) * (1 / temperature)) summed left to right; the pick is the first i whose running
@@ -119,21 +135,8 @@ WAVENET_RT_HD int sample_categorical(const float* logits, int n, float temperatu
   const int best = argmax(logits, n);
   if (!(temperature >= kMinTemperature)) return best;
   const float inv_temperature = 1.0f / temperature;
-  const float max_logit = logits[best];
-  float total = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    scratch[i] = sampling_exp((logits[i] - max_logit) * inv_temperature);
-    total += scratch[i];
-  }
-  const float target = u * total;
-  float running = 0.0f;
-  int last_nonzero = best;
-  for (int i = 0; i < n; ++i) {
-    running += scratch[i];
-    if (running > target) return i;
-    if (scratch[i] > 0.0f) last_nonzero = i;
-  }
-  return last_nonzero;  // u * total rounded up to total: take the last class with any weight
+  for (int i = 0; i < n; ++i) scratch[i] = sampling_exp((logits[i] - logits[best]) * inv_temperature);
+  return pick_by_weights(scratch, n, u, best);
 }
 
 }  // namespace wavenet_rt

@@ -322,19 +322,8 @@ int32_t CpuEngine::pick(StreamState& s, int stream, uint64_t index, float temper
   const int n = config_.classes;
   const int best = argmax(logits, n);
   if (!(temperature >= kMinTemperature)) return best;
-  float* weights = s.weights.data();
-  kernels_.sampling_weights(logits, kp_, logits[best], 1.0f / temperature, weights);
-  float total = 0.0f;
-  for (int i = 0; i < n; ++i) total += weights[i];
-  const float target = sampling_uniform(seed_, static_cast<uint32_t>(stream), index) * total;
-  float running = 0.0f;
-  int last_nonzero = best;
-  for (int i = 0; i < n; ++i) {
-    running += weights[i];
-    if (running > target) return i;
-    if (weights[i] > 0.0f) last_nonzero = i;
-  }
-  return last_nonzero;
+  kernels_.sampling_weights(logits, kp_, logits[best], 1.0f / temperature, s.weights.data());
+  return pick_by_weights(s.weights.data(), n, sampling_uniform(seed_, static_cast<uint32_t>(stream), index), best);
 }
 
 void CpuEngine::check_block(const float* cond, int frames, int expected_frames, const int32_t* global_ids) const {
