@@ -15,7 +15,8 @@
 namespace py = pybind11;
 
 namespace wavenet_rt {
-void bind_engine(py::module_& m);  // bindings_engine.cpp
+void bind_engine(py::module_& m);       // bindings_engine.cpp
+void bind_conditioner(py::module_& m);  // bindings_conditioner.cpp
 }  // namespace wavenet_rt
 
 using wavenet_rt::mulaw_decode;
@@ -116,6 +117,7 @@ FloatArray cuda_uniforms(uint64_t seed, uint32_t stream, uint64_t start, int64_t
 PYBIND11_MODULE(_engine, m) {
   m.doc() = "wavenet_rt compiled core (see csrc/)";
   wavenet_rt::bind_engine(m);
+  wavenet_rt::bind_conditioner(m);
   m.def("mulaw_encode", &encode, py::arg("audio"), py::arg("classes") = 256,
         "float audio in [-1, 1] -> int64 mu-law classes (same shape)");
   m.def("mulaw_decode", &decode, py::arg("codes"), py::arg("classes") = 256,

@@ -1,0 +1,166 @@
+// Conditioner (conditioner.h): MIDI parsing and the key/pedal/controller state machine. All 16 channels
+// play one 88-key instrument; each channel keeps its own keys, pedal and controllers, and the roll shows
+// the loudest channel holding each key.
+#include "conditioner.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace wavenet_rt {
+
+int feature_channels(const std::string& features) {
+  if (features == "roll88_onset88") return 2 * kKeys;
+  if (features == "roll88_onset88_bend") return 2 * kKeys + 1;
+  return -1;
+}
+
+Conditioner::Conditioner(const std::string& features, int hop, int capacity)
+    : channels_(feature_channels(features)), hop_(hop) {
+  if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
+  if (hop < 1) throw std::invalid_argument("hop must be >= 1");
+  pending_.reserve(std::max(1, capacity));
+}
+
+int Conditioner::sounding_keys() const {
+  int count = 0;
+  for (int key = 0; key < kKeys; ++key) {
+    bool sounding = false;
+    for (int c = 0; c < kMidiChannels && !sounding; ++c) sounding = held_[c][key] > 0 || sustained_[c][key] > 0;
+    count += sounding;
+  }
+  return count;
+}
+
+void Conditioner::push(int64_t sample, const uint8_t* bytes, int length) {
+  Message m{sample, arrivals_++, {0, 0, 0}, std::min(length, 3)};
+  for (int i = 0; i < m.length; ++i) m.bytes[i] = bytes[i];
+  if (length > 3) m.length = -1;  // sysex and other long messages: counted as ignored when applied
+  if (pending_head_ == pending_.size()) {
+    pending_.clear();
+    pending_head_ = 0;
+  } else if (pending_.size() == pending_.capacity() && pending_head_ > 0) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(pending_head_));  // no allocation
+    pending_head_ = 0;
+  }
+  auto at = pending_.end();  // messages mostly arrive in time order: search from the back
+  while (at != pending_.begin() + static_cast<long>(pending_head_) && (at - 1)->sample > sample) --at;
+  pending_.insert(at, m);
+}
+
+void Conditioner::frames(int count, float* out, int stride) {
+  const int64_t end = next_frame_ + count;
+  for (int64_t frame = next_frame_; frame < end;) {
+    while (pending_head_ < pending_.size() && pending_[pending_head_].sample <= frame * hop_) {
+      apply(pending_[pending_head_++]);
+    }
+    int64_t change = end;  // the first frame that starts at or after the next queued message
+    if (pending_head_ < pending_.size()) {
+      const int64_t s = pending_[pending_head_].sample;
+      const int64_t at = s <= 0 ? 0 : (s + hop_ - 1) / hop_;
+      change = std::min(end, std::max(frame + 1, at));
+    }
+    fill(out, stride, static_cast<int>(frame - next_frame_), static_cast<int>(change - frame));
+    frame = change;
+  }
+  next_frame_ = end;
+}
+
+void Conditioner::fill(float* out, int stride, int first, int count) {
+  for (int key = 0; key < kKeys; ++key) {
+    float level = 0.0f;
+    for (int c = 0; c < kMidiChannels; ++c) level = std::max({level, held_[c][key], sustained_[c][key]});
+    float* roll = out + static_cast<long>(key) * stride + first;
+    float* onset = out + static_cast<long>(kKeys + key) * stride + first;
+    const int lit = std::min(count, onset_left_[key]);
+    for (int i = 0; i < count; ++i) {
+      roll[i] = level;
+      onset[i] = i < lit ? 1.0f : 0.0f;
+    }
+    onset_left_[key] = std::max(0, onset_left_[key] - count);
+  }
+  if (channels_ > 2 * kKeys) {
+    float* bend = out + static_cast<long>(2 * kKeys) * stride + first;
+    for (int i = 0; i < count; ++i) bend[i] = bend_;
+  }
+}
+
+void Conditioner::apply(const Message& m) {
+  if (m.length < 1 || m.bytes[0] < 0x80 || m.bytes[0] >= 0xF0) {  // garbage, sysex, clock, other system
+    ++ignored_;
+    return;
+  }
+  const int kind = m.bytes[0] & 0xF0, channel = m.bytes[0] & 0x0F;
+  const int needed = (kind == 0xC0 || kind == 0xD0) ? 2 : 3;
+  if (m.length < needed || m.bytes[1] > 0x7F || (needed == 3 && m.bytes[2] > 0x7F)) {
+    ++ignored_;
+    return;
+  }
+  const int d1 = m.bytes[1], d2 = needed == 3 ? m.bytes[2] : 0;
+  switch (kind) {
+    case 0x90:
+      if (d2 > 0) {
+        note_on(channel, d1, d2);
+      } else {
+        note_off(channel, d1);  // note-on with velocity 0 is a note-off
+      }
+      break;
+    case 0x80: note_off(channel, d1); break;
+    case 0xB0: control(channel, d1, d2); break;
+    case 0xE0: bend_ = static_cast<float>(((d2 << 7) | d1) - 8192) / 8192.0f; break;
+    default: ++ignored_;  // aftertouch, program change (the synth reads those itself)
+  }
+}
+
+void Conditioner::note_on(int channel, int note, int velocity) {
+  const int key = note - kLowestKey;
+  if (key < 0 || key >= kKeys) {
+    ++ignored_;
+    return;
+  }
+  held_[channel][key] = static_cast<float>(velocity / 127.0);
+  sustained_[channel][key] = 0.0f;
+  onset_left_[key] = kOnsetFrames;
+}
+
+void Conditioner::note_off(int channel, int note) {
+  const int key = note - kLowestKey;
+  if (key < 0 || key >= kKeys) {
+    ++ignored_;
+    return;
+  }
+  if (pedal_[channel] && held_[channel][key] > 0) sustained_[channel][key] = held_[channel][key];
+  held_[channel][key] = 0.0f;
+}
+
+void Conditioner::sustain(int channel, bool down) {
+  pedal_[channel] = down;
+  if (!down) std::fill(std::begin(sustained_[channel]), std::end(sustained_[channel]), 0.0f);
+}
+
+void Conditioner::control(int channel, int number, int value) {
+  switch (number) {
+    case 64: sustain(channel, value >= 64); break;
+    case 123:  // all notes off: keys released; the pedal still holds them if it is down
+      for (int key = 0; key < kKeys; ++key) {
+        if (pedal_[channel]) sustained_[channel][key] = std::max(sustained_[channel][key], held_[channel][key]);
+        held_[channel][key] = 0.0f;
+      }
+      break;
+    case 120:  // all sound off: silence now, pedal or not
+      std::fill(std::begin(held_[channel]), std::end(held_[channel]), 0.0f);
+      std::fill(std::begin(sustained_[channel]), std::end(sustained_[channel]), 0.0f);
+      for (int key = 0; key < kKeys; ++key) {
+        bool sounding = false;
+        for (int c = 0; c < kMidiChannels; ++c) sounding = sounding || held_[c][key] > 0 || sustained_[c][key] > 0;
+        if (!sounding) onset_left_[key] = 0;
+      }
+      break;
+    case 121:  // reset all controllers: pedal up, bend centred
+      sustain(channel, false);
+      bend_ = 0.0f;
+      break;
+    default: ++ignored_;
+  }
+}
+
+}  // namespace wavenet_rt

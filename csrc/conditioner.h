@@ -1,0 +1,69 @@
+// MIDI bytes -> conditioning frames: the one implementation behind wavenet_rt/conditioning.py (training
+// data from MIDI files) and the live synth's generator thread (csrc/synth.cpp), so features never drift.
+// Frame f describes the MIDI state after every message at sample <= f * hop (no look-ahead).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wavenet_rt {
+
+constexpr int kLowestKey = 21;  // A0
+constexpr int kKeys = 88;
+constexpr int kMidiChannels = 16;
+// Frames the onset channel stays set after a note-on: 32 ms at 250 frames/s, long enough to cover the
+// instrument's attack, which begins a few ms after the frame that shows the key.
+constexpr int kOnsetFrames = 8;
+
+// Channels of a named feature set, or -1 when the name is unknown:
+// "roll88_onset88" (176) and "roll88_onset88_bend" (177).
+int feature_channels(const std::string& features);
+
+class Conditioner {
+ public:
+  // Throws std::invalid_argument for an unknown feature set or hop < 1. `capacity` messages can wait
+  // for their frame without any allocation (more grow the queue: fine offline, never needed live).
+  Conditioner(const std::string& features, int hop, int capacity = 1024);
+
+  int channels() const { return channels_; }
+  int hop() const { return hop_; }
+  int64_t next_frame() const { return next_frame_; }
+  int64_t ignored() const { return ignored_; }  // messages it does not use or cannot parse
+  int sounding_keys() const;                     // keys held by a key or the sustain pedal
+
+  // Queues a raw MIDI message (status byte first) that happened at `sample`. A message at or before a
+  // frame already emitted lands on the next frame emitted. Malformed bytes are counted, never an error.
+  void push(int64_t sample, const uint8_t* bytes, int length);
+  // Emits the next `count` frames into out[c * stride + i] (channel c, frame i).
+  void frames(int count, float* out, int stride);
+
+ private:
+  struct Message {
+    int64_t sample;
+    uint64_t order;
+    std::array<uint8_t, 3> bytes;
+    int length;
+  };
+  void apply(const Message& m);
+  void note_on(int channel, int note, int velocity);
+  void note_off(int channel, int note);
+  void control(int channel, int number, int value);
+  void sustain(int channel, bool down);
+  void fill(float* out, int stride, int first, int count);
+
+  int channels_, hop_;
+  int64_t next_frame_ = 0;
+  int64_t ignored_ = 0;
+  uint64_t arrivals_ = 0;
+  std::vector<Message> pending_;  // sorted by (sample, arrival); consumed from the front
+  size_t pending_head_ = 0;
+  float held_[kMidiChannels][kKeys] = {};       // velocity / 127 of keys physically down
+  float sustained_[kMidiChannels][kKeys] = {};  // released while the channel's pedal was down
+  bool pedal_[kMidiChannels] = {};
+  int onset_left_[kKeys] = {};
+  float bend_ = 0.0f;  // the latest pitch bend, in units of the bend range
+};
+
+}  // namespace wavenet_rt
