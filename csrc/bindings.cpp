@@ -17,6 +17,7 @@ namespace py = pybind11;
 namespace wavenet_rt {
 void bind_engine(py::module_& m);       // bindings_engine.cpp
 void bind_conditioner(py::module_& m);  // bindings_conditioner.cpp
+void bind_synth(py::module_& m);        // bindings_synth.cpp
 }  // namespace wavenet_rt
 
 using wavenet_rt::mulaw_decode;
@@ -118,6 +119,7 @@ PYBIND11_MODULE(_engine, m) {
   m.doc() = "wavenet_rt compiled core (see csrc/)";
   wavenet_rt::bind_engine(m);
   wavenet_rt::bind_conditioner(m);
+  wavenet_rt::bind_synth(m);
   m.def("mulaw_encode", &encode, py::arg("audio"), py::arg("classes") = 256,
         "float audio in [-1, 1] -> int64 mu-law classes (same shape)");
   m.def("mulaw_decode", &decode, py::arg("codes"), py::arg("classes") = 256,

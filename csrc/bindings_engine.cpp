@@ -58,7 +58,7 @@ struct TensorViews {
   }
 };
 
-std::unique_ptr<Engine> build(const std::string& backend, const py::dict& config_dict, const py::dict& tensors,
+std::shared_ptr<Engine> build(const std::string& backend, const py::dict& config_dict, const py::dict& tensors,
                               int streams, int threads, const std::string& simd, const std::string& precision) {
   HostWeights w;
   w.config = config_from(config_dict);
@@ -158,7 +158,7 @@ FloatArray logits(Engine& e, const IntArray& codes, const py::object& cond, cons
 }  // namespace
 
 void bind_engine(py::module_& m) {
-  py::class_<Engine>(m, "Engine", "a compiled engine; build it with make_engine (see wavenet_rt/engine.py)")
+  py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine", "a compiled engine; build it with make_engine")
       .def_property_readonly("backend", &Engine::backend)
       .def_property_readonly("details", &Engine::details)
       .def_property_readonly("streams", &Engine::streams)

@@ -1,0 +1,301 @@
+// Synth (synth.h). Timing: the callback publishes the ring's read position with the time it was read;
+// a MIDI event that arrived at time w is placed at the model sample that will be heard target_frames
+// after w, so every key is heard after the same delay whatever the block boundaries.
+#include "synth.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "futex.h"
+
+namespace wavenet_rt {
+namespace {
+
+constexpr unsigned long kOutputUnderflow = 0x4, kOutputOverflow = 0x8;  // PortAudio status flags
+constexpr int64_t kGeneratorWakeNs = 2000000;  // the generator looks at MIDI at least this often
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void atomic_max(std::atomic<double>& value, double candidate) {
+  double current = value.load(std::memory_order_relaxed);
+  while (candidate > current && !value.compare_exchange_weak(current, candidate, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+extern "C" int synth_audio_callback(const void*, void* output, unsigned long frames, const PaTimeInfo*,
+                                    unsigned long status_flags, void* userdata) {
+  return static_cast<Synth*>(userdata)->audio_callback(output, frames, status_flags);
+}
+
+Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const SynthOptions& options)
+    : engine_(std::move(engine)),
+      options_(options),
+      hop_(engine_->config().cond_hop),
+      channels_(engine_->config().cond_channels),
+      conditioner_features_(features),
+      resampler_(engine_->config().sample_rate, options.device_rate, options.block),
+      ring_(static_cast<size_t>(options.target_frames) + resampler_.max_output(options.block) + options.max_period),
+      recording_(options.record ? static_cast<size_t>(options.device_rate) * 4 : 1),
+      midi_(4096),
+      temperature_(options.temperature),
+      global_id_(options.global_id) {
+  if (engine_->streams() != 1) throw std::invalid_argument("the synth plays one stream: build its engine with streams=1");
+  if (options.device_channels < 1 || options.target_frames < 1 || options.block < 1 || options.max_period < 1) {
+    throw std::invalid_argument("device channels, target frames, block and max period must be >= 1");
+  }
+  const ModelConfig& c = engine_->config();
+  if (c.global_classes && (options.global_id < 0 || options.global_id >= c.global_classes)) {
+    throw std::invalid_argument("global_id is outside the model's global classes");
+  }
+  if (channels_) {
+    conditioner_ = std::make_unique<Conditioner>(features, hop_);
+    if (conditioner_->channels() != channels_) {
+      throw std::invalid_argument("feature set '" + features + "' does not have the model's cond_channels");
+    }
+  }
+  const int max_frames = options.block / hop_ + 2;
+  cond_block_.resize(static_cast<size_t>(std::max(1, channels_)) * max_frames);
+  last_frame_.resize(std::max(1, channels_));
+  model_audio_.resize(options.block);
+  device_audio_.resize(resampler_.max_output(options.block));
+  callback_scratch_.resize(options.max_period);
+}
+
+Synth::~Synth() { stop(); }
+
+double Synth::latency_seconds() const {
+  const double model_rate = engine_->config().sample_rate;
+  return static_cast<double>(target_frames()) / options_.device_rate + 2 * resampler_.delay_seconds() +
+         options_.block / model_rate;
+}
+
+// The ring depth kept: the asked-for target, but never less than the device's largest period so far plus
+// one block, or every callback would find the ring short.
+int64_t Synth::target_frames() const {
+  return std::max<int64_t>(options_.target_frames,
+                           period_seen_.load(std::memory_order_relaxed) + resampler_.max_output(options_.block));
+}
+
+void Synth::start() {
+  stop();
+  engine_->reset(options_.seed);
+  resampler_.reset();
+  t_gen_ = 0;
+  if (channels_) conditioner_ = std::make_unique<Conditioner>(conditioner_features_, hop_);
+  // Start with at least 1024 frames queued: the device's period is unknown until its first callback.
+  while (static_cast<int>(ring_.size()) < std::max(options_.target_frames, 1024)) generate_block();
+  running_.store(true, std::memory_order_release);
+  generator_ = std::thread([this] { generator_loop(); });
+}
+
+void Synth::stop() {
+  const bool was_running = running_.exchange(false, std::memory_order_acq_rel);
+  callback_epoch_.fetch_add(1, std::memory_order_acq_rel);
+  wake_all(callback_epoch_);
+  if (generator_.joinable()) generator_.join();
+  if (null_output_.joinable()) null_output_.join();
+  (void)was_running;
+}
+
+void Synth::start_null_output(int period) {
+  if (period < 1 || period > options_.max_period) throw std::invalid_argument("period must be in [1, max_period]");
+  null_output_ = std::thread([this, period] { null_output_loop(period); });
+}
+
+void Synth::null_output_loop(int period) {
+  std::vector<float> out(static_cast<size_t>(period) * options_.device_channels);
+  auto next = std::chrono::steady_clock::now();
+  const auto step = std::chrono::nanoseconds(static_cast<int64_t>(1e9 * period / options_.device_rate));
+  while (running_.load(std::memory_order_acquire)) {
+    next += step;
+    std::this_thread::sleep_until(next);
+    audio_callback(out.data(), period, 0);
+  }
+}
+
+bool Synth::push_midi(const uint8_t* bytes, int length, int64_t time_ns) {
+  MidiEvent e{time_ns, {0, 0, 0}, static_cast<int8_t>(length > 3 ? -1 : length)};
+  std::memcpy(e.bytes, bytes, std::min(std::max(length, 0), 3));
+  if (midi_.write(&e, 1) == 1) return true;
+  midi_dropped_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+size_t Synth::read_recording(float* out, size_t max_frames) { return recording_.read(out, max_frames); }
+
+int Synth::audio_callback(void* output, unsigned long frames, unsigned long status_flags) {
+  float* out = static_cast<float*>(output);
+  const int channels = options_.device_channels;
+  const bool running = running_.load(std::memory_order_acquire);
+  if (running && (status_flags & (kOutputUnderflow | kOutputOverflow))) device_xruns_.fetch_add(1, std::memory_order_relaxed);
+  unsigned long done = 0, short_frames = 0;
+  while (done < frames) {
+    const size_t chunk = std::min<size_t>(frames - done, callback_scratch_.size());
+    float* scratch = callback_scratch_.data();
+    const size_t got = running ? ring_.read(scratch, chunk) : 0;
+    std::fill(scratch + got, scratch + chunk, 0.0f);  // a short ring plays silence
+    for (size_t i = 0; i < chunk; ++i) {
+      for (int c = 0; c < channels; ++c) out[(done + i) * channels + c] = scratch[i];
+    }
+    if (options_.record && running) {
+      record_dropped_.fetch_add(static_cast<int64_t>(chunk - recording_.write(scratch, chunk)), std::memory_order_relaxed);
+    }
+    frames_delivered_.fetch_add(static_cast<int64_t>(got), std::memory_order_relaxed);
+    short_frames += chunk - got;
+    done += chunk;
+  }
+  if (!running) return 0;
+  if (static_cast<int64_t>(frames) > period_seen_.load(std::memory_order_relaxed)) {
+    period_seen_.store(static_cast<int64_t>(frames), std::memory_order_relaxed);
+  }
+  if (short_frames) {
+    underruns_.fetch_add(1, std::memory_order_relaxed);
+    underrun_frames_.fetch_add(static_cast<int64_t>(short_frames), std::memory_order_relaxed);
+  }
+  callbacks_.fetch_add(1, std::memory_order_relaxed);
+  clock_seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
+  clock_read_.store(static_cast<int64_t>(ring_.read_count()), std::memory_order_relaxed);
+  clock_ns_.store(now_ns(), std::memory_order_relaxed);
+  clock_seq_.fetch_add(1, std::memory_order_release);  // even again
+  callback_epoch_.fetch_add(1, std::memory_order_release);
+  wake_all(callback_epoch_);  // the generator may refill now; a wake-up never blocks this thread
+  return 0;
+}
+
+// The model sample a MIDI event should land on: the ring position being heard when it arrived, plus the
+// target depth, in model time, plus the resampler's delay and one block. The generator may be up to that
+// far ahead of the ring (samples still inside the resampler, a block made before it saw the event), so
+// events are never late and every key is heard after the same delay.
+int64_t Synth::model_sample_for(int64_t time_ns) const {
+  int64_t read = 0, at = 0;
+  for (;;) {
+    const uint32_t before = clock_seq_.load(std::memory_order_acquire);
+    read = clock_read_.load(std::memory_order_relaxed);
+    at = clock_ns_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (!(before & 1) && clock_seq_.load(std::memory_order_relaxed) == before) break;
+  }
+  if (at == 0) return t_gen_;  // no callback yet: as soon as possible
+  const double device_rate = options_.device_rate, model_rate = engine_->config().sample_rate;
+  const double heard = read + std::max<double>(0.0, (time_ns - at) * device_rate / 1e9);
+  const double sample = (heard + target_frames()) * model_rate / device_rate +
+                        resampler_.delay_seconds() * model_rate + options_.block;
+  return static_cast<int64_t>(std::ceil(sample));
+}
+
+void Synth::handle(const MidiEvent& e) {
+  midi_events_.fetch_add(1, std::memory_order_relaxed);
+  const uint8_t status = e.bytes[0] & 0xF0;
+  if (e.length == 3 && status == 0xB0 && e.bytes[1] == 1 && e.bytes[2] < 0x80) {  // mod wheel: temperature
+    temperature_ = options_.temperature * (1.0f + e.bytes[2] / 127.0f);
+    return;
+  }
+  if (e.length == 2 && status == 0xC0 && e.bytes[1] < 0x80) {  // program change: global class
+    if (e.bytes[1] < engine_->config().global_classes) {
+      global_id_ = e.bytes[1];
+    } else {
+      midi_ignored_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (!conditioner_) {
+    midi_ignored_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const int64_t sample = model_sample_for(e.time_ns);
+  if (sample < conditioner_->next_frame() * hop_) midi_late_.fetch_add(1, std::memory_order_relaxed);
+  conditioner_->push(sample, e.bytes, e.length < 0 ? 4 : e.length);
+}
+
+void Synth::generate_block() {
+  const int n = options_.block;
+  const float* cond = nullptr;
+  int frames = 0;
+  if (channels_) {
+    const int64_t first = t_gen_ / hop_, last = (t_gen_ + n - 1) / hop_;
+    frames = static_cast<int>(last - first + 1);
+    int column = 0;
+    if (first < conditioner_->next_frame()) {  // the block starts inside the frame emitted last time
+      for (int c = 0; c < channels_; ++c) cond_block_[static_cast<size_t>(c) * frames] = last_frame_[c];
+      column = 1;
+    }
+    if (frames > column) conditioner_->frames(frames - column, cond_block_.data() + column, frames);
+    for (int c = 0; c < channels_; ++c) last_frame_[c] = cond_block_[static_cast<size_t>(c) * frames + frames - 1];
+    cond = cond_block_.data();
+    active_keys_.store(conditioner_->sounding_keys(), std::memory_order_relaxed);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  engine_->generate(n, cond, frames, &global_id_, &temperature_, model_audio_.data());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const int out = resampler_.process(model_audio_.data(), n, device_audio_.data());
+  overruns_.fetch_add(static_cast<int64_t>(out - ring_.write(device_audio_.data(), out)), std::memory_order_relaxed);
+  t_gen_ += n;
+  blocks_.fetch_add(1, std::memory_order_relaxed);
+  block_seconds_last_.store(seconds, std::memory_order_relaxed);
+  block_seconds_total_.store(block_seconds_total_.load(std::memory_order_relaxed) + seconds, std::memory_order_relaxed);
+  atomic_max(block_seconds_max_, seconds);
+  temperature_now_.store(temperature_, std::memory_order_relaxed);
+  global_id_now_.store(global_id_, std::memory_order_relaxed);
+}
+
+void Synth::generator_loop() {
+  sched_param param{};
+  param.sched_priority = 10;  // real-time if allowed (root, rtprio), below JACK's own threads
+  pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+  try {
+    while (running_.load(std::memory_order_acquire)) {
+      const uint32_t epoch = callback_epoch_.load(std::memory_order_acquire);
+      MidiEvent e;
+      while (midi_.read(&e, 1) == 1) handle(e);
+      if (conditioner_) cond_ignored_.store(conditioner_->ignored(), std::memory_order_relaxed);
+      if (static_cast<int64_t>(ring_.size()) < target_frames()) {
+        generate_block();
+        continue;
+      }
+      wait_while_equal(callback_epoch_, epoch, 0, kGeneratorWakeNs);
+    }
+  } catch (const std::exception& err) {
+    error_ = err.what();
+    failed_.store(true, std::memory_order_release);
+  }
+}
+
+SynthCounters Synth::counters() const {
+  SynthCounters c;
+  c.callbacks = callbacks_.load();
+  c.frames_delivered = frames_delivered_.load();
+  c.underruns = underruns_.load();
+  c.underrun_frames = underrun_frames_.load();
+  c.overruns = overruns_.load();
+  c.device_xruns = device_xruns_.load();
+  c.ring_frames = static_cast<int64_t>(ring_.size());
+  c.target_frames = target_frames();
+  c.period_frames = period_seen_.load();
+  c.blocks = blocks_.load();
+  c.block_seconds_last = block_seconds_last_.load();
+  c.block_seconds_max = block_seconds_max_.load();
+  c.block_seconds_total = block_seconds_total_.load();
+  c.block_audio_seconds = static_cast<double>(c.blocks) * options_.block / engine_->config().sample_rate;
+  c.midi_events = midi_events_.load();
+  c.midi_ignored = midi_ignored_.load() + cond_ignored_.load();
+  c.midi_late = midi_late_.load();
+  c.midi_dropped = midi_dropped_.load();
+  c.active_keys = active_keys_.load();
+  c.record_dropped = record_dropped_.load();
+  c.temperature = temperature_now_.load();
+  c.global_id = global_id_now_.load();
+  if (failed_.load(std::memory_order_acquire)) c.error = error_;
+  return c;
+}
+
+}  // namespace wavenet_rt

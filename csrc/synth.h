@@ -1,0 +1,128 @@
+// The live synth: a generator thread turns timestamped MIDI into conditioning frames (conditioner.h), runs
+// the engine in small blocks, resamples to the device rate and keeps a lock-free ring filled to a target
+// depth, never more; the audio callback (a plain C function PortAudio calls, no Python) copies from the
+// ring and counts underruns. wavenet_rt/stream.py opens the device and hands PortAudio the callback.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conditioner.h"
+#include "engine.h"
+#include "resampler.h"
+#include "ring_buffer.h"
+
+namespace wavenet_rt {
+
+// PortAudio's PaStreamCallbackTimeInfo, declared here so the extension needs no PortAudio headers.
+struct PaTimeInfo {
+  double input_buffer_adc_time;
+  double current_time;
+  double output_buffer_dac_time;
+};
+
+// PortAudio's PaStreamCallback: interleaved float32 output, userdata = the Synth. Returns 0 (continue).
+extern "C" int synth_audio_callback(const void* input, void* output, unsigned long frames, const PaTimeInfo* time,
+                                    unsigned long status_flags, void* userdata);
+
+struct SynthOptions {
+  int device_rate = 48000;
+  int device_channels = 2;
+  int target_frames = 256;   // device frames kept queued ahead of the callback (at least a period + a block)
+  int block = 8;             // model samples per engine call
+  float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
+  int32_t global_id = 0;
+  uint64_t seed = 0;
+  bool record = false;       // keep what is played for read_recording() (--out)
+  int max_period = 8192;     // the most frames one callback may ask for
+};
+
+struct SynthCounters {
+  int64_t callbacks, frames_delivered, underruns, underrun_frames, overruns, device_xruns, ring_frames;
+  int64_t target_frames, period_frames;
+  int64_t blocks;
+  double block_seconds_last, block_seconds_max, block_seconds_total, block_audio_seconds;
+  int64_t midi_events, midi_ignored, midi_late, midi_dropped, active_keys, record_dropped;
+  float temperature;
+  int32_t global_id;
+  std::string error;  // why the generator stopped, if it did
+};
+
+class Synth {
+ public:
+  // The engine must have one stream and belong to the synth while it runs; `features` names the model's
+  // conditioning feature set (its config's cond_features; ignored for an unconditional model).
+  Synth(std::shared_ptr<Engine> engine, const std::string& features, const SynthOptions& options);
+  ~Synth();
+  Synth(const Synth&) = delete;
+  Synth& operator=(const Synth&) = delete;
+
+  void start();  // resets the engine, fills the ring, starts the generator thread
+  void stop();   // joins the generator (and the null output, if any)
+  // Stands in for an audio device: calls the audio callback every `period` frames in real time.
+  void start_null_output(int period);
+
+  // From one MIDI input thread: raw bytes that arrived at time_ns (CLOCK_MONOTONIC). Never blocks.
+  bool push_midi(const uint8_t* bytes, int length, int64_t time_ns);
+  // The consumer side of the recording tap (--out): what the callback played, silence included.
+  size_t read_recording(float* out, size_t max_frames);
+
+  SynthCounters counters() const;
+  // Arrival of a MIDI event to its first sample in the ring's output: target depth + resampler delay (twice:
+  // the scheduling margin and the filter itself) + one block; the device's own latency, MIDI transport and
+  // the conditioning frame (up to one hop) come on top.
+  double latency_seconds() const;
+  int audio_callback(void* output, unsigned long frames, unsigned long status_flags);
+
+ private:
+  struct MidiEvent {
+    int64_t time_ns;
+    uint8_t bytes[3];
+    int8_t length;  // -1: longer than 3 bytes (sysex), ignored and counted
+  };
+  void generator_loop();
+  void generate_block();
+  void handle(const MidiEvent& e);
+  int64_t model_sample_for(int64_t time_ns) const;
+  int64_t target_frames() const;
+  void null_output_loop(int period);
+
+  std::shared_ptr<Engine> engine_;
+  SynthOptions options_;
+  int hop_, channels_;
+  std::string conditioner_features_;
+  std::unique_ptr<Conditioner> conditioner_;
+  Resampler resampler_;
+  RingBuffer<float> ring_;
+  RingBuffer<float> recording_;
+  RingBuffer<MidiEvent> midi_;
+  // Generator-thread scratch, allocated here.
+  std::vector<float> cond_block_, last_frame_, model_audio_, device_audio_;
+  std::vector<float> callback_scratch_;
+  int64_t t_gen_ = 0;  // model samples generated
+  float temperature_;
+  int32_t global_id_;
+
+  std::thread generator_, null_output_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint32_t> callback_epoch_{0};  // bumped by every callback: wakes the generator
+  // The callback's clock (a seqlock): ring read position and the time it was taken.
+  std::atomic<uint32_t> clock_seq_{0};
+  std::atomic<int64_t> clock_read_{0}, clock_ns_{0};
+
+  std::atomic<int64_t> callbacks_{0}, frames_delivered_{0}, underruns_{0}, underrun_frames_{0}, overruns_{0};
+  std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_ignored_{0}, midi_late_{0};
+  std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};
+  std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
+  std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
+  std::atomic<float> temperature_now_{1.0f};
+  std::atomic<int32_t> global_id_now_{0};
+  std::string error_;
+  std::atomic<bool> failed_{false};
+};
+
+}  // namespace wavenet_rt
