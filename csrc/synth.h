@@ -33,7 +33,7 @@ struct SynthOptions {
   int device_rate = 48000;
   int device_channels = 2;
   int target_frames = 256;   // device frames kept queued ahead of the callback (at least a period + a block)
-  int block = 8;             // model samples per engine call
+  int block = 4;             // model samples per engine call (small: the scheduling margin is one block)
   float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
   int32_t global_id = 0;
   uint64_t seed = 0;
@@ -72,9 +72,8 @@ class Synth {
   size_t read_recording(float* out, size_t max_frames);
 
   SynthCounters counters() const;
-  // Arrival of a MIDI event to its first sample in the ring's output: target depth + resampler delay (twice:
-  // the scheduling margin and the filter itself) + one block; the device's own latency, MIDI transport and
-  // the conditioning frame (up to one hop) come on top.
+  // Arrival of a MIDI event to its first sample leaving the synth: target depth + resampler delay; the
+  // device's own latency, MIDI transport and the conditioning frame (up to one hop) come on top.
   double latency_seconds() const;
   int audio_callback(void* output, unsigned long frames, unsigned long status_flags);
 
