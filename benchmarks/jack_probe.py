@@ -98,7 +98,8 @@ class JackProbe:
             if midi and audio:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"synth ports not found: MIDI {midi_target!r} -> {midi}, audio {audio_source!r} -> {audio}")
+                raise RuntimeError(f"synth ports not found: MIDI {midi_target!r} -> {midi}, "
+                                   f"audio {audio_source!r} -> {audio}")
             time.sleep(0.1)
         self.client.connect(self.midi_out, midi[0])
         self.client.connect(audio[0], self.audio_in)
@@ -127,7 +128,7 @@ class JackProbe:
 
 def note_latencies(probe: JackProbe, threshold: float = 0.5) -> tuple[list[int], list[int]]:
     """For every note-on sent: frames until the recorded audio first exceeds `threshold`; and for every
-    note-off or CC120: frames until it falls back below 0.05 and stays there for 5 ms."""
+    note-off (or note-on with velocity 0, or CC120): frames until it falls below 0.05 and stays for 5 ms."""
     on, off = [], []
     audio = np.abs(probe.recording)
     hold = int(0.005 * probe.rate)
@@ -139,7 +140,7 @@ def note_latencies(probe: JackProbe, threshold: float = 0.5) -> tuple[list[int],
         if status == 0x90 and message[2] > 0:
             loud = np.flatnonzero(audio[i:] > threshold)
             on.append(int(loud[0]) if len(loud) else -1)
-        elif status == 0x80 or (status == 0xB0 and message[1] == 120):
+        elif status == 0x80 or status == 0x90 or (status == 0xB0 and message[1] == 120):  # 0x90 here: velocity 0
             quiet = audio[i:] < 0.05
             run = np.convolve(quiet, np.ones(hold), "valid") >= hold
             starts = np.flatnonzero(run)

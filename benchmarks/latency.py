@@ -1,13 +1,14 @@
 # The headline benchmark: how fast each engine generates, for each standard model size, beside the PyTorch
-# incremental generator measured in the same run (so every figure is also a ratio). Prints a table, writes
-# JSON and a PNG plot of real-time factor to benchmarks/results/. `--quick` is the CI-sized run.
-# The live (MIDI-to-sound) part comes with the synth.
+# incremental generator measured in the same run (so every figure is also a ratio); and, where jackd is
+# installed, the live synth measured from outside over JACK: key-to-sound latency, jitter, underruns.
+# Prints tables, writes JSON and a PNG plot to benchmarks/results/. `--quick` is the CI-sized run.
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -29,6 +30,11 @@ def parse_args(argv):
     p.add_argument("--all", action="store_true", help="include the large model")
     p.add_argument("--seconds", type=float, default=3.0, help="measuring time per engine figure (default 3)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for JSON and PNG")
+    p.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure the live synth over JACK (default: when jackd is installed, not with --quick)")
+    p.add_argument("--notes", type=int, default=120, help="notes per live latency run (default 120)")
+    p.add_argument("--soak", type=float, default=600, help="seconds of each underrun soak run (default 600)")
+    p.add_argument("--no-engines", dest="engines", action="store_false", help="only the live part")
     return p.parse_args(argv)
 
 
@@ -113,6 +119,83 @@ def pytorch_figures(model, seconds: float) -> dict:
                          "max": 1e3 * float(times.max())}, "blocks": len(times)}
 
 
+def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
+    """One JACK server at `period` frames: `notes` notes at random offsets for latency, then (if asked) a
+    soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
+    import subprocess
+
+    from jack_probe import JackProbe, JackServer, note_latencies
+
+    server = JackServer(f"wavenet_rt_bench_{period}", 48000, period)
+    stats_file = work / f"stats_{period}.json"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server.name}
+    play = subprocess.Popen([sys.executable, "-m", "wavenet_rt.play", "--model", str(model_file), "--midi-in",
+                             "--latency", "0.1", "--stats", str(stats_file)], env=env, stderr=subprocess.DEVNULL)
+    try:
+        probe = JackProbe(server.name, notes * 0.1 + 5)
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        rng = np.random.default_rng(period)
+        messages, t = [], 0.0
+        for _ in range(notes):
+            messages += [(t, bytes([0x90, 60, 100])), (t + 0.05, bytes([0x80, 60, 0]))]
+            t += rng.uniform(0.09, 0.11)  # notes fall anywhere within a period
+        xruns_before = probe.xruns
+        probe.play(messages)
+        probe.wait_until_sent(notes * 0.11 + 5)
+        time.sleep(0.3)
+        on, off = note_latencies(probe)
+        xruns_notes = probe.xruns - xruns_before
+        soak_xruns = None
+        if soak_seconds:
+            xruns_before = probe.xruns
+            time.sleep(soak_seconds)
+            soak_xruns = probe.xruns - xruns_before
+        probe.close()
+    finally:
+        play.terminate()
+        play.wait(timeout=30)
+        server.stop()
+    stats = json.loads(stats_file.read_text())
+    on_ms = np.array(on, dtype=float) / 48
+    seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
+    return {"period": period, "notes": len(on), "key_to_sound_ms": {
+                "p50": float(np.median(on_ms)), "p95": float(np.percentile(on_ms, 95)), "max": float(on_ms.max()),
+                "min": float(on_ms.min()), "jitter_p95_minus_min": float(np.percentile(on_ms, 95) - on_ms.min())},
+            "note_off_to_silence_ms_p50": float(np.median(np.array(off) / 48)),
+            "jack_xruns_during_notes": xruns_notes, "soak_seconds": soak_seconds,
+            "synth_underruns": stats["underruns"], "synth_device_xruns": stats["device_xruns"],
+            "control_jack_xruns_during_soak": soak_xruns, "synth_target_frames": stats["target_frames"],
+            "played_seconds": seconds, "frames_delivered": stats["frames_delivered"],
+            "frames_expected": seconds * 48000, "synth_latency_ms": 1e3 * stats["latency_s"]}
+
+
+def run_live(args) -> list[dict]:
+    import tempfile
+
+    from jack_probe import impulse_model
+
+    from wavenet_rt import save_model
+
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        model_file = Path(work) / "impulse.safetensors"
+        save_model(impulse_model(), model_file)
+        for period in (64, 128, 512):
+            soak = args.soak if period in (128, 512) else 0
+            rows.append(live_run(period, args.notes, soak, model_file, Path(work)))
+            print_live(rows[-1])
+    return rows
+
+
+def print_live(r: dict) -> None:
+    k = r["key_to_sound_ms"]
+    soak = (f"; soak {r['soak_seconds']:.0f} s: synth underruns {r['synth_underruns']}, control JACK xruns "
+            f"{r['control_jack_xruns_during_soak']}" if r["soak_seconds"] else "")
+    print(f"live, {r['period']:3d}-frame periods: key-to-sound p50 {k['p50']:.2f} p95 {k['p95']:.2f} "
+          f"max {k['max']:.2f} ms, jitter {k['jitter_p95_minus_min']:.2f} ms over {r['notes']} notes; frames delivered "
+          f"{r['frames_delivered']} vs {r['frames_expected']:.0f} expected{soak}")
+
+
 def run(args) -> dict:
     sizes = ["small"] if args.quick else ["small", "medium"] + (["large"] if args.all else [])
     seconds = 0.3 if args.quick else args.seconds
@@ -121,6 +204,8 @@ def run(args) -> dict:
     stream_counts = [1, 2] if args.quick else sorted({1, 2, cores, 2 * cores, 4 * cores})
     results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "block": BLOCK, "cond_channels": COND_CHANNELS, "sizes": {}}
+    if not args.engines:
+        sizes = []
     for size in sizes:
         model = make_model(size)
         rows = [pytorch_figures(model, seconds)]
@@ -184,12 +269,16 @@ def plot(results: dict, path: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     results = run(args)
+    live = args.live if args.live is not None else (not args.quick and shutil.which("jackd") is not None)
+    if live:
+        results["live"] = run_live(args)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name = f"latency-{'quick-' if args.quick else ''}{stamp}"
     (args.out / f"{name}.json").write_text(json.dumps(results, indent=1))
-    plot(results, args.out / f"{name}.png")
-    print(f"\nwrote {args.out / name}.json and .png", file=sys.stderr)
+    if results["sizes"]:
+        plot(results, args.out / f"{name}.png")
+    print(f"\nwrote {args.out / name}.json" + (" and .png" if results["sizes"] else ""), file=sys.stderr)
     return 0
 
 

@@ -59,6 +59,8 @@ void bind_synth(py::module_& m) {
         const SynthCounters c = s.counters();
         py::dict d;
         d["callbacks"] = c.callbacks;
+        d["first_callback_ns"] = c.first_callback_ns;
+        d["last_callback_ns"] = c.last_callback_ns;
         d["frames_delivered"] = c.frames_delivered;
         d["underruns"] = c.underruns;
         d["underrun_frames"] = c.underrun_frames;

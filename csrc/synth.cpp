@@ -160,10 +160,11 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
     underruns_.fetch_add(1, std::memory_order_relaxed);
     underrun_frames_.fetch_add(static_cast<int64_t>(short_frames), std::memory_order_relaxed);
   }
-  callbacks_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t now = now_ns();
+  if (callbacks_.fetch_add(1, std::memory_order_relaxed) == 0) first_callback_ns_.store(now, std::memory_order_relaxed);
   clock_seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
   clock_read_.store(static_cast<int64_t>(ring_.read_count()), std::memory_order_relaxed);
-  clock_ns_.store(now_ns(), std::memory_order_relaxed);
+  clock_ns_.store(now, std::memory_order_relaxed);
   clock_seq_.fetch_add(1, std::memory_order_release);  // even again
   callback_epoch_.fetch_add(1, std::memory_order_release);
   wake_all(callback_epoch_);  // the generator may refill now; a wake-up never blocks this thread
@@ -271,6 +272,8 @@ void Synth::generator_loop() {
 SynthCounters Synth::counters() const {
   SynthCounters c;
   c.callbacks = callbacks_.load();
+  c.first_callback_ns = first_callback_ns_.load();
+  c.last_callback_ns = clock_ns_.load();
   c.frames_delivered = frames_delivered_.load();
   c.underruns = underruns_.load();
   c.underrun_frames = underrun_frames_.load();

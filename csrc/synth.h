@@ -44,6 +44,7 @@ struct SynthOptions {
 struct SynthCounters {
   int64_t callbacks, frames_delivered, underruns, underrun_frames, overruns, device_xruns, ring_frames;
   int64_t target_frames, period_frames;
+  int64_t first_callback_ns, last_callback_ns;  // CLOCK_MONOTONIC
   int64_t blocks;
   double block_seconds_last, block_seconds_max, block_seconds_total, block_audio_seconds;
   int64_t midi_events, midi_ignored, midi_late, midi_dropped, active_keys, record_dropped;
@@ -117,6 +118,7 @@ class Synth {
   std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_ignored_{0}, midi_late_{0};
   std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};
   std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
+  std::atomic<int64_t> first_callback_ns_{0};
   std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
   std::atomic<float> temperature_now_{1.0f};
   std::atomic<int32_t> global_id_now_{0};

@@ -1,7 +1,16 @@
-# Shared test fixtures: small model configurations and a skip marker for tests that need a CUDA device.
+# Shared test fixtures: a skip marker for tests that need a CUDA device, the impulse model (silence, or full
+# scale while any key is down), and a JACK server with the dummy driver: the one .ci/run started
+# (JACK_DEFAULT_SERVER), else one started here.
+import os
+import shutil
+import sys
+from pathlib import Path
+
 import pytest
 
 from wavenet_rt import _engine
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -11,3 +20,30 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def impulse_model_file(tmp_path_factory):
+    from jack_probe import impulse_model
+
+    from wavenet_rt import save_model
+
+    path = tmp_path_factory.mktemp("models") / "impulse.safetensors"
+    save_model(impulse_model(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """Name of a running JACK server (dummy driver, 48 kHz)."""
+    name = os.environ.get("JACK_DEFAULT_SERVER")
+    if name:
+        yield name
+        return
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed: apt-get install jackd2 (or run the tests through .ci/run)")
+    from jack_probe import JackServer
+
+    server = JackServer("wavenet_rt_tests", 48000, 512)
+    yield server.name
+    server.stop()

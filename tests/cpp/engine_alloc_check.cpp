@@ -1,6 +1,7 @@
-// Proves that a CPU engine allocates nothing while it generates after reset(): this executable replaces
-// malloc and friends with counting versions (forwarding to glibc) and runs generate() with counting on.
-// Built by CMake into the package folder; tests/test_engine.py runs it. Exit code 0 = no allocation.
+// Proves that the real-time path allocates nothing and takes no lock: a CPU engine's generate() after
+// reset(), and the live synth's generator thread and audio callback while it plays MIDI. This executable
+// replaces malloc and friends and pthread_mutex_lock with counting versions (forwarding to glibc) and runs
+// them with counting on. Built by CMake into the package folder, run by the tests. Exit code 0 = pass.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +9,14 @@
 #include <string>
 #include <vector>
 
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include <chrono>
+#include <thread>
+
 #include "engine.h"
+#include "synth.h"
 
 extern "C" {
 void* __libc_malloc(size_t);
@@ -20,7 +28,9 @@ void __libc_free(void*);
 
 namespace {
 std::atomic<bool> counting{false};
-std::atomic<long> allocations{0};
+std::atomic<long> allocations{0}, locks{0};
+using MutexLock = int (*)(pthread_mutex_t*);
+MutexLock real_mutex_lock = nullptr;  // glibc's, found with dlsym before anything is counted
 void count() {
   if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
 }
@@ -38,6 +48,11 @@ int posix_memalign(void** out, size_t alignment, size_t n) {
   return *out ? 0 : 12;  // ENOMEM
 }
 void free(void* p) { __libc_free(p); }
+int pthread_mutex_lock(pthread_mutex_t* m) {
+  if (counting.load(std::memory_order_relaxed)) locks.fetch_add(1, std::memory_order_relaxed);
+  if (real_mutex_lock == nullptr) real_mutex_lock = reinterpret_cast<MutexLock>(dlsym(RTLD_NEXT, "pthread_mutex_lock"));
+  return real_mutex_lock(m);
+}
 }
 
 namespace {
@@ -120,13 +135,66 @@ long allocations_while_generating(const std::string& simd, const std::string& pr
 
 }  // namespace
 
-int main() {
+// The synth plays MIDI for a while with this thread as its audio device: the generator thread and the
+// callback must neither allocate nor lock.
+long synth_events_while_playing(long* lock_count) {
+  wavenet_rt::ModelConfig config;
+  config.dilations = {1, 2, 4, 8, 1, 2, 4, 8};
+  config.residual_channels = 8;
+  config.gate_channels = 16;
+  config.skip_channels = 16;
+  config.classes = 256;
+  config.cond_channels = 176;
+  config.cond_hop = 16;
+  RandomModel model(config);
+  auto engine = wavenet_rt::make_engine("cpu", model.weights, {});
+  wavenet_rt::SynthOptions options;
+  options.target_frames = 256;
+  options.record = true;
+  wavenet_rt::Synth synth(std::shared_ptr<wavenet_rt::Engine>(std::move(engine)), "roll88_onset88", options);
+  synth.start();
+  std::vector<float> out(128 * 2), recorded(4096);
+  allocations.store(0);
+  locks.store(0);
   counting.store(true);
+  for (int period = 0; period < 400; ++period) {
+    if (period % 10 == 0) {
+      const uint8_t note_on[3] = {0x90, static_cast<uint8_t>(40 + period % 30), 100};
+      const uint8_t pedal[3] = {0xB0, 64, static_cast<uint8_t>(period % 20 == 0 ? 127 : 0)};
+      const uint8_t sysex[6] = {0xF0, 1, 2, 3, 4, 0xF7};
+      const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch()).count();
+      synth.push_midi(note_on, 3, now);
+      synth.push_midi(pedal, 3, now);
+      synth.push_midi(sysex, 6, now);
+    }
+    wavenet_rt::synth_audio_callback(nullptr, out.data(), 128, nullptr, 0, &synth);
+    synth.read_recording(recorded.data(), recorded.size());
+    std::this_thread::sleep_for(std::chrono::microseconds(2667));
+  }
+  counting.store(false);
+  const auto c = synth.counters();
+  synth.stop();
+  std::printf("synth: %lld callbacks, %lld blocks, %lld MIDI messages, %lld underruns\n",
+              static_cast<long long>(c.callbacks), static_cast<long long>(c.blocks),
+              static_cast<long long>(c.midi_events), static_cast<long long>(c.underruns));
+  *lock_count = locks.load();
+  return allocations.load() + (c.midi_events == 120 && c.blocks > 1000 ? 0 : 1000000);  // it really ran
+}
+
+int main() {
+  real_mutex_lock = reinterpret_cast<MutexLock>(dlsym(RTLD_NEXT, "pthread_mutex_lock"));
+  counting.store(true);
+  {
+    pthread_mutex_t probe_mutex = PTHREAD_MUTEX_INITIALIZER;  // the lock counter must see this
+    pthread_mutex_lock(&probe_mutex);
+    pthread_mutex_unlock(&probe_mutex);
+  }
   std::vector<int>* probe = new std::vector<int>(100);  // the counter must see this
   counting.store(false);
   delete probe;
-  if (allocations.load() == 0) {
-    std::puts("the allocation counter does not work: it missed an allocation");
+  if (allocations.load() == 0 || locks.load() == 0) {
+    std::puts("the counters do not work: they missed an allocation or a lock");
     return 2;
   }
   int failures = 0;
@@ -140,5 +208,9 @@ int main() {
       }
     }
   }
+  long synth_locks = 0;
+  const long synth_allocations = synth_events_while_playing(&synth_locks);
+  std::printf("synth: %ld allocations, %ld mutex locks while playing\n", synth_allocations, synth_locks);
+  failures += synth_allocations != 0 || synth_locks != 0;
   return failures ? 1 : 0;
 }

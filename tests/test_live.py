@@ -1,0 +1,84 @@
+# The live path end to end on a real JACK server (dummy driver) with real JACK MIDI ports, nothing mocked:
+# `python -m wavenet_rt.play --midi-in` runs as a performer would start it; a separate JACK client plays
+# notes into its MIDI port and records its audio.
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from jack_probe import JackProbe, note_latencies
+
+pytestmark = pytest.mark.slow
+
+
+def start_play(server, model, stats, *extra):
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server}
+    return subprocess.Popen([sys.executable, "-m", "wavenet_rt.play", "--model", str(model), "--midi-in",
+                             "--stats", str(stats), *map(str, extra)], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def stop_play(play):
+    play.terminate()  # like Ctrl-C: play stops cleanly and writes its counters
+    _, err = play.communicate(timeout=30)
+    assert play.returncode == 0, err[-2000:]
+    return err
+
+
+def test_keys_turn_the_impulse_model_loud_and_off_turns_it_silent(jack_server, impulse_model_file, tmp_path):
+    play = start_play(jack_server, impulse_model_file, tmp_path / "stats.json", "--latency", "5")
+    try:
+        probe = JackProbe(jack_server, 12, name="wavenet_rt_probe_e2e")
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        rng = np.random.default_rng(1)
+        messages, t = [], 0.0
+        for k in range(40):
+            note = int(rng.integers(21, 109))
+            messages.append((t, bytes([0x90, note, 100])))
+            # alternate the ways a note can end: note-off, note-on velocity 0, all sound off
+            end = [bytes([0x80, note, 0]), bytes([0x90, note, 0]), bytes([0xB0, 120, 0])][k % 3]
+            messages.append((t + 0.08, end))
+            t += 0.2
+        probe.play(messages)
+        probe.wait_until_sent(15)
+        time.sleep(0.5)
+        on, off = note_latencies(probe)
+        probe.close()
+    finally:
+        err = stop_play(play)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    period_ms = 1000 * probe.period / probe.rate
+    assert len(on) == 40 and len(off) == 40, err[-1000:]
+    on_ms, off_ms = np.array(on) / probe.rate * 1000, np.array(off) / probe.rate * 1000
+    print(f"note-on -> loud: {np.median(on_ms):.2f} ms median, {on_ms.max():.2f} max; "
+          f"off -> silent {np.median(off_ms):.2f} ms median ({probe.period}-frame periods)")
+    assert (on_ms >= 0).all() and on_ms.max() < 5 + 3 * period_ms  # the target depth plus a few periods
+    assert (off_ms >= 0).all() and off_ms.max() < 5 + 3 * period_ms
+    assert stats["underruns"] == 0 and stats["midi_events"] == 80 and stats["midi_ignored"] == 0
+
+
+def test_a_minute_at_512_frames_without_an_underrun(jack_server, impulse_model_file, tmp_path):
+    play = start_play(jack_server, impulse_model_file, tmp_path / "stats.json", "--latency", "20")
+    try:
+        probe = JackProbe(jack_server, 1, name="wavenet_rt_probe_soak")
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        xruns_before = probe.xruns
+        notes = [(0.5 * k, bytes([0x90 if k % 2 == 0 else 0x80, 60, 100])) for k in range(120)]
+        probe.play(notes, lead=0.2)
+        time.sleep(60)
+        xruns = probe.xruns - xruns_before
+        probe.close()
+    finally:
+        stop_play(play)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["period_frames"] == 512
+    seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
+    played = stats["frames_delivered"] + stats["underrun_frames"]
+    print(f"{seconds:.1f} s: {stats['frames_delivered']} frames delivered, {stats['underruns']} underruns, "
+          f"{stats['device_xruns']} device xruns, {xruns} JACK xruns")
+    assert seconds > 60
+    assert stats["underruns"] == 0 and stats["device_xruns"] == 0 and xruns == 0
+    # every callback but the first is inside the timed span: frames = elapsed x rate within a period
+    assert abs(played - 512 - seconds * 48000) <= 512
