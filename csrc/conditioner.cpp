@@ -14,8 +14,8 @@ int feature_channels(const std::string& features) {
   return -1;
 }
 
-Conditioner::Conditioner(const std::string& features, int hop, int capacity)
-    : channels_(feature_channels(features)), hop_(hop) {
+Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity)
+    : channels_(feature_channels(features)), hop_(hop), fixed_capacity_(fixed_capacity) {
   if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
   if (hop < 1) throw std::invalid_argument("hop must be >= 1");
   pending_.reserve(std::max(1, capacity));
@@ -41,6 +41,10 @@ void Conditioner::push(int64_t sample, const uint8_t* bytes, int length) {
   } else if (pending_.size() == pending_.capacity() && pending_head_ > 0) {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(pending_head_));  // no allocation
     pending_head_ = 0;
+  }
+  if (fixed_capacity_ && pending_.size() == pending_.capacity()) {
+    ++dropped_;
+    return;
   }
   auto at = pending_.end();  // messages mostly arrive in time order: search from the back
   while (at != pending_.begin() + static_cast<long>(pending_head_) && (at - 1)->sample > sample) --at;

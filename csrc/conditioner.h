@@ -24,13 +24,15 @@ int feature_channels(const std::string& features);
 class Conditioner {
  public:
   // Throws std::invalid_argument for an unknown feature set or hop < 1. `capacity` messages can wait
-  // for their frame without any allocation (more grow the queue: fine offline, never needed live).
-  Conditioner(const std::string& features, int hop, int capacity = 1024);
+  // for their frame without any allocation; beyond it the queue grows (offline use) or, with
+  // `fixed_capacity` (real-time use), the newest message is dropped and counted.
+  Conditioner(const std::string& features, int hop, int capacity = 1024, bool fixed_capacity = false);
 
   int channels() const { return channels_; }
   int hop() const { return hop_; }
   int64_t next_frame() const { return next_frame_; }
   int64_t ignored() const { return ignored_; }  // messages it does not use or cannot parse
+  int64_t dropped() const { return dropped_; }  // messages refused by a full fixed-capacity queue
   int sounding_keys() const;                     // keys held by a key or the sustain pedal
 
   // Queues a raw MIDI message (status byte first) that happened at `sample`. A message at or before a
@@ -54,8 +56,9 @@ class Conditioner {
   void fill(float* out, int stride, int first, int count);
 
   int channels_, hop_;
+  bool fixed_capacity_;
   int64_t next_frame_ = 0;
-  int64_t ignored_ = 0;
+  int64_t ignored_ = 0, dropped_ = 0;
   uint64_t arrivals_ = 0;
   std::vector<Message> pending_;  // sorted by (sample, arrival); consumed from the front
   size_t pending_head_ = 0;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 namespace wavenet_rt {
@@ -16,6 +17,7 @@ class RingBuffer {
  public:
   // Holds at least `min_capacity` items (rounded up to a power of two).
   explicit RingBuffer(size_t min_capacity) {
+    if (min_capacity > (size_t{1} << 40)) throw std::length_error("ring buffer capacity out of range");
     size_t capacity = 1;
     while (capacity < min_capacity) capacity <<= 1;
     items_.resize(capacity);
@@ -25,8 +27,12 @@ class RingBuffer {
   RingBuffer& operator=(const RingBuffer&) = delete;
 
   size_t capacity() const { return mask_ + 1; }
-  // Items readable now; exact from the consumer's side, a lower bound from the producer's.
-  size_t size() const { return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire); }
+  // Items readable now: exact from the consumer's side, an upper bound from the producer's, a snapshot
+  // from any other thread (tail is read first, so it is never negative).
+  size_t size() const {
+    const size_t tail = tail_.load(std::memory_order_acquire);
+    return head_.load(std::memory_order_acquire) - tail;
+  }
 
   // Producer: copies up to n items in, returns how many fit.
   size_t write(const T* items, size_t n) {
@@ -47,6 +53,9 @@ class RingBuffer {
     tail_.store(tail + n, std::memory_order_release);  // releases the slots
     return n;
   }
+
+  // Consumer: drops everything readable now (a synth restarting must not play the last run's tail).
+  void discard() { tail_.store(head_.load(std::memory_order_acquire), std::memory_order_release); }
 
   // Consumer: total items read since construction (the read position).
   size_t read_count() const { return tail_.load(std::memory_order_acquire); }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include "futex.h"
@@ -17,7 +18,20 @@ namespace wavenet_rt {
 namespace {
 
 constexpr unsigned long kOutputUnderflow = 0x4, kOutputOverflow = 0x8;  // PortAudio status flags
+constexpr int kPrefillFrames = 1024;  // queued at start: the device's period is unknown until it calls
 constexpr int64_t kGeneratorWakeNs = 2000000;  // the generator looks at MIDI at least this often
+
+constexpr int kMidiQueue = 4096;    // MIDI messages in flight between the input thread and the generator
+constexpr int kMidiPerWake = 256;   // handled per generator turn, so a flood cannot starve generation
+constexpr int kSeqlockTries = 64;   // then the last consistent clock reading is used
+
+const SynthOptions& checked(const SynthOptions& o) {
+  if (o.device_rate < 1 || o.device_channels < 1 || o.target_frames < 1 || o.block < 1 || o.max_period < 1 ||
+      o.target_frames > (1 << 22) || o.max_period > (1 << 20) || o.block > (1 << 16)) {
+    throw std::invalid_argument("synth options out of range (rates, channels, frames and block must be >= 1)");
+  }
+  return o;
+}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -39,26 +53,24 @@ extern "C" int synth_audio_callback(const void*, void* output, unsigned long fra
 
 Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const SynthOptions& options)
     : engine_(std::move(engine)),
-      options_(options),
+      options_(checked(options)),
       hop_(engine_->config().cond_hop),
       channels_(engine_->config().cond_channels),
       conditioner_features_(features),
       resampler_(engine_->config().sample_rate, options.device_rate, options.block),
-      ring_(static_cast<size_t>(options.target_frames) + resampler_.max_output(options.block) + options.max_period),
+      ring_(static_cast<size_t>(std::max(options.target_frames, kPrefillFrames)) + resampler_.max_output(options.block) +
+            options.max_period),
       recording_(options.record ? static_cast<size_t>(options.device_rate) * 4 : 1),
-      midi_(4096),
+      midi_(kMidiQueue),
       temperature_(options.temperature),
       global_id_(options.global_id) {
   if (engine_->streams() != 1) throw std::invalid_argument("the synth plays one stream: build its engine with streams=1");
-  if (options.device_channels < 1 || options.target_frames < 1 || options.block < 1 || options.max_period < 1) {
-    throw std::invalid_argument("device channels, target frames, block and max period must be >= 1");
-  }
   const ModelConfig& c = engine_->config();
   if (c.global_classes && (options.global_id < 0 || options.global_id >= c.global_classes)) {
     throw std::invalid_argument("global_id is outside the model's global classes");
   }
   if (channels_) {
-    conditioner_ = std::make_unique<Conditioner>(features, hop_);
+    conditioner_ = std::make_unique<Conditioner>(features, hop_, kMidiQueue, true);
     if (conditioner_->channels() != channels_) {
       throw std::invalid_argument("feature set '" + features + "' does not have the model's cond_channels");
     }
@@ -84,29 +96,41 @@ int64_t Synth::target_frames() const {
                            period_seen_.load(std::memory_order_relaxed) + resampler_.max_output(options_.block));
 }
 
+// Everything a previous run left behind is reset here: with the generator joined and the callback idle
+// (running_ is false, so it reads nothing), this thread may touch the generator's side of every queue.
 void Synth::start() {
   stop();
   engine_->reset(options_.seed);
   resampler_.reset();
   t_gen_ = 0;
-  if (channels_) conditioner_ = std::make_unique<Conditioner>(conditioner_features_, hop_);
-  // Start with at least 1024 frames queued: the device's period is unknown until its first callback.
-  while (static_cast<int>(ring_.size()) < std::max(options_.target_frames, 1024)) generate_block();
+  temperature_ = options_.temperature;
+  global_id_ = options_.global_id;
+  if (channels_) conditioner_ = std::make_unique<Conditioner>(conditioner_features_, hop_, kMidiQueue, true);
+  midi_.discard();
+  ring_.discard();  // the callback is idle: this thread may act as the consumer
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    error_.clear();
+  }
+  clock_ns_.store(0, std::memory_order_relaxed);
+  clock_read_.store(0, std::memory_order_relaxed);
+  ring_origin_ = static_cast<int64_t>(ring_.read_count());  // where this run's model sample 0 starts
+  while (static_cast<int64_t>(ring_.size()) < std::max(options_.target_frames, kPrefillFrames)) generate_block();
   running_.store(true, std::memory_order_release);
   generator_ = std::thread([this] { generator_loop(); });
 }
 
 void Synth::stop() {
-  const bool was_running = running_.exchange(false, std::memory_order_acq_rel);
+  running_.store(false, std::memory_order_release);
   callback_epoch_.fetch_add(1, std::memory_order_acq_rel);
   wake_all(callback_epoch_);
   if (generator_.joinable()) generator_.join();
   if (null_output_.joinable()) null_output_.join();
-  (void)was_running;
 }
 
 void Synth::start_null_output(int period) {
   if (period < 1 || period > options_.max_period) throw std::invalid_argument("period must be in [1, max_period]");
+  if (null_output_.joinable()) throw std::logic_error("the null output is already running");
   null_output_ = std::thread([this, period] { null_output_loop(period); });
 }
 
@@ -122,8 +146,8 @@ void Synth::null_output_loop(int period) {
 }
 
 bool Synth::push_midi(const uint8_t* bytes, int length, int64_t time_ns) {
-  MidiEvent e{time_ns, {0, 0, 0}, static_cast<int8_t>(length > 3 ? -1 : length)};
-  std::memcpy(e.bytes, bytes, std::min(std::max(length, 0), 3));
+  MidiEvent e{time_ns, {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length)};
+  if (e.length > 0) std::memcpy(e.bytes, bytes, e.length);
   if (midi_.write(&e, 1) == 1) return true;
   midi_dropped_.fetch_add(1, std::memory_order_relaxed);
   return false;
@@ -153,19 +177,19 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
     done += chunk;
   }
   if (!running) return 0;
-  if (static_cast<int64_t>(frames) > period_seen_.load(std::memory_order_relaxed)) {
-    period_seen_.store(static_cast<int64_t>(frames), std::memory_order_relaxed);
-  }
+  const int64_t period = std::min<int64_t>(static_cast<int64_t>(frames), options_.max_period);
+  if (period > period_seen_.load(std::memory_order_relaxed)) period_seen_.store(period, std::memory_order_relaxed);
   if (short_frames) {
     underruns_.fetch_add(1, std::memory_order_relaxed);
     underrun_frames_.fetch_add(static_cast<int64_t>(short_frames), std::memory_order_relaxed);
   }
   const int64_t now = now_ns();
   if (callbacks_.fetch_add(1, std::memory_order_relaxed) == 0) first_callback_ns_.store(now, std::memory_order_relaxed);
-  clock_seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
+  clock_seq_.fetch_add(1, std::memory_order_relaxed);  // odd: being written
+  std::atomic_thread_fence(std::memory_order_release);  // the odd count is visible before the new values
   clock_read_.store(static_cast<int64_t>(ring_.read_count()), std::memory_order_relaxed);
   clock_ns_.store(now, std::memory_order_relaxed);
-  clock_seq_.fetch_add(1, std::memory_order_release);  // even again
+  clock_seq_.fetch_add(1, std::memory_order_release);  // even again: the values are complete
   callback_epoch_.fetch_add(1, std::memory_order_release);
   wake_all(callback_epoch_);  // the generator may refill now; a wake-up never blocks this thread
   return 0;
@@ -177,17 +201,28 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
 // generated instead (counted as late): at most ~0.75 ms of jitter, for ~0.75 ms less latency than a fixed
 // margin would cost every note.
 int64_t Synth::model_sample_for(int64_t time_ns) const {
-  int64_t read = 0, at = 0;
-  for (;;) {
+  int64_t read = clock_read_.load(std::memory_order_relaxed), at = 0;
+  for (int tries = 0; tries < kSeqlockTries; ++tries) {  // the writer may be preempted mid-update: bounded
     const uint32_t before = clock_seq_.load(std::memory_order_acquire);
-    read = clock_read_.load(std::memory_order_relaxed);
-    at = clock_ns_.load(std::memory_order_relaxed);
+    const int64_t r = clock_read_.load(std::memory_order_relaxed), a = clock_ns_.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (!(before & 1) && clock_seq_.load(std::memory_order_relaxed) == before) break;
+    if (!(before & 1) && clock_seq_.load(std::memory_order_relaxed) == before) {
+      read = r;
+      at = a;
+      break;
+    }
+    cpu_relax();
   }
-  if (at == 0) return t_gen_;  // no callback yet: as soon as possible
+  if (at == 0) return t_gen_;  // no callback yet (or no consistent reading): as soon as possible
   const double device_rate = options_.device_rate, model_rate = engine_->config().sample_rate;
-  const double heard = read + std::max<double>(0.0, (time_ns - at) * device_rate / 1e9);
+  // Frames from that callback to the event: the device's part (callback to now) counts at most a period,
+  // so a stalled device cannot push events into the far future; the event's own offset from now (negative
+  // for a live event's age, positive for a file event sent ahead) counts in full.
+  const double period = static_cast<double>(period_seen_.load(std::memory_order_relaxed));
+  const int64_t now = now_ns();
+  const double device_part = std::clamp((now - at) * device_rate / 1e9, 0.0, period);
+  const double since = std::max(0.0, device_part + (time_ns - now) * device_rate / 1e9);
+  const double heard = static_cast<double>(read - ring_origin_) + since;
   const double sample = (heard + target_frames()) * model_rate / device_rate - resampler_.delay_seconds() * model_rate;
   return std::max(t_gen_, static_cast<int64_t>(std::ceil(sample)));
 }
@@ -255,8 +290,11 @@ void Synth::generator_loop() {
     while (running_.load(std::memory_order_acquire)) {
       const uint32_t epoch = callback_epoch_.load(std::memory_order_acquire);
       MidiEvent e;
-      while (midi_.read(&e, 1) == 1) handle(e);
-      if (conditioner_) cond_ignored_.store(conditioner_->ignored(), std::memory_order_relaxed);
+      for (int handled = 0; handled < kMidiPerWake && midi_.read(&e, 1) == 1; ++handled) handle(e);
+      if (conditioner_) {
+        cond_ignored_.store(conditioner_->ignored(), std::memory_order_relaxed);
+        cond_dropped_.store(conditioner_->dropped(), std::memory_order_relaxed);
+      }
       if (static_cast<int64_t>(ring_.size()) < target_frames()) {
         generate_block();
         continue;
@@ -264,8 +302,8 @@ void Synth::generator_loop() {
       wait_while_equal(callback_epoch_, epoch, 0, kGeneratorWakeNs);
     }
   } catch (const std::exception& err) {
+    std::lock_guard<std::mutex> lock(error_mutex_);  // not real-time any more: the generator is stopping
     error_ = err.what();
-    failed_.store(true, std::memory_order_release);
   }
 }
 
@@ -290,12 +328,15 @@ SynthCounters Synth::counters() const {
   c.midi_events = midi_events_.load();
   c.midi_ignored = midi_ignored_.load() + cond_ignored_.load();
   c.midi_late = midi_late_.load();
-  c.midi_dropped = midi_dropped_.load();
+  c.midi_dropped = midi_dropped_.load() + cond_dropped_.load();
   c.active_keys = active_keys_.load();
   c.record_dropped = record_dropped_.load();
   c.temperature = temperature_now_.load();
   c.global_id = global_id_now_.load();
-  if (failed_.load(std::memory_order_acquire)) c.error = error_;
+  {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    c.error = error_;
+  }
   return c;
 }
 

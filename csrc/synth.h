@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,7 +68,8 @@ class Synth {
   // Stands in for an audio device: calls the audio callback every `period` frames in real time.
   void start_null_output(int period);
 
-  // From one MIDI input thread: raw bytes that arrived at time_ns (CLOCK_MONOTONIC). Never blocks.
+  // From one MIDI input thread at a time (the bindings hold the GIL): raw bytes that arrived at time_ns
+  // (CLOCK_MONOTONIC). Never blocks. start() and stop() are for one controlling thread.
   bool push_midi(const uint8_t* bytes, int length, int64_t time_ns);
   // The consumer side of the recording tap (--out): what the callback played, silence included.
   size_t read_recording(float* out, size_t max_frames);
@@ -118,12 +120,14 @@ class Synth {
   std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_ignored_{0}, midi_late_{0};
   std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};
   std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
+  std::atomic<int64_t> cond_dropped_{0};
+  int64_t ring_origin_ = 0;  // ring position of this run's first frame
   std::atomic<int64_t> first_callback_ns_{0};
   std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
   std::atomic<float> temperature_now_{1.0f};
   std::atomic<int32_t> global_id_now_{0};
+  mutable std::mutex error_mutex_;  // error_ is written by the generator as it fails, read by counters()
   std::string error_;
-  std::atomic<bool> failed_{false};
 };
 
 }  // namespace wavenet_rt

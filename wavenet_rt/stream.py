@@ -85,6 +85,7 @@ class LiveSynth:
                                    float(temperature), int(global_id), int(seed), bool(record))
         self._stream = None
         self._recorder: Recorder | None = None
+        self._started = False
 
     @staticmethod
     def _device_rate(device: int) -> int:
@@ -96,6 +97,9 @@ class LiveSynth:
         self.synth.push_midi(message, time_ns)
 
     def start(self, recorder: Recorder | None = None) -> None:
+        if self._started:
+            raise RuntimeError("this LiveSynth is already playing")
+        self._started = True
         self._recorder = recorder
         self.synth.start()
         if self.device is None:
@@ -120,6 +124,7 @@ class LiveSynth:
             raise AudioDeviceError(f"cannot open output device {self.device}: {err}") from err
 
     def stop(self) -> None:
+        """Device first, then the synth: the callback must never outlive what it reads."""
         if self._stream is not None:
             self._stream.stop()
             self._stream.close()
@@ -127,6 +132,12 @@ class LiveSynth:
         self.synth.stop()
         if self._recorder is not None:
             self._recorder.stop()
+            self._recorder = None
+        self._started = False
+
+    def __del__(self) -> None:
+        if getattr(self, "_stream", None) is not None:
+            self.stop()
 
     def __enter__(self) -> LiveSynth:
         return self
