@@ -4,12 +4,18 @@
 #include <stdexcept>
 
 #include "cpu/cpu_engine.h"
+#ifdef WAVENET_RT_WITH_CUDA
+#include "cuda/cuda_engine.h"
+#endif
 
 namespace wavenet_rt {
 
 std::unique_ptr<Engine> make_engine(const std::string& backend, const HostWeights& weights,
                                     const EngineOptions& options) {
   if (backend == "cpu") return std::make_unique<cpu::CpuEngine>(weights, options);
+#ifdef WAVENET_RT_WITH_CUDA
+  if (backend == "cuda") return make_cuda_engine(weights, options);
+#endif
   throw std::invalid_argument("unknown or unavailable engine backend '" + backend + "'");
 }
 

@@ -36,10 +36,11 @@ class Engine:
     """Generates `streams` independent streams sample by sample from one model.
 
     Engine(model_or_path, backend="auto"|"cpu"|"cuda", streams=1). "auto" takes the CUDA engine when this
-    build has one and a GPU is present, else the CPU engine; `.backend` says which runs. precision="fp16"
-    stores the weights in half precision (float32 arithmetic): faster where weights outgrow the cache,
-    logits within about 1e-3 of the model's. threads: CPU worker threads (0: one per stream, up to the
-    cores); simd: "auto", "avx512", "avx2" or "portable"."""
+    build has one and a GPU is present, else the CPU engine; `.backend` says which runs and `.details`
+    why. precision="fp16" stores the weights in half precision (float32 arithmetic): faster where weights
+    outgrow the cache, logits within about 1e-3 of the model's; "bf16" likewise, CUDA engine only.
+    threads: CPU worker threads (0: one per stream, up to the cores); simd: "auto", "avx512", "avx2" or
+    "portable"."""
 
     def __init__(self, model, backend: str = "auto", streams: int = 1, threads: int = 0, simd: str = "auto",
                  precision: str = "fp32") -> None:
@@ -48,13 +49,22 @@ class Engine:
         if not isinstance(streams, int) or streams < 1:
             raise EngineError(f"streams must be a positive int, got {streams!r}")
         self.config, tensors = _weights_of(model)
+        self.auto_note = ""  # why "auto" chose the CPU, when it did
         if backend == "cuda":
             if not _engine.built_with_cuda:
                 raise EngineError("backend='cuda': this build has no CUDA code (nvcc was not found when it was built)")
             if not cuda_available():
                 raise EngineError("backend='cuda': no CUDA device was found")
-            raise EngineError("backend='cuda': the CUDA engine is not part of this version yet")
-        self._engine = _engine.make_engine("cpu", dataclasses.asdict(self.config), tensors, streams, threads, simd,
+        elif backend == "auto":
+            if cuda_available():
+                backend = "cuda"
+            else:
+                backend = "cpu"
+                why = "no CUDA device was found" if _engine.built_with_cuda else "this build has no CUDA code"
+                self.auto_note = f"auto chose the CPU engine: {why}"
+        if precision == "bf16" and backend != "cuda":
+            raise EngineError("precision='bf16' is for the CUDA engine; the CPU engine takes 'fp32' or 'fp16'")
+        self._engine = _engine.make_engine(backend, dataclasses.asdict(self.config), tensors, streams, threads, simd,
                                            precision)
         self.streams = streams
         self._t = 0
@@ -66,7 +76,8 @@ class Engine:
 
     @property
     def details(self) -> str:
-        return self._engine.details
+        """What runs, e.g. "avx512 kernels, fp32 weights, 1 thread(s)", and why "auto" chose it."""
+        return self._engine.details + (f" ({self.auto_note})" if self.auto_note else "")
 
     def reset(self, seed: int = 0) -> None:
         """Back to sample 0 of every stream, starting from silence; `seed` keys the sampling."""

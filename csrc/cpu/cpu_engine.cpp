@@ -11,25 +11,11 @@
 #include <string>
 #include <thread>
 
+#include "../block_checks.h"
+#include "../exclusive_call.h"
 #include "../sampling.h"
 
 namespace wavenet_rt::cpu {
-
-// Marks the engine busy for one call; a second thread calling meanwhile gets an error, not a data race.
-class CpuEngine::Exclusive {
- public:
-  explicit Exclusive(std::atomic<bool>& busy) : busy_(busy) {
-    if (busy_.exchange(true, std::memory_order_acquire)) {
-      throw std::logic_error("this engine is already generating on another thread; use one engine per thread");
-    }
-  }
-  ~Exclusive() { busy_.store(false, std::memory_order_release); }
-  Exclusive(const Exclusive&) = delete;
-  Exclusive& operator=(const Exclusive&) = delete;
-
- private:
-  std::atomic<bool>& busy_;
-};
 
 // Everything one stream owns. x and skip are adjacent so the fused residual/skip product of a layer
 // accumulates into both with one pass over [x | skip]. Cache-line aligned: threads own different streams.
@@ -212,7 +198,7 @@ void CpuEngine::pack(const HostWeights& w) {
 }
 
 void CpuEngine::reset(uint64_t seed) {
-  Exclusive exclusive(busy_);
+  ExclusiveCall exclusive(busy_);
   clear(seed);
 }
 
@@ -326,36 +312,14 @@ int32_t CpuEngine::pick(StreamState& s, int stream, uint64_t index, float temper
   return pick_by_weights(s.weights.data(), n, sampling_uniform(seed_, static_cast<uint32_t>(stream), index), best);
 }
 
-void CpuEngine::check_block(const float* cond, int frames, int expected_frames, const int32_t* global_ids) const {
-  if (config_.cond_channels) {
-    if (cond == nullptr) throw std::invalid_argument("this model needs conditioning frames (cond)");
-    if (frames != expected_frames) {
-      throw std::invalid_argument("cond must hold " + std::to_string(expected_frames) + " frames for this block, got " +
-                                  std::to_string(frames));
-    }
-    const long values = static_cast<long>(streams_) * config_.cond_channels * frames;
-    for (long i = 0; i < values; ++i) {
-      if (!std::isfinite(cond[i])) throw std::invalid_argument("cond holds NaN or infinite values");
-    }
-  }
-  if (config_.global_classes) {
-    if (global_ids == nullptr) throw std::invalid_argument("this model needs a global class per stream");
-    for (int s = 0; s < streams_; ++s) {
-      if (global_ids[s] < 0 || global_ids[s] >= config_.global_classes) {
-        throw std::invalid_argument("global id " + std::to_string(global_ids[s]) + " is outside [0, " +
-                                    std::to_string(config_.global_classes - 1) + "]");
-      }
-    }
-  }
-}
-
 void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* global_ids, const float* temperatures,
                          float* audio) {
   if (n < 0) throw std::invalid_argument("n must be >= 0");
   if (n == 0) return;
-  Exclusive exclusive(busy_);
+  ExclusiveCall exclusive(busy_);
   const uint64_t hop = config_.cond_hop;
-  check_block(cond, frames, static_cast<int>((t_ + n - 1) / hop - t_ / hop + 1), global_ids);
+  const int expected_frames = static_cast<int>((t_ + n - 1) / hop - t_ / hop + 1);
+  check_block_inputs(config_, streams_, cond, frames, expected_frames, global_ids);
   Job job{n, cond, frames, global_ids, temperatures, audio, nullptr, nullptr, this};
   pool_.run(&CpuEngine::run_job, &job);
   t_ += n;
@@ -363,7 +327,7 @@ void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* gl
 
 void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const int32_t* global_ids, float* out) {
   if (steps < 0) throw std::invalid_argument("steps must be >= 0");
-  Exclusive exclusive(busy_);
+  ExclusiveCall exclusive(busy_);
   const long values = static_cast<long>(streams_) * steps;
   for (long i = 0; i < values; ++i) {
     if (codes[i] < 0 || codes[i] >= config_.classes) {
@@ -372,7 +336,7 @@ void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const
     }
   }
   const int frames = (steps + config_.cond_hop - 1) / config_.cond_hop;
-  check_block(cond, frames, frames, global_ids);
+  check_block_inputs(config_, streams_, cond, frames, frames, global_ids);
   clear(seed_);
   for (StreamState& s : states_) s.primed = true;  // forward()'s zero history, not silence
   Job job{steps, cond, frames, global_ids, nullptr, nullptr, codes, out, this};

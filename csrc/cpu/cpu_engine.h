@@ -54,9 +54,7 @@ class CpuEngine final : public Engine {
 
   void pack(const HostWeights& weights);
   void clear(uint64_t seed);  // reset() without the busy check
-  void check_block(const float* cond, int frames, int expected_frames, const int32_t* global_ids) const;
   static void run_job(void* job, int thread_index) noexcept;
-  class Exclusive;
   void run_streams(const Job& job, int thread, int first, int last);
   void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
   void prime_with_silence(StreamState& s) const;

@@ -1,0 +1,160 @@
+# The CUDA engine's benchmark on the GPU machine: samples/s for the standard sizes, one stream and many,
+# beside PyTorch on the same GPU (one sample per CUDA-graph replay, the fairest PyTorch baseline) timed
+# in the same run, so every figure is also a ratio. Writes gpu-<time>.json (device name in it) to --out.
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wavenet_rt import WaveNet, WaveNetConfig
+from wavenet_rt.engine import Engine
+
+COND_CHANNELS = 176  # roll88_onset88, as in latency.py
+TARGETS = {"medium_1": 96000, "medium_many_per_stream": 48000, "large_1": 48000}
+
+
+def make_model(size: str) -> WaveNet:
+    torch.manual_seed(0)
+    return WaveNet(WaveNetConfig.preset(size, cond_channels=COND_CHANNELS, cond_hop=64)).eval()
+
+
+def engine_rate(model: WaveNet, streams: int, precision: str, samples: int, repeats: int = 5) -> dict:
+    """Median samples/s per stream of generate() calls of `samples` each, copies to the host included."""
+    engine = Engine(model, backend="cuda", streams=streams, precision=precision)
+    engine.reset(0)
+    cond = np.zeros((streams, COND_CHANNELS, samples // 64 + 2), np.float32)
+    cond[:, 40] = 0.8  # a key held
+
+    def call():
+        engine.generate(samples, cond[:, :, :engine.frames_for(samples)])
+
+    call()  # first launch: primes from silence, loads the module
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    per_stream = samples / float(np.median(times))
+    return {"backend": "cuda", "precision": precision, "streams": streams, "samples_per_call": samples,
+            "details": engine.details, "samples_per_s_per_stream": per_stream, "samples_per_s": per_stream * streams,
+            "seconds_per_call": times}
+
+
+class GraphedTorchStep:
+    """Fast-WaveNet in PyTorch on the GPU: per-layer rings indexed by a device-side step counter, Gumbel-max
+    sampling, the whole sample captured once as a CUDA graph and replayed per sample."""
+
+    def __init__(self, model: WaveNet, streams: int) -> None:
+        dev = torch.device("cuda")
+        self.m = model.to(dev)
+        c = model.config
+        self.t = torch.zeros((), dtype=torch.long, device=dev)
+        self.code = torch.full((streams,), c.classes // 2, dtype=torch.long, device=dev)
+        self.rings = [torch.zeros(streams, c.residual_channels, max(1, (c.kernel_size - 1) * d), device=dev)
+                      for d in c.dilations]
+        self.frame_bias = [layer.conv.bias.detach().clone() for layer in self.m.layers]  # cond held at zero
+        self.graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream), torch.no_grad():
+            for _ in range(3):  # warm-up before capture, as CUDA graphs require
+                self._step()
+        torch.cuda.current_stream().wait_stream(stream)
+        with torch.cuda.graph(self.graph), torch.no_grad():
+            self._step()
+
+    def _step(self) -> None:
+        c = self.m.config
+        x = self.m.embed.weight.index_select(0, self.code)  # (B, R)
+        skips = 0
+        for layer, ring, bias in zip(self.m.layers, self.rings, self.frame_bias):
+            d, k, length = layer.dilation, c.kernel_size, ring.shape[2]
+            w = layer.conv.weight  # (G, R, k)
+            a = x @ w[:, :, k - 1].t() + bias  # (B, G)
+            for m in range(1, k):
+                past = ring.index_select(2, torch.remainder(self.t - m * d, length)).squeeze(2)  # (B, R)
+                a = a + past @ w[:, :, k - 1 - m].t()
+            ring.index_copy_(2, torch.remainder(self.t, length).view(1), x.unsqueeze(2))
+            filt, gate = a.chunk(2, dim=1)
+            z = torch.tanh(filt) * torch.sigmoid(gate)  # (B, G/2)
+            skips = skips + z @ layer.skip.weight[:, :, 0].t() + layer.skip.bias
+            if layer.res is not None:
+                x = x + z @ layer.res.weight[:, :, 0].t() + layer.res.bias
+        h = torch.relu(torch.relu(skips) @ self.m.head1.weight[:, :, 0].t() + self.m.head1.bias)
+        logits = h @ self.m.head2.weight[:, :, 0].t() + self.m.head2.bias  # (B, classes)
+        gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp_(1e-9, 1.0)))
+        self.code.copy_(torch.argmax(logits + gumbel, dim=1))
+        self.t.add_(1)
+
+    def rate(self, samples: int, repeats: int = 3) -> float:
+        times = []
+        for _ in range(repeats):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(samples):
+                self.graph.replay()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return samples / float(np.median(times))
+
+
+def torch_rate(model: WaveNet, streams: int, samples: int) -> dict:
+    step = GraphedTorchStep(model, streams)
+    per_stream = step.rate(samples)
+    return {"backend": "pytorch-cuda-graph", "precision": "fp32", "streams": streams, "samples_per_call": samples,
+            "details": "one CUDA-graph replay per sample", "samples_per_s_per_stream": per_stream,
+            "samples_per_s": per_stream * streams}
+
+
+def run(quick: bool) -> dict:
+    plan = {  # size: (stream counts, precisions)
+        "medium": ([1, 128, 256, 512], ["fp32", "fp16", "bf16"]),
+        "large": ([1, 64], ["fp32", "fp16"]),
+    }
+    samples_one, samples_many, baseline_samples = (2048, 512, 200) if quick else (32768, 4096, 2000)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results = {"device": torch.cuda.get_device_name(0), "time": now, "targets": TARGETS, "sizes": {}}
+    for size, (stream_counts, precisions) in plan.items():
+        model = make_model(size)
+        rows = []
+        baselines = {s: torch_rate(model, s, baseline_samples) for s in stream_counts}
+        model.cpu()
+        for streams in stream_counts:
+            rows.append(baselines[streams])
+            for precision in precisions:
+                row = engine_rate(model, streams, precision, samples_one if streams == 1 else samples_many)
+                row["vs_pytorch"] = row["samples_per_s_per_stream"] / baselines[streams]["samples_per_s_per_stream"]
+                rows.append(row)
+                print_row(size, rows[-1])
+        results["sizes"][size] = rows
+    return results
+
+
+def print_row(size: str, r: dict) -> None:
+    print(f"{size:7} {r['streams']:4d} streams {r['precision']:5} {r['samples_per_s_per_stream']:12,.0f} samples/s "
+          f"per stream ({r['samples_per_s']:14,.0f} total)  x{r['vs_pytorch']:.1f} vs PyTorch+graphs  [{r['details']}]",
+          flush=True)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="CUDA engine throughput vs PyTorch on the same GPU.")
+    p.add_argument("--quick", action="store_true", help="short calls: a smoke run")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_bench.py needs a CUDA device")
+    results = run(args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"gpu-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

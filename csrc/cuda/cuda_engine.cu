@@ -1,0 +1,562 @@
+// CudaEngine: slices the weights for a cluster of CTAs (wavenet_kernel.cuh), sizes the cluster and the
+// streams per cluster to the device, keeps each stream's rings and next code in device memory, and runs
+// generate() / logits() as launches of the generation kernel. Every buffer is allocated in the constructor.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../block_checks.h"
+#include "../exclusive_call.h"
+#include "../sampling.h"
+#include "cuda_engine.h"
+#include "wavenet_kernel.cuh"
+
+namespace wavenet_rt::cuda {
+namespace {
+
+constexpr int kMaxBatch = 16;                   // streams per cluster
+constexpr int kMaxBlock = 16384;                // samples per launch; longer calls are split
+constexpr long long kLogitsBudget = 1LL << 24;  // floats of logits per launch (64 MB)
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw std::runtime_error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(status));
+}
+
+// Device memory owned for the engine's life.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+    if (bytes) check(cudaMalloc(&data_, bytes), "cudaMalloc");
+    if (bytes) check(cudaMemset(data_, 0, bytes), "cudaMemset");
+  }
+  ~DeviceBuffer() {
+    if (data_) cudaFree(data_);
+  }
+  DeviceBuffer(DeviceBuffer&& other) noexcept : data_(other.data_), bytes_(other.bytes_) {
+    other.data_ = nullptr;
+  }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(bytes_, other.bytes_);
+    return *this;
+  }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+template <typename T>
+DeviceBuffer upload(const std::vector<T>& host) {
+  DeviceBuffer buffer(host.size() * sizeof(T));
+  if (!host.empty())
+    check(cudaMemcpy(buffer.as<void>(), host.data(), buffer.bytes(), cudaMemcpyHostToDevice), "upload");
+  return buffer;
+}
+
+enum class Precision { kFp32, kFp16, kBf16 };
+
+Precision parse_precision(const std::string& p) {
+  if (p == "fp32") return Precision::kFp32;
+  if (p == "fp16") return Precision::kFp16;
+  if (p == "bf16") return Precision::kBf16;
+  throw std::invalid_argument("precision must be 'fp32', 'fp16' or 'bf16', got '" + p + "'");
+}
+
+size_t weight_size(Precision p) { return p == Precision::kFp32 ? 4 : 2; }
+
+SliceLayout slice_layout(const KernelShape& s) {
+  SliceLayout l{};
+  l.conv = 0;
+  l.res = 2LL * s.hn * s.kernel_size * s.residual;
+  l.skip = l.res + static_cast<long long>(s.residual) * s.hn;
+  l.layer_stride = l.skip + static_cast<long long>(s.skip) * s.hn;
+  l.head1 = l.layer_stride * s.layers;
+  l.head2 = l.head1 + static_cast<long long>(s.sn) * s.skip;
+  return l;
+}
+
+// The launch geometry chosen for a device: cluster size, streams per cluster, whether the weights live in
+// shared memory.
+struct Plan {
+  KernelShape shape;
+  SliceLayout slice;
+  bool resident = false;
+  long long smem = 0;
+  int clusters = 0;         // launched
+  int active_clusters = 0;  // resident at once on this device
+};
+
+template <typename W>
+void* kernel_of() {
+  return reinterpret_cast<void*>(&generate_kernel<W>);
+}
+
+void* kernel_for(Precision p) {
+  if (p == Precision::kFp16) return kernel_of<__half>();
+  if (p == Precision::kBf16) return kernel_of<__nv_bfloat16>();
+  return kernel_of<float>();
+}
+
+cudaLaunchConfig_t launch_config(const Plan& plan, cudaStream_t stream, cudaLaunchAttribute* attribute) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(plan.clusters * plan.shape.cluster));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = static_cast<size_t>(plan.smem);
+  config.stream = stream;
+  attribute->id = cudaLaunchAttributeClusterDimension;
+  attribute->val.clusterDim.x = static_cast<unsigned>(plan.shape.cluster);
+  attribute->val.clusterDim.y = 1;
+  attribute->val.clusterDim.z = 1;
+  config.attrs = attribute;
+  config.numAttrs = plan.shape.cluster > 1 ? 1 : 0;  // no cluster attribute where clusters do not exist
+  return config;
+}
+
+// Sets the kernel's attributes for this plan (they are per function, so the plan chosen last must set
+// them again before its launches). False when the device refuses them.
+bool prepare_kernel(const Plan& plan, Precision precision) {
+  void* kernel = kernel_for(precision);
+  const bool ok =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(plan.smem)) == cudaSuccess &&
+      (plan.shape.cluster <= 8 ||
+       cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess);
+  if (!ok) cudaGetLastError();
+  return ok;
+}
+
+// How many clusters of this plan the device holds at once (0: it cannot run it).
+int active_clusters(const Plan& plan, Precision precision, const cudaDeviceProp& prop) {
+  void* kernel = kernel_for(precision);
+  if (!prepare_kernel(plan, precision)) return 0;
+  if (plan.shape.cluster == 1) {
+    int per_sm = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads,
+                                                        static_cast<size_t>(plan.smem)),
+          "occupancy");
+    return per_sm * prop.multiProcessorCount;
+  }
+  cudaLaunchAttribute attribute{};
+  Plan one = plan;
+  one.clusters = 1;
+  cudaLaunchConfig_t config = launch_config(one, nullptr, &attribute);
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return clusters;
+}
+
+// The largest cluster that runs (more CTAs = shorter per-layer work and more on-chip memory for weights),
+// then the fewest streams per cluster that still put every stream on the device in one wave, with the
+// weights in shared memory when they fit.
+Plan choose_plan(KernelShape shape, int streams, Precision precision, const cudaDeviceProp& prop) {
+  std::vector<int> sizes;
+  for (int size = prop.major >= 9 ? kMaxClusterSize : 1; size >= 1; size /= 2) sizes.push_back(size);
+  for (int cluster : sizes) {
+    shape.cluster = cluster;
+    shape.hn = (shape.half_gate + cluster - 1) / cluster;
+    shape.sn = (shape.skip + cluster - 1) / cluster;
+    const SliceLayout slice = slice_layout(shape);
+    shape.slice_elems = slice.head2 + static_cast<long long>(shape.classes) * shape.sn;
+    Plan best;
+    long long best_waves = 0;
+    for (int batch = 1; batch <= std::min(kMaxBatch, streams); ++batch) {
+      shape.batch = batch;
+      for (bool resident : {true, false}) {
+        Plan plan{shape, slice, resident, 0, 0, 0};
+        plan.smem =
+            smem_layout(shape,
+                        resident ? shape.slice_elems * static_cast<long long>(weight_size(precision)) : 0)
+                .bytes();
+        if (plan.smem > static_cast<long long>(prop.sharedMemPerBlockOptin)) continue;
+        plan.active_clusters = active_clusters(plan, precision, prop);
+        if (plan.active_clusters == 0) continue;
+        plan.clusters = (streams + batch - 1) / batch;
+        if (plan.clusters <= plan.active_clusters) return plan;  // one wave
+        const long long waves = (plan.clusters + plan.active_clusters - 1) / plan.active_clusters;
+        if (best_waves == 0 || waves < best_waves) {
+          best = plan;
+          best_waves = waves;
+        }
+        break;  // a resident plan beats a non-resident one at the same batch
+      }
+    }
+    if (best_waves) return best;  // more streams than the device holds at once: the fewest waves
+  }
+  throw std::invalid_argument("this model's per-sample buffers do not fit in the GPU's shared memory");
+}
+
+class CudaEngine final : public Engine {
+ public:
+  CudaEngine(const HostWeights& weights, const EngineOptions& options)
+      : config_(weights.config), precision_(parse_precision(options.precision)), streams_(options.streams) {
+    config_.validate();
+    if (streams_ < 1) throw std::invalid_argument("streams must be >= 1");
+    if (config_.layers() > kMaxLayers) {
+      throw std::invalid_argument("the CUDA engine runs at most " + std::to_string(kMaxLayers) + " layers");
+    }
+    if (static_cast<int>(weights.layers.size()) != config_.layers()) {
+      throw std::invalid_argument("weights hold a different number of layers than the config");
+    }
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+      cudaGetLastError();
+      throw std::runtime_error("backend='cuda': no CUDA device was found");
+    }
+    check(cudaGetDevice(&device_), "cudaGetDevice");
+    check(cudaGetDeviceProperties(&prop_, device_), "cudaGetDeviceProperties");
+    plan_ = choose_plan(base_shape(), streams_, precision_, prop_);
+    if (!prepare_kernel(plan_, precision_))
+      throw std::runtime_error("CUDA: the chosen kernel plan was refused");
+    upload_weights(weights);
+    allocate_state();
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    clear(0);
+  }
+
+  ~CudaEngine() override {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  std::string backend() const override { return "cuda"; }
+  std::string details() const override {
+    static const char* names[] = {"fp32", "fp16", "bf16"};
+    const KernelShape& s = plan_.shape;
+    return std::string(prop_.name) + ", clusters of " + std::to_string(s.cluster) + " CTAs x " +
+           std::to_string(s.batch) + " stream(s), " + std::to_string(plan_.clusters) + " cluster(s), " +
+           names[static_cast<int>(precision_)] + " weights in " + (plan_.resident ? "shared" : "device") +
+           " memory";
+  }
+  int streams() const override { return streams_; }
+  const ModelConfig& config() const override { return config_; }
+
+  void reset(uint64_t seed) override {
+    ExclusiveCall exclusive(busy_);
+    check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread may have another current device
+    clear(seed);
+  }
+
+  void generate(int n, const float* cond, int frames, const int32_t* global_ids, const float* temperatures,
+                float* audio) override {
+    if (n < 0) throw std::invalid_argument("n must be >= 0");
+    if (n == 0) return;
+    ExclusiveCall exclusive(busy_);
+    check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread may have another current device
+    const uint64_t hop = config_.cond_hop, start = t_;
+    const int expected_frames = static_cast<int>((t_ + n - 1) / hop - t_ / hop + 1);
+    check_block_inputs(config_, streams_, cond, frames, expected_frames, global_ids);
+    upload_stream_inputs(global_ids, temperatures);
+    for (int done = 0; done < n;) {
+      const int len = std::min(kMaxBlock, n - done);
+      const int first_frame = static_cast<int>(t_ / hop - start / hop);
+      const int chunk_frames = static_cast<int>((t_ + len - 1) / hop - t_ / hop + 1);
+      if (cond) stage_cond(cond, frames, first_frame, chunk_frames);
+      launch(len, chunk_frames, nullptr);
+      check(cudaMemcpy2DAsync(audio + done, static_cast<size_t>(n) * sizeof(float), audio_.as<float>(),
+                              static_cast<size_t>(len) * sizeof(float),
+                              static_cast<size_t>(len) * sizeof(float), static_cast<size_t>(streams_),
+                              cudaMemcpyDeviceToHost, stream_),
+            "copy audio");
+      check(cudaStreamSynchronize(stream_), "generate_kernel");
+      done += len;
+      t_ += len;
+    }
+  }
+
+  void logits(const int32_t* codes, int steps, const float* cond, const int32_t* global_ids,
+              float* out) override {
+    if (steps < 0) throw std::invalid_argument("steps must be >= 0");
+    ExclusiveCall exclusive(busy_);
+    check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread may have another current device
+    for (long i = 0; i < static_cast<long>(streams_) * steps; ++i) {
+      if (codes[i] < 0 || codes[i] >= config_.classes) {
+        throw std::invalid_argument("code " + std::to_string(codes[i]) + " is outside [0, " +
+                                    std::to_string(config_.classes - 1) + "]");
+      }
+    }
+    const int hop = config_.cond_hop, frames = (steps + hop - 1) / hop;
+    check_block_inputs(config_, streams_, cond, frames, frames, global_ids);
+    clear(seed_);
+    primed_ = true;  // forward()'s zero history, not silence
+    check(cudaMemsetAsync(rings_.as<void>(), 0, rings_.bytes(), stream_), "clear rings");
+    upload_stream_inputs(global_ids, nullptr);
+    for (int done = 0; done < steps;) {
+      const int len = std::min(logits_chunk_, steps - done);
+      const int first_frame = done / hop, chunk_frames = (done + len - 1) / hop - done / hop + 1;
+      if (cond) stage_cond(cond, frames, first_frame, chunk_frames);
+      check(cudaMemcpy2DAsync(forced_.as<int32_t>(), static_cast<size_t>(len) * 4, codes + done,
+                              static_cast<size_t>(steps) * 4, static_cast<size_t>(len) * 4,
+                              static_cast<size_t>(streams_), cudaMemcpyHostToDevice, stream_),
+            "copy codes");
+      launch(len, chunk_frames, forced_.as<int32_t>());
+      check(
+          cudaMemcpy2DAsync(out + done, static_cast<size_t>(steps) * 4, logits_.as<float>(),
+                            static_cast<size_t>(len) * 4, static_cast<size_t>(len) * 4,
+                            static_cast<size_t>(streams_) * config_.classes, cudaMemcpyDeviceToHost, stream_),
+          "copy logits");
+      check(cudaStreamSynchronize(stream_), "generate_kernel (teacher-forced)");
+      done += len;
+      t_ += len;
+    }
+  }
+
+ private:
+  KernelShape base_shape() const {
+    const ModelConfig& c = config_;
+    KernelShape s{};
+    s.layers = c.layers();
+    s.kernel_size = c.kernel_size;
+    s.residual = c.residual_channels;
+    s.half_gate = c.half_gate();
+    s.skip = c.skip_channels;
+    s.classes = c.classes;
+    s.cond_channels = c.cond_channels;
+    s.cond_hop = c.cond_hop;
+    s.global_classes = c.global_classes;
+    s.streams = streams_;
+    long long offset = 0;
+    for (int l = 0; l < s.layers; ++l) {
+      s.dilation[l] = c.dilations[l];
+      s.ring_rows[l] = c.kernel_size > 1 ? (c.kernel_size - 1) * c.dilations[l] + 1 : 0;
+      s.ring_offset[l] = offset;
+      offset += static_cast<long long>(s.ring_rows[l]) * s.residual;
+    }
+    s.ring_stride = offset;
+    return s;
+  }
+
+  // Rank r's slice: its gate channels' conv rows, residual and skip columns per layer, then its head1
+  // rows and the matching head2 columns; zeros past the model's channel counts.
+  std::vector<float> slices(const HostWeights& w) const {
+    const KernelShape& s = plan_.shape;
+    const SliceLayout& sl = plan_.slice;
+    const int R = s.residual, H = s.half_gate, S = s.skip, K = s.kernel_size, Q = s.classes;
+    std::vector<float> out(static_cast<size_t>(s.cluster) * s.slice_elems, 0.0f);
+    for (int r = 0; r < s.cluster; ++r) {
+      float* slice = out.data() + static_cast<size_t>(r) * s.slice_elems;
+      for (int l = 0; l < s.layers; ++l) {
+        const LayerWeights& lw = w.layers[l];
+        float* layer = slice + l * sl.layer_stride;
+        for (int j = 0; j < s.hn; ++j) {
+          const int h = r * s.hn + j;
+          if (h >= H) break;
+          for (int half = 0; half < 2; ++half) {  // filter row h, gate row H + h
+            const int g = half * H + h, row = half * s.hn + j;
+            for (int i = 0; i < R; ++i) {
+              for (int k = 0; k < K; ++k)
+                layer[sl.conv + (static_cast<long long>(row) * K + k) * R + i] =
+                    lw.conv_weight[(g * R + i) * K + k];
+            }
+          }
+          if (lw.res_weight) {
+            for (int o = 0; o < R; ++o)
+              layer[sl.res + static_cast<long long>(j) * R + o] = lw.res_weight[o * H + h];
+          }
+          for (int o = 0; o < S; ++o)
+            layer[sl.skip + static_cast<long long>(j) * S + o] = lw.skip_weight[o * H + h];
+        }
+      }
+      for (int j = 0; j < s.sn; ++j) {
+        const int row = r * s.sn + j;
+        if (row >= S) break;
+        for (int i = 0; i < S; ++i)
+          slice[sl.head1 + static_cast<long long>(j) * S + i] = w.head1_weight[row * S + i];
+        for (int q = 0; q < Q; ++q)
+          slice[sl.head2 + static_cast<long long>(j) * Q + q] = w.head2_weight[q * S + row];
+      }
+    }
+    return out;
+  }
+
+  void upload_weights(const HostWeights& w) {
+    const ModelConfig& c = config_;
+    const int L = c.layers(), R = c.residual_channels, G = c.gate_channels, S = c.skip_channels,
+              Q = c.classes;
+    const std::vector<float> packed = slices(w);
+    if (precision_ == Precision::kFp32) {
+      slices_ = upload(packed);
+    } else if (precision_ == Precision::kFp16) {
+      std::vector<__half> half(packed.size());
+      for (size_t i = 0; i < packed.size(); ++i) half[i] = __float2half_rn(packed[i]);
+      slices_ = upload(half);
+    } else {
+      std::vector<__nv_bfloat16> half(packed.size());
+      for (size_t i = 0; i < packed.size(); ++i) half[i] = __float2bfloat16_rn(packed[i]);
+      slices_ = upload(half);
+    }
+    std::vector<float> conv_bias, glob, cond, res_bias(static_cast<size_t>(L) * R, 0.0f), skip_bias(S, 0.0f);
+    for (int l = 0; l < L; ++l) {
+      const LayerWeights& lw = w.layers[l];
+      conv_bias.insert(conv_bias.end(), lw.conv_bias, lw.conv_bias + G);
+      if (c.global_classes)
+        glob.insert(glob.end(), lw.glob_weight, lw.glob_weight + static_cast<long>(c.global_classes) * G);
+      if (c.cond_channels)
+        cond.insert(cond.end(), lw.cond_weight, lw.cond_weight + static_cast<long>(G) * c.cond_channels);
+      if (lw.res_bias) std::copy(lw.res_bias, lw.res_bias + R, res_bias.begin() + static_cast<long>(l) * R);
+      for (int o = 0; o < S; ++o) skip_bias[o] += lw.skip_bias[o];
+    }
+    std::vector<float> decode(Q);
+    for (int q = 0; q < Q; ++q) decode[q] = mulaw_decode(q, Q);
+    conv_bias_ = upload(conv_bias);
+    glob_ = upload(glob);
+    cond_weight_ = upload(cond);
+    res_bias_ = upload(res_bias);
+    skip_bias_ = upload(skip_bias);
+    head1_bias_ = upload(std::vector<float>(w.head1_bias, w.head1_bias + S));
+    head2_bias_ = upload(std::vector<float>(w.head2_bias, w.head2_bias + Q));
+    embed_ = upload(std::vector<float>(w.embed, w.embed + static_cast<long>(Q) * R));
+    decode_ = upload(decode);
+    silence_code_ = mulaw_encode(0.0f, Q);
+  }
+
+  void allocate_state() {
+    const KernelShape& s = plan_.shape;
+    padded_streams_ = plan_.clusters * s.batch;
+    const size_t padded = static_cast<size_t>(padded_streams_);
+    rings_ = DeviceBuffer(padded * s.ring_stride * sizeof(float));
+    codes_ = DeviceBuffer(padded * sizeof(int32_t));
+    global_ids_ = DeviceBuffer(padded * sizeof(int32_t));
+    temperatures_ = DeviceBuffer(padded * sizeof(float));
+    const long long per_step = static_cast<long long>(streams_) * config_.classes;
+    logits_chunk_ = static_cast<int>(std::max(1LL, std::min<long long>(kMaxBlock, kLogitsBudget / per_step)));
+    const int max_frames = kMaxBlock / config_.cond_hop + 2;
+    cond_ =
+        DeviceBuffer(config_.cond_channels ? padded * config_.cond_channels * max_frames * sizeof(float) : 0);
+    audio_ = DeviceBuffer(static_cast<size_t>(streams_) * kMaxBlock * sizeof(float));
+    forced_ = DeviceBuffer(padded * logits_chunk_ * sizeof(int32_t));
+    logits_ = DeviceBuffer(static_cast<size_t>(per_step) * logits_chunk_ * sizeof(float));
+    host_ids_.assign(padded, 0);
+    host_temperatures_.assign(padded, 0.0f);  // padding streams take the argmax: cheap and harmless
+    host_codes_.assign(padded, 0);
+  }
+
+  void clear(uint64_t seed) {
+    seed_ = seed;
+    t_ = 0;
+    primed_ = false;
+    std::fill(host_codes_.begin(), host_codes_.end(), silence_code_);
+    check(cudaMemcpyAsync(codes_.as<void>(), host_codes_.data(), codes_.bytes(), cudaMemcpyHostToDevice,
+                          stream_),
+          "reset codes");
+    check(cudaStreamSynchronize(stream_), "reset");
+  }
+
+  // Per-stream inputs of this call, padded (padding streams: class 0, argmax).
+  void upload_stream_inputs(const int32_t* global_ids, const float* temperatures) {
+    for (int s = 0; s < streams_; ++s) {
+      host_ids_[s] = global_ids ? global_ids[s] : 0;
+      host_temperatures_[s] = temperatures ? temperatures[s] : 0.0f;
+    }
+    check(cudaMemcpyAsync(global_ids_.as<void>(), host_ids_.data(), global_ids_.bytes(),
+                          cudaMemcpyHostToDevice, stream_),
+          "copy global ids");
+    check(cudaMemcpyAsync(temperatures_.as<void>(), host_temperatures_.data(), temperatures_.bytes(),
+                          cudaMemcpyHostToDevice, stream_),
+          "copy temperatures");
+  }
+
+  // Frames [first, first + count) of the caller's (streams, C, frames) into the staging (padded, C, count).
+  void stage_cond(const float* cond, int frames, int first, int count) {
+    check(cudaMemcpy2DAsync(cond_.as<float>(), static_cast<size_t>(count) * 4, cond + first,
+                            static_cast<size_t>(frames) * 4, static_cast<size_t>(count) * 4,
+                            static_cast<size_t>(streams_) * config_.cond_channels, cudaMemcpyHostToDevice,
+                            stream_),
+          "copy cond");
+  }
+
+  template <typename W>
+  void launch_as(int n, int frames, const int32_t* forced) {
+    KernelArgs<W> a{};
+    a.shape = plan_.shape;
+    a.slice = plan_.slice;
+    a.slices = slices_.as<W>();
+    a.resident = plan_.resident;
+    a.conv_bias = conv_bias_.as<float>();
+    a.glob = config_.global_classes ? glob_.as<float>() : nullptr;
+    a.cond_weight = config_.cond_channels ? cond_weight_.as<float>() : nullptr;
+    a.res_bias = res_bias_.as<float>();
+    a.skip_bias = skip_bias_.as<float>();
+    a.head1_bias = head1_bias_.as<float>();
+    a.head2_bias = head2_bias_.as<float>();
+    a.embed = embed_.as<float>();
+    a.decode = decode_.as<float>();
+    a.rings = rings_.as<float>();
+    a.codes = codes_.as<int32_t>();
+    a.n = n;
+    a.t0 = t_;
+    a.seed = seed_;
+    a.prime = !primed_;
+    a.cond = config_.cond_channels ? cond_.as<float>() : nullptr;
+    a.frames = frames;
+    a.global_ids = global_ids_.as<int32_t>();
+    a.temperatures = temperatures_.as<float>();
+    a.forced = forced;
+    a.logits_out = logits_.as<float>();
+    a.audio = audio_.as<float>();
+    // The attributes belong to the kernel, not to this engine: another engine may have changed them.
+    if (!prepare_kernel(plan_, precision_))
+      throw std::runtime_error("CUDA: the kernel's launch attributes were refused");
+    cudaLaunchAttribute attribute{};
+    const cudaLaunchConfig_t config = launch_config(plan_, stream_, &attribute);
+    check(cudaLaunchKernelEx(&config, generate_kernel<W>, a), "launch generate_kernel");
+  }
+
+  void launch(int n, int frames, const int32_t* forced) {
+    if (precision_ == Precision::kFp16) {
+      launch_as<__half>(n, frames, forced);
+    } else if (precision_ == Precision::kBf16) {
+      launch_as<__nv_bfloat16>(n, frames, forced);
+    } else {
+      launch_as<float>(n, frames, forced);
+    }
+    primed_ = true;
+  }
+
+  ModelConfig config_;
+  Precision precision_;
+  int streams_;
+  int device_ = 0;
+  cudaDeviceProp prop_{};
+  Plan plan_;
+  int padded_streams_ = 0;
+  int logits_chunk_ = 1;
+  int32_t silence_code_ = 0;
+  DeviceBuffer slices_, conv_bias_, glob_, cond_weight_, res_bias_, skip_bias_, head1_bias_, head2_bias_,
+      embed_, decode_;
+  DeviceBuffer rings_, codes_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
+  std::vector<int32_t> host_ids_, host_codes_;
+  std::vector<float> host_temperatures_;
+  cudaStream_t stream_ = nullptr;
+  std::atomic<bool> busy_{false};
+  uint64_t seed_ = 0, t_ = 0;
+  bool primed_ = false;
+};
+
+}  // namespace
+}  // namespace wavenet_rt::cuda
+
+namespace wavenet_rt {
+
+std::unique_ptr<Engine> make_cuda_engine(const HostWeights& weights, const EngineOptions& options) {
+  return std::make_unique<cuda::CudaEngine>(weights, options);
+}
+
+}  // namespace wavenet_rt

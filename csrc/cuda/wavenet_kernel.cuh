@@ -1,0 +1,394 @@
+// The generation kernel: one launch runs a block of samples for every stream, all layers, the head and
+// the sampling on chip. A cluster of CTAs (Hopper distributed shared memory) shares each sample's chain:
+// every CTA owns a slice of each layer's gate channels and of head1's rows, holds those weights in shared
+// memory, and the CTAs swap partial sums through each other's shared memory with one cluster barrier per
+// layer (plus two for the head), never through device memory. Host side: cuda_engine.cu.
+#pragma once
+
+#include <cooperative_groups.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "../sampling.h"
+#include "kernel_args.h"
+
+namespace wavenet_rt::cuda {
+
+// Shared memory carve-up, in floats after the (16-byte aligned) weight slice; host and device agree.
+struct SmemLayout {
+  long long weights_bytes;  // 0 when the slice stays in device memory
+  long long x, past_x, fbias, a, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
+      prefix, codes;
+  long long floats;  // total floats after the weights
+
+  __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
+};
+
+__host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long long weights_bytes) {
+  SmemLayout m{};
+  m.weights_bytes = (weights_bytes + 15) / 16 * 16;
+  const long long b = s.batch, r = s.residual, taps = s.kernel_size - 1, n = s.cluster;
+  long long at = 0;
+  auto take = [&at](long long count) {
+    const long long start = at;
+    at += (count + 3) / 4 * 4;  // keeps every buffer 16-byte aligned
+    return start;
+  };
+  m.x = take(b * r);
+  m.past_x = take(s.layers * taps * b * r);
+  m.fbias = take(s.layers * b * 2 * s.hn);
+  m.a = take(b * 2 * s.hn);
+  m.z = take(b * s.hn);
+  m.xchg_x = take(2 * n * b * r);
+  m.skip_acc = take(b * s.skip);
+  m.xchg_skip = take(n * b * s.skip);
+  m.hid = take(b * s.skip);
+  m.h1 = take(b * s.sn);
+  m.xchg_logits = take(n * b * s.classes);
+  m.logits = take(b * s.classes);
+  m.weights = take(b * s.classes);
+  m.prefix = take(b * s.classes);
+  m.codes = take(b);
+  m.floats = at;
+  return m;
+}
+
+namespace detail {
+
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+
+// The cluster primitives, reduced to one CTA where clusters do not exist (before sm_90): the host then
+// launches clusters of size 1 only.
+__device__ __forceinline__ unsigned cluster_rank() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  return cooperative_groups::this_cluster().block_rank();
+#else
+  return 0;
+#endif
+}
+
+__device__ __forceinline__ float* peer(float* local, unsigned rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  return cooperative_groups::this_cluster().map_shared_rank(local, rank);
+#else
+  (void)rank;
+  return local;
+#endif
+}
+
+// Every thread of every CTA of the cluster arrives; shared-memory writes before it (local or remote) are
+// visible to every thread after it (release/acquire at cluster scope).
+__device__ __forceinline__ void cluster_barrier() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cooperative_groups::this_cluster().sync();
+#else
+  __syncthreads();
+#endif
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+// Partial sums across the cluster: each CTA writes its share of output i into its own slot (`rank`) of
+// every CTA's exchange buffer (n_cta slots of `count` floats); after a cluster barrier each CTA adds the
+// slots up in rank order, so every CTA holds the same bits.
+__device__ __forceinline__ void share_partial(float* exchange, long long count, long long i, float value,
+                                              unsigned rank, int n_cta) {
+  for (int peer_rank = 0; peer_rank < n_cta; ++peer_rank) peer(exchange, peer_rank)[rank * count + i] = value;
+}
+
+__device__ __forceinline__ float sum_partials(const float* exchange, long long count, long long i, int n_cta,
+                                              float sum) {
+  for (int k = 0; k < n_cta; ++k) sum += exchange[k * count + i];
+  return sum;
+}
+
+// The sampling contract of csrc/sampling.h for one stream, by one warp: argmax and the exp weights in
+// parallel, the running sums left to right by lane 0 (the contract fixes their float order), the search
+// in parallel. Returns the class on every lane.
+__device__ int sample_warp(const float* logits, float* weights, float* prefix, int classes, float temperature,
+                           float u) {
+  const int lane = threadIdx.x & 31;
+  float best_value = -INFINITY;
+  int best = classes;
+  for (int q = lane; q < classes; q += 32) {
+    if (logits[q] > best_value) {
+      best_value = logits[q];
+      best = q;
+    }
+  }
+  for (int offset = 16; offset > 0; offset >>= 1) {  // larger value wins, the lower index on ties
+    const float other_value = __shfl_xor_sync(0xffffffffu, best_value, offset);
+    const int other = __shfl_xor_sync(0xffffffffu, best, offset);
+    if (other_value > best_value || (other_value == best_value && other < best)) {
+      best_value = other_value;
+      best = other;
+    }
+  }
+  if (best == classes) best = 0;  // no logit above -inf (NaN everywhere): class 0, as the CPU's argmax
+  if (!(temperature >= kMinTemperature)) return best;
+  const float inv_temperature = 1.0f / temperature;
+  int last_nonzero = -1;
+  for (int q = lane; q < classes; q += 32) {
+    weights[q] = sampling_exp((logits[q] - best_value) * inv_temperature);
+    if (weights[q] > 0.0f) last_nonzero = q;
+  }
+  __syncwarp();
+  if (lane == 0) {
+    float running = 0.0f;
+    for (int q = 0; q < classes; ++q) {
+      running += weights[q];
+      prefix[q] = running;
+    }
+  }
+  __syncwarp();
+  const float target = u * prefix[classes - 1];
+  int first = classes;
+  for (int q = lane; q < classes; q += 32) {
+    if (prefix[q] > target) {
+      first = q;
+      break;
+    }
+  }
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    first = min(first, __shfl_xor_sync(0xffffffffu, first, offset));
+    last_nonzero = max(last_nonzero, __shfl_xor_sync(0xffffffffu, last_nonzero, offset));
+  }
+  __syncwarp();  // prefix and weights are reused by the next sample
+  if (first < classes) return first;
+  return last_nonzero >= 0 ? last_nonzero : best;
+}
+
+}  // namespace detail
+
+// Block of samples for `batch` streams per cluster. Grid: clusters * cluster CTAs; kThreads threads each.
+template <typename W>
+__global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> args) {
+  using namespace detail;
+  const KernelShape& s = args.shape;
+  const SliceLayout& sl = args.slice;
+  extern __shared__ __align__(16) unsigned char smem[];
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, warps = kThreads / 32;
+  const unsigned rank = cluster_rank();
+  const int n_cta = s.cluster, B = s.batch, R = s.residual, H = s.half_gate, S = s.skip, Q = s.classes;
+  const int K = s.kernel_size, taps = K - 1, hn = s.hn, sn = s.sn, C = s.cond_channels;
+  const int first_stream = static_cast<int>(blockIdx.x / n_cta) * B;
+
+  const long long weight_bytes = args.resident ? s.slice_elems * static_cast<long long>(sizeof(W)) : 0;
+  const SmemLayout m = smem_layout(s, weight_bytes);
+  float* f = reinterpret_cast<float*>(smem + m.weights_bytes);
+  float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *a = f + m.a, *z = f + m.z;
+  float *xchg_x = f + m.xchg_x, *skip_acc = f + m.skip_acc, *xchg_skip = f + m.xchg_skip, *hid = f + m.hid;
+  float *h1 = f + m.h1, *xchg_logits = f + m.xchg_logits, *logits = f + m.logits;
+  float *weights = f + m.weights, *prefix = f + m.prefix;
+  int* codes = reinterpret_cast<int*>(f + m.codes);
+
+  const W* w = args.slices + rank * s.slice_elems;
+  if (args.resident) {  // the launch's one read of the weights from device memory
+    W* local = reinterpret_cast<W*>(smem);
+    for (long long i = tid; i < s.slice_elems; i += kThreads) local[i] = w[i];
+    w = local;
+  }
+  for (int b = tid; b < B; b += kThreads) codes[b] = args.codes[first_stream + b];
+  cluster_barrier();  // every CTA of the cluster has started (its shared memory exists) before any peer write
+
+  // Frame biases of the owned gate rows: conv bias + global class + (with_cond) the frame's projection.
+  auto set_frame_biases = [&](uint64_t t, bool with_cond) {
+    const long long frame = with_cond ? static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop) : 0;
+    for (int i = tid; i < s.layers * B * 2 * hn; i += kThreads) {
+      const int row = i % (2 * hn), b = (i / (2 * hn)) % B, l = i / (2 * hn * B);
+      const int h = rank * hn + row % hn;
+      float v = 0.0f;
+      if (h < H) {
+        const int g = row < hn ? h : H + h;  // filter half, then gate half
+        v = args.conv_bias[l * 2 * H + g];
+        if (args.glob)
+          v += args.glob[(static_cast<long long>(l) * s.global_classes + args.global_ids[first_stream + b]) *
+                             2 * H +
+                         g];
+        if (with_cond && C) {
+          const float* cw = args.cond_weight + (static_cast<long long>(l) * 2 * H + g) * C;
+          const float* cf = args.cond + static_cast<long long>(first_stream + b) * C * args.frames + frame;
+          for (int c = 0; c < C; ++c) v += cw[c] * cf[static_cast<long long>(c) * args.frames];
+        }
+      }
+      fbias[i] = v;
+    }
+  };
+
+  // One layer for every stream of the cluster. priming: every tap reads the current input (the state
+  // after an endless constant input), the ring is filled with it and the skip path is not needed.
+  auto run_layer = [&](int l, uint64_t t, bool priming) {
+    const bool last = l == s.layers - 1;
+    const int rows = s.ring_rows[l];
+    float* layer_past = past_x + static_cast<long long>(l) * taps * B * R;
+    if (static_cast<int>(l % n_cta) == static_cast<int>(rank) && rows) {  // one CTA keeps the layer's ring
+      for (int i = tid; i < B * R; i += kThreads) {
+        const int b = i / R, o = i % R;
+        float* ring = args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l];
+        if (priming) {
+          for (int row = 0; row < rows; ++row) ring[static_cast<long long>(row) * R + o] = x[i];
+        } else {
+          ring[static_cast<long long>(t % rows) * R + o] = x[i];
+        }
+      }
+    }
+    if (priming) {
+      for (int i = tid; i < taps * B * R; i += kThreads) layer_past[i] = x[i % (B * R)];
+      __syncthreads();
+    }
+    // Pre-activations of the owned rows: a warp per (stream, row), lanes over the inputs.
+    const W* conv = w + l * sl.layer_stride + sl.conv;
+    for (int item = warp; item < B * 2 * hn; item += warps) {
+      const int b = item / (2 * hn), row = item % (2 * hn);
+      const W* wr = conv + static_cast<long long>(row) * K * R;
+      float acc = 0.0f;
+      for (int i = lane; i < R; i += 32) acc += load(wr + (K - 1) * R + i) * x[b * R + i];  // current input
+      for (int m1 = 0; m1 < taps; ++m1) {  // tap K - 2 - m1 reads the input (m1 + 1) * dilation back
+        const float* in = layer_past + (static_cast<long long>(m1) * B + b) * R;
+        for (int i = lane; i < R; i += 32) acc += load(wr + (K - 2 - m1) * R + i) * in[i];
+      }
+      acc = warp_sum(acc);
+      if (lane == 0) a[item] = acc + fbias[(l * B + b) * 2 * hn + row];
+    }
+    __syncthreads();
+    for (int i = tid; i < B * hn; i += kThreads) {
+      const int b = i / hn, h = i % hn;
+      z[i] = tanhf(a[b * 2 * hn + h]) * sigmoid(a[b * 2 * hn + hn + h]);
+    }
+    __syncthreads();
+    if (!priming) {  // skip: accumulated locally, summed across the cluster once per sample
+      const W* skip_w = w + l * sl.layer_stride + sl.skip;
+      for (int i = tid; i < B * S; i += kThreads) {
+        const int b = i / S, o = i % S;
+        float acc = 0.0f;
+        for (int h = 0; h < hn; ++h) acc += load(skip_w + static_cast<long long>(h) * S + o) * z[b * hn + h];
+        skip_acc[i] += acc;
+      }
+    }
+    if (last) return;
+    // Residual: this CTA's share of every output, written into slot `rank` of every CTA's exchange
+    // buffer; buffers alternate by layer so a fast CTA never overwrites what a slow one still reads.
+    const W* res_w = w + l * sl.layer_stride + sl.res;
+    float* exchange = xchg_x + static_cast<long long>(l & 1) * n_cta * B * R;
+    for (int i = tid; i < B * R; i += kThreads) {
+      const int b = i / R, o = i % R;
+      float acc = 0.0f;
+      for (int h = 0; h < hn; ++h) acc += load(res_w + static_cast<long long>(h) * R + o) * z[b * hn + h];
+      share_partial(exchange, B * R, i, acc, rank, n_cta);
+    }
+    cluster_barrier();
+    for (int i = tid; i < B * R; i += kThreads) {
+      x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + i % R]);
+    }
+    __syncthreads();
+  };
+
+  auto embed_codes = [&]() {
+    for (int i = tid; i < B * R; i += kThreads) x[i] = args.embed[codes[i / R] * R + i % R];
+  };
+
+  if (args.prime) {
+    set_frame_biases(args.t0, false);
+    embed_codes();  // the silence code
+    __syncthreads();
+    for (int l = 0; l < s.layers; ++l) run_layer(l, args.t0, true);
+    cluster_barrier();  // the last layer's ring is filled before any CTA reads it
+  }
+
+  for (int step = 0; step < args.n; ++step) {
+    const uint64_t t = args.t0 + step;
+    if (step == 0 || t % s.cond_hop == 0) set_frame_biases(t, C > 0);
+    if (args.forced) {
+      for (int b = tid; b < B; b += kThreads)
+        codes[b] = args.forced[static_cast<long long>(first_stream + b) * args.n + step];
+      __syncthreads();
+    }
+    embed_codes();
+    for (int i = tid; i < s.layers * taps * B * R; i += kThreads) {  // every layer's past inputs, at once
+      const int o = i % R, b = (i / R) % B, m1 = (i / (R * B)) % taps, l = i / (R * B * taps);
+      const int rows = s.ring_rows[l];
+      const long long back =
+          static_cast<long long>(m1 + 1) * s.dilation[l];  // < rows: never this sample's slot
+      const long long row = (static_cast<long long>(t % rows) - back % rows + rows) % rows;
+      // L2, not L1: another CTA of the cluster wrote it (ordered by the cluster barriers in between).
+      past_x[i] = __ldcg(args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l] + row * R + o);
+    }
+    for (int i = tid; i < B * S; i += kThreads) skip_acc[i] = 0.0f;
+    __syncthreads();
+    for (int l = 0; l < s.layers; ++l) run_layer(l, t, false);
+
+    // Skip sum across the cluster, then the head: head1 rows split over the CTAs, head2 partial sums
+    // swapped like the residual's.
+    for (int i = tid; i < B * S; i += kThreads) {
+      share_partial(xchg_skip, B * S, i, skip_acc[i], rank, n_cta);
+    }
+    cluster_barrier();
+    for (int i = tid; i < B * S; i += kThreads) {
+      hid[i] = fmaxf(sum_partials(xchg_skip, B * S, i, n_cta, args.skip_bias[i % S]), 0.0f);
+    }
+    __syncthreads();
+    const W* head1 = w + sl.head1;
+    for (int item = warp; item < B * sn; item += warps) {
+      const int b = item / sn, j = item % sn, row = rank * sn + j;
+      float acc = 0.0f;
+      for (int i = lane; i < S; i += 32)
+        acc += load(head1 + static_cast<long long>(j) * S + i) * hid[b * S + i];
+      acc = warp_sum(acc);
+      if (lane == 0) h1[item] = row < S ? fmaxf(acc + args.head1_bias[row], 0.0f) : 0.0f;
+    }
+    __syncthreads();
+    const W* head2 = w + sl.head2;
+    for (int i = tid; i < B * Q; i += kThreads) {
+      const int b = i / Q, q = i % Q;
+      float acc = 0.0f;
+      for (int j = 0; j < sn; ++j) acc += load(head2 + static_cast<long long>(j) * Q + q) * h1[b * sn + j];
+      share_partial(xchg_logits, B * Q, i, acc, rank, n_cta);
+    }
+    cluster_barrier();
+    for (int i = tid; i < B * Q; i += kThreads) {
+      logits[i] = sum_partials(xchg_logits, B * Q, i, n_cta, args.head2_bias[i % Q]);
+    }
+    __syncthreads();
+
+    if (args.forced) {
+      if (rank == 0) {
+        for (int i = tid; i < B * Q; i += kThreads) {
+          const int stream = first_stream + i / Q;
+          if (stream < s.streams)
+            args.logits_out[(static_cast<long long>(stream) * Q + i % Q) * args.n + step] = logits[i];
+        }
+      }
+    } else {
+      // Every CTA samples the same logits with the same uniform: the same class, no broadcast needed.
+      for (int b = warp; b < B; b += warps) {
+        const int stream = first_stream + b;
+        const float u = sampling_uniform(args.seed, static_cast<uint32_t>(stream), t);
+        const int code =
+            sample_warp(logits + b * Q, weights + b * Q, prefix + b * Q, Q, args.temperatures[stream], u);
+        if (lane == 0) {
+          codes[b] = code;
+          if (rank == 0 && stream < s.streams)
+            args.audio[static_cast<long long>(stream) * args.n + step] = args.decode[code];
+        }
+      }
+    }
+    __syncthreads();
+  }
+  if (rank == 0) {
+    for (int b = tid; b < B; b += kThreads) args.codes[first_stream + b] = codes[b];
+  }
+  // No CTA may exit while a peer can still write into its shared memory.
+  cluster_barrier();
+}
+
+}  // namespace wavenet_rt::cuda

@@ -1,0 +1,111 @@
+# The CUDA engine against the references the CPU engine answers to (tests/test_engine.py): WaveNet.forward
+# in float64 for the logits, and the CPU engine's samples through the shared RNG. The GPU tests skip where
+# there is no CUDA device (benchmarks/gpu_suite.sh runs them on the GPU machine); what "auto" and "cuda" do
+# without one is tested everywhere.
+import numpy as np
+import pytest
+from scipy import stats
+from test_engine import generated_codes, inputs, model_for, random_config, reference_logits
+
+from wavenet_rt import WaveNetConfig
+from wavenet_rt.engine import Engine, cuda_available
+
+gpu = pytest.mark.gpu  # conftest.py skips these without a CUDA device
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 1e-2}
+
+
+def tiny_model():
+    return model_for(WaveNetConfig(dilations=[1, 2], residual_channels=3, gate_channels=4, skip_channels=5,
+                                   classes=8))
+
+
+def test_without_a_gpu_cuda_is_a_clear_error_and_auto_says_it_chose_the_cpu():
+    if cuda_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ValueError, match="CUDA"):
+        Engine(tiny_model(), backend="cuda")
+    engine = Engine(tiny_model())
+    assert engine.backend == "cpu" and "auto chose the CPU engine" in engine.details
+    with pytest.raises(ValueError, match="bf16"):
+        Engine(tiny_model(), precision="bf16")
+
+
+@gpu
+def test_auto_picks_the_gpu():
+    engine = Engine(tiny_model())
+    assert engine.backend == "cuda" and engine.auto_note == ""
+
+
+@gpu
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+@pytest.mark.parametrize("seed", range(8))
+def test_logits_equal_forward(precision, seed):
+    rng = np.random.default_rng(seed)
+    config = random_config(rng)  # channel counts off every tile size, kernel 2-3, with/without conditioning
+    model = model_for(config, seed)
+    streams = int(rng.choice([1, 2, 3, 17, 40]))
+    for steps in (max(1, config.receptive_field // 2), 2 * config.receptive_field + 5):
+        codes, cond, glob = inputs(config, streams, steps, rng)
+        got = Engine(model, backend="cuda", streams=streams, precision=precision).logits(codes, cond, glob)
+        want = reference_logits(model, codes, cond, glob)
+        assert got.shape == want.shape
+        error = np.abs(got - want).max() / np.abs(want).max()
+        assert error <= TOLERANCE[precision], (precision, error, config)
+
+
+@gpu
+@pytest.mark.parametrize("name,streams", [("small", 256), ("medium", 1), ("medium", 130), ("large", 2)])
+def test_standard_sizes_equal_forward(name, streams):
+    rng = np.random.default_rng(1)
+    config = WaveNetConfig.preset(name, cond_channels=176, cond_hop=64)
+    model = model_for(config)
+    steps = config.receptive_field + 100 if streams <= 2 else 300
+    codes, cond, _ = inputs(config, streams, steps, rng)
+    got = Engine(model, backend="cuda", streams=streams).logits(codes, cond)
+    want = reference_logits(model, codes, cond, None)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+@gpu
+def test_fp32_generates_the_cpu_engines_samples():
+    """Same seed, same RNG, logits equal to ~1e-6: the same 10,000 samples, in uneven blocks."""
+    config = WaveNetConfig.preset("small", cond_channels=7, cond_hop=64, global_classes=3)
+    model = model_for(config)
+    rng = np.random.default_rng(2)
+    cond = rng.random((3, 7, 10000 // 64 + 1)).astype(np.float32)
+    glob = np.array([0, 1, 2])
+    samples = []
+    for backend in ("cpu", "cuda"):
+        engine = Engine(model, backend=backend, streams=3)
+        engine.reset(11)
+        samples.append(generated_codes(engine, 10000, cond, glob, block=997))
+    assert np.array_equal(samples[0], samples[1])
+
+
+@gpu
+def test_half_precision_generation_matches_the_cpu_statistically():
+    config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=16, gate_channels=32, skip_channels=32,
+                           classes=32)
+    model = model_for(config)
+    histograms = []
+    for backend, precision in (("cpu", "fp32"), ("cuda", "fp16")):
+        engine = Engine(model, backend=backend, streams=64, precision=precision)
+        engine.reset(5)
+        codes = generated_codes(engine, 2000, block=500)
+        histograms.append(np.bincount(codes.ravel(), minlength=config.classes))
+    table = np.array(histograms)
+    table = table[:, table.sum(axis=0) >= 20]  # chi-square needs populated cells
+    assert stats.chi2_contingency(table).pvalue > 1e-4
+
+
+@gpu
+def test_repeated_runs_are_identical_and_blocks_do_not_matter():
+    config = WaveNetConfig.preset("small", cond_channels=5, cond_hop=32)
+    model = model_for(config)
+    cond = np.random.default_rng(3).random((4, 5, 3000 // 32 + 1)).astype(np.float32)
+    engine = Engine(model, backend="cuda", streams=4, precision="fp16")
+    runs = []
+    for block in (3000, 3000, 61):
+        engine.reset(9)
+        runs.append(generated_codes(engine, 3000, cond, block=block))
+    assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[0], runs[2])
