@@ -1,0 +1,84 @@
+# The evaluation's metrics against independent references (fluidsynth renders of the score, transposed and
+# delayed copies that must score badly), and the evaluate command end to end on a small dataset.
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from wavenet_rt import WaveNet, WaveNetConfig, save_model
+from wavenet_rt import quality_metrics as qm
+from wavenet_rt.evaluate import reference_audio
+
+pytestmark = pytest.mark.slow
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "chorales"
+    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "5", "--valid", "0.2",
+                    "--test", "0.2", "--jobs", "2"], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def melody(dataset, tmp_path_factory):
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    chorale = dataset / next(r["midi"] for r in manifest["items"].values())
+    path = tmp_path_factory.mktemp("melody") / "melody.mid"
+    assert qm.write_melody(chorale, path) > 5
+    return path
+
+
+def transposed(path: Path, semitones: int, out: Path) -> Path:
+    midi = mido.MidiFile(str(path))
+    for track in midi.tracks:
+        for i, msg in enumerate(track):
+            if msg.type in ("note_on", "note_off"):
+                track[i] = msg.copy(note=msg.note + semitones)
+    midi.save(str(out))
+    return out
+
+
+def test_metrics_score_the_reference_high_and_wrong_audio_low(melody, tmp_path):
+    samples = 10 * RATE
+    reference = reference_audio(melody, RATE, samples, tmp_path)
+    wrong_key = reference_audio(transposed(melody, 2, tmp_path / "up2.mid"), RATE, samples, tmp_path)
+    notes = [n for n in qm.midi_notes(melody) if n.start < 10]
+    onsets = qm.onset_times(notes)
+    assert qm.pitch_accuracy(reference, RATE, notes)["accuracy"] >= 0.9
+    assert qm.pitch_accuracy(wrong_key, RATE, notes)["accuracy"] <= 0.1  # 200 cents off everywhere
+    assert qm.onset_f1(reference, RATE, onsets)["f1"] >= 0.85
+    late = np.concatenate([np.zeros(int(0.12 * RATE), np.float32), reference])[:samples]  # beyond the 50 ms window
+    assert qm.onset_f1(late, RATE, onsets)["f1"] <= 0.2
+    assert qm.chroma_similarity(reference, reference, RATE) > 0.99
+    assert qm.chroma_similarity(wrong_key, reference, RATE) < qm.chroma_similarity(reference, reference, RATE) - 0.2
+    silence = np.zeros(samples, np.float32)
+    assert qm.pitch_accuracy(silence, RATE, notes)["accuracy"] == 0.0
+
+
+def test_evaluate_command_quick(dataset, tmp_path):
+    torch.manual_seed(0)
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 16], residual_channels=8, gate_channels=16, skip_channels=16,
+                           cond_channels=176, cond_hop=64, cond_features="roll88_onset88", sample_rate=RATE)
+    save_model(WaveNet(config), tmp_path / "m.safetensors")
+    save_model(WaveNet(dataclasses.replace(config, cond_channels=0, cond_features="")), tmp_path / "u.safetensors")
+    out = tmp_path / "eval"
+    result = subprocess.run([sys.executable, "-m", "wavenet_rt.evaluate", str(tmp_path / "m.safetensors"),
+                             "--data", str(dataset), "--baseline", str(tmp_path / "u.safetensors"), "--quick",
+                             "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    nll = results["nll_bits"]
+    assert 0 < nll["model"] < 9 and 0 < nll["unconditional_baseline"] < 9 and "shuffle_cost" in nll
+    kinds = {r["kind"] for r in results["pieces"]}
+    assert "chorale" in kinds and all((out / f"{r['piece']}.{r['kind']}.png").is_file() for r in results["pieces"])
+    assert set(results["summary"]["targets_met"]) == {"melody_pitch_accuracy", "onset_f1", "shuffle_cost_bits",
+                                                      "chorale_chroma"}
+    assert "first_second_peak_no_keys" in results["warm_up"]
