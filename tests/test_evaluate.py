@@ -52,15 +52,28 @@ def test_metrics_score_the_reference_high_and_wrong_audio_low(melody, tmp_path):
     wrong_key = reference_audio(transposed(melody, 2, tmp_path / "up2.mid"), RATE, samples, tmp_path)
     notes = [n for n in qm.midi_notes(melody) if n.start < 10]
     onsets = qm.onset_times(notes)
-    assert qm.pitch_accuracy(reference, RATE, notes)["accuracy"] >= 0.9
+    reference_pitch = qm.pitch_accuracy(reference, RATE, notes)
+    assert reference_pitch["accuracy"] >= 0.9 and reference_pitch["recall"] >= 0.8
     assert qm.pitch_accuracy(wrong_key, RATE, notes)["accuracy"] <= 0.1  # 200 cents off everywhere
     assert qm.onset_f1(reference, RATE, onsets)["f1"] >= 0.85
     late = np.concatenate([np.zeros(int(0.12 * RATE), np.float32), reference])[:samples]  # beyond the 50 ms window
     assert qm.onset_f1(late, RATE, onsets)["f1"] <= 0.2
+    lag = qm.detector_lag(reference, RATE, onsets)
+    assert 0 <= lag < 0.04
+    assert qm.onset_f1(reference, RATE, onsets, lag)["f1"] >= 0.9
+    slightly_late = np.concatenate([np.zeros(int(0.015 * RATE), np.float32), reference])[:samples]
+    assert qm.onset_f1(slightly_late, RATE, onsets, lag)["f1"] >= 0.85  # within the 50 ms window
     assert qm.chroma_similarity(reference, reference, RATE) > 0.99
-    assert qm.chroma_similarity(wrong_key, reference, RATE) < qm.chroma_similarity(reference, reference, RATE) - 0.2
+    assert qm.chroma_similarity(wrong_key, reference, RATE) < 0.5
+    noise = np.random.default_rng(0).normal(0, 0.1, samples).astype(np.float32)
+    assert qm.chroma_similarity(noise, reference, RATE) < 0.3
     silence = np.zeros(samples, np.float32)
-    assert qm.pitch_accuracy(silence, RATE, notes)["accuracy"] == 0.0
+    assert qm.pitch_accuracy(silence, RATE, notes)["recall"] == 0.0
+    assert qm.chroma_similarity(silence, reference, RATE) == 0.0
+    sparse = reference.copy()
+    sparse[: samples * 3 // 4] = 0  # heard a quarter of the time: accurate where voiced, poor recall
+    sparse_pitch = qm.pitch_accuracy(sparse, RATE, notes)
+    assert sparse_pitch["accuracy"] >= 0.8 and sparse_pitch["recall"] <= 0.4
 
 
 def test_evaluate_command_quick(dataset, tmp_path):

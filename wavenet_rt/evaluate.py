@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import quality_metrics as qm
-from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, render_midi
+from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
 from .render import conditioning_frames, render
@@ -47,15 +47,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.pieces, args.seconds, args.windows = 1, 3.0, 8
+    if args.seconds < 1 or args.pieces < 1 or args.windows < 2:
+        p.error("--seconds must be >= 1, --pieces >= 1 and --windows >= 2")
     return args
 
 
 # ---- likelihood --------------------------------------------------------------------------------------
 
-def window_bits(model, data: Path, windows: int, targets: int, shuffle_seed: int | None = None,
+def window_bits(model, data: Path, windows: int, targets: int, ablation: str | None = None, seed: int = 0,
                 use_cond: bool = True) -> float:
-    """Mean bits per target sample over fixed test windows; with shuffle_seed each window's conditioning
-    frames are permuted in time (same permutation for every channel)."""
+    """Mean bits per target sample over fixed test windows. ablation "elsewhere": each window gets the
+    conditioning of another window (half the list away: other music, other keys); "permuted": its own
+    frames in a random order (the same keys, wrong timing)."""
     import torch
     import torch.nn.functional as F
 
@@ -63,13 +66,16 @@ def window_bits(model, data: Path, windows: int, targets: int, shuffle_seed: int
 
     sampler = WindowSampler(data, "test", model.receptive_field, targets, use_cond=use_cond)
     spec = sampler.fixed_windows(windows)
-    rng = np.random.default_rng(shuffle_seed)
+    rng = np.random.default_rng(seed)
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(spec), 8):
             batch = sampler.windows(spec[i:i + 8])
             cond = batch.cond
-            if cond is not None and shuffle_seed is not None:
+            if cond is not None and ablation == "elsewhere":
+                others = [spec[(k + len(spec) // 2) % len(spec)] for k in range(i, min(i + 8, len(spec)))]
+                cond = sampler.windows(others).cond
+            elif cond is not None and ablation == "permuted":
                 cond = np.stack([c[:, rng.permutation(c.shape[1])] for c in cond])  # (B, C, frames)
             glob = None if batch.global_id is None else torch.from_numpy(batch.global_id)
             logits = model(torch.from_numpy(batch.inputs), None if cond is None else torch.from_numpy(cond), glob)
@@ -84,10 +90,13 @@ def likelihood(args: argparse.Namespace, model_path: Path) -> dict:
     model = load_model(model_path).eval()
     targets = 2000 if args.quick else 4000
     result = {"model": window_bits(model, args.data, args.windows, targets),
-              "shuffled_conditioning": window_bits(model, args.data, args.windows, targets, shuffle_seed=args.seed)}
+              "shuffled_conditioning": window_bits(model, args.data, args.windows, targets, "elsewhere"),
+              "frames_permuted": window_bits(model, args.data, args.windows, targets, "permuted", args.seed)}
     result["shuffle_cost"] = result["shuffled_conditioning"] - result["model"]
     if args.baseline:
         baseline = load_model(args.baseline).eval()
+        if baseline.config.cond_channels or baseline.receptive_field != model.receptive_field:
+            raise SystemExit("--baseline must be an unconditional model with the model's receptive field")
         result["unconditional_baseline"] = window_bits(baseline, args.data, args.windows, targets, use_cond=False)
         result["gain_over_baseline"] = result["unconditional_baseline"] - result["model"]
     return result
@@ -95,31 +104,44 @@ def likelihood(args: argparse.Namespace, model_path: Path) -> dict:
 
 # ---- renders -----------------------------------------------------------------------------------------
 
-def held_out_pieces(data: Path, count: int) -> list[tuple[str, Path]]:
-    """The first `count` test-split pieces (by name) that have a MIDI file."""
+def held_out_pieces(data: Path, count: int) -> list[tuple[str, Path, int]]:
+    """(piece, MIDI file, global class) of the first `count` distinct test-split pieces, by name."""
     manifest = load_manifest(data)
-    items = [(name, data / r["midi"]) for name, r in sorted(manifest["items"].items())
-             if r["split"] == "test" and r.get("midi")]
-    if not items:
+    pieces: dict[str, tuple[str, Path, int]] = {}
+    for name, r in sorted(manifest["items"].items()):
+        if r["split"] == "test" and r.get("midi") and r["piece"] not in pieces:
+            pieces[r["piece"]] = (name, data / r["midi"], int(r.get("global_id", 0)))
+    if not pieces:
         raise SystemExit(f"{data} has no test pieces with MIDI: evaluate needs a MIDI-conditioned dataset")
-    return items[:count]
+    return list(pieces.values())[:count]
 
 
-def render_piece(engine: Engine, midi: Path, samples: int, args: argparse.Namespace) -> np.ndarray:
+def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse.Namespace,
+                 global_id: int = 0) -> np.ndarray:
     cond = conditioning_frames(engine.config, midi, samples)
-    return render(engine, cond, samples, SimpleNamespace(seed=args.seed, temperature=args.temperature, global_id=0))
+    options = SimpleNamespace(seed=args.seed, temperature=args.temperature, global_id=global_id)
+    return render(engine, cond, samples, options)
 
 
-def reference_audio(midi: Path, rate: int, samples: int, work: Path) -> np.ndarray:
-    audio = render_midi(midi, work / (midi.stem + ".ref.wav"), DEFAULT_SOUNDFONT, rate, reverb=False)
+def reference_audio(midi: Path, rate: int, samples: int, work: Path, manifest: dict | None = None) -> np.ndarray:
+    """The fluidsynth render the way the dataset made its training targets: its soundfont and reverb, the
+    delay behind the conditioning, the peak at 0.9."""
+    options = (manifest or {}).get("options", {})
+    soundfont = Path(options.get("soundfont") or DEFAULT_SOUNDFONT)
+    audio = render_midi(midi, work / (midi.stem + ".ref.wav"), soundfont, rate, reverb=bool(options.get("reverb")))
+    if manifest is not None:
+        audio = delay_behind_conditioning(audio, manifest["cond_hop"], rate)
     audio = audio / max(1e-6, float(np.abs(audio).max())) * 0.9
     return np.pad(audio, (0, max(0, samples - len(audio))))[:samples]
 
 
-def score_piece(kind: str, audio: np.ndarray, reference: np.ndarray, rate: int, midi: Path) -> dict:
-    notes = [n for n in qm.midi_notes(midi) if n.start < len(audio) / rate]
+def score_piece(kind: str, audio: np.ndarray, reference: np.ndarray, rate: int, midi: Path, delay: float) -> dict:
+    """The metrics against the score's notes moved by the training targets' delay (the model learned it)."""
+    notes = [n for n in qm.midi_notes(midi, delay) if n.start < len(audio) / rate]
     onsets = qm.onset_times(notes)
-    scores = {"onset_f1": qm.onset_f1(audio, rate, onsets), "reference_onset_f1": qm.onset_f1(reference, rate, onsets),
+    lag = qm.detector_lag(reference, rate, onsets)
+    scores = {"onset_f1": qm.onset_f1(audio, rate, onsets, lag),
+              "reference_onset_f1": qm.onset_f1(reference, rate, onsets, lag), "detector_lag_s": lag,
               "chroma_similarity": qm.chroma_similarity(audio, reference, rate),
               "first_second_peak": float(np.abs(audio[:rate]).max()), "peak": float(np.abs(audio).max())}
     if kind == "melody":
@@ -151,27 +173,28 @@ def plot_spectrograms(audio: np.ndarray, reference: np.ndarray, rate: int, title
 def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
     import soundfile
 
-    check_renderer(DEFAULT_SOUNDFONT)
+    manifest = load_manifest(args.data)
+    check_renderer(Path(manifest.get("options", {}).get("soundfont") or DEFAULT_SOUNDFONT))
     engine = Engine(model_path, backend="cpu")
     rate = engine.config.sample_rate
     samples = int(args.seconds * rate)
+    delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name, chorale in held_out_pieces(args.data, args.pieces):
+        for name, chorale, global_id in held_out_pieces(args.data, args.pieces):
             melody = work / f"{name}.melody.mid"
-            qm.write_melody(chorale, melody)
-            pieces = [("melody", melody), ("chorale", chorale)]
-            if not any(n.start < args.seconds for n in qm.midi_notes(melody)):
-                pieces = pieces[1:]  # the melody enters after the rendered stretch
+            pieces = [("chorale", chorale)]
+            if qm.write_melody(chorale, melody) and any(n.start < args.seconds for n in qm.midi_notes(melody)):
+                pieces.insert(0, ("melody", melody))
             for kind, midi in pieces:
-                audio = render_piece(engine, midi, samples, args)
-                reference = reference_audio(midi, rate, samples, work)
+                audio = render_piece(engine, midi, samples, args, global_id)
+                reference = reference_audio(midi, rate, samples, work, manifest)
                 stem = f"{name}.{kind}"
                 soundfile.write(args.out / f"{stem}.wav", audio, rate)
                 plot_spectrograms(audio, reference, rate, stem, args.out / f"{stem}.png")
                 rows.append({"piece": name, "kind": kind, "seconds": args.seconds,
-                             **score_piece(kind, audio, reference, rate, midi)})
+                             **score_piece(kind, audio, reference, rate, midi, delay)})
                 print(summary_line(rows[-1]), flush=True)
     return rows
 
@@ -200,13 +223,33 @@ def summarise(rows: list[dict], nll: dict) -> dict:
     melodies = [r for r in rows if r["kind"] == "melody"]
     chorales = [r for r in rows if r["kind"] == "chorale"]
     summary = {"melody_pitch_accuracy": mean([r["pitch"]["accuracy"] for r in melodies]),
+               "melody_pitch_recall": mean([r["pitch"]["recall"] for r in melodies]),
+               "melody_voiced_share": mean([r["pitch"]["voiced_share"] for r in melodies]),
                "melody_reference_pitch_accuracy": mean([r["reference_pitch"]["accuracy"] for r in melodies]),
+               "melody_reference_voiced_share": mean([r["reference_pitch"]["voiced_share"] for r in melodies]),
                "onset_f1": mean([r["onset_f1"]["f1"] for r in rows]),
                "reference_onset_f1": mean([r["reference_onset_f1"]["f1"] for r in rows]),
                "chorale_chroma": mean([r["chroma_similarity"] for r in chorales]),
                "shuffle_cost_bits": nll["shuffle_cost"]}
     summary["targets_met"] = {k: summary[k] is not None and summary[k] >= v for k, v in TARGETS.items()}
+    if melodies:  # accuracy counts only voiced frames: it must also be heard most of the time
+        heard = summary["melody_voiced_share"] >= 0.8 * summary["melody_reference_voiced_share"]
+        summary["targets_met"]["melody_pitch_accuracy"] &= heard
     return summary
+
+
+def mismatch(config, manifest: dict) -> str | None:
+    """Why this model cannot be evaluated on this dataset, or None."""
+    if not config.cond_channels:
+        return "the model is unconditional: evaluate scores how a model follows MIDI (pass it as --baseline)"
+    pairs = [("sample rate", config.sample_rate, manifest["sample_rate"]), ("cond_hop", config.cond_hop,
+             manifest["cond_hop"]), ("features", config.cond_features, manifest["cond_features"]),
+             ("classes", config.classes, manifest["classes"]),
+             ("global classes", config.global_classes, manifest["global_classes"])]
+    for what, model_value, data_value in pairs:
+        if model_value != data_value:
+            return f"the model's {what} is {model_value}, the dataset's {data_value}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,16 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or default_model_path()
     manifest = load_manifest(args.data)
     engine_config = Engine(model_path, backend="cpu").config
-    if manifest["sample_rate"] != engine_config.sample_rate:
-        print(f"error: the model runs at {engine_config.sample_rate} Hz, the dataset at {manifest['sample_rate']} Hz",
-              file=sys.stderr)
+    problem = mismatch(engine_config, manifest)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
+    held_out_pieces(args.data, args.pieces)  # fails now, not after the likelihood work, without MIDI
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     nll = likelihood(args, model_path)
-    print(f"test bits/sample: model {nll['model']:.3f}, conditioning shuffled {nll['shuffled_conditioning']:.3f} "
-          f"(cost {nll['shuffle_cost']:.3f})" + (f", unconditional baseline {nll['unconditional_baseline']:.3f}"
-                                                 if "unconditional_baseline" in nll else ""), flush=True)
+    baseline = f", unconditional baseline {nll['unconditional_baseline']:.3f}" if args.baseline else ""
+    print(f"test bits/sample: model {nll['model']:.3f}, conditioning from elsewhere {nll['shuffled_conditioning']:.3f} "
+          f"(cost {nll['shuffle_cost']:.3f}), frames permuted {nll['frames_permuted']:.3f}{baseline}", flush=True)
     rows = renders(args, model_path)
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {

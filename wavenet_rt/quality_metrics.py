@@ -1,8 +1,10 @@
 # How well audio follows a MIDI score, for wavenet_rt/evaluate.py: pitch accuracy of a monophonic line
-# (librosa's pyin against the sounding note), note-onset F1 (mir_eval), chroma similarity against a
+# (librosa's pyin against the sounding note), note-onset F1 (mir_eval), chroma correlation against a
 # reference render, and the MIDI facts they need (notes, onsets, the melody of a multi-part file).
+# Frame sizes are set in seconds, so every metric means the same at any sample rate.
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 
 CENTS_TOLERANCE = 50.0
 ONSET_WINDOW_S = 0.05  # mir_eval's default tolerance
-FMIN_HZ, FMAX_HZ = 65.4, 2093.0  # C2 .. C7: the chorale voices' range with room to spare
+FMIN_HZ, FMAX_HZ = 65.4, 2093.0  # C2 .. C7: the chorale voices' range with room to spare (octave errors show)
 
 
 @dataclass
@@ -21,8 +23,8 @@ class Note:
     pitch: int  # MIDI note number
 
 
-def midi_notes(path: Path) -> list[Note]:
-    """Every note of the file (all tracks), with times in seconds; a note-on of velocity 0 ends a note."""
+def midi_notes(path: Path, delay: float = 0.0) -> list[Note]:
+    """Every note of the file (all tracks), times in seconds plus `delay`; note-on velocity 0 ends a note."""
     notes, open_notes, now = [], {}, 0.0
     for msg in mido.MidiFile(str(path)):
         now += msg.time
@@ -31,7 +33,7 @@ def midi_notes(path: Path) -> list[Note]:
         elif msg.type in ("note_on", "note_off"):
             start = open_notes.pop((msg.channel, msg.note), None)
             if start is not None and now > start:
-                notes.append(Note(start, now, msg.note))
+                notes.append(Note(start + delay, now + delay, msg.note))
     return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
@@ -46,7 +48,8 @@ def onset_times(notes: list[Note], merge_s: float = 0.03) -> np.ndarray:
 
 def write_melody(source: Path, out: Path) -> int:
     """Writes the melody of a multi-track MIDI file as its own file: the track named Soprano, else the
-    highest part. Returns how many notes it holds."""
+    highest part, with the first track's tempo map and program/controller settings. Returns its note
+    count, 0 when the file has no separate parts (nothing written then)."""
     midi = mido.MidiFile(str(source))
 
     def mean_pitch(track) -> float:
@@ -55,56 +58,93 @@ def write_melody(source: Path, out: Path) -> int:
 
     named = [t for t in midi.tracks if "soprano" in t.name.lower() and mean_pitch(t) > 0]
     melody = named[0] if named else max(midi.tracks, key=mean_pitch)
+    if melody is midi.tracks[0]:
+        return 0
+    setup = mido.MidiTrack()
+    pending = 0
+    for m in midi.tracks[0]:  # keep its timing while dropping any notes it holds
+        pending += m.time
+        if m.is_meta or m.type in ("program_change", "control_change"):
+            setup.append(m.copy(time=pending))
+            pending = 0
     kept = mido.MidiFile(ticks_per_beat=midi.ticks_per_beat, type=1)
-    kept.tracks.append(mido.MidiTrack(m for m in midi.tracks[0] if m.is_meta))  # tempo map
-    kept.tracks.append(melody)
+    kept.tracks.extend([setup, melody])
     kept.save(str(out))
     return sum(1 for m in melody if m.type == "note_on" and m.velocity > 0)
 
 
-def pitch_accuracy(audio: np.ndarray, rate: int, notes: list[Note], hop: int = 256) -> dict:
-    """Of the frames pyin calls voiced while a note sounds, the fraction within 50 cents of that note.
-    Frames with no sounding note are left out; the voiced share says how much of the music was heard."""
+def pitch_accuracy(audio: np.ndarray, rate: int, notes: list[Note]) -> dict:
+    """accuracy: of the frames pyin calls voiced while a note sounds, the share within 50 cents of it.
+    recall: the same correct frames over every frame a note sounds (unvoiced counts as wrong), so a
+    model cannot score by being voiced rarely. Frames with no sounding note are left out."""
     import librosa
 
-    f0, voiced, _ = librosa.pyin(audio, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=rate, frame_length=1024, hop_length=hop)
+    frame = 2 ** round(math.log2(0.064 * rate))  # 64 ms: four periods of the lowest pitch
+    hop = frame // 4
+    f0, voiced, _ = librosa.pyin(audio, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=rate, frame_length=frame, hop_length=hop)
     times = librosa.times_like(f0, sr=rate, hop_length=hop)
     sounding = np.full(len(times), -1)
     for n in notes:
         sounding[(times >= n.start) & (times < n.end)] = n.pitch
     scored = voiced & (sounding >= 0) & np.isfinite(f0)
+    sounding_frames = int((sounding >= 0).sum())
     if not scored.any():
-        return {"accuracy": 0.0, "voiced_share": 0.0, "frames": 0}
+        return {"accuracy": 0.0, "recall": 0.0, "voiced_share": 0.0, "frames": sounding_frames}
     cents = 1200 * np.log2(f0[scored] / librosa.midi_to_hz(sounding[scored]))
-    return {"accuracy": float(np.mean(np.abs(cents) <= CENTS_TOLERANCE)),
-            "voiced_share": float(scored.sum() / max(1, (sounding >= 0).sum())), "frames": int(scored.sum())}
+    correct = int((np.abs(cents) <= CENTS_TOLERANCE).sum())
+    return {"accuracy": correct / int(scored.sum()), "recall": correct / sounding_frames,
+            "voiced_share": int(scored.sum()) / sounding_frames, "frames": sounding_frames}
 
 
-def onset_f1(audio: np.ndarray, rate: int, reference_onsets: np.ndarray) -> dict:
-    """Onsets detected in the audio (librosa) against the score's, matched within 50 ms (mir_eval)."""
+def detect_onsets(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Onset times (s) from librosa's spectral flux at 8 ms frames (the default 32 ms blurs close onsets)."""
     import librosa
+
+    hop = max(1, round(0.008 * rate))
+    return librosa.onset.onset_detect(y=audio, sr=rate, hop_length=hop, units="time", backtrack=False)
+
+
+def detector_lag(reference: np.ndarray, rate: int, onsets: np.ndarray) -> float:
+    """How late the detector reports onsets on the reference render itself (median, s): the flux peaks a
+    little after a note starts. Subtracted from every detection so the 50 ms window is not half spent."""
+    detected = detect_onsets(reference, rate)
+    if len(detected) == 0 or len(onsets) == 0:
+        return 0.0
+    nearest = detected[np.clip(np.searchsorted(detected, onsets), 0, len(detected) - 1)]
+    lags = nearest - onsets
+    lags = lags[np.abs(lags) < 0.1]
+    return float(np.median(lags)) if len(lags) else 0.0
+
+
+def onset_f1(audio: np.ndarray, rate: int, reference_onsets: np.ndarray, lag: float = 0.0) -> dict:
+    """Onsets detected in the audio (minus the detector's lag) against the score's, matched within 50 ms."""
     import mir_eval
 
-    # 16 ms frames at 16 kHz: librosa's default 512-sample hop blurs a chorale's close onsets (calibrated
-    # on fluidsynth references, which then score F1 0.94-0.97).
-    detected = librosa.onset.onset_detect(y=audio, sr=rate, hop_length=256, units="time", backtrack=False)
+    detected = detect_onsets(audio, rate) - lag
     if len(reference_onsets) == 0 or len(detected) == 0:
         return {"f1": 0.0, "precision": 0.0, "recall": 0.0, "detected": int(len(detected))}
     f1, precision, recall = mir_eval.onset.f_measure(reference_onsets, np.asarray(detected), window=ONSET_WINDOW_S)
     return {"f1": float(f1), "precision": float(precision), "recall": float(recall), "detected": int(len(detected))}
 
 
-def chroma_similarity(audio: np.ndarray, reference: np.ndarray, rate: int, hop: int = 512) -> float:
-    """Mean cosine similarity of the two chromagrams over the frames where the reference sounds."""
+def chroma_similarity(audio: np.ndarray, reference: np.ndarray, rate: int) -> float:
+    """Mean per-frame Pearson correlation of the two chromagrams (CQT), over the frames where the
+    reference sounds; a frame where the audio is 40 dB below the reference counts 0. Centring each frame
+    matters: raw cosine of non-negative chroma gives white noise ~0.7 against music."""
     import librosa
 
     n = min(len(audio), len(reference))
-    a = librosa.feature.chroma_cqt(y=audio[:n], sr=rate, hop_length=hop)  # (12, frames)
-    b = librosa.feature.chroma_cqt(y=reference[:n], sr=rate, hop_length=hop)
-    energy = librosa.feature.rms(y=reference[:n], hop_length=hop)[0][:b.shape[1]]
-    sounding = energy > 0.05 * energy.max() if energy.max() > 0 else np.zeros(b.shape[1], bool)
+    hop = 2 ** round(math.log2(0.032 * rate))
+    octaves = min(7, int(math.log2(0.45 * rate / librosa.note_to_hz("C1"))))  # below Nyquist at any rate
+    a = librosa.feature.chroma_cqt(y=audio[:n], sr=rate, hop_length=hop, n_octaves=octaves)  # (12, frames)
+    b = librosa.feature.chroma_cqt(y=reference[:n], sr=rate, hop_length=hop, n_octaves=octaves)
+    frames = min(a.shape[1], b.shape[1])
+    level_a = librosa.feature.rms(y=audio[:n], hop_length=hop)[0][:frames]
+    level_b = librosa.feature.rms(y=reference[:n], hop_length=hop)[0][:frames]
+    sounding = level_b > 0.05 * level_b.max() if level_b.max() > 0 else np.zeros(frames, bool)
     if not sounding.any():
         return 0.0
-    a, b = a[:, sounding], b[:, sounding]
-    cosine = (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) + 1e-9)
-    return float(cosine.mean())
+    a, b = a[:, :frames] - a[:, :frames].mean(axis=0), b[:, :frames] - b[:, :frames].mean(axis=0)
+    correlation = (a * b).sum(axis=0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) + 1e-9)
+    correlation[level_a < 0.01 * level_b] = 0.0  # (40 dB)
+    return float(correlation[sounding].mean())
