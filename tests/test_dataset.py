@@ -99,7 +99,10 @@ def test_resume_after_interrupt_gives_the_same_dataset(tmp_path):
     build(reference, *args)
     out = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), *map(str, args)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT back to its default in the child: a shell's background job (e.g. `bash .ci/run &`) starts with
+    # it ignored, and Python then installs no KeyboardInterrupt handler.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         manifest_file = out / "manifest.json"
