@@ -88,8 +88,18 @@ def test_offline_render_follows_the_file(impulse_model_file, midi_file, tmp_path
     assert max(delays) < 0.0012
 
 
-def test_missing_default_model_says_so(jack_server):
-    result = run(["wavenet_rt.play", "--seconds", "1"], jack_server)
-    if "no default model is installed" not in result.stderr:
-        pytest.skip("a default model is installed")
-    assert result.returncode == 2
+def test_shipped_default_model_plays_without_model_option(midi_file, tmp_path):
+    out = tmp_path / "take.wav"
+    result = run(["wavenet_rt.play", "--midi-file", str(midi_file), "--seconds", "2", "--out", str(out)],
+                 "no_server_here")
+    assert result.returncode == 0, result.stderr[-2000:]
+    audio, rate = soundfile.read(out)
+    assert rate == 48000 and len(audio) >= rate and np.isfinite(audio).all()
+
+
+def test_missing_default_model_says_so(tmp_path, monkeypatch):
+    from wavenet_rt import weights
+
+    monkeypatch.setattr(weights, "DEFAULT_MODEL", tmp_path / "none.safetensors")
+    with pytest.raises(FileNotFoundError, match="no default model is installed.*--model"):
+        weights.default_model_path()
