@@ -133,6 +133,47 @@ def test_other_options_on_an_existing_folder_are_refused(chorales):
     assert result.returncode == 2 and "sample_rate: 8000 -> 16000" in result.stderr
 
 
+def test_solo_parts_are_items_of_their_piece_and_resume(tmp_path):
+    out = tmp_path / "solo"
+    build(out, "--limit", 1, "--sample-rate", 8000, "--solo-parts")
+    items = load_manifest(out)["items"]
+    full = items.pop("bwv1.6")
+    prepared = mido.MidiFile(out / full["midi"])
+    tracks = [i for i, t in enumerate(prepared.tracks) if any(m.type == "note_on" and m.velocity for m in t)]
+    assert len(tracks) >= 4 and sorted(items) == [f"bwv1.6.part{t}" for t in tracks]
+    assert all(r["split"] == full["split"] and r["part_of"] == "bwv1.6" for r in items.values())
+    _, full_cond = read_shard(out / full["shard"])
+    rolls = []
+    for track, record in zip(tracks, items.values()):
+        notes = [m.note for m in mido.MidiFile(out / record["midi"]) if m.type == "note_on" and m.velocity]
+        assert notes == [m.note for m in prepared.tracks[track] if m.type == "note_on" and m.velocity]
+        codes, cond = read_shard(out / record["shard"])
+        assert abs(len(codes) - full["samples"]) < 8000 and cond.shape[0] == 176
+        rolls.append(cond[:KEYS, : full_cond.shape[1]])
+    # Together the parts hold the full piece's keys (computed independently from the full MIDI). Only where
+    # two voices share a key does the full file (one channel) release it when the first voice lets go.
+    stacked = np.zeros((len(rolls), *full_cond[:KEYS].shape), np.float32)
+    for stack, roll in zip(stacked, rolls):
+        stack[:, : roll.shape[1]] = roll
+    union, shared_keys = stacked.max(axis=0), np.flatnonzero(((stacked > 0).sum(axis=0) >= 2).any(axis=1))
+    assert np.all(full_cond[:KEYS] <= union)
+    assert set(np.flatnonzero((union != full_cond[:KEYS]).any(axis=1))) <= set(shared_keys)
+    # A missing part shard makes its whole item be built again; the rest of the manifest is kept.
+    before = load_manifest(out)["items"]
+    lost = out / before[f"bwv1.6.part{tracks[1]}"]["shard"]
+    lost.unlink()
+    build(out, "--limit", 1, "--sample-rate", 8000, "--solo-parts")
+    assert lost.is_file() and load_manifest(out)["items"] == before
+
+
+def test_a_folder_from_before_an_option_existed_still_resumes(chorales):
+    manifest_file = chorales / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    del manifest["options"]["solo_parts"]  # built by a builder without --solo-parts: the same as off
+    manifest_file.write_text(json.dumps(manifest))
+    build(chorales, "--limit", 2, "--sample-rate", 8000, "--transpose", "0,3")
+
+
 def test_missing_fluidsynth_names_the_package(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # a PATH where no fluidsynth lives
     result = build(tmp_path / "out", "--limit", 1, env=env, check=False)

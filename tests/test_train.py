@@ -116,3 +116,19 @@ def test_unconditional_baseline_and_clear_errors(dataset, tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr
     bad = subprocess.run(train_cmd(dataset, tmp_path / "bad", "--config", "enormous"), capture_output=True, text=True)
     assert bad.returncode == 2 and "neither a preset" in bad.stderr
+
+
+def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
+    first = tmp_path / "first"
+    subprocess.run(train_cmd(dataset, first, "--steps", 3), check=True, capture_output=True)
+    _, trained = read_model_file(first / "model.safetensors")
+    # Another seed and a learning rate too small to move anything: the weights can only be the first run's.
+    tuned = tmp_path / "tuned"
+    subprocess.run(train_cmd(dataset, tuned, "--steps", 1, "--seed", 7, "--lr", 1e-12,
+                             "--init", first / "model.safetensors"), check=True, capture_output=True)
+    _, started = read_model_file(tuned / "model.safetensors")
+    for name, tensor in trained.items():
+        np.testing.assert_allclose(started[name], tensor, atol=1e-7, err_msg=name)
+    wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",
+                                     "--init", first / "model.safetensors"), capture_output=True, text=True)
+    assert wrong.returncode == 2 and "does not fit this run" in wrong.stderr and "residual_channels" in wrong.stderr

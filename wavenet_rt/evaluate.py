@@ -109,7 +109,8 @@ def held_out_pieces(data: Path, count: int) -> list[tuple[str, Path, int]]:
     manifest = load_manifest(data)
     pieces: dict[str, tuple[str, Path, int]] = {}
     for name, r in sorted(manifest["items"].items()):
-        if r["split"] == "test" and r.get("midi") and r["piece"] not in pieces:
+        whole = "part_of" not in r  # the melody is taken from the whole piece; parts would repeat it
+        if r["split"] == "test" and r.get("midi") and whole and r["piece"] not in pieces:
             pieces[r["piece"]] = (name, data / r["midi"], int(r.get("global_id", 0)))
     if not pieces:
         raise SystemExit(f"{data} has no test pieces with MIDI: evaluate needs a MIDI-conditioned dataset")

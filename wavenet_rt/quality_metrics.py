@@ -11,6 +11,8 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from .dataset.midi_prep import part_tracks, write_part
+
 CENTS_TOLERANCE = 50.0
 ONSET_WINDOW_S = 0.05  # mir_eval's default tolerance
 FMIN_HZ, FMAX_HZ = 65.4, 2093.0  # C2 .. C7: the chorale voices' range with room to spare (octave errors show)
@@ -47,30 +49,19 @@ def onset_times(notes: list[Note], merge_s: float = 0.03) -> np.ndarray:
 
 
 def write_melody(source: Path, out: Path) -> int:
-    """Writes the melody of a multi-track MIDI file as its own file: the track named Soprano, else the
-    highest part, with the first track's tempo map and program/controller settings. Returns its note
-    count, 0 when the file has no separate parts (nothing written then)."""
+    """Writes the melody of a multi-part MIDI file as its own file: the part named Soprano, else the
+    highest part. Returns its note count, 0 when the file has no separate parts (nothing written then)."""
     midi = mido.MidiFile(str(source))
 
     def mean_pitch(track) -> float:
         pitches = [m.note for m in track if m.type == "note_on" and m.velocity > 0]
         return float(np.mean(pitches)) if pitches else -1.0
 
-    named = [t for t in midi.tracks if "soprano" in t.name.lower() and mean_pitch(t) > 0]
-    melody = named[0] if named else max(midi.tracks, key=mean_pitch)
-    if melody is midi.tracks[0]:
+    parts = part_tracks(midi)
+    if not parts:
         return 0
-    setup = mido.MidiTrack()
-    pending = 0
-    for m in midi.tracks[0]:  # keep its timing while dropping any notes it holds
-        pending += m.time
-        if m.is_meta or m.type in ("program_change", "control_change"):
-            setup.append(m.copy(time=pending))
-            pending = 0
-    kept = mido.MidiFile(ticks_per_beat=midi.ticks_per_beat, type=1)
-    kept.tracks.extend([setup, melody])
-    kept.save(str(out))
-    return sum(1 for m in melody if m.type == "note_on" and m.velocity > 0)
+    named = [i for i in parts if "soprano" in midi.tracks[i].name.lower()]
+    return write_part(midi, out, named[0] if named else max(parts, key=lambda i: mean_pitch(midi.tracks[i])))
 
 
 def pitch_accuracy(audio: np.ndarray, rate: int, notes: list[Note]) -> dict:

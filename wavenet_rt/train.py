@@ -26,7 +26,7 @@ from .config import WaveNetConfig
 from .data import Batch, WindowSampler
 from .dataset.shards import load_manifest
 from .model import WaveNet
-from .weights import save_model
+from .weights import read_model_file, save_model
 
 LOG_FIELDS = ["step", "train_bits", "lr", "samples_per_s", "valid_bits", "elapsed_s"]
 SESSION_ARGS = ("resume", "minutes", "threads", "progress")  # may change between a run and its resumption
@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints, logs and the model file")
     p.add_argument("--config", default="small", help="preset (small, medium, large) or a WaveNetConfig JSON file")
     p.add_argument("--unconditional", action="store_true", help="ignore the dataset's MIDI conditioning (a baseline)")
+    p.add_argument("--init", type=Path, metavar="MODEL",
+                   help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
+                        "over datasets); its shape must be --config's and its data options the dataset's")
     p.add_argument("--steps", type=int, default=20000, help="optimizer steps; also the LR schedule's length")
     p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed, exported) after this wall time")
     p.add_argument("--batch", type=int, default=4, help="windows per step and process (default 4)")
@@ -163,6 +166,8 @@ class Trainer:
             self.valid_data = WindowSampler(args.data, "valid", rf, args.window, use_cond=not args.unconditional)
             self.valid_spec = self.valid_data.fixed_windows(args.valid_windows)
         self.model = WaveNet(self.config).to(ddp.device)
+        if args.init and checkpoint is None:  # a resumed run restores its own weights
+            self._initialise_from(Path(args.init))
         self.ema = AveragedModel(self.model, avg_fn=ema_average(args.ema), use_buffers=True)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -176,6 +181,15 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
 
     # ---- state ----------------------------------------------------------------------------------
+
+    def _initialise_from(self, path: Path) -> None:
+        config, tensors = read_model_file(path)
+        if config != self.config:
+            mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(config)
+            diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
+            raise ValueError(f"--init {path} does not fit this run ({diffs}); pass the --config it was trained with "
+                             "and a dataset built with the same options")
+        self.model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()})
 
     def _restore(self, ck: dict) -> None:
         self.model.load_state_dict(ck["model"])

@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     b.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT,
                    help=f"General MIDI soundfont (default {DEFAULT_SOUNDFONT})")
     b.add_argument("--reverb", action="store_true", help="render with fluidsynth's reverb and chorus (off by default)")
+    b.add_argument("--solo-parts", action="store_true",
+                   help="also render each part of a multi-part piece (one voice per MIDI track) alone, as its own "
+                        "item in the piece's split: lone lines teach the model single notes")
     b.add_argument("--valid", type=float, default=0.1, help="fraction of pieces for validation (default 0.1)")
     b.add_argument("--test", type=float, default=0.1, help="fraction of pieces for testing (default 0.1)")
     b.add_argument("--seed", type=int, default=0, help="seed of the piece split (default 0)")
@@ -67,7 +70,7 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(source=source, location=location, limit=args.limit, sample_rate=args.sample_rate,
                         classes=args.classes, cond_hop=args.hop, features=args.features, programs=args.program,
                         transpose=args.transpose, soundfont=str(args.soundfont), reverb=args.reverb,
-                        valid=args.valid, test=args.test, seed=args.seed)
+                        solo_parts=args.solo_parts, valid=args.valid, test=args.test, seed=args.seed)
 
 
 def summary(manifest: dict) -> str:

@@ -1,6 +1,7 @@
-# The dataset build: plans one item per (piece, GM program, transposition), splits train/valid/test by
-# piece, processes items in worker processes and records each finished item in the manifest at once, so an
-# interrupted build resumes where it stopped (finished items are skipped, failed ones retried).
+# The dataset build: plans one item per (piece, GM program, transposition), with optionally one more per
+# part of it, splits train/valid/test by piece, processes items in worker processes and records each
+# finished item in the manifest at once, so an interrupted build resumes where it stopped (finished items
+# are skipped, failed ones retried).
 from __future__ import annotations
 
 import math
@@ -11,13 +12,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mido
 import numpy as np
 from tqdm import tqdm
 
 from ..conditioning import feature_channels, frames_from_midi_file
 from ..mulaw import mulaw_encode
 from . import audio as audio_io
-from .midi_prep import prepare_midi, score_to_midi
+from .midi_prep import part_tracks, prepare_midi, score_to_midi, write_part
 from .shards import FORMAT, VERSION, load_manifest, manifest_path, save_manifest, write_shard
 from .sources import DatasetError, Piece, audio_pieces, corpus_pieces, midi_pieces, pair_pieces
 
@@ -41,6 +43,7 @@ class BuildOptions:
     transpose: list[int] = field(default_factory=lambda: [0])  # semitones, one copy of each piece per value
     soundfont: str = str(audio_io.DEFAULT_SOUNDFONT)
     reverb: bool = False
+    solo_parts: bool = False  # also each part of a multi-part piece alone, as its own item in the piece's split
     valid: float = 0.1
     test: float = 0.1
     seed: int = 0
@@ -54,8 +57,9 @@ class BuildOptions:
         return self.source != "wav"
 
     def check(self) -> None:
-        if not self.renders and (self.programs != [0] or self.transpose != [0]):
-            raise DatasetError("--program and --transpose apply to rendered sources (corpus, --midi) only")
+        if not self.renders and (self.programs != [0] or self.transpose != [0] or self.solo_parts):
+            raise DatasetError("--program, --transpose and --solo-parts apply to rendered sources (corpus, --midi) "
+                               "only")
         if not all(0 <= p <= 127 for p in self.programs) or len(set(self.programs)) != len(self.programs):
             raise DatasetError(f"programs must be distinct GM program numbers 0..127, got {self.programs}")
         if not 0 <= self.valid < 1 or not 0 <= self.test < 1 or self.valid + self.test >= 1:
@@ -120,16 +124,18 @@ def open_manifest(out: Path, options: BuildOptions) -> dict[str, Any]:
     if manifest.get("pipeline_version") != PIPELINE_VERSION:
         raise DatasetError(f"{out} was built by another version of the builder "
                            f"({manifest.get('pipeline_version')}, this is {PIPELINE_VERSION}); use a new folder")
-    if manifest["options"] != asdict(options):
-        old, new = manifest["options"], asdict(options)
+    # Options added since a folder was built are taken at their defaults, which is how it was built.
+    old, new = {**asdict(BuildOptions()), **manifest["options"]}, asdict(options)
+    if old != new:
         diffs = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
         raise DatasetError(f"{out} was built with other options ({'; '.join(diffs)}); "
                            "use a new folder or the same options")
     return manifest
 
 
-def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, Any]:
-    """Renders or reads one item and writes its shard. Runs in a worker process."""
+def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, dict[str, Any]]:
+    """Renders or reads one item and writes its shard, and with --solo-parts one more shard per part.
+    Returns the manifest records by id. Runs in a worker process."""
     with tempfile.TemporaryDirectory(dir=out / "tmp") as tmp:
         tmp = Path(tmp)
         midi_path, dropped = None, {}
@@ -142,21 +148,43 @@ def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, Any]
             program = item.program if options.renders else None
             dropped = prepare_midi(source_midi, tmp / "prepared.mid", program, item.transpose)
             (tmp / "prepared.mid").replace(midi_path)
-        if options.renders:
-            audio = audio_io.render_midi(midi_path, tmp / "render.wav", Path(options.soundfont),
-                                         options.sample_rate, options.reverb)
-            audio = audio_io.delay_behind_conditioning(audio, options.cond_hop, options.sample_rate)
-        else:
-            audio = audio_io.load_audio(item.piece.audio, options.sample_rate)
-        codes = mulaw_encode(audio_io.normalise(audio), options.classes)
-        frames = math.ceil(len(codes) / options.cond_hop)
-        cond = (frames_from_midi_file(midi_path, frames, options.features, options.sample_rate, options.cond_hop)
-                if options.conditioned else None)
-        write_shard(out / "shards" / f"{item.id}.npz", codes, cond)
-    return {"piece": item.piece.id, "split": item.split, "shard": f"shards/{item.id}.npz",
-            "midi": None if midi_path is None else f"midi/{item.id}.mid", "program": item.program,
+        records = {}
+        if options.solo_parts and midi_path is not None:
+            for track in part_tracks(mido.MidiFile(str(midi_path))):
+                part_id = f"{item.id}.part{track}"
+                write_part(midi_path, out / "midi" / f"{part_id}.mid", track)
+                records[part_id] = {**write_item_shard(part_id, out / "midi" / f"{part_id}.mid", item, options, out,
+                                                       tmp), "part_of": item.id, "dropped": {}}
+        # The item's own record goes last: the build takes an item with its record as finished, parts included.
+        records[item.id] = {**write_item_shard(item.id, midi_path, item, options, out, tmp), "dropped": dropped}
+    return records
+
+
+def write_item_shard(shard_id: str, midi_path: Path | None, item: Item, options: BuildOptions, out: Path,
+                     tmp: Path) -> dict[str, Any]:
+    """Renders `midi_path` (or reads the item's audio), encodes it beside its conditioning frames, writes
+    the shard; returns its manifest record."""
+    if options.renders:
+        audio = audio_io.render_midi(midi_path, tmp / "render.wav", Path(options.soundfont),
+                                     options.sample_rate, options.reverb)
+        audio = audio_io.delay_behind_conditioning(audio, options.cond_hop, options.sample_rate)
+    else:
+        audio = audio_io.load_audio(item.piece.audio, options.sample_rate)
+    codes = mulaw_encode(audio_io.normalise(audio), options.classes)
+    frames = math.ceil(len(codes) / options.cond_hop)
+    cond = (frames_from_midi_file(midi_path, frames, options.features, options.sample_rate, options.cond_hop)
+            if options.conditioned else None)
+    write_shard(out / "shards" / f"{shard_id}.npz", codes, cond)
+    return {"piece": item.piece.id, "split": item.split, "shard": f"shards/{shard_id}.npz",
+            "midi": None if midi_path is None else str(midi_path.relative_to(out)), "program": item.program,
             "global_id": item.global_id, "transpose": item.transpose, "samples": len(codes),
-            "frames": frames, "seconds": len(codes) / options.sample_rate, "dropped": dropped}
+            "frames": frames, "seconds": len(codes) / options.sample_rate}
+
+
+def is_done(item_id: str, done: dict[str, Any], out: Path) -> bool:
+    """An item whose record and shards (its own and its parts') are all there."""
+    records = [r for rid, r in done.items() if rid == item_id or r.get("part_of") == item_id]
+    return item_id in done and all((out / r["shard"]).is_file() for r in records)
 
 
 def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True) -> dict[str, Any]:
@@ -169,10 +197,12 @@ def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True
     manifest = open_manifest(out, options)
     items = plan_items(find_pieces(options), options)
     done = manifest["items"]
-    todo = [it for it in items if it.id not in done or not (out / done[it.id]["shard"]).is_file()]
-    # The source folder may have changed since the last run: keep only planned items, with today's split.
-    pending = {it.id for it in todo}
-    manifest["items"] = {it.id: {**done[it.id], "split": it.split} for it in items if it.id not in pending}
+    todo = [it for it in items if not is_done(it.id, done, out)]
+    # The source folder may have changed since the last run: keep only planned items (and their parts),
+    # with today's split.
+    kept = {it.id: it.split for it in items if is_done(it.id, done, out)}
+    manifest["items"] = {rid: {**r, "split": kept[r.get("part_of", rid)]} for rid, r in done.items()
+                         if r.get("part_of", rid) in kept}
     manifest["failed"] = {}
     save_manifest(out, manifest)
     pool = ProcessPoolExecutor(max_workers=max(1, jobs))
@@ -184,7 +214,7 @@ def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True
             for future in finished:
                 item = running.pop(future)
                 try:
-                    manifest["items"][item.id] = future.result()
+                    manifest["items"].update(future.result())
                 except BrokenProcessPool:
                     raise
                 except Exception as err:  # one bad piece (unreadable score, odd MIDI) must not stop the rest

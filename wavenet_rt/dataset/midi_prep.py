@@ -1,6 +1,7 @@
 # Turns a piece into the MIDI file that is both rendered and read for conditioning: scores are exported
 # by music21; the GM program is forced, notes are transposed, and whatever the 88-key conditioning could
 # not describe (drum channel 10, keys pushed off the keyboard) is removed so audio and features agree.
+# A multi-part file's parts (one voice per track) can also be written alone.
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,3 +65,26 @@ def _rewrite(msg: mido.Message, program: int | None, transpose: int) -> tuple[mi
             return msg, "off_keyboard_notes"
         return msg.copy(note=note), None
     return msg, None
+
+
+def part_tracks(midi: mido.MidiFile) -> list[int]:
+    """Indices of the tracks that hold notes, when there are at least two (a file with separate parts)."""
+    with_notes = [i for i, t in enumerate(midi.tracks) if any(m.type == "note_on" and m.velocity > 0 for m in t)]
+    return with_notes if len(with_notes) >= 2 else []
+
+
+def write_part(source: Path | mido.MidiFile, out: Path, track: int) -> int:
+    """Writes one track of a multi-track file alone, with the first track's tempo map and program and
+    controller settings (its notes dropped). Returns the part's note count."""
+    midi = source if isinstance(source, mido.MidiFile) else mido.MidiFile(str(source))
+    setup, pending = mido.MidiTrack(), 0
+    for msg in midi.tracks[0] if track != 0 else []:  # keep its timing while dropping any notes it holds
+        pending += msg.time
+        if msg.is_meta or msg.type in ("program_change", "control_change"):
+            setup.append(msg.copy(time=pending))
+            pending = 0
+    part = midi.tracks[track]
+    alone = mido.MidiFile(ticks_per_beat=midi.ticks_per_beat, type=1)
+    alone.tracks.extend([setup, part] if track != 0 else [part])
+    alone.save(str(out))
+    return sum(1 for m in part if m.type == "note_on" and m.velocity > 0)
