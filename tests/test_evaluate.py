@@ -95,3 +95,17 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert set(results["summary"]["targets_met"]) == {"melody_pitch_accuracy", "onset_f1", "shuffle_cost_bits",
                                                       "chorale_chroma"}
     assert "first_second_peak_no_keys" in results["warm_up"]
+
+
+def test_shipped_default_model_quick(dataset, tmp_path):
+    """The evaluation's --quick mode on the model that ships (no MODEL argument: the default). These few
+    chorales may include its training pieces, so this checks that it follows MIDI at all, not its quality."""
+    out = tmp_path / "eval"
+    result = subprocess.run([sys.executable, "-m", "wavenet_rt.evaluate", "--data", str(dataset), "--quick",
+                             "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["nll_bits"]["shuffle_cost"] > 0.1  # conditioning from elsewhere costs it: it uses the MIDI
+    chorale = next(r for r in results["pieces"] if r["kind"] == "chorale")
+    assert chorale["onset_f1"]["f1"] > 0.5 and chorale["peak"] > 0.1
+    assert results["warm_up"]["first_second_peak_no_keys"] < 0.05  # no start-up burst
