@@ -26,7 +26,7 @@ from .config import WaveNetConfig
 from .data import Batch, WindowSampler
 from .dataset.shards import load_manifest
 from .model import WaveNet
-from .weights import read_model_file, save_model
+from .weights import load_model, save_model
 
 LOG_FIELDS = ["step", "train_bits", "lr", "samples_per_s", "valid_bits", "elapsed_s"]
 SESSION_ARGS = ("resume", "minutes", "threads", "progress")  # may change between a run and its resumption
@@ -183,13 +183,13 @@ class Trainer:
     # ---- state ----------------------------------------------------------------------------------
 
     def _initialise_from(self, path: Path) -> None:
-        config, tensors = read_model_file(path)
-        if config != self.config:
-            mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(config)
+        start = load_model(path)
+        if start.config != self.config:
+            mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
             raise ValueError(f"--init {path} does not fit this run ({diffs}); pass the --config it was trained with "
                              "and a dataset built with the same options")
-        self.model.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()})
+        self.model.load_state_dict(start.state_dict())
 
     def _restore(self, ck: dict) -> None:
         self.model.load_state_dict(ck["model"])

@@ -152,10 +152,10 @@ def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, dict
         if options.solo_parts and midi_path is not None:
             for track in part_tracks(mido.MidiFile(str(midi_path))):
                 part_id = f"{item.id}.part{track}"
-                write_part(midi_path, out / "midi" / f"{part_id}.mid", track)
-                records[part_id] = {**write_item_shard(part_id, out / "midi" / f"{part_id}.mid", item, options, out,
-                                                       tmp), "part_of": item.id, "dropped": {}}
-        # The item's own record goes last: the build takes an item with its record as finished, parts included.
+                part_midi = out / "midi" / f"{part_id}.mid"
+                write_part(midi_path, part_midi, track)
+                records[part_id] = {**write_item_shard(part_id, part_midi, item, options, out, tmp),
+                                    "part_of": item.id, "dropped": {}}
         records[item.id] = {**write_item_shard(item.id, midi_path, item, options, out, tmp), "dropped": dropped}
     return records
 
@@ -181,10 +181,10 @@ def write_item_shard(shard_id: str, midi_path: Path | None, item: Item, options:
             "frames": frames, "seconds": len(codes) / options.sample_rate}
 
 
-def is_done(item_id: str, done: dict[str, Any], out: Path) -> bool:
-    """An item whose record and shards (its own and its parts') are all there."""
-    records = [r for rid, r in done.items() if rid == item_id or r.get("part_of") == item_id]
-    return item_id in done and all((out / r["shard"]).is_file() for r in records)
+def finished_items(done: dict[str, Any], out: Path) -> set[str]:
+    """Ids of the items whose record and shards (their own and their parts') are all there."""
+    missing = {r.get("part_of", rid) for rid, r in done.items() if not (out / r["shard"]).is_file()}
+    return {rid for rid, r in done.items() if "part_of" not in r and rid not in missing}
 
 
 def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True) -> dict[str, Any]:
@@ -197,10 +197,11 @@ def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True
     manifest = open_manifest(out, options)
     items = plan_items(find_pieces(options), options)
     done = manifest["items"]
-    todo = [it for it in items if not is_done(it.id, done, out)]
+    complete = finished_items(done, out)
+    todo = [it for it in items if it.id not in complete]
     # The source folder may have changed since the last run: keep only planned items (and their parts),
     # with today's split.
-    kept = {it.id: it.split for it in items if is_done(it.id, done, out)}
+    kept = {it.id: it.split for it in items if it.id in complete}
     manifest["items"] = {rid: {**r, "split": kept[r.get("part_of", rid)]} for rid, r in done.items()
                          if r.get("part_of", rid) in kept}
     manifest["failed"] = {}
