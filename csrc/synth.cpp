@@ -156,6 +156,7 @@ bool Synth::push_midi(const uint8_t* bytes, int length, int64_t time_ns) {
 size_t Synth::read_recording(float* out, size_t max_frames) { return recording_.read(out, max_frames); }
 
 int Synth::audio_callback(void* output, unsigned long frames, unsigned long status_flags) {
+  const int64_t entered = now_ns();
   float* out = static_cast<float*>(output);
   const int channels = options_.device_channels;
   const bool running = running_.load(std::memory_order_acquire);
@@ -192,6 +193,8 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
   clock_seq_.fetch_add(1, std::memory_order_release);  // even again: the values are complete
   callback_epoch_.fetch_add(1, std::memory_order_release);
   wake_all(callback_epoch_);  // the generator may refill now; a wake-up never blocks this thread
+  // Its own worst time: a callback far inside the period cannot be what made the server miss a cycle.
+  atomic_max(callback_seconds_max_, 1e-9 * static_cast<double>(now_ns() - entered));
   return 0;
 }
 
@@ -323,6 +326,7 @@ SynthCounters Synth::counters() const {
   c.blocks = blocks_.load();
   c.block_seconds_last = block_seconds_last_.load();
   c.block_seconds_max = block_seconds_max_.load();
+  c.callback_seconds_max = callback_seconds_max_.load();
   c.block_seconds_total = block_seconds_total_.load();
   c.block_audio_seconds = static_cast<double>(c.blocks) * options_.block / engine_->config().sample_rate;
   c.midi_events = midi_events_.load();

@@ -48,6 +48,7 @@ struct SynthCounters {
   int64_t first_callback_ns, last_callback_ns;  // CLOCK_MONOTONIC
   int64_t blocks;
   double block_seconds_last, block_seconds_max, block_seconds_total, block_audio_seconds;
+  double callback_seconds_max;  // the audio callback's longest run, entry to return
   int64_t midi_events, midi_ignored, midi_late, midi_dropped, active_keys, record_dropped;
   float temperature;
   int32_t global_id;
@@ -124,6 +125,7 @@ class Synth {
   int64_t ring_origin_ = 0;  // ring position of this run's first frame
   std::atomic<int64_t> first_callback_ns_{0};
   std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
+  std::atomic<double> callback_seconds_max_{0};
   std::atomic<float> temperature_now_{1.0f};
   std::atomic<int32_t> global_id_now_{0};
   mutable std::mutex error_mutex_;  // error_ is written by the generator as it fails, read by counters()
