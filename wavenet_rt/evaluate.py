@@ -180,14 +180,19 @@ def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
     rate = engine.config.sample_rate
     samples = int(args.seconds * rate)
     delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
-    rows = []
+    rows, melodies_seen = [], set()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, chorale, global_id in held_out_pieces(args.data, args.pieces):
             melody = work / f"{name}.melody.mid"
             pieces = [("chorale", chorale)]
-            if qm.write_melody(chorale, melody) and any(n.start < args.seconds for n in qm.midi_notes(melody)):
-                pieces.insert(0, ("melody", melody))
+            if qm.write_melody(chorale, melody):
+                # two versions of a piece can share their top line (music21's bwv190.7 and bwv190.7-inst):
+                # it is scored once
+                heard = tuple((n.start, n.end, n.pitch) for n in qm.midi_notes(melody) if n.start < args.seconds)
+                if heard and heard not in melodies_seen:
+                    melodies_seen.add(heard)
+                    pieces.insert(0, ("melody", melody))
             for kind, midi in pieces:
                 audio = render_piece(engine, midi, samples, args, global_id)
                 reference = reference_audio(midi, rate, samples, work, manifest)

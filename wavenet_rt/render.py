@@ -56,7 +56,8 @@ def render(engine: Engine, cond: np.ndarray | None, samples: int, args: argparse
     glob = args.global_id if engine.config.global_classes else None
     engine.reset(seed=args.seed)
     blocks: list[np.ndarray] = []
-    with tqdm(total=samples, unit="sample", unit_scale=True, desc="rendering") as bar:
+    # disable=None: a bar on a terminal only, so captured logs (evaluate, CI) hold results, not redraws
+    with tqdm(total=samples, unit="sample", unit_scale=True, desc="rendering", disable=None) as bar:
         try:
             for start in range(0, samples, BLOCK):
                 n = min(BLOCK, samples - start)
