@@ -14,6 +14,8 @@ import torch
 
 from wavenet_rt import WaveNet, read_model_file
 from wavenet_rt.checkpoint import load_checkpoint
+from wavenet_rt.data import Batch, with_input_noise
+from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 
 TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
 
@@ -132,3 +134,29 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",
                                      "--init", first / "model.safetensors"), capture_output=True, text=True)
     assert wrong.returncode == 2 and "does not fit this run" in wrong.stderr and "residual_channels" in wrong.stderr
+
+
+def test_input_noise_reaches_the_inputs_at_its_level_and_never_the_targets():
+    rng = np.random.default_rng(3)
+    clean = np.sin(np.linspace(0, 200, 2 * 3000)).reshape(2, 3000) * 0.5
+    codes = mulaw_encode(clean)
+    batch = Batch(codes[:, :-1], codes[:, -500:], np.ones((2, 3, 10), np.float32), np.array([0, 1]))
+    noisy = with_input_noise(batch, 0.02, rng, 256)
+    assert noisy.targets is batch.targets and noisy.cond is batch.cond and noisy.global_id is batch.global_id
+    # measured in float64 against the decoded clean inputs: the added noise has the asked-for spread
+    added = mulaw_decode(noisy.inputs).astype(np.float64) - mulaw_decode(batch.inputs).astype(np.float64)
+    assert abs(added.std() - 0.02) < 0.002 and abs(added.mean()) < 0.001
+    assert noisy.inputs.dtype == np.int64 and noisy.inputs.min() >= 0 and noisy.inputs.max() <= 255
+
+
+def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, tmp_path):
+    run = tmp_path / "old"
+    subprocess.run(train_cmd(dataset, run, "--steps", 10), check=True, capture_output=True)
+    state = load_checkpoint(run)
+    del state["args"]["input_noise"]  # as a checkpoint written before --input-noise
+    state["args"]["steps"] = 14
+    torch.save(state, run / "checkpoint.pt")
+    resumed = subprocess.run([sys.executable, "-m", "wavenet_rt.train", "--out", str(run), "--resume", "--no-progress",
+                              "--threads", "1"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert load_checkpoint(run)["step"] == 14 and load_checkpoint(run)["args"]["input_noise"] == 0.0

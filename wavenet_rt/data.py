@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset.shards import load_manifest, read_shard
-from .mulaw import silence_code
+from .mulaw import mulaw_decode, mulaw_encode, silence_code
 
 
 @dataclass
@@ -83,3 +83,11 @@ class WindowSampler:
         rng = np.random.default_rng(seed)
         picks = rng.choice(len(self.pieces), size=count, p=self.weights)
         return [(int(i), int(rng.integers(self.pieces[i][4])) * self.hop - self.lead) for i in picks]
+
+
+def with_input_noise(batch: Batch, sigma: float, rng: np.random.Generator, classes: int) -> Batch:
+    """The batch with Gaussian noise (std `sigma`, full scale 1) added to the audio the model reads, not to
+    what it must predict: a model that learns to predict clean samples from a noisy past does not drift
+    into the noise floor that its own sampling errors make when it free-runs."""
+    noisy = mulaw_decode(batch.inputs, classes) + rng.normal(0.0, sigma, batch.inputs.shape)
+    return Batch(mulaw_encode(noisy, classes), batch.targets, batch.cond, batch.global_id)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import WaveNetConfig
-from .data import Batch, WindowSampler
+from .data import Batch, WindowSampler, with_input_noise
 from .dataset.shards import load_manifest
 from .model import WaveNet
 from .weights import load_model, save_model
@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--warmup", type=int, default=200, help="linear LR warm-up steps (default 200)")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights (default 0.999)")
+    p.add_argument("--input-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="std of Gaussian noise added to the input audio (full scale 1), not to the targets: "
+                        "makes free-running sturdier against the model's own sampling noise (default 0: off)")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
     p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
@@ -147,7 +150,8 @@ class Trainer:
         if args.resume:
             checkpoint = load_checkpoint(self.run_dir)
             saved = checkpoint["args"]
-            args = argparse.Namespace(**{**saved, **{k: getattr(args, k) for k in SESSION_ARGS}})
+            # options newer than the run take their defaults
+            args = argparse.Namespace(**{**vars(args), **saved, **{k: getattr(args, k) for k in SESSION_ARGS}})
             args.data, args.out = Path(saved["data"]), Path(saved["out"])
         elif has_checkpoint(self.run_dir):
             raise ValueError(f"{self.run_dir} already holds a run; pass --resume to continue it or pick another --out")
@@ -225,7 +229,10 @@ class Trainer:
         return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob
 
     def train_step(self) -> float:
-        inputs, targets, cond, glob = self._tensors(self.train_data.sample(self.rng, self.args.batch))
+        batch = self.train_data.sample(self.rng, self.args.batch)
+        if self.args.input_noise:
+            batch = with_input_noise(batch, self.args.input_noise, self.rng, self.config.classes)
+        inputs, targets, cond, glob = self._tensors(batch)
         logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
         loss = F.cross_entropy(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
