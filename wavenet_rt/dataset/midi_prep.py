@@ -73,18 +73,23 @@ def part_tracks(midi: mido.MidiFile) -> list[int]:
     return with_notes if len(with_notes) >= 2 else []
 
 
-def write_part(source: Path | mido.MidiFile, out: Path, track: int) -> int:
-    """Writes one track of a multi-track file alone, with the first track's tempo map and program and
-    controller settings (its notes dropped). Returns the part's note count."""
-    midi = source if isinstance(source, mido.MidiFile) else mido.MidiFile(str(source))
+def setup_only(track: mido.MidiTrack) -> mido.MidiTrack:
+    """The track's meta, program and controller messages at their times, its notes dropped."""
     setup, pending = mido.MidiTrack(), 0
-    for msg in midi.tracks[0] if track != 0 else []:  # keep its timing while dropping any notes it holds
+    for msg in track:
         pending += msg.time
         if msg.is_meta or msg.type in ("program_change", "control_change"):
             setup.append(msg.copy(time=pending))
             pending = 0
+    return setup
+
+
+def write_part(source: Path | mido.MidiFile, out: Path, track: int) -> int:
+    """Writes one track of a multi-track file alone, with the first track's tempo map and program and
+    controller settings (its notes dropped). Returns the part's note count."""
+    midi = source if isinstance(source, mido.MidiFile) else mido.MidiFile(str(source))
     part = midi.tracks[track]
     alone = mido.MidiFile(ticks_per_beat=midi.ticks_per_beat, type=1)
-    alone.tracks.extend([setup, part] if track != 0 else [part])
+    alone.tracks.extend([part] if track == 0 else [setup_only(midi.tracks[0]), part])
     alone.save(str(out))
     return sum(1 for m in part if m.type == "note_on" and m.velocity > 0)
