@@ -165,6 +165,7 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
             "jack_xruns_during_notes": xruns_notes, "soak_seconds": soak_seconds,
             "synth_underruns": stats["underruns"], "synth_device_xruns": stats["device_xruns"],
             "synth_callback_max_ms": 1e3 * stats["callback_seconds_max"],
+            "synth_callback_cpu_max_ms": 1e3 * stats["callback_cpu_seconds_max"],
             "control_jack_xruns_during_soak": soak_xruns, "synth_target_frames": stats["target_frames"],
             "played_seconds": seconds, "frames_delivered": stats["frames_delivered"],
             "frames_expected": seconds * 48000, "synth_latency_ms": 1e3 * stats["latency_s"]}
@@ -191,7 +192,8 @@ def run_live(args) -> list[dict]:
 def print_live(r: dict) -> None:
     k = r["key_to_sound_ms"]
     soak = (f"; soak {r['soak_seconds']:.0f} s: synth underruns {r['synth_underruns']}, control JACK xruns "
-            f"{r['control_jack_xruns_during_soak']}, longest callback {r['synth_callback_max_ms']:.3f} ms"
+            f"{r['control_jack_xruns_during_soak']}, longest callback {r['synth_callback_max_ms']:.3f} ms "
+            f"({r['synth_callback_cpu_max_ms']:.3f} ms of CPU)"
             if r["soak_seconds"] else "")
     print(f"live, {r['period']:3d}-frame periods: key-to-sound p50 {k['p50']:.2f} p95 {k['p95']:.2f} "
           f"max {k['max']:.2f} ms, jitter {k['jitter_p95_minus_min']:.2f} ms over {r['notes']} notes; frames delivered "

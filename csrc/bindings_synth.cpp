@@ -75,6 +75,7 @@ void bind_synth(py::module_& m) {
         d["block_seconds_total"] = c.block_seconds_total;
         d["block_audio_seconds"] = c.block_audio_seconds;
         d["callback_seconds_max"] = c.callback_seconds_max;
+        d["callback_cpu_seconds_max"] = c.callback_cpu_seconds_max;
         d["midi_events"] = c.midi_events;
         d["midi_ignored"] = c.midi_ignored;
         d["midi_late"] = c.midi_late;

@@ -38,6 +38,14 @@ int64_t now_ns() {
       .count();
 }
 
+// CPU time this thread has run: unlike wall time, not inflated when the host preempts the thread
+// (a shared VM steals the CPU for milliseconds at a time). A clock read, no lock and no allocation.
+int64_t thread_cpu_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
 void atomic_max(std::atomic<double>& value, double candidate) {
   double current = value.load(std::memory_order_relaxed);
   while (candidate > current && !value.compare_exchange_weak(current, candidate, std::memory_order_relaxed)) {
@@ -157,6 +165,7 @@ size_t Synth::read_recording(float* out, size_t max_frames) { return recording_.
 
 int Synth::audio_callback(void* output, unsigned long frames, unsigned long status_flags) {
   const int64_t entered = now_ns();
+  const int64_t entered_cpu = thread_cpu_ns();
   float* out = static_cast<float*>(output);
   const int channels = options_.device_channels;
   const bool running = running_.load(std::memory_order_acquire);
@@ -194,6 +203,7 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
   callback_epoch_.fetch_add(1, std::memory_order_release);
   wake_all(callback_epoch_);  // the generator may refill now; a wake-up never blocks this thread
   // Its own worst time: a callback far inside the period cannot be what made the server miss a cycle.
+  atomic_max(callback_cpu_seconds_max_, 1e-9 * static_cast<double>(thread_cpu_ns() - entered_cpu));
   atomic_max(callback_seconds_max_, 1e-9 * static_cast<double>(now_ns() - entered));
   return 0;
 }
@@ -327,6 +337,7 @@ SynthCounters Synth::counters() const {
   c.block_seconds_last = block_seconds_last_.load();
   c.block_seconds_max = block_seconds_max_.load();
   c.callback_seconds_max = callback_seconds_max_.load();
+  c.callback_cpu_seconds_max = callback_cpu_seconds_max_.load();
   c.block_seconds_total = block_seconds_total_.load();
   c.block_audio_seconds = static_cast<double>(c.blocks) * options_.block / engine_->config().sample_rate;
   c.midi_events = midi_events_.load();

@@ -48,7 +48,8 @@ struct SynthCounters {
   int64_t first_callback_ns, last_callback_ns;  // CLOCK_MONOTONIC
   int64_t blocks;
   double block_seconds_last, block_seconds_max, block_seconds_total, block_audio_seconds;
-  double callback_seconds_max;  // the audio callback's longest run, entry to return
+  double callback_seconds_max;      // the audio callback's longest run, entry to return, wall clock
+  double callback_cpu_seconds_max;  // the same in the thread's CPU time (host preemption left out)
   int64_t midi_events, midi_ignored, midi_late, midi_dropped, active_keys, record_dropped;
   float temperature;
   int32_t global_id;
@@ -125,7 +126,7 @@ class Synth {
   int64_t ring_origin_ = 0;  // ring position of this run's first frame
   std::atomic<int64_t> first_callback_ns_{0};
   std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
-  std::atomic<double> callback_seconds_max_{0};
+  std::atomic<double> callback_seconds_max_{0}, callback_cpu_seconds_max_{0};
   std::atomic<float> temperature_now_{1.0f};
   std::atomic<int32_t> global_id_now_{0};
   mutable std::mutex error_mutex_;  // error_ is written by the generator as it fails, read by counters()
