@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset.shards import load_manifest, read_shard
-from .mulaw import mulaw_decode, mulaw_encode, silence_code
+from .mulaw import silence_code
 
 
 @dataclass
@@ -85,9 +85,11 @@ class WindowSampler:
         return [(int(i), int(rng.integers(self.pieces[i][4])) * self.hop - self.lead) for i in picks]
 
 
-def with_input_noise(batch: Batch, sigma: float, rng: np.random.Generator, classes: int) -> Batch:
-    """The batch with Gaussian noise (std `sigma`, full scale 1) added to the audio the model reads, not to
-    what it must predict: a model that learns to predict clean samples from a noisy past does not drift
-    into the noise floor that its own sampling errors make when it free-runs."""
-    noisy = mulaw_decode(batch.inputs, classes) + rng.normal(0.0, sigma, batch.inputs.shape)
-    return Batch(mulaw_encode(noisy, classes), batch.targets, batch.cond, batch.global_id)
+def with_input_noise(batch: Batch, std_classes: float, rng: np.random.Generator, classes: int) -> Batch:
+    """The batch with Gaussian noise (std in mu-law classes, rounded) added to the codes the model reads,
+    not to those it must predict. Free-running, the model reads its own samples, each a few classes off
+    the likeliest one; noise of that kind in training teaches it to predict clean samples from such a past
+    instead of drifting into a noise floor. In the class domain the noise scales with the signal as its
+    own errors do (in the linear domain it would bury quiet passages)."""
+    noise = np.rint(rng.normal(0.0, std_classes, batch.inputs.shape)).astype(np.int64)
+    return Batch(np.clip(batch.inputs + noise, 0, classes - 1), batch.targets, batch.cond, batch.global_id)

@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, required=True, help="dataset folder the model was trained on (its test split)")
     p.add_argument("--baseline", type=Path, help="an unconditional model of the same size, for comparison")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
+    p.add_argument("--split", default="test", choices=["test", "valid"],
+                   help="held-out split to score (default test; tune sampling options on valid, report on test)")
     p.add_argument("--pieces", type=int, default=4, help="held-out chorales to render (each also as a melody)")
     p.add_argument("--seconds", type=float, default=12.0, help="seconds rendered per piece (default 12)")
     p.add_argument("--windows", type=int, default=64, help="test windows for the NLL figures (default 64)")
@@ -54,9 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 # ---- likelihood --------------------------------------------------------------------------------------
 
-def window_bits(model, data: Path, windows: int, targets: int, ablation: str | None = None, seed: int = 0,
-                use_cond: bool = True) -> float:
-    """Mean bits per target sample over fixed test windows. ablation "elsewhere": each window gets the
+def window_bits(model, data: Path, split: str, windows: int, targets: int, ablation: str | None = None,
+                seed: int = 0, use_cond: bool = True) -> float:
+    """Mean bits per target sample over fixed windows of a split. ablation "elsewhere": each window gets the
     conditioning of another window (half the list away: other music, other keys); "permuted": its own
     frames in a random order (the same keys, wrong timing)."""
     import torch
@@ -64,7 +66,7 @@ def window_bits(model, data: Path, windows: int, targets: int, ablation: str | N
 
     from .data import WindowSampler
 
-    sampler = WindowSampler(data, "test", model.receptive_field, targets, use_cond=use_cond)
+    sampler = WindowSampler(data, split, model.receptive_field, targets, use_cond=use_cond)
     spec = sampler.fixed_windows(windows)
     rng = np.random.default_rng(seed)
     total, count = 0.0, 0
@@ -89,31 +91,32 @@ def likelihood(args: argparse.Namespace, model_path: Path) -> dict:
 
     model = load_model(model_path).eval()
     targets = 2000 if args.quick else 4000
-    result = {"model": window_bits(model, args.data, args.windows, targets),
-              "shuffled_conditioning": window_bits(model, args.data, args.windows, targets, "elsewhere"),
-              "frames_permuted": window_bits(model, args.data, args.windows, targets, "permuted", args.seed)}
+    split, windows = args.split, args.windows
+    result = {"model": window_bits(model, args.data, split, windows, targets),
+              "shuffled_conditioning": window_bits(model, args.data, split, windows, targets, "elsewhere"),
+              "frames_permuted": window_bits(model, args.data, split, windows, targets, "permuted", args.seed)}
     result["shuffle_cost"] = result["shuffled_conditioning"] - result["model"]
     if args.baseline:
         baseline = load_model(args.baseline).eval()
         if baseline.config.cond_channels or baseline.receptive_field != model.receptive_field:
             raise SystemExit("--baseline must be an unconditional model with the model's receptive field")
-        result["unconditional_baseline"] = window_bits(baseline, args.data, args.windows, targets, use_cond=False)
+        result["unconditional_baseline"] = window_bits(baseline, args.data, split, windows, targets, use_cond=False)
         result["gain_over_baseline"] = result["unconditional_baseline"] - result["model"]
     return result
 
 
 # ---- renders -----------------------------------------------------------------------------------------
 
-def held_out_pieces(data: Path, count: int) -> list[tuple[str, Path, int]]:
-    """(piece, MIDI file, global class) of the first `count` distinct test-split pieces, by name."""
+def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[str, Path, int]]:
+    """(piece, MIDI file, global class) of the first `count` distinct pieces of a split, by name."""
     manifest = load_manifest(data)
     pieces: dict[str, tuple[str, Path, int]] = {}
     for name, r in sorted(manifest["items"].items()):
         whole = "part_of" not in r  # the melody is taken from the whole piece; parts would repeat it
-        if r["split"] == "test" and r.get("midi") and whole and r["piece"] not in pieces:
+        if r["split"] == split and r.get("midi") and whole and r["piece"] not in pieces:
             pieces[r["piece"]] = (name, data / r["midi"], int(r.get("global_id", 0)))
     if not pieces:
-        raise SystemExit(f"{data} has no test pieces with MIDI: evaluate needs a MIDI-conditioned dataset")
+        raise SystemExit(f"{data} has no {split} pieces with MIDI: evaluate needs a MIDI-conditioned dataset")
     return list(pieces.values())[:count]
 
 
@@ -183,7 +186,7 @@ def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
     rows, melodies_seen = [], set()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name, chorale, global_id in held_out_pieces(args.data, args.pieces):
+        for name, chorale, global_id in held_out_pieces(args.data, args.pieces, args.split):
             melody = work / f"{name}.melody.mid"
             pieces = [("chorale", chorale)]
             if qm.write_melody(chorale, melody):
@@ -267,17 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    held_out_pieces(args.data, args.pieces)  # fails now, not after the likelihood work, without MIDI
+    held_out_pieces(args.data, args.pieces, args.split)  # fails now, not after the likelihood work, without MIDI
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     nll = likelihood(args, model_path)
     baseline = f", unconditional baseline {nll['unconditional_baseline']:.3f}" if args.baseline else ""
-    print(f"test bits/sample: model {nll['model']:.3f}, conditioning from elsewhere {nll['shuffled_conditioning']:.3f} "
-          f"(cost {nll['shuffle_cost']:.3f}), frames permuted {nll['frames_permuted']:.3f}{baseline}", flush=True)
+    print(f"{args.split} bits/sample: model {nll['model']:.3f}, conditioning from elsewhere "
+          f"{nll['shuffled_conditioning']:.3f} (cost {nll['shuffle_cost']:.3f}), "
+          f"frames permuted {nll['frames_permuted']:.3f}{baseline}", flush=True)
     rows = renders(args, model_path)
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
-                   "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
+                   "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
                    "temperature": args.temperature, "seed": args.seed, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,
                "summary": summarise(rows, nll), "targets": TARGETS, "elapsed_s": time.time() - started}
