@@ -29,7 +29,7 @@ from .model import WaveNet
 from .weights import load_model, save_model
 
 LOG_FIELDS = ["step", "train_bits", "lr", "samples_per_s", "valid_bits", "elapsed_s"]
-SESSION_ARGS = ("resume", "minutes", "threads", "progress", "compile")  # may change between a run and its resumption
+SESSION_ARGS = ("resume", "minutes", "threads", "progress")  # may change between a run and its resumption
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,9 +56,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-noise", type=float, default=0.0, metavar="CLASSES",
                    help="std, in mu-law classes, of Gaussian noise added to the input codes (never the targets): "
                         "makes free-running sturdier against the model's own sampling errors (default 0: off)")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the training network: about 1.2x the samples/s on a 2-core CPU, after "
-                        "a minute or two of compiling")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
     p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
@@ -186,8 +183,6 @@ class Trainer:
         self.net = self.model
         if ddp.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
-        if args.compile:  # the compiled wrapper shares the parameters; state dicts still come from self.model
-            self.net = torch.compile(self.net)
 
     # ---- state ----------------------------------------------------------------------------------
 
