@@ -4,6 +4,7 @@
 # the model also learns how music begins from nothing.
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ class Batch:
     targets: np.ndarray  # (B, N) int64: the codes that follow the last N inputs
     cond: np.ndarray | None  # (B, C, ceil(T / hop)) float32
     global_id: np.ndarray | None  # (B,) int64
+    first_sample: np.ndarray | None = None  # (B,) int64: each window's position in its piece (may be < 0)
 
 
 class WindowSampler:
@@ -76,7 +78,8 @@ class WindowSampler:
                 chunk = piece_cond[:, first + skip_frames:first + frames]
                 cond[row, :, skip_frames:skip_frames + chunk.shape[1]] = chunk
         global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
-        return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id)
+        first_sample = np.array([start for _, start in spec], dtype=np.int64)
+        return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id, first_sample)
 
     def fixed_windows(self, count: int, seed: int = 1234) -> list[tuple[int, int]]:
         """A reproducible set of window positions (for validation): same seed, same windows."""
@@ -92,4 +95,4 @@ def with_input_noise(batch: Batch, std_classes: float, rng: np.random.Generator,
     instead of drifting into a noise floor. In the class domain the noise scales with the signal as its
     own errors do (in the linear domain it would bury quiet passages)."""
     noise = np.rint(rng.normal(0.0, std_classes, batch.inputs.shape)).astype(np.int64)
-    return Batch(np.clip(batch.inputs + noise, 0, classes - 1), batch.targets, batch.cond, batch.global_id)
+    return dataclasses.replace(batch, inputs=np.clip(batch.inputs + noise, 0, classes - 1))

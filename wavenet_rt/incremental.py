@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .excitation import sine_excitation
 from .model import WaveNet
 from .mulaw import mulaw_decode, silence_code
 from .sampling import sample_categorical, sampling_uniforms
@@ -52,6 +53,7 @@ class IncrementalGenerator:
         self.batch = batch
         self.layers = [_LayerState(layer, batch, self.config.kernel_size) for layer in model.layers]
         self.embed = model.embed.weight.detach()
+        self.excite = None if model.excite is None else model.excite.weight.detach()[:, :, 0].t()  # (2, R)
         self.head1_weight = model.head1.weight.detach()[:, :, 0].t().contiguous()
         self.head1_bias = model.head1.bias.detach()
         self.head2_weight = model.head2.weight.detach()[:, :, 0].t().contiguous()
@@ -91,6 +93,10 @@ class IncrementalGenerator:
         if self.t % self.config.cond_hop == 0 or self.t == 0:
             self._set_layer_biases(cond_frame, global_id)
         x = self.embed[codes]  # (B, R)
+        if self.excite is not None:
+            first = torch.full((self.batch,), self.t, dtype=torch.int64)
+            e = sine_excitation(cond_frame[:, :, None], 1, self.config.sample_rate, 1, first)[:, :, 0]  # (B, 2)
+            x = x + e.to(x.dtype) @ self.excite
         skips = None
         for layer in self.layers:
             a = torch.addmm(layer.bias, layer.taps(x, self.t), layer.conv_weight_flat)  # (B, G)

@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints, logs and the model file")
     p.add_argument("--config", default="small", help="preset (small, medium, large) or a WaveNetConfig JSON file")
     p.add_argument("--unconditional", action="store_true", help="ignore the dataset's MIDI conditioning (a baseline)")
+    p.add_argument("--excitation", choices=["", "sines"], default=None,
+                   help="'sines': feed the network a sum of sines at the held keys' pitches, at sample rate "
+                        "(default: --config's, none for the presets)")
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
@@ -110,7 +113,7 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def build_config(spec: str, manifest: dict, unconditional: bool) -> WaveNetConfig:
+def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str | None = None) -> WaveNetConfig:
     """The network shape from a preset or JSON file; everything the data decides comes from the manifest."""
     try:
         base = WaveNetConfig.preset(spec)
@@ -123,7 +126,8 @@ def build_config(spec: str, manifest: dict, unconditional: bool) -> WaveNetConfi
     return dataclasses.replace(base, classes=manifest["classes"], sample_rate=manifest["sample_rate"],
                                cond_channels=cond, cond_hop=manifest["cond_hop"],
                                cond_features=manifest["cond_features"] if cond else "",
-                               global_classes=manifest["global_classes"])
+                               global_classes=manifest["global_classes"],
+                               excitation=base.excitation if excitation is None else excitation)
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
@@ -162,7 +166,7 @@ class Trainer:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)  # identical initial weights in every process
         manifest = load_manifest(args.data)
-        self.config = build_config(args.config, manifest, args.unconditional)
+        self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None))
         rf = self.config.receptive_field
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional)
         self.valid_data, self.valid_spec = None, []
@@ -188,12 +192,16 @@ class Trainer:
 
     def _initialise_from(self, path: Path) -> None:
         start = load_model(path)
-        if start.config != self.config:
+        # A model without an excitation may start one that has it: the new projection starts at zero.
+        adds_excitation = self.config.excitation and not start.config.excitation
+        if dataclasses.replace(start.config, excitation=self.config.excitation) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
             raise ValueError(f"--init {path} does not fit this run ({diffs}); pass the --config it was trained with "
                              "and a dataset built with the same options")
-        self.model.load_state_dict(start.state_dict())
+        missing, _ = self.model.load_state_dict(start.state_dict(), strict=not adds_excitation)
+        if adds_excitation and missing != ["excite.weight"]:
+            raise ValueError(f"--init {path} lacks {missing}")
 
     def _restore(self, ck: dict) -> None:
         self.model.load_state_dict(ck["model"])
@@ -226,14 +234,15 @@ class Trainer:
         dev = self.ddp.device
         cond = None if batch.cond is None else torch.from_numpy(batch.cond).to(dev)
         glob = None if batch.global_id is None else torch.from_numpy(batch.global_id).to(dev)
-        return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob
+        first = torch.from_numpy(batch.first_sample)  # excitation phases are computed on the CPU
+        return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob, first
 
     def train_step(self) -> float:
         batch = self.train_data.sample(self.rng, self.args.batch)
         if self.args.input_noise:
             batch = with_input_noise(batch, self.args.input_noise, self.rng, self.config.classes)
-        inputs, targets, cond, glob = self._tensors(batch)
-        logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
+        inputs, targets, cond, glob, first = self._tensors(batch)
+        logits = self.net(inputs, cond, glob, first)[:, :, -targets.shape[1]:]  # (B, classes, N)
         loss = F.cross_entropy(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -249,8 +258,9 @@ class Trainer:
         """Mean bits per target sample of the EMA weights over the fixed validation windows."""
         model, total, count = self.ema.module, 0.0, 0
         for i in range(0, len(self.valid_spec), self.args.batch):
-            inputs, targets, cond, glob = self._tensors(self.valid_data.windows(self.valid_spec[i:i + self.args.batch]))
-            logits = model(inputs, cond, glob)[:, :, -targets.shape[1]:]
+            batch = self.valid_data.windows(self.valid_spec[i:i + self.args.batch])
+            inputs, targets, cond, glob, first = self._tensors(batch)
+            logits = model(inputs, cond, glob, first)[:, :, -targets.shape[1]:]
             total += F.cross_entropy(logits, targets, reduction="sum").item()
             count += targets.numel()
         return total / count / math.log(2)

@@ -31,6 +31,8 @@ def expected_shapes(config: WaveNetConfig) -> dict[str, tuple[int, ...]]:
     """Every tensor a model file of this config holds, with its shape (PyTorch layout)."""
     r, g, s, half = config.residual_channels, config.gate_channels, config.skip_channels, config.gate_channels // 2
     shapes: dict[str, tuple[int, ...]] = {"embed.weight": (config.classes, r)}
+    if config.excitation:
+        shapes["excite.weight"] = (r, 2, 1)
     for i in range(config.layers):
         p = f"layers.{i}."
         shapes[p + "conv.weight"] = (g, r, config.kernel_size)

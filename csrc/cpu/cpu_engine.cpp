@@ -13,6 +13,7 @@
 
 #include "../block_checks.h"
 #include "../exclusive_call.h"
+#include "../excitation.h"
 #include "../sampling.h"
 
 namespace wavenet_rt::cpu {
@@ -26,6 +27,9 @@ struct alignas(64) CpuEngine::StreamState {
   FloatBuffer x_skip;              // (Rp + Sp): residual stream, then skip sum
   FloatBuffer frame;  // (C): the current conditioning frame, gathered contiguous for the projection
   FloatBuffer gate_in, gated, hidden, logits, weights;
+  std::vector<int> held_keys;    // the excitation's keys sounding in the current frame ...
+  std::vector<float> held_amps;  // ... and their roll values; `held` of each are in use
+  int held = 0;
   int32_t code = 0;  // the input of the next step
   bool primed = false;
 };
@@ -112,6 +116,8 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     s.hidden = FloatBuffer(sp_);
     s.logits = FloatBuffer(kp_);
     s.weights = FloatBuffer(kp_);
+    s.held_keys.resize(kExcitationKeys);
+    s.held_amps.resize(kExcitationKeys);
   }
   pos_stride_ = (layers + 15) / 16 * 16 + 16;
   ring_pos_.assign(static_cast<size_t>(pool_.threads()) * pos_stride_, 0);
@@ -136,6 +142,14 @@ void CpuEngine::pack(const HostWeights& w) {
   const int g2 = 2 * hp_;
   embed_ = FloatBuffer(static_cast<size_t>(c.classes) * rp_);
   for (int i = 0; i < c.classes; ++i) std::memcpy(embed_.data() + i * rp_, w.embed + i * r, r * sizeof(float));
+  if (c.excitation) {
+    excite_ = FloatBuffer(2 * static_cast<size_t>(rp_));
+    for (int o = 0; o < r; ++o) {
+      excite_.data()[o] = w.excite[o * 2];             // PyTorch (R, 2, 1): [o][sin]
+      excite_.data()[rp_ + o] = w.excite[o * 2 + 1];   // [o][cos]
+    }
+    for (int key = 0; key < kExcitationKeys; ++key) key_hz_.push_back(excitation_key_hz(key));
+  }
   if (c.cond_channels) cond_ = FloatBuffer(static_cast<size_t>(c.cond_channels) * c.layers() * g2);
   skip_bias_ = FloatBuffer(sp_);
   for (int l = 0; l < c.layers(); ++l) {
@@ -209,6 +223,7 @@ void CpuEngine::clear(uint64_t seed) {
     for (FloatBuffer& ring : s.rings) std::memset(ring.data(), 0, ring.size() * sizeof(float));
     s.code = silence_code_;
     s.primed = false;
+    s.held = 0;
   }
 }
 
@@ -225,6 +240,32 @@ void CpuEngine::set_frame_biases(StreamState& s, const float* frame, int32_t glo
   if (with_cond && config_.cond_channels) {
     kernels_.matvec(cond_.data(), config_.cond_channels, config_.layers() * g2, frame, s.biases.data());
   }
+}
+
+// The keys the excitation sums over in this frame: its first kExcitationKeys channels are the key roll.
+void CpuEngine::set_held_keys(StreamState& s, const float* frame) const {
+  s.held = 0;
+  for (int key = 0; key < kExcitationKeys; ++key) {
+    if (frame[key] != 0.0f) {
+      s.held_keys[s.held] = key;
+      s.held_amps[s.held++] = frame[key];
+    }
+  }
+}
+
+// x += the excitation at stream sample t through its projection (sums in double, as the reference).
+void CpuEngine::add_excitation(const StreamState& s, uint64_t t, float* x) const {
+  double sines = 0.0, cosines = 0.0;
+  for (int i = 0; i < s.held; ++i) {
+    double sn, cs;
+    excitation_phase(key_hz_[s.held_keys[i]], t, config_.sample_rate, &sn, &cs);
+    sines += s.held_amps[i] * sn;
+    cosines += s.held_amps[i] * cs;
+  }
+  const float es = static_cast<float>(sines), ec = static_cast<float>(cosines);
+  const float* ws = excite_.data();
+  const float* wc = ws + rp_;
+  for (int o = 0; o < rp_; ++o) x[o] += ws[o] * es + wc[o] * ec;
 }
 
 // The state after an endless silence: a constant input makes every layer's input constant, so one pass
@@ -271,6 +312,7 @@ void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_p
   float* x = s.x_skip.data();
   float* skip = x + rp_;
   std::memcpy(x, embed_.data() + static_cast<long>(code) * rp_, rp_ * sizeof(float));
+  if (s.held) add_excitation(s, t, x);
   std::memcpy(skip, skip_bias_.data(), sp_ * sizeof(float));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const PackedLayer& layer = layers_[l];
@@ -376,6 +418,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
         const long f = static_cast<long>(t / hop - first_frame);
         for (int c = 0; c < channels; ++c) frame[c] = job.cond[(static_cast<long>(si) * channels + c) * job.frames + f];
         set_frame_biases(s, frame, gid, channels > 0);
+        if (config_.excitation) set_held_keys(s, frame);
       }
       const int32_t code = job.codes ? job.codes[static_cast<long>(si) * job.n + i] : s.code;
       step(s, code, t, pos);

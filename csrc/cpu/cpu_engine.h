@@ -57,6 +57,8 @@ class CpuEngine final : public Engine {
   static void run_job(void* job, int thread_index) noexcept;
   void run_streams(const Job& job, int thread, int first, int last);
   void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
+  void set_held_keys(StreamState& s, const float* frame) const;
+  void add_excitation(const StreamState& s, uint64_t t, float* x) const;
   void prime_with_silence(StreamState& s) const;
   void step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const;
   void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
@@ -69,6 +71,8 @@ class CpuEngine final : public Engine {
   int rp_, hp_, sp_, kp_;  // padded residual, half-gate, skip, class counts
   std::vector<PackedLayer> layers_;
   FloatBuffer embed_;       // (classes, Rp)
+  FloatBuffer excite_;      // (2, Rp): the sine excitation's [sin | cos] projections; empty without one
+  std::vector<double> key_hz_;  // the excitation's key pitches
   FloatBuffer cond_;        // (C, layers * 2Hp): every layer's conditioning projection in one product
   FloatBuffer skip_bias_;   // (Sp): all layers' skip biases, summed
   WeightMatrix head1_, head2_;  // (S, Sp), (S, Kp)

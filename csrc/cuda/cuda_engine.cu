@@ -331,6 +331,7 @@ class CudaEngine final : public Engine {
     s.cond_channels = c.cond_channels;
     s.cond_hop = c.cond_hop;
     s.global_classes = c.global_classes;
+    s.sample_rate = c.sample_rate;
     s.streams = streams_;
     long long offset = 0;
     for (int l = 0; l < s.layers; ++l) {
@@ -423,6 +424,17 @@ class CudaEngine final : public Engine {
     head1_bias_ = upload(std::vector<float>(w.head1_bias, w.head1_bias + S));
     head2_bias_ = upload(std::vector<float>(w.head2_bias, w.head2_bias + Q));
     embed_ = upload(std::vector<float>(w.embed, w.embed + static_cast<long>(Q) * R));
+    if (c.excitation) {  // PyTorch (R, 2, 1) -> (2, R)
+      std::vector<float> excite(2 * static_cast<size_t>(R));
+      std::vector<double> key_hz(kExcitationKeys);
+      for (int o = 0; o < R; ++o) {
+        excite[o] = w.excite[o * 2];
+        excite[R + o] = w.excite[o * 2 + 1];
+      }
+      for (int key = 0; key < kExcitationKeys; ++key) key_hz[key] = excitation_key_hz(key);
+      excite_ = upload(excite);
+      key_hz_ = upload(key_hz);
+    }
     decode_ = upload(decode);
     silence_code_ = mulaw_encode(0.0f, Q);
   }
@@ -497,6 +509,8 @@ class CudaEngine final : public Engine {
     a.head1_bias = head1_bias_.as<float>();
     a.head2_bias = head2_bias_.as<float>();
     a.embed = embed_.as<float>();
+    a.excite = config_.excitation ? excite_.as<float>() : nullptr;
+    a.key_hz = config_.excitation ? key_hz_.as<double>() : nullptr;
     a.decode = decode_.as<float>();
     a.rings = rings_.as<float>();
     a.codes = codes_.as<int32_t>();
@@ -540,7 +554,7 @@ class CudaEngine final : public Engine {
   int logits_chunk_ = 1;
   int32_t silence_code_ = 0;
   DeviceBuffer slices_, conv_bias_, glob_, cond_weight_, res_bias_, skip_bias_, head1_bias_, head2_bias_,
-      embed_, decode_;
+      embed_, excite_, key_hz_, decode_;
   DeviceBuffer rings_, codes_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
   std::vector<int32_t> host_ids_, host_codes_;
   std::vector<float> host_temperatures_;

@@ -15,6 +15,7 @@ constexpr int kMaxClusterSize = 16;  // Hopper's non-portable maximum
 // [r * hn, (r + 1) * hn) of every layer and head1 rows [r * sn, (r + 1) * sn), zero-padded past the end.
 struct KernelShape {
   int layers, kernel_size, residual, half_gate, skip, classes, cond_channels, cond_hop, global_classes;
+  int sample_rate;
   int cluster, hn, sn;
   int batch;    // streams per cluster
   int streams;  // real streams; the last cluster may hold padding streams that write nothing
@@ -51,6 +52,8 @@ struct KernelArgs {
   const float* head1_bias;   // (S)
   const float* head2_bias;   // (classes)
   const float* embed;        // (classes, R)
+  const float* excite;       // (2, R): the sine excitation's [sin | cos] projections, or null (none)
+  const double* key_hz;      // (kExcitationKeys): its key pitches, computed on the host
   const float* decode;       // (classes): class -> audio
 
   float* rings;    // (padded streams, ring_stride)

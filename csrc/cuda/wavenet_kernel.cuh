@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "../excitation.h"
 #include "../sampling.h"
 #include "kernel_args.h"
 
@@ -20,7 +21,7 @@ namespace wavenet_rt::cuda {
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
   long long x, past_x, fbias, a, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
-      prefix, codes;
+      prefix, excite, codes;
   long long floats;  // total floats after the weights
 
   __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
@@ -50,6 +51,7 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.logits = take(b * s.classes);
   m.weights = take(b * s.classes);
   m.prefix = take(b * s.classes);
+  m.excite = take(2 * b);
   m.codes = take(b);
   m.floats = at;
   return m;
@@ -189,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *a = f + m.a, *z = f + m.z;
   float *xchg_x = f + m.xchg_x, *skip_acc = f + m.skip_acc, *xchg_skip = f + m.xchg_skip, *hid = f + m.hid;
   float *h1 = f + m.h1, *xchg_logits = f + m.xchg_logits, *logits = f + m.logits;
-  float *weights = f + m.weights, *prefix = f + m.prefix;
+  float *weights = f + m.weights, *prefix = f + m.prefix, *excite = f + m.excite;
   int* codes = reinterpret_cast<int*>(f + m.codes);
 
   const W* w = args.slices + rank * s.slice_elems;
@@ -297,6 +299,38 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     for (int i = tid; i < B * R; i += kThreads) x[i] = args.embed[codes[i / R] * R + i % R];
   };
 
+  // The sine excitation at sample t (excitation.h), added to the embedded inputs: a warp per stream, lanes
+  // over the keys, the sums in double. Every CTA of the cluster computes the same bits.
+  auto add_excitation = [&](uint64_t t) {
+    const long long frame = static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop);
+    for (int b = warp; b < B; b += warps) {
+      const float* roll = args.cond + static_cast<long long>(first_stream + b) * C * args.frames + frame;
+      double sines = 0.0, cosines = 0.0;
+      for (int key = lane; key < kExcitationKeys; key += 32) {
+        const float amp = roll[static_cast<long long>(key) * args.frames];
+        if (amp != 0.0f) {
+          double sn, cs;
+          excitation_phase(args.key_hz[key], t, s.sample_rate, &sn, &cs);
+          sines += amp * sn;
+          cosines += amp * cs;
+        }
+      }
+      for (int offset = 16; offset > 0; offset >>= 1) {
+        sines += __shfl_xor_sync(0xffffffffu, sines, offset);
+        cosines += __shfl_xor_sync(0xffffffffu, cosines, offset);
+      }
+      if (lane == 0) {
+        excite[2 * b] = static_cast<float>(sines);
+        excite[2 * b + 1] = static_cast<float>(cosines);
+      }
+    }
+    __syncthreads();
+    for (int i = tid; i < B * R; i += kThreads) {
+      const int b = i / R, o = i % R;
+      x[i] += args.excite[o] * excite[2 * b] + args.excite[R + o] * excite[2 * b + 1];
+    }
+  };
+
   if (args.prime) {
     set_frame_biases(args.t0, false);
     embed_codes();  // the silence code
@@ -314,6 +348,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       __syncthreads();
     }
     embed_codes();
+    if (args.excite) add_excitation(t);  // its __syncthreads also orders embed_codes' writes of x
     for (int i = tid; i < s.layers * taps * B * R; i += kThreads) {  // every layer's past inputs, at once
       const int o = i % R, b = (i / R) % B, m1 = (i / (R * B)) % taps, l = i / (R * B * taps);
       const int rows = s.ring_rows[l];
