@@ -41,8 +41,8 @@ ModelConfig config_from(const py::dict& c) {
   config.global_classes = c["global_classes"].cast<int>();
   config.sample_rate = c["sample_rate"].cast<int>();
   const std::string excitation = c.contains("excitation") ? c["excitation"].cast<std::string>() : "";
-  if (excitation != "" && excitation != "sines") throw py::value_error("unknown excitation '" + excitation + "'");
-  config.excitation = excitation == "sines";
+  if (excitation != "" && excitation != "periods") throw py::value_error("unknown excitation '" + excitation + "'");
+  config.excitation = excitation == "periods";
   config.validate();
   return config;
 }
@@ -69,7 +69,7 @@ std::shared_ptr<Engine> build(const std::string& backend, const py::dict& config
   const py::ssize_t r = c.residual_channels, g = c.gate_channels, s = c.skip_channels, h = c.half_gate();
   TensorViews views{tensors, {}};
   w.embed = views.get("embed.weight", {c.classes, r});
-  if (c.excitation) w.excite = views.get("excite.weight", {r, 2, 1});
+  if (c.excitation) w.excite = views.get("excite.weight", {r, 1, 1});
   for (int l = 0; l < c.layers(); ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     LayerWeights layer;

@@ -20,7 +20,7 @@ struct ModelConfig {
   int cond_hop = 64;
   int global_classes = 0;
   int sample_rate = 16000;
-  bool excitation = false;  // "sines" (excitation.h): needs the 88-key roll as the first cond channels
+  bool excitation = false;  // "periods" (excitation.h): needs the 88-key roll as the first cond channels
 
   int layers() const { return static_cast<int>(dilations.size()); }
   int half_gate() const { return gate_channels / 2; }
@@ -41,7 +41,9 @@ struct ModelConfig {
     if (gate_channels < 2 || gate_channels % 2) fail("gate_channels must be even");
     if (classes < 2 || classes > 65536) fail("classes must be in [2, 65536]");
     if (cond_channels < 0 || global_classes < 0) fail("cond_channels and global_classes must be >= 0");
-    if (excitation && cond_channels < 88) fail("the sine excitation needs the 88-key roll in cond");
+    if (excitation && cond_channels < 88) fail("the period taps need the 88-key roll in cond");
+    // The top key's tap then reads earlier steps only: the CUDA kernel relies on it.
+    if (excitation && sample_rate < 8400) fail("the period taps need a sample rate of at least 8400 Hz");
   }
 };
 
@@ -58,7 +60,7 @@ struct LayerWeights {
   const float* res_bias = nullptr;
 };
 
-// embed: (classes, R); excite: (R, 2) [sin | cos] or null; head1: (S, S); head2: (classes, S).
+// embed: (classes, R); excite: (R) the period taps' projection, or null; head1: (S, S); head2: (classes, S).
 struct HostWeights {
   ModelConfig config;
   const float* embed = nullptr;

@@ -112,9 +112,9 @@ def test_repeated_runs_are_identical_and_blocks_do_not_matter():
 
 
 @gpu
-def test_sine_excitation_equals_forward_and_the_cpu_engine():
-    """The excitation's sums on the GPU (a warp per stream, double phases) against forward in float64,
-    then sample for sample against the CPU engine."""
+def test_period_taps_equal_forward_and_the_cpu_engine():
+    """The period taps on the GPU (a warp per stream, rank 0's history in device memory read by every CTA)
+    against forward in float64, then sample for sample against the CPU engine."""
     from test_excitation import excited_config, key_roll, with_live_excitation
 
     config = excited_config(dilations=[1, 2, 4, 8, 16, 32, 64], cond_hop=64)

@@ -1,7 +1,7 @@
-# The sine excitation (wavenet_rt/excitation.py, csrc/excitation.h) against independent references: the
-# signal against a per-sample math.sin sum, the CPU engine's and the PyTorch generator's logits against
-# WaveNet.forward in float64, generation against forward through the sampling contract, model files, and
-# fine-tuning from a model without one. The CUDA engine's check is in test_cuda.py.
+# The period taps (wavenet_rt/excitation.py, csrc/excitation.h) against independent references: the
+# signal against a per-sample loop over the decoded past, the CPU engine's and the PyTorch generator's
+# logits against WaveNet.forward in float64, generation against forward through the sampling contract,
+# model files, and fine-tuning from a model without them. The CUDA engine's check is in test_cuda.py.
 import math
 
 import numpy as np
@@ -11,7 +11,7 @@ from test_engine import generated_codes, model_for, reference_logits
 
 from wavenet_rt import WaveNetConfig, load_model, save_model
 from wavenet_rt.engine import Engine
-from wavenet_rt.excitation import sine_excitation
+from wavenet_rt.excitation import period_taps
 from wavenet_rt.incremental import IncrementalGenerator
 from wavenet_rt.mulaw import silence_code
 from wavenet_rt.sampling import sample_categorical, sampling_uniforms
@@ -19,7 +19,7 @@ from wavenet_rt.sampling import sample_categorical, sampling_uniforms
 
 def excited_config(**overrides):
     base = dict(dilations=[1, 2, 4, 8, 16, 3], residual_channels=11, gate_channels=14, skip_channels=9, classes=40,
-                cond_channels=176, cond_hop=5, cond_features="roll88_onset88", excitation="sines", sample_rate=16000)
+                cond_channels=176, cond_hop=5, cond_features="roll88_onset88", excitation="periods", sample_rate=16000)
     return WaveNetConfig(**{**base, **overrides})
 
 
@@ -30,38 +30,41 @@ def key_roll(streams, frames, rng, keys=(21, 40, 48, 60, 87)):
         for key in keys:
             start = int(rng.integers(0, frames))
             cond[s, key, start:start + int(rng.integers(1, frames))] = rng.uniform(0.2, 1.0)
-            cond[s, 88 + key, start] = 1.0  # an onset channel, which the excitation must ignore
+            cond[s, 88 + key, start] = 1.0  # an onset channel, which the taps must ignore
     return cond
 
 
 def with_live_excitation(model):
-    """The zero-initialised projection made large, so the excitation's errors cannot hide."""
+    """The zero-initialised projection made large, so errors in the taps cannot hide."""
     with torch.no_grad():
         model.excite.weight.normal_(0.0, 1.0)
     return model
 
 
-def test_signal_equals_a_sum_of_sines_sample_by_sample():
+def test_signal_equals_the_companded_past_one_period_back():
     rng = np.random.default_rng(0)
-    hop, rate, steps = 4, 16000, 40
+    hop, rate, classes, steps = 4, 16000, 256, 700  # A0's period is 582 samples: reaches before the start
     cond = key_roll(2, steps // hop, rng)
-    first = np.array([0, 123456789])  # hours into a stream the phases must still be exact
-    got = sine_excitation(torch.from_numpy(cond), hop, rate, steps, torch.from_numpy(first)).numpy()
+    codes = rng.integers(0, classes, (2, steps))
+    got = period_taps(torch.from_numpy(codes), torch.from_numpy(cond), hop, rate, classes).numpy()
+    audio = codes / (classes - 1) * 2.0 - 1.0  # each class's place on the companded scale
     for b in range(2):
-        for t in range(steps):
-            frame = cond[b, :88, t // hop].astype(np.float64)
-            want = [0.0, 0.0]
-            for key in np.flatnonzero(frame):
-                hz = 440.0 * 2 ** ((key + 21 - 69) / 12)
-                angle = 2 * math.pi * math.fmod(hz * (first[b] + t) / rate, 1.0)
-                want[0] += frame[key] * math.sin(angle)
-                want[1] += frame[key] * math.cos(angle)
-            assert got[b, :, t] == pytest.approx(want, abs=1e-9)
+        for t in range(0, steps, 3):
+            keys = np.flatnonzero(cond[b, :88, t // hop])
+            values = []
+            for key in keys:
+                position = t + 1 - rate / (440.0 * 2 ** ((key + 21 - 69) / 12))  # one period before t + 1
+                i = math.floor(position)
+                older, newer = (audio[b, j] if j >= 0 else 0.0 for j in (i, i + 1))
+                values.append(older + (position - i) * (newer - older))
+            assert got[b, 0, t] == pytest.approx(np.mean(values) if values else 0.0, abs=1e-9)
 
 
 def test_config_needs_the_key_roll():
     with pytest.raises(ValueError, match="88-key roll"):
-        WaveNetConfig(cond_channels=7, excitation="sines")
+        WaveNetConfig(cond_channels=7, excitation="periods")
+    with pytest.raises(ValueError, match="8400 Hz"):
+        excited_config(sample_rate=8000)
     with pytest.raises(ValueError, match="excitation must be"):
         excited_config(excitation="saw")
 
@@ -79,7 +82,7 @@ def test_engine_logits_equal_forward(simd, seed):
     want = reference_logits(model, codes, cond.astype(np.float64), glob)
     got = Engine(model, backend="cpu", streams=streams, simd=simd).logits(codes, cond, glob)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
-    with torch.no_grad():  # and the excitation matters to these logits: without it they differ
+    with torch.no_grad():  # and the taps matter to these logits: without them they differ
         model.excite.weight.zero_()
     without = reference_logits(model, codes, cond.astype(np.float64), glob)
     assert np.abs(without - want).max() > 0.05 * np.abs(want).max()
@@ -98,7 +101,7 @@ def test_pytorch_generator_equals_forward():
 
 def test_generation_follows_forward_and_the_sampling_contract():
     """The engine's samples are the contract's picks from forward()'s float64 logits over the silence it
-    starts from plus the codes so far; the excitation's clock starts at the first generated sample."""
+    starts from plus the codes so far (the period taps read that silence too)."""
     config = excited_config(dilations=[1, 2, 4, 8, 1, 2], classes=32)
     model = with_live_excitation(model_for(config))
     rng = np.random.default_rng(6)
@@ -107,12 +110,10 @@ def test_generation_follows_forward_and_the_sampling_contract():
     engine = Engine(model, backend="cpu", streams=streams)
     engine.reset(seed=3)
     codes = generated_codes(engine, n, cond, None, 1.0)
-    lead = math.ceil(config.receptive_field / hop) * hop
+    lead = math.ceil(600 / hop) * hop  # silence as far back as the longest tap reads (A0: 582 samples)
     history = np.concatenate([np.full((streams, lead + 1), silence_code(config.classes)), codes], axis=1)
     full_cond = np.concatenate([np.zeros((streams, 176, lead // hop)), cond], axis=2)
-    m = model.double()
-    first = torch.full((streams,), -lead, dtype=torch.int64)
-    logits = m(torch.from_numpy(history[:, :-1]), torch.from_numpy(full_cond), None, first).detach().numpy()
+    logits = model.double()(torch.from_numpy(history[:, :-1]), torch.from_numpy(full_cond)).detach().numpy()
     for s in range(streams):
         u = sampling_uniforms(3, s, 0, n)
         expect = sample_categorical(logits[s, :, lead:].T.astype(np.float32), 1.0, u)
@@ -125,7 +126,7 @@ def test_model_file_round_trip_and_fine_tuning_start(tmp_path):
     model = with_live_excitation(model_for(config))
     save_model(model, tmp_path / "m.safetensors")
     loaded = load_model(tmp_path / "m.safetensors")
-    assert loaded.config.excitation == "sines" and torch.equal(loaded.excite.weight, model.excite.weight)
+    assert loaded.config.excitation == "periods" and torch.equal(loaded.excite.weight, model.excite.weight)
     # a fresh projection is zero: a model given one computes what the model without it did
     plain = model_for(excited_config(excitation=""))
     excited = model_for(config)

@@ -134,13 +134,13 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",
                                      "--init", first / "model.safetensors"), capture_output=True, text=True)
     assert wrong.returncode == 2 and "does not fit this run" in wrong.stderr and "residual_channels" in wrong.stderr
-    # a model without the sine excitation starts one with it: the same weights plus a projection that moved
+    # a model without period taps starts one with them: the same weights plus a projection that moved
     # from zero only as far as one tiny step goes
     excited = tmp_path / "excited"
-    subprocess.run(train_cmd(dataset, excited, "--steps", 1, "--lr", 1e-12, "--excitation", "sines",
+    subprocess.run(train_cmd(dataset, excited, "--steps", 1, "--lr", 1e-12, "--excitation", "periods",
                              "--init", first / "model.safetensors"), check=True, capture_output=True)
     config, grown = read_model_file(excited / "model.safetensors")
-    assert config.excitation == "sines" and grown["excite.weight"].shape == (8, 2, 1)
+    assert config.excitation == "periods" and grown["excite.weight"].shape == (8, 1, 1)
     assert np.abs(grown["excite.weight"]).max() < 1e-9
     for name, tensor in trained.items():
         np.testing.assert_allclose(grown[name], tensor, atol=1e-7, err_msg=name)

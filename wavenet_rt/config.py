@@ -35,7 +35,7 @@ class WaveNetConfig:
     global_classes: int = 0  # 0 = no global conditioning
     sample_rate: int = 16000
     cond_features: str = ""  # name of the conditioning feature set (wavenet_rt.conditioning.FEATURE_SETS)
-    excitation: str = ""  # sample-rate signal built from the key roll, added to the input ("" or "sines")
+    excitation: str = ""  # "periods": the input one held key's period back, added to the input (excitation.py)
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -69,10 +69,12 @@ class WaveNetConfig:
             problems.append(f"classes must be in [2, 65536], got {self.classes}")
         if self.cond_channels < 0 or self.global_classes < 0:
             problems.append("cond_channels and global_classes must be >= 0")
-        if self.excitation not in ("", "sines"):
-            problems.append(f"excitation must be '' or 'sines', got {self.excitation!r}")
+        if self.excitation not in ("", "periods"):
+            problems.append(f"excitation must be '' or 'periods', got {self.excitation!r}")
         elif self.excitation and not (self.cond_features.startswith("roll88") and self.cond_channels >= 88):
-            problems.append("excitation 'sines' needs conditioning that starts with the 88-key roll (roll88...)")
+            problems.append("excitation 'periods' needs conditioning that starts with the 88-key roll (roll88...)")
+        if self.excitation and self.sample_rate < 8400:  # the top key's tap then reads earlier steps only
+            problems.append("excitation 'periods' needs a sample rate of at least 8400 Hz (twice the top key's pitch)")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

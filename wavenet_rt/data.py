@@ -21,7 +21,6 @@ class Batch:
     targets: np.ndarray  # (B, N) int64: the codes that follow the last N inputs
     cond: np.ndarray | None  # (B, C, ceil(T / hop)) float32
     global_id: np.ndarray | None  # (B,) int64
-    first_sample: np.ndarray | None = None  # (B,) int64: each window's position in its piece (may be < 0)
 
 
 class WindowSampler:
@@ -78,8 +77,7 @@ class WindowSampler:
                 chunk = piece_cond[:, first + skip_frames:first + frames]
                 cond[row, :, skip_frames:skip_frames + chunk.shape[1]] = chunk
         global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
-        first_sample = np.array([start for _, start in spec], dtype=np.int64)
-        return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id, first_sample)
+        return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id)
 
     def fixed_windows(self, count: int, seed: int = 1234) -> list[tuple[int, int]]:
         """A reproducible set of window positions (for validation): same seed, same windows."""

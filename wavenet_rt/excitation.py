@@ -1,40 +1,39 @@
-# The sine excitation: a sample-rate signal built from the key roll, fed into the WaveNet's residual
-# stream beside the embedded samples, so the network is told each held note's pitch at sample level
-# instead of having to build every period out of its dilated taps (the source-filter idea of neural
-# vocoders). This is the float64 reference; csrc/excitation.h computes the same numbers in the engines.
+# The period taps: at each step, the mean over the held keys of the model's own input one key period
+# before the sample it predicts, as a companded amplitude in [-1, 1] (the scale the input embedding starts
+# from). A held note repeats with its period, so this one value predicts the next sample almost exactly and
+# tells the network each note's pitch at sample level. Float64 reference; csrc/excitation.h is the engines'.
 from __future__ import annotations
 
 import torch
 
 from .conditioning import KEYS, LOWEST_KEY
 
-EXCITATIONS = {"": 0, "sines": 2}  # name -> channels; "" = none
-# "sines": channel 0 is sum_k roll_k(frame of t) * sin(2 pi f_k t / rate), channel 1 the same with cos,
-# f_k the equal-tempered pitch of key k (A4 = 440 Hz) and t the sample's position since the stream began.
 
-
-def excitation_channels(name: str) -> int:
-    if name not in EXCITATIONS:
-        raise ValueError(f"unknown excitation {name!r}; known: {sorted(EXCITATIONS)}")
-    return EXCITATIONS[name]
-
-
-def key_frequencies() -> torch.Tensor:
-    """(KEYS,) float64 Hz of the piano keys A0 .. C8."""
+def key_taps(sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(back, frac), each (KEYS,): key k's tap at step t is (1 - frac) * input[t - back] + frac *
+    input[t - back + 1], the input at position t + 1 - period (equal temperament, A4 = 440 Hz)."""
     notes = torch.arange(LOWEST_KEY, LOWEST_KEY + KEYS, dtype=torch.float64)
-    return 440.0 * torch.pow(2.0, (notes - 69.0) / 12.0)
+    period = sample_rate / (440.0 * torch.pow(2.0, (notes - 69.0) / 12.0))
+    up = torch.ceil(period)
+    return up.long() - 1, up - period
 
 
-def sine_excitation(cond: torch.Tensor, hop: int, sample_rate: int, steps: int,
-                    first_sample: torch.Tensor) -> torch.Tensor:
-    """cond (B, C, frames) whose first KEYS channels are the key roll, first_sample (B,) int64 the stream
-    position of step 0 -> (B, 2, steps) float64. Phases are taken modulo one cycle in float64 before the
-    sine, so they stay exact hours into a stream."""
-    held = (cond[:, :KEYS] != 0).any(dim=2).any(dim=0).nonzero()[:, 0]  # only keys that sound somewhere
-    roll = cond[:, held].to(torch.float64).repeat_interleave(hop, dim=2)[..., :steps]  # (B, K', T)
-    t = first_sample.to(torch.float64)[:, None] + torch.arange(steps, dtype=torch.float64)  # (B, T)
-    cycles = key_frequencies()[held][None, :, None] * t[:, None, :] / sample_rate  # (B, K', T)
-    angle = 2 * torch.pi * (cycles - torch.floor(cycles))
-    sines = (roll * torch.sin(angle)).sum(dim=1)  # (B, T)
-    cosines = (roll * torch.cos(angle)).sum(dim=1)
-    return torch.stack([sines, cosines], dim=1)  # (B, 2, T)
+def companded(codes: torch.Tensor, classes: int) -> torch.Tensor:
+    """Mu-law classes -> float64 companded amplitudes in [-1, 1]: 2 * code / (classes - 1) - 1."""
+    return 2.0 * codes.to(torch.float64) / (classes - 1) - 1.0
+
+
+def period_taps(codes: torch.Tensor, cond: torch.Tensor, hop: int, sample_rate: int, classes: int) -> torch.Tensor:
+    """codes (B, T), cond (B, C, frames) whose first KEYS channels are the key roll -> (B, 1, T) float64:
+    at step t the mean over the keys held in frame t // hop of their taps (0 with no key held); inputs
+    before the first read 0."""
+    batch, steps = codes.shape
+    audio = torch.cat([torch.zeros(batch, 1, dtype=torch.float64), companded(codes.cpu(), classes)], dim=1)  # [0 | x]
+    held = (cond[:, :KEYS] != 0).any(dim=2).any(dim=0).nonzero()[:, 0].cpu()  # only keys held somewhere
+    on = (cond[:, held] != 0).cpu().to(torch.float64).repeat_interleave(hop, dim=2)[..., :steps]  # (B, K', T)
+    back, frac = (v[held][:, None] for v in key_taps(sample_rate))  # (K', 1)
+    base = torch.arange(steps)[None, :] - back  # (K', T); < 0 reads the zero in front
+    older = audio[:, (base.clamp(min=-1) + 1).reshape(-1)].reshape(batch, *base.shape)  # (B, K', T)
+    newer = audio[:, (base.clamp(min=-2) + 2).reshape(-1)].reshape(batch, *base.shape)
+    taps = (1 - frac) * older + frac * newer  # (B, K', T)
+    return ((on * taps).sum(dim=1) / on.sum(dim=1).clamp(min=1))[:, None, :]  # (B, 1, T)

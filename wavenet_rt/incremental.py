@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .excitation import sine_excitation
+from .conditioning import KEYS
+from .excitation import companded, key_taps
 from .model import WaveNet
 from .mulaw import mulaw_decode, silence_code
 from .sampling import sample_categorical, sampling_uniforms
@@ -53,7 +54,8 @@ class IncrementalGenerator:
         self.batch = batch
         self.layers = [_LayerState(layer, batch, self.config.kernel_size) for layer in model.layers]
         self.embed = model.embed.weight.detach()
-        self.excite = None if model.excite is None else model.excite.weight.detach()[:, :, 0].t()  # (2, R)
+        self.excite = None if model.excite is None else model.excite.weight.detach()[:, 0, 0]  # (R,)
+        self.tap_back, self.tap_frac = key_taps(self.config.sample_rate)
         self.head1_weight = model.head1.weight.detach()[:, :, 0].t().contiguous()
         self.head1_bias = model.head1.bias.detach()
         self.head2_weight = model.head2.weight.detach()[:, :, 0].t().contiguous()
@@ -67,6 +69,8 @@ class IncrementalGenerator:
             layer.ring.zero_()
         self.seed = seed
         self.t = 0
+        self.history: list[torch.Tensor] = []  # (B,) float64 companded inputs, for the period taps
+        self.before = torch.zeros(self.batch, dtype=torch.float64)  # what the taps read before sample 0
         self.last_code = torch.full((self.batch,), silence_code(self.config.classes), dtype=torch.long)
 
     @torch.no_grad()
@@ -76,6 +80,7 @@ class IncrementalGenerator:
         taps equal finds it. Training windows begin in such silence, so generation starts in familiar
         territory instead of the zero history no training window shows the model."""
         self._set_layer_biases(None, global_id, with_cond=False)
+        self.before = companded(self.last_code, self.config.classes)
         x = self.embed[self.last_code]  # (B, R)
         for layer in self.layers:
             layer.ring.copy_(x.unsqueeze(-1).expand_as(layer.ring))
@@ -94,9 +99,7 @@ class IncrementalGenerator:
             self._set_layer_biases(cond_frame, global_id)
         x = self.embed[codes]  # (B, R)
         if self.excite is not None:
-            first = torch.full((self.batch,), self.t, dtype=torch.int64)
-            e = sine_excitation(cond_frame[:, :, None], 1, self.config.sample_rate, 1, first)[:, :, 0]  # (B, 2)
-            x = x + e.to(x.dtype) @ self.excite
+            x = x + self._period_taps(codes, cond_frame)[:, None].to(x.dtype) * self.excite
         skips = None
         for layer in self.layers:
             a = torch.addmm(layer.bias, layer.taps(x, self.t), layer.conv_weight_flat)  # (B, G)
@@ -110,6 +113,23 @@ class IncrementalGenerator:
         self.t += 1
         hidden = torch.relu(torch.addmm(self.head1_bias, torch.relu(skips), self.head1_weight))
         return torch.addmm(self.head2_bias, hidden, self.head2_weight)  # (B, classes)
+
+    def _period_taps(self, codes: torch.Tensor, cond_frame: torch.Tensor) -> torch.Tensor:
+        """(B,) float64: excitation.period_taps at this step, one stream at a time."""
+        self.history.append(companded(codes, self.config.classes))
+
+        def past(position: int) -> torch.Tensor:
+            return self.history[position] if position >= 0 else self.before
+
+        out = torch.zeros(self.batch, dtype=torch.float64)
+        for b in range(self.batch):
+            keys = (cond_frame[b, :KEYS] != 0).nonzero()[:, 0].tolist()
+            for k in keys:
+                base = self.t - int(self.tap_back[k])
+                frac = float(self.tap_frac[k])
+                out[b] += (1 - frac) * past(base)[b] + frac * past(base + 1)[b]
+            out[b] /= max(1, len(keys))
+        return out
 
     def _set_layer_biases(self, cond_frame: torch.Tensor | None, global_id: torch.Tensor | None,
                           with_cond: bool = True) -> None:

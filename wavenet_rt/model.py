@@ -50,9 +50,9 @@ class WaveNet(nn.Module):
         config.validate()
         self.config = config
         self.embed = nn.Embedding(config.classes, config.residual_channels)
-        # The excitation's projection into the residual stream starts at zero: a model fine-tuned from one
+        # The period taps' projection into the residual stream starts at zero: a model fine-tuned from one
         # without it starts out computing exactly what that model did.
-        self.excite = nn.Conv1d(2, config.residual_channels, 1, bias=False) if config.excitation else None
+        self.excite = nn.Conv1d(1, config.residual_channels, 1, bias=False) if config.excitation else None
         if self.excite is not None:
             nn.init.zeros_(self.excite.weight)
         last = len(config.dilations) - 1
@@ -75,19 +75,16 @@ class WaveNet(nn.Module):
         return self.config.receptive_field
 
     def forward(self, codes: torch.Tensor, cond: torch.Tensor | None = None,
-                global_id: torch.Tensor | None = None, first_sample: torch.Tensor | None = None) -> torch.Tensor:
+                global_id: torch.Tensor | None = None) -> torch.Tensor:
         """codes (B, T) mu-law classes -> logits (B, classes, T); logits[:, :, t] predicts codes[:, t + 1]
-        from codes[:, :t + 1] and conditioning frames up to t // cond_hop (causal). first_sample (B,):
-        the stream position of codes[:, 0] (default 0, as after Engine.reset); only an excitation's
-        phases depend on it."""
+        from codes[:, :t + 1] and conditioning frames up to t // cond_hop (causal)."""
         self.check_inputs(codes, cond, global_id)
         x = self.embed(codes).transpose(1, 2)  # (B, R, T)
         if self.excite is not None:
-            from .excitation import sine_excitation
+            from .excitation import period_taps
 
-            if first_sample is None:
-                first_sample = torch.zeros(codes.shape[0], dtype=torch.int64)
-            e = sine_excitation(cond, self.config.cond_hop, self.config.sample_rate, codes.shape[1], first_sample)
+            cfg = self.config
+            e = period_taps(codes, cond, cfg.cond_hop, cfg.sample_rate, cfg.classes)  # (B, 1, T) float64
             x = x + self.excite(e.to(x.device, x.dtype))  # (B, R, T)
         skips = None
         for layer in self.layers:

@@ -42,9 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints, logs and the model file")
     p.add_argument("--config", default="small", help="preset (small, medium, large) or a WaveNetConfig JSON file")
     p.add_argument("--unconditional", action="store_true", help="ignore the dataset's MIDI conditioning (a baseline)")
-    p.add_argument("--excitation", choices=["", "sines"], default=None,
-                   help="'sines': feed the network a sum of sines at the held keys' pitches, at sample rate "
-                        "(default: --config's, none for the presets)")
+    p.add_argument("--excitation", choices=["", "periods"], default=None,
+                   help="'periods': feed the network its own input one held key's period back, so notes keep "
+                        "their pitch (default: --config's, none for the presets)")
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
@@ -192,7 +192,7 @@ class Trainer:
 
     def _initialise_from(self, path: Path) -> None:
         start = load_model(path)
-        # A model without an excitation may start one that has it: the new projection starts at zero.
+        # A model without period taps may start one that has them: the new projection starts at zero.
         adds_excitation = self.config.excitation and not start.config.excitation
         if dataclasses.replace(start.config, excitation=self.config.excitation) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
@@ -234,15 +234,14 @@ class Trainer:
         dev = self.ddp.device
         cond = None if batch.cond is None else torch.from_numpy(batch.cond).to(dev)
         glob = None if batch.global_id is None else torch.from_numpy(batch.global_id).to(dev)
-        first = torch.from_numpy(batch.first_sample)  # excitation phases are computed on the CPU
-        return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob, first
+        return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob
 
     def train_step(self) -> float:
         batch = self.train_data.sample(self.rng, self.args.batch)
         if self.args.input_noise:
             batch = with_input_noise(batch, self.args.input_noise, self.rng, self.config.classes)
-        inputs, targets, cond, glob, first = self._tensors(batch)
-        logits = self.net(inputs, cond, glob, first)[:, :, -targets.shape[1]:]  # (B, classes, N)
+        inputs, targets, cond, glob = self._tensors(batch)
+        logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
         loss = F.cross_entropy(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -259,8 +258,8 @@ class Trainer:
         model, total, count = self.ema.module, 0.0, 0
         for i in range(0, len(self.valid_spec), self.args.batch):
             batch = self.valid_data.windows(self.valid_spec[i:i + self.args.batch])
-            inputs, targets, cond, glob, first = self._tensors(batch)
-            logits = model(inputs, cond, glob, first)[:, :, -targets.shape[1]:]
+            inputs, targets, cond, glob = self._tensors(batch)
+            logits = model(inputs, cond, glob)[:, :, -targets.shape[1]:]
             total += F.cross_entropy(logits, targets, reduction="sum").item()
             count += targets.numel()
         return total / count / math.log(2)

@@ -32,7 +32,7 @@ def expected_shapes(config: WaveNetConfig) -> dict[str, tuple[int, ...]]:
     r, g, s, half = config.residual_channels, config.gate_channels, config.skip_channels, config.gate_channels // 2
     shapes: dict[str, tuple[int, ...]] = {"embed.weight": (config.classes, r)}
     if config.excitation:
-        shapes["excite.weight"] = (r, 2, 1)
+        shapes["excite.weight"] = (r, 1, 1)
     for i in range(config.layers):
         p = f"layers.{i}."
         shapes[p + "conv.weight"] = (g, r, config.kernel_size)

@@ -13,7 +13,6 @@
 
 #include "../block_checks.h"
 #include "../exclusive_call.h"
-#include "../excitation.h"
 #include "../sampling.h"
 
 namespace wavenet_rt::cpu {
@@ -27,9 +26,9 @@ struct alignas(64) CpuEngine::StreamState {
   FloatBuffer x_skip;              // (Rp + Sp): residual stream, then skip sum
   FloatBuffer frame;  // (C): the current conditioning frame, gathered contiguous for the projection
   FloatBuffer gate_in, gated, hidden, logits, weights;
-  std::vector<int> held_keys;    // the excitation's keys sounding in the current frame ...
-  std::vector<float> held_amps;  // ... and their roll values; `held` of each are in use
+  std::vector<int> held_keys;  // the period taps' keys sounding in the current frame; `held` in use
   int held = 0;
+  FloatBuffer history;  // the companded inputs, a ring indexed by sample position (period taps only)
   int32_t code = 0;  // the input of the next step
   bool primed = false;
 };
@@ -117,7 +116,7 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     s.logits = FloatBuffer(kp_);
     s.weights = FloatBuffer(kp_);
     s.held_keys.resize(kExcitationKeys);
-    s.held_amps.resize(kExcitationKeys);
+    if (config_.excitation) s.history = FloatBuffer(history_mask_ + 1);
   }
   pos_stride_ = (layers + 15) / 16 * 16 + 16;
   ring_pos_.assign(static_cast<size_t>(pool_.threads()) * pos_stride_, 0);
@@ -143,12 +142,10 @@ void CpuEngine::pack(const HostWeights& w) {
   embed_ = FloatBuffer(static_cast<size_t>(c.classes) * rp_);
   for (int i = 0; i < c.classes; ++i) std::memcpy(embed_.data() + i * rp_, w.embed + i * r, r * sizeof(float));
   if (c.excitation) {
-    excite_ = FloatBuffer(2 * static_cast<size_t>(rp_));
-    for (int o = 0; o < r; ++o) {
-      excite_.data()[o] = w.excite[o * 2];             // PyTorch (R, 2, 1): [o][sin]
-      excite_.data()[rp_ + o] = w.excite[o * 2 + 1];   // [o][cos]
-    }
-    for (int key = 0; key < kExcitationKeys; ++key) key_hz_.push_back(excitation_key_hz(key));
+    excite_ = FloatBuffer(rp_);
+    std::memcpy(excite_.data(), w.excite, r * sizeof(float));  // PyTorch (R, 1, 1)
+    for (int key = 0; key < kExcitationKeys; ++key) key_taps_.push_back(period_tap(key, c.sample_rate));
+    history_mask_ = period_history(c.sample_rate) - 1;
   }
   if (c.cond_channels) cond_ = FloatBuffer(static_cast<size_t>(c.cond_channels) * c.layers() * g2);
   skip_bias_ = FloatBuffer(sp_);
@@ -224,6 +221,7 @@ void CpuEngine::clear(uint64_t seed) {
     s.code = silence_code_;
     s.primed = false;
     s.held = 0;
+    if (s.history.size()) std::memset(s.history.data(), 0, s.history.size() * sizeof(float));
   }
 }
 
@@ -242,30 +240,24 @@ void CpuEngine::set_frame_biases(StreamState& s, const float* frame, int32_t glo
   }
 }
 
-// The keys the excitation sums over in this frame: its first kExcitationKeys channels are the key roll.
+// The keys the period taps average over in this frame: its first kExcitationKeys channels are the key roll.
 void CpuEngine::set_held_keys(StreamState& s, const float* frame) const {
   s.held = 0;
   for (int key = 0; key < kExcitationKeys; ++key) {
-    if (frame[key] != 0.0f) {
-      s.held_keys[s.held] = key;
-      s.held_amps[s.held++] = frame[key];
-    }
+    if (frame[key] != 0.0f) s.held_keys[s.held++] = key;
   }
 }
 
-// x += the excitation at stream sample t through its projection (sums in double, as the reference).
-void CpuEngine::add_excitation(const StreamState& s, uint64_t t, float* x) const {
-  double sines = 0.0, cosines = 0.0;
+// x += the mean of the held keys' period taps at step t through its projection (in double, as the reference).
+void CpuEngine::add_period_taps(const StreamState& s, uint64_t t, float* x) const {
+  double sum = 0.0;
   for (int i = 0; i < s.held; ++i) {
-    double sn, cs;
-    excitation_phase(key_hz_[s.held_keys[i]], t, config_.sample_rate, &sn, &cs);
-    sines += s.held_amps[i] * sn;
-    cosines += s.held_amps[i] * cs;
+    const PeriodTap& tap = key_taps_[s.held_keys[i]];
+    sum += period_tap_value(s.history.data(), history_mask_, static_cast<long long>(t), tap.back, tap.frac);
   }
-  const float es = static_cast<float>(sines), ec = static_cast<float>(cosines);
-  const float* ws = excite_.data();
-  const float* wc = ws + rp_;
-  for (int o = 0; o < rp_; ++o) x[o] += ws[o] * es + wc[o] * ec;
+  const float e = static_cast<float>(sum / s.held);
+  const float* w = excite_.data();
+  for (int o = 0; o < rp_; ++o) x[o] += w[o] * e;
 }
 
 // The state after an endless silence: a constant input makes every layer's input constant, so one pass
@@ -285,6 +277,7 @@ void CpuEngine::prime_with_silence(StreamState& s) const {
     layer.out.matvec(kernels_, s.gated.data(), x);  // the skip part is not used
     for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
   }
+  if (s.history.size()) std::fill_n(s.history.data(), s.history.size(), companded(silence_code_, config_.classes));
   s.primed = true;
 }
 
@@ -312,7 +305,10 @@ void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_p
   float* x = s.x_skip.data();
   float* skip = x + rp_;
   std::memcpy(x, embed_.data() + static_cast<long>(code) * rp_, rp_ * sizeof(float));
-  if (s.held) add_excitation(s, t, x);
+  if (config_.excitation) {
+    s.history.data()[t & history_mask_] = companded(code, config_.classes);
+    if (s.held) add_period_taps(s, t, x);
+  }
   std::memcpy(skip, skip_bias_.data(), sp_ * sizeof(float));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const PackedLayer& layer = layers_[l];

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../engine.h"
+#include "../excitation.h"
 #include "float_buffer.h"
 #include "kernels.h"
 #include "weight_matrix.h"
@@ -58,7 +59,7 @@ class CpuEngine final : public Engine {
   void run_streams(const Job& job, int thread, int first, int last);
   void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
   void set_held_keys(StreamState& s, const float* frame) const;
-  void add_excitation(const StreamState& s, uint64_t t, float* x) const;
+  void add_period_taps(const StreamState& s, uint64_t t, float* x) const;
   void prime_with_silence(StreamState& s) const;
   void step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const;
   void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
@@ -71,8 +72,9 @@ class CpuEngine final : public Engine {
   int rp_, hp_, sp_, kp_;  // padded residual, half-gate, skip, class counts
   std::vector<PackedLayer> layers_;
   FloatBuffer embed_;       // (classes, Rp)
-  FloatBuffer excite_;      // (2, Rp): the sine excitation's [sin | cos] projections; empty without one
-  std::vector<double> key_hz_;  // the excitation's key pitches
+  FloatBuffer excite_;      // (Rp): the period taps' projection; empty without them
+  std::vector<PeriodTap> key_taps_;  // per key: where its period tap reads the history
+  int history_mask_ = 0;    // period-tap history length - 1 (a power of two)
   FloatBuffer cond_;        // (C, layers * 2Hp): every layer's conditioning projection in one product
   FloatBuffer skip_bias_;   // (Sp): all layers' skip biases, summed
   WeightMatrix head1_, head2_;  // (S, Sp), (S, Kp)

@@ -331,7 +331,7 @@ class CudaEngine final : public Engine {
     s.cond_channels = c.cond_channels;
     s.cond_hop = c.cond_hop;
     s.global_classes = c.global_classes;
-    s.sample_rate = c.sample_rate;
+    s.history_mask = c.excitation ? period_history(c.sample_rate) - 1 : 0;
     s.streams = streams_;
     long long offset = 0;
     for (int l = 0; l < s.layers; ++l) {
@@ -424,16 +424,17 @@ class CudaEngine final : public Engine {
     head1_bias_ = upload(std::vector<float>(w.head1_bias, w.head1_bias + S));
     head2_bias_ = upload(std::vector<float>(w.head2_bias, w.head2_bias + Q));
     embed_ = upload(std::vector<float>(w.embed, w.embed + static_cast<long>(Q) * R));
-    if (c.excitation) {  // PyTorch (R, 2, 1) -> (2, R)
-      std::vector<float> excite(2 * static_cast<size_t>(R));
-      std::vector<double> key_hz(kExcitationKeys);
-      for (int o = 0; o < R; ++o) {
-        excite[o] = w.excite[o * 2];
-        excite[R + o] = w.excite[o * 2 + 1];
+    if (c.excitation) {  // PyTorch (R, 1, 1)
+      std::vector<int> back(kExcitationKeys);
+      std::vector<double> frac(kExcitationKeys);
+      for (int key = 0; key < kExcitationKeys; ++key) {
+        const PeriodTap tap = period_tap(key, c.sample_rate);
+        back[key] = tap.back;
+        frac[key] = tap.frac;
       }
-      for (int key = 0; key < kExcitationKeys; ++key) key_hz[key] = excitation_key_hz(key);
-      excite_ = upload(excite);
-      key_hz_ = upload(key_hz);
+      excite_ = upload(std::vector<float>(w.excite, w.excite + R));
+      key_back_ = upload(back);
+      key_frac_ = upload(frac);
     }
     decode_ = upload(decode);
     silence_code_ = mulaw_encode(0.0f, Q);
@@ -444,6 +445,7 @@ class CudaEngine final : public Engine {
     padded_streams_ = plan_.clusters * s.batch;
     const size_t padded = static_cast<size_t>(padded_streams_);
     rings_ = DeviceBuffer(padded * s.ring_stride * sizeof(float));
+    history_ = DeviceBuffer(s.history_mask ? padded * (s.history_mask + 1) * sizeof(float) : 0);
     codes_ = DeviceBuffer(padded * sizeof(int32_t));
     global_ids_ = DeviceBuffer(padded * sizeof(int32_t));
     temperatures_ = DeviceBuffer(padded * sizeof(float));
@@ -468,6 +470,7 @@ class CudaEngine final : public Engine {
     check(cudaMemcpyAsync(codes_.as<void>(), host_codes_.data(), codes_.bytes(), cudaMemcpyHostToDevice,
                           stream_),
           "reset codes");
+    if (history_.bytes()) check(cudaMemsetAsync(history_.as<void>(), 0, history_.bytes(), stream_), "clear history");
     check(cudaStreamSynchronize(stream_), "reset");
   }
 
@@ -510,9 +513,11 @@ class CudaEngine final : public Engine {
     a.head2_bias = head2_bias_.as<float>();
     a.embed = embed_.as<float>();
     a.excite = config_.excitation ? excite_.as<float>() : nullptr;
-    a.key_hz = config_.excitation ? key_hz_.as<double>() : nullptr;
+    a.key_back = config_.excitation ? key_back_.as<int>() : nullptr;
+    a.key_frac = config_.excitation ? key_frac_.as<double>() : nullptr;
     a.decode = decode_.as<float>();
     a.rings = rings_.as<float>();
+    a.history = config_.excitation ? history_.as<float>() : nullptr;
     a.codes = codes_.as<int32_t>();
     a.n = n;
     a.t0 = t_;
@@ -554,8 +559,8 @@ class CudaEngine final : public Engine {
   int logits_chunk_ = 1;
   int32_t silence_code_ = 0;
   DeviceBuffer slices_, conv_bias_, glob_, cond_weight_, res_bias_, skip_bias_, head1_bias_, head2_bias_,
-      embed_, excite_, key_hz_, decode_;
-  DeviceBuffer rings_, codes_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
+      embed_, excite_, key_back_, key_frac_, decode_;
+  DeviceBuffer rings_, history_, codes_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
   std::vector<int32_t> host_ids_, host_codes_;
   std::vector<float> host_temperatures_;
   cudaStream_t stream_ = nullptr;

@@ -15,7 +15,7 @@ constexpr int kMaxClusterSize = 16;  // Hopper's non-portable maximum
 // [r * hn, (r + 1) * hn) of every layer and head1 rows [r * sn, (r + 1) * sn), zero-padded past the end.
 struct KernelShape {
   int layers, kernel_size, residual, half_gate, skip, classes, cond_channels, cond_hop, global_classes;
-  int sample_rate;
+  int history_mask;  // period taps: history length - 1 (a power of two), 0 without them
   int cluster, hn, sn;
   int batch;    // streams per cluster
   int streams;  // real streams; the last cluster may hold padding streams that write nothing
@@ -52,11 +52,13 @@ struct KernelArgs {
   const float* head1_bias;   // (S)
   const float* head2_bias;   // (classes)
   const float* embed;        // (classes, R)
-  const float* excite;       // (2, R): the sine excitation's [sin | cos] projections, or null (none)
-  const double* key_hz;      // (kExcitationKeys): its key pitches, computed on the host
+  const float* excite;       // (R): the period taps' projection, or null (none)
+  const int* key_back;       // (kExcitationKeys): where each key's period tap reads (excitation.h) ...
+  const double* key_frac;    // ... and its interpolation weight
   const float* decode;       // (classes): class -> audio
 
   float* rings;    // (padded streams, ring_stride)
+  float* history;  // (padded streams, history_mask + 1): decoded inputs by position, or null (no period taps)
   int32_t* codes;  // (padded streams): the input of each stream's next sample
 
   int n;        // samples (or teacher-forced steps) in this launch

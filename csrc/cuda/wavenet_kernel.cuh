@@ -51,7 +51,7 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.logits = take(b * s.classes);
   m.weights = take(b * s.classes);
   m.prefix = take(b * s.classes);
-  m.excite = take(2 * b);
+  m.excite = take(b);
   m.codes = take(b);
   m.floats = at;
   return m;
@@ -299,36 +299,35 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     for (int i = tid; i < B * R; i += kThreads) x[i] = args.embed[codes[i / R] * R + i % R];
   };
 
-  // The sine excitation at sample t (excitation.h), added to the embedded inputs: a warp per stream, lanes
-  // over the keys, the sums in double. Every CTA of the cluster computes the same bits.
-  auto add_excitation = [&](uint64_t t) {
+  // The period taps at step t (excitation.h), added to the embedded inputs: a warp per stream, lanes over
+  // the keys, the sums in double. Rank 0 keeps the history in device memory; the taps read inputs at
+  // least one step old (the config's sample-rate floor), written before that step's cluster barriers, so
+  // every CTA reads the same bits.
+  auto add_period_taps = [&](uint64_t t) {
     const long long frame = static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop);
+    const int mask = s.history_mask;
     for (int b = warp; b < B; b += warps) {
+      float* history = args.history + static_cast<long long>(first_stream + b) * (mask + 1);
+      if (rank == 0 && lane == 0) history[t & mask] = companded(codes[b], Q);
       const float* roll = args.cond + static_cast<long long>(first_stream + b) * C * args.frames + frame;
-      double sines = 0.0, cosines = 0.0;
+      double sum = 0.0;
+      int held = 0;
       for (int key = lane; key < kExcitationKeys; key += 32) {
-        const float amp = roll[static_cast<long long>(key) * args.frames];
-        if (amp != 0.0f) {
-          double sn, cs;
-          excitation_phase(args.key_hz[key], t, s.sample_rate, &sn, &cs);
-          sines += amp * sn;
-          cosines += amp * cs;
+        if (roll[static_cast<long long>(key) * args.frames] != 0.0f) {
+          const long long base = static_cast<long long>(t) - args.key_back[key];
+          const double frac = args.key_frac[key];
+          sum += (1.0 - frac) * __ldcg(history + (base & mask)) + frac * __ldcg(history + ((base + 1) & mask));
+          ++held;
         }
       }
       for (int offset = 16; offset > 0; offset >>= 1) {
-        sines += __shfl_xor_sync(0xffffffffu, sines, offset);
-        cosines += __shfl_xor_sync(0xffffffffu, cosines, offset);
+        sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+        held += __shfl_xor_sync(0xffffffffu, held, offset);
       }
-      if (lane == 0) {
-        excite[2 * b] = static_cast<float>(sines);
-        excite[2 * b + 1] = static_cast<float>(cosines);
-      }
+      if (lane == 0) excite[b] = held ? static_cast<float>(sum / held) : 0.0f;
     }
     __syncthreads();
-    for (int i = tid; i < B * R; i += kThreads) {
-      const int b = i / R, o = i % R;
-      x[i] += args.excite[o] * excite[2 * b] + args.excite[R + o] * excite[2 * b + 1];
-    }
+    for (int i = tid; i < B * R; i += kThreads) x[i] += args.excite[i % R] * excite[i / R];
   };
 
   if (args.prime) {
@@ -336,7 +335,12 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     embed_codes();  // the silence code
     __syncthreads();
     for (int l = 0; l < s.layers; ++l) run_layer(l, args.t0, true);
-    cluster_barrier();  // the last layer's ring is filled before any CTA reads it
+    if (args.history && rank == 0) {  // the period taps' history holds the silence too
+      const int length = s.history_mask + 1;
+      for (int i = tid; i < B * length; i += kThreads)
+        args.history[static_cast<long long>(first_stream) * length + i] = companded(codes[i / length], Q);
+    }
+    cluster_barrier();  // the last layer's ring and the history are filled before any CTA reads them
   }
 
   for (int step = 0; step < args.n; ++step) {
@@ -348,7 +352,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       __syncthreads();
     }
     embed_codes();
-    if (args.excite) add_excitation(t);  // its __syncthreads also orders embed_codes' writes of x
+    if (args.excite) add_period_taps(t);  // its __syncthreads also orders embed_codes' writes of x
     for (int i = tid; i < s.layers * taps * B * R; i += kThreads) {  // every layer's past inputs, at once
       const int o = i % R, b = (i / R) % B, m1 = (i / (R * B)) % taps, l = i / (R * B * taps);
       const int rows = s.ring_rows[l];

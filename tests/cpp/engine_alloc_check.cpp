@@ -74,6 +74,7 @@ struct RandomModel {
     weights.config = c;
     const size_t r = c.residual_channels, g = c.gate_channels, s = c.skip_channels, h = g / 2;
     weights.embed = tensor(c.classes * r);
+    if (c.excitation) weights.excite = tensor(r);
     for (int l = 0; l < c.layers(); ++l) {
       wavenet_rt::LayerWeights layer;
       layer.conv_weight = tensor(g * r * c.kernel_size);
@@ -146,6 +147,7 @@ long synth_events_while_playing(long* lock_count) {
   config.classes = 256;
   config.cond_channels = 176;
   config.cond_hop = 16;
+  config.excitation = true;  // the period taps run on the generator thread too
   RandomModel model(config);
   auto engine = wavenet_rt::make_engine("cpu", model.weights, {});
   wavenet_rt::SynthOptions options;
