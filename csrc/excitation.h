@@ -14,10 +14,13 @@ constexpr int kExcitationLowestNote = 21;
 
 // Where a key's tap reads: (1 - frac) * input[t - back] + frac * input[t - back + 1], the input at
 // position t + 1 - period. With P the period in samples, back = ceil(P) - 1 and frac = ceil(P) - P.
+// Keys at or above the Nyquist frequency (P <= 2, back < 2) have no tap: they count as not held.
 struct PeriodTap {
   int back;
   double frac;
 };
+
+constexpr int kMinTapBack = 2;  // so a tap never reads the current step's input (the CUDA kernel relies on it)
 
 inline PeriodTap period_tap(int key, int sample_rate) {
   const double hz = 440.0 * std::pow(2.0, (key + kExcitationLowestNote - 69) / 12.0);  // A4 = 440

@@ -42,8 +42,6 @@ struct ModelConfig {
     if (classes < 2 || classes > 65536) fail("classes must be in [2, 65536]");
     if (cond_channels < 0 || global_classes < 0) fail("cond_channels and global_classes must be >= 0");
     if (excitation && cond_channels < 88) fail("the period taps need the 88-key roll in cond");
-    // The top key's tap then reads earlier steps only: the CUDA kernel relies on it.
-    if (excitation && sample_rate < 8400) fail("the period taps need a sample rate of at least 8400 Hz");
   }
 };
 

@@ -73,8 +73,6 @@ class WaveNetConfig:
             problems.append(f"excitation must be '' or 'periods', got {self.excitation!r}")
         elif self.excitation and not (self.cond_features.startswith("roll88") and self.cond_channels >= 88):
             problems.append("excitation 'periods' needs conditioning that starts with the 88-key roll (roll88...)")
-        if self.excitation and self.sample_rate < 8400:  # the top key's tap then reads earlier steps only
-            problems.append("excitation 'periods' needs a sample rate of at least 8400 Hz (twice the top key's pitch)")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

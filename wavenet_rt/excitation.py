@@ -11,7 +11,8 @@ from .conditioning import KEYS, LOWEST_KEY
 
 def key_taps(sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(back, frac), each (KEYS,): key k's tap at step t is (1 - frac) * input[t - back] + frac *
-    input[t - back + 1], the input at position t + 1 - period (equal temperament, A4 = 440 Hz)."""
+    input[t - back + 1], the input at position t + 1 - period (equal temperament, A4 = 440 Hz). Keys at
+    or above the Nyquist frequency (period <= 2 samples, back < 2) cannot sound and have no tap."""
     notes = torch.arange(LOWEST_KEY, LOWEST_KEY + KEYS, dtype=torch.float64)
     period = sample_rate / (440.0 * torch.pow(2.0, (notes - 69.0) / 12.0))
     up = torch.ceil(period)
@@ -25,11 +26,12 @@ def companded(codes: torch.Tensor, classes: int) -> torch.Tensor:
 
 def period_taps(codes: torch.Tensor, cond: torch.Tensor, hop: int, sample_rate: int, classes: int) -> torch.Tensor:
     """codes (B, T), cond (B, C, frames) whose first KEYS channels are the key roll -> (B, 1, T) float64:
-    at step t the mean over the keys held in frame t // hop of their taps (0 with no key held); inputs
-    before the first read 0."""
+    at step t the mean over the keys held in frame t // hop of their taps (0 with no key held; keys above
+    the Nyquist frequency count as not held); inputs before the first read 0."""
     batch, steps = codes.shape
     audio = torch.cat([torch.zeros(batch, 1, dtype=torch.float64), companded(codes.cpu(), classes)], dim=1)  # [0 | x]
-    held = (cond[:, :KEYS] != 0).any(dim=2).any(dim=0).nonzero()[:, 0].cpu()  # only keys held somewhere
+    audible = key_taps(sample_rate)[0] >= 2
+    held = ((cond[:, :KEYS] != 0).any(dim=2).any(dim=0).cpu() & audible).nonzero()[:, 0]  # keys held somewhere
     on = (cond[:, held] != 0).cpu().to(torch.float64).repeat_interleave(hop, dim=2)[..., :steps]  # (B, K', T)
     back, frac = (v[held][:, None] for v in key_taps(sample_rate))  # (K', 1)
     base = torch.arange(steps)[None, :] - back  # (K', T); < 0 reads the zero in front

@@ -123,7 +123,7 @@ class IncrementalGenerator:
 
         out = torch.zeros(self.batch, dtype=torch.float64)
         for b in range(self.batch):
-            keys = (cond_frame[b, :KEYS] != 0).nonzero()[:, 0].tolist()
+            keys = ((cond_frame[b, :KEYS] != 0) & (self.tap_back >= 2)).nonzero()[:, 0].tolist()
             for k in keys:
                 base = self.t - int(self.tap_back[k])
                 frac = float(self.tap_frac[k])

@@ -244,7 +244,7 @@ void CpuEngine::set_frame_biases(StreamState& s, const float* frame, int32_t glo
 void CpuEngine::set_held_keys(StreamState& s, const float* frame) const {
   s.held = 0;
   for (int key = 0; key < kExcitationKeys; ++key) {
-    if (frame[key] != 0.0f) s.held_keys[s.held++] = key;
+    if (frame[key] != 0.0f && key_taps_[key].back >= kMinTapBack) s.held_keys[s.held++] = key;
   }
 }
 

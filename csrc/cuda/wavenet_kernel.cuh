@@ -301,8 +301,8 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
 
   // The period taps at step t (excitation.h), added to the embedded inputs: a warp per stream, lanes over
   // the keys, the sums in double. Rank 0 keeps the history in device memory; the taps read inputs at
-  // least one step old (the config's sample-rate floor), written before that step's cluster barriers, so
-  // every CTA reads the same bits.
+  // least one step old (kMinTapBack), written before that step's cluster barriers, so every CTA reads the
+  // same bits.
   auto add_period_taps = [&](uint64_t t) {
     const long long frame = static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop);
     const int mask = s.history_mask;
@@ -313,7 +313,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       double sum = 0.0;
       int held = 0;
       for (int key = lane; key < kExcitationKeys; key += 32) {
-        if (roll[static_cast<long long>(key) * args.frames] != 0.0f) {
+        if (roll[static_cast<long long>(key) * args.frames] != 0.0f && args.key_back[key] >= kMinTapBack) {
           const long long base = static_cast<long long>(t) - args.key_back[key];
           const double frac = args.key_frac[key];
           sum += (1.0 - frac) * __ldcg(history + (base & mask)) + frac * __ldcg(history + ((base + 1) & mask));
