@@ -69,8 +69,8 @@ class IncrementalGenerator:
             layer.ring.zero_()
         self.seed = seed
         self.t = 0
-        self.history: list[torch.Tensor] = []  # (B,) float64 companded inputs, for the period taps
-        self.before = torch.zeros(self.batch, dtype=torch.float64)  # what the taps read before sample 0
+        # The period taps' ring of companded inputs, slot = position % length; before sample 0 it reads 0.
+        self.history = torch.zeros(self.batch, int(self.tap_back.max()) + 2, dtype=torch.float64)
         self.last_code = torch.full((self.batch,), silence_code(self.config.classes), dtype=torch.long)
 
     @torch.no_grad()
@@ -80,7 +80,7 @@ class IncrementalGenerator:
         taps equal finds it. Training windows begin in such silence, so generation starts in familiar
         territory instead of the zero history no training window shows the model."""
         self._set_layer_biases(None, global_id, with_cond=False)
-        self.before = companded(self.last_code, self.config.classes)
+        self.history[:] = companded(self.last_code, self.config.classes)[:, None]  # the taps hear the silence too
         x = self.embed[self.last_code]  # (B, R)
         for layer in self.layers:
             layer.ring.copy_(x.unsqueeze(-1).expand_as(layer.ring))
@@ -116,18 +116,15 @@ class IncrementalGenerator:
 
     def _period_taps(self, codes: torch.Tensor, cond_frame: torch.Tensor) -> torch.Tensor:
         """(B,) float64: excitation.period_taps at this step, one stream at a time."""
-        self.history.append(companded(codes, self.config.classes))
-
-        def past(position: int) -> torch.Tensor:
-            return self.history[position] if position >= 0 else self.before
-
+        length = self.history.shape[1]
+        self.history[:, self.t % length] = companded(codes, self.config.classes)
         out = torch.zeros(self.batch, dtype=torch.float64)
         for b in range(self.batch):
             keys = ((cond_frame[b, :KEYS] != 0) & (self.tap_back >= 2)).nonzero()[:, 0].tolist()
             for k in keys:
                 base = self.t - int(self.tap_back[k])
                 frac = float(self.tap_frac[k])
-                out[b] += (1 - frac) * past(base)[b] + frac * past(base + 1)[b]
+                out[b] += (1 - frac) * self.history[b, base % length] + frac * self.history[b, (base + 1) % length]
             out[b] /= max(1, len(keys))
         return out
 
