@@ -8,6 +8,8 @@ import torch
 
 from .conditioning import KEYS, LOWEST_KEY
 
+MIN_TAP_BACK = 2  # keys whose tap would read nearer than this are at or above Nyquist (csrc: kMinTapBack)
+
 
 def key_taps(sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(back, frac), each (KEYS,): key k's tap at step t is (1 - frac) * input[t - back] + frac *
@@ -30,10 +32,11 @@ def period_taps(codes: torch.Tensor, cond: torch.Tensor, hop: int, sample_rate: 
     the Nyquist frequency count as not held); inputs before the first read 0."""
     batch, steps = codes.shape
     audio = torch.cat([torch.zeros(batch, 1, dtype=torch.float64), companded(codes.cpu(), classes)], dim=1)  # [0 | x]
-    audible = key_taps(sample_rate)[0] >= 2
-    held = ((cond[:, :KEYS] != 0).any(dim=2).any(dim=0).cpu() & audible).nonzero()[:, 0]  # keys held somewhere
+    back, frac = key_taps(sample_rate)
+    sounding = (cond[:, :KEYS] != 0).any(dim=2).any(dim=0).cpu() & (back >= MIN_TAP_BACK)
+    held = sounding.nonzero()[:, 0]  # only keys held somewhere
     on = (cond[:, held] != 0).cpu().to(torch.float64).repeat_interleave(hop, dim=2)[..., :steps]  # (B, K', T)
-    back, frac = (v[held][:, None] for v in key_taps(sample_rate))  # (K', 1)
+    back, frac = back[held][:, None], frac[held][:, None]  # (K', 1)
     base = torch.arange(steps)[None, :] - back  # (K', T); < 0 reads the zero in front
     older = audio[:, (base.clamp(min=-1) + 1).reshape(-1)].reshape(batch, *base.shape)  # (B, K', T)
     newer = audio[:, (base.clamp(min=-2) + 2).reshape(-1)].reshape(batch, *base.shape)

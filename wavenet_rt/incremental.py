@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .conditioning import KEYS
-from .excitation import companded, key_taps
+from .excitation import MIN_TAP_BACK, companded, key_taps
 from .model import WaveNet
 from .mulaw import mulaw_decode, silence_code
 from .sampling import sample_categorical, sampling_uniforms
@@ -120,7 +120,7 @@ class IncrementalGenerator:
         self.history[:, self.t % length] = companded(codes, self.config.classes)
         out = torch.zeros(self.batch, dtype=torch.float64)
         for b in range(self.batch):
-            keys = ((cond_frame[b, :KEYS] != 0) & (self.tap_back >= 2)).nonzero()[:, 0].tolist()
+            keys = ((cond_frame[b, :KEYS] != 0) & (self.tap_back >= MIN_TAP_BACK)).nonzero()[:, 0].tolist()
             for k in keys:
                 base = self.t - int(self.tap_back[k])
                 frac = float(self.tap_frac[k])

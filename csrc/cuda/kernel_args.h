@@ -58,7 +58,7 @@ struct KernelArgs {
   const float* decode;       // (classes): class -> audio
 
   float* rings;    // (padded streams, ring_stride)
-  float* history;  // (padded streams, history_mask + 1): decoded inputs by position, or null (no period taps)
+  float* history;  // (padded streams, history_mask + 1): companded inputs by position, or null (no taps)
   int32_t* codes;  // (padded streams): the input of each stream's next sample
 
   int n;        // samples (or teacher-forced steps) in this launch
