@@ -70,6 +70,10 @@ def test_metrics_score_the_reference_high_and_wrong_audio_low(melody, tmp_path):
     silence = np.zeros(samples, np.float32)
     assert qm.pitch_accuracy(silence, RATE, notes)["recall"] == 0.0
     assert qm.chroma_similarity(silence, reference, RATE) == 0.0
+    assert qm.dc_stuck_share(reference, RATE) == 0.0
+    stuck = reference.copy()
+    stuck[RATE : 3 * RATE] = 0.8 + 0.1 * reference[RATE : 3 * RATE]  # 2 s of 10 at a loud offset
+    assert qm.dc_stuck_share(stuck, RATE) == pytest.approx(0.2, abs=0.011)
     sparse = reference.copy()
     sparse[: samples * 3 // 4] = 0  # heard a quarter of the time: accurate where voiced, poor recall
     sparse_pitch = qm.pitch_accuracy(sparse, RATE, notes)
@@ -95,6 +99,9 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert set(results["summary"]["targets_met"]) == {"melody_pitch_accuracy", "onset_f1", "shuffle_cost_bits",
                                                       "chorale_chroma"}
     assert "first_second_peak_no_keys" in results["warm_up"]
+    chorale = next(r for r in results["pieces"] if r["kind"] == "chorale")
+    assert chorale["other_timbre_chroma"] > 0.6  # the right notes on an organ: close to the piano reference
+    assert 0 <= chorale["dc_stuck_share"] <= 1
 
 
 def test_shipped_default_model_quick(dataset, tmp_path):

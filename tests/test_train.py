@@ -14,8 +14,8 @@ import torch
 
 from wavenet_rt import WaveNet, read_model_file
 from wavenet_rt.checkpoint import load_checkpoint
-from wavenet_rt.data import Batch, with_input_noise
-from wavenet_rt.mulaw import mulaw_encode
+from wavenet_rt.data import Batch, with_input_noise, with_input_offset
+from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 
 TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
 
@@ -160,6 +160,29 @@ def test_input_noise_reaches_the_inputs_at_its_level_and_never_the_targets():
     edge = Batch(np.array([[0, 255] * 500]), batch.targets, None, None)  # clipped into range, never wrapped
     pinned = with_input_noise(edge, 2.0, rng, 256).inputs
     assert pinned.min() == 0 and pinned.max() == 255 and (pinned[0, ::2] < 10).all() and (pinned[0, 1::2] > 245).all()
+
+
+def test_input_offset_shifts_a_prefix_of_the_inputs_by_one_constant_and_never_the_targets():
+    rng = np.random.default_rng(5)
+    clean = np.sin(np.linspace(0, 900, 64 * 2000)).reshape(64, 2000) * 0.2
+    codes = mulaw_encode(clean)
+    batch = Batch(codes[:, :-1], codes[:, -300:], np.ones((64, 3, 10), np.float32), None)
+    shifted = with_input_offset(batch, 0.5, rng, 256)
+    assert shifted.targets is batch.targets and shifted.cond is batch.cond and shifted.inputs.dtype == np.int64
+    step = np.diff(mulaw_decode(np.arange(256))).max()  # the widest mu-law class
+    offsets = []
+    for before, after in zip(batch.inputs, shifted.inputs):
+        moved = np.flatnonzero(before != after)
+        if len(moved) == 0:
+            continue
+        end = moved[-1] + 1
+        assert (after[end:] == before[end:]).all()
+        # against float64: the decoded prefix is the clean signal plus one constant, up to mu-law rounding
+        added = mulaw_decode(after[:end]).astype(np.float64) - mulaw_decode(before[:end])
+        assert np.ptp(added) <= step and abs(added.mean()) <= 0.5 + step
+        offsets.append(added.mean())
+    assert 16 <= len(offsets) <= 48  # about half the windows
+    assert min(offsets) < -0.2 and max(offsets) > 0.2
 
 
 def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset.shards import load_manifest, read_shard
-from .mulaw import silence_code
+from .mulaw import mulaw_decode, mulaw_encode, silence_code
 
 
 @dataclass
@@ -94,3 +94,19 @@ def with_input_noise(batch: Batch, std_classes: float, rng: np.random.Generator,
     own errors do (in the linear domain it would bury quiet passages)."""
     noise = np.rint(rng.normal(0.0, std_classes, batch.inputs.shape)).astype(np.int64)
     return dataclasses.replace(batch, inputs=np.clip(batch.inputs + noise, 0, classes - 1))
+
+
+def with_input_offset(batch: Batch, amplitude: float, rng: np.random.Generator, classes: int) -> Batch:
+    """The batch with a constant offset (uniform in +-amplitude, in linear audio) added to each window's
+    input codes from its start up to a random point, never to the targets. Free-running, a small WaveNet
+    can slide into a loud DC state it never heard in training and stay there (each sample predicts the
+    next one equal); with this it learns to predict the clean signal from such a past, and to recover
+    once the past turns clean again. Half the windows stay unchanged."""
+    inputs = batch.inputs.copy()
+    for row in range(inputs.shape[0]):
+        if rng.random() < 0.5:
+            continue
+        end = int(rng.integers(1, inputs.shape[1] + 1))
+        shifted = mulaw_decode(inputs[row, :end], classes) + rng.uniform(-amplitude, amplitude)
+        inputs[row, :end] = mulaw_encode(np.clip(shifted, -1.0, 1.0), classes)
+    return dataclasses.replace(batch, inputs=inputs)

@@ -1,6 +1,7 @@
 # How well audio follows a MIDI score, for wavenet_rt/evaluate.py: pitch accuracy of a monophonic line
 # (librosa's pyin against the sounding note), note-onset F1 (mir_eval), chroma correlation against a
-# reference render, and the MIDI facts they need (notes, onsets, the melody of a multi-part file).
+# reference render, the share of time stuck at a DC offset, and the MIDI facts they need (notes, onsets,
+# the melody of a multi-part file).
 # Frame sizes are set in seconds, so every metric means the same at any sample rate.
 from __future__ import annotations
 
@@ -116,6 +117,17 @@ def onset_f1(audio: np.ndarray, rate: int, reference_onsets: np.ndarray, lag: fl
         return {"f1": 0.0, "precision": 0.0, "recall": 0.0, "detected": int(len(detected))}
     f1, precision, recall = mir_eval.onset.f_measure(reference_onsets, np.asarray(detected), window=ONSET_WINDOW_S)
     return {"f1": float(f1), "precision": float(precision), "recall": float(recall), "detected": int(len(detected))}
+
+
+def dc_stuck_share(audio: np.ndarray, rate: int, block_s: float = 0.05, level: float = 0.3) -> float:
+    """Share of 50 ms blocks whose mean is beyond +-0.3: a free-running WaveNet stuck at a loud DC offset
+    (music averages near 0 over 50 ms; not one block of the chorale training audio comes near 0.3)."""
+    size = max(1, round(block_s * rate))
+    blocks = len(audio) // size
+    if blocks == 0:
+        return 0.0
+    means = np.asarray(audio[: blocks * size], np.float64).reshape(blocks, size).mean(axis=1)
+    return float((np.abs(means) > level).mean())
 
 
 def chroma_similarity(audio: np.ndarray, reference: np.ndarray, rate: int) -> float:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import WaveNetConfig
-from .data import Batch, WindowSampler, with_input_noise
+from .data import Batch, WindowSampler, with_input_noise, with_input_offset
 from .dataset.shards import load_manifest
 from .model import WaveNet
 from .weights import load_model, save_model
@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-noise", type=float, default=0.0, metavar="CLASSES",
                    help="std, in mu-law classes, of Gaussian noise added to the input codes (never the targets): "
                         "makes free-running sturdier against the model's own sampling errors (default 0: off)")
+    p.add_argument("--input-offset", type=float, default=0.0, metavar="AMPLITUDE",
+                   help="largest DC offset (linear audio, e.g. 0.9) added to the start of half the windows' inputs "
+                        "(never the targets): teaches recovery from a loud DC state when free-running (default 0: off)")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
     p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
@@ -240,6 +243,8 @@ class Trainer:
         batch = self.train_data.sample(self.rng, self.args.batch)
         if self.args.input_noise:
             batch = with_input_noise(batch, self.args.input_noise, self.rng, self.config.classes)
+        if self.args.input_offset:
+            batch = with_input_offset(batch, self.args.input_offset, self.rng, self.config.classes)
         inputs, targets, cond, glob = self._tensors(batch)
         logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
         loss = F.cross_entropy(logits, targets)
