@@ -74,6 +74,11 @@ def test_metrics_score_the_reference_high_and_wrong_audio_low(melody, tmp_path):
     stuck = reference.copy()
     stuck[RATE : 3 * RATE] = 0.8 + 0.1 * reference[RATE : 3 * RATE]  # 2 s of 10 at a loud offset
     assert qm.dc_stuck_share(stuck, RATE) == pytest.approx(0.2, abs=0.011)
+    assert qm.noise_burst_share(reference, RATE) == 0.0
+    roar = reference.copy()
+    roar[5 * RATE : 8 * RATE] = np.random.default_rng(1).normal(0, 0.3, 3 * RATE)  # 3 s of 10 a loud noise
+    assert qm.noise_burst_share(roar, RATE) == pytest.approx(0.3, abs=0.03)
+    assert qm.noise_burst_share(0.05 * roar, RATE) == 0.0  # a quiet noise floor is not a burst
     sparse = reference.copy()
     sparse[: samples * 3 // 4] = 0  # heard a quarter of the time: accurate where voiced, poor recall
     sparse_pitch = qm.pitch_accuracy(sparse, RATE, notes)
@@ -101,7 +106,7 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert "first_second_peak_no_keys" in results["warm_up"]
     chorale = next(r for r in results["pieces"] if r["kind"] == "chorale")
     assert chorale["other_timbre_chroma"] > 0.6  # the right notes on an organ: close to the piano reference
-    assert 0 <= chorale["dc_stuck_share"] <= 1
+    assert 0 <= chorale["dc_stuck_share"] <= 1 and 0 <= chorale["noise_burst_share"] <= 1
 
 
 def test_shipped_default_model_quick(dataset, tmp_path):

@@ -152,7 +152,8 @@ def score_piece(kind: str, audio: np.ndarray, reference: np.ndarray, rate: int, 
               "reference_onset_f1": qm.onset_f1(reference, rate, onsets, lag), "detector_lag_s": lag,
               "chroma_similarity": qm.chroma_similarity(audio, reference, rate),
               "first_second_peak": float(np.abs(audio[:rate]).max()), "peak": float(np.abs(audio).max()),
-              "dc_stuck_share": qm.dc_stuck_share(audio, rate)}
+              "dc_stuck_share": qm.dc_stuck_share(audio, rate),
+              "noise_burst_share": qm.noise_burst_share(audio, rate)}
     if kind == "melody":
         scores["pitch"] = qm.pitch_accuracy(audio, rate, notes)
         scores["reference_pitch"] = qm.pitch_accuracy(reference, rate, notes)
@@ -207,10 +208,10 @@ def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
                 stem = f"{name}.{kind}"
                 soundfile.write(args.out / f"{stem}.wav", audio, rate)
                 plot_spectrograms(audio, reference, rate, stem, args.out / f"{stem}.png")
-                rows.append({"piece": name, "kind": kind, "seconds": args.seconds,
-                             **score_piece(kind, audio, reference, rate, midi, delay)})
+                scores = score_piece(kind, audio, reference, rate, midi, delay)
                 if kind == "chorale":
-                    rows[-1]["other_timbre_chroma"] = other_timbre_chroma(midi, reference, rate, samples, work, manifest)
+                    scores["other_timbre_chroma"] = other_timbre_chroma(midi, reference, rate, samples, work, manifest)
+                rows.append({"piece": name, "kind": kind, "seconds": args.seconds, **scores})
                 print(summary_line(rows[-1]), flush=True)
     return rows
 
@@ -237,7 +238,8 @@ def summary_line(row: dict) -> str:
         pitch = f" pitch {row['pitch']['accuracy']:.2f} (ref {row['reference_pitch']['accuracy']:.2f})"
     return (f"{row['piece']:>16} {row['kind']:7}{pitch} onset F1 {row['onset_f1']['f1']:.2f} "
             f"(ref {row['reference_onset_f1']['f1']:.2f}) chroma {row['chroma_similarity']:.2f} "
-            f"first-second peak {row['first_second_peak']:.2f} stuck in DC {row['dc_stuck_share']:.2f}")
+            f"first-second peak {row['first_second_peak']:.2f} stuck in DC {row['dc_stuck_share']:.2f} "
+            f"noise bursts {row['noise_burst_share']:.2f}")
 
 
 def summarise(rows: list[dict], nll: dict) -> dict:
@@ -256,6 +258,7 @@ def summarise(rows: list[dict], nll: dict) -> dict:
                "chorale_chroma": mean([r["chroma_similarity"] for r in chorales]),
                "chorale_chroma_other_timbre": mean([r["other_timbre_chroma"] for r in chorales]),
                "dc_stuck_share": mean([r["dc_stuck_share"] for r in rows]),
+               "noise_burst_share": mean([r["noise_burst_share"] for r in rows]),
                "shuffle_cost_bits": nll["shuffle_cost"]}
     summary["targets_met"] = {k: summary[k] is not None and summary[k] >= v for k, v in TARGETS.items()}
     if melodies:  # accuracy counts only voiced frames: it must also be heard most of the time

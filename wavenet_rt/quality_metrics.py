@@ -1,7 +1,7 @@
 # How well audio follows a MIDI score, for wavenet_rt/evaluate.py: pitch accuracy of a monophonic line
 # (librosa's pyin against the sounding note), note-onset F1 (mir_eval), chroma correlation against a
-# reference render, the share of time stuck at a DC offset, and the MIDI facts they need (notes, onsets,
-# the melody of a multi-part file).
+# reference render, the share of time derailed (stuck at a DC offset, or a loud noise burst), and the
+# MIDI facts they need (notes, onsets, the melody of a multi-part file).
 # Frame sizes are set in seconds, so every metric means the same at any sample rate.
 from __future__ import annotations
 
@@ -128,6 +128,20 @@ def dc_stuck_share(audio: np.ndarray, rate: int, block_s: float = 0.05, level: f
         return 0.0
     means = np.asarray(audio[: blocks * size], np.float64).reshape(blocks, size).mean(axis=1)
     return float((np.abs(means) > level).mean())
+
+
+def noise_burst_share(audio: np.ndarray, rate: int, flatness: float = 0.025, level: float = 0.2) -> float:
+    """Share of 64 ms frames (hop 50 ms) that are loud (RMS > 0.2) and noise-like (spectral flatness >
+    0.025): a free-running WaveNet derailed into a roar. Piano notes sit far below that flatness, and not
+    one frame of the chorale training audio is both."""
+    import librosa
+
+    frame, hop = 2 ** round(math.log2(0.064 * rate)), max(1, round(0.05 * rate))
+    if len(audio) < frame:
+        return 0.0
+    flat = librosa.feature.spectral_flatness(y=audio, n_fft=frame, hop_length=hop, center=False)[0]
+    rms = librosa.feature.rms(y=audio, frame_length=frame, hop_length=hop, center=False)[0]
+    return float(((flat > flatness) & (rms > level)).mean())
 
 
 def chroma_similarity(audio: np.ndarray, reference: np.ndarray, rate: int) -> float:
