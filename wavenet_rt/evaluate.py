@@ -36,8 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m wavenet_rt.evaluate", description=(
         "Scores a model against held-out music: test-split bits/sample (beside an unconditional baseline and "
         "with its conditioning shuffled across time), and free-running renders of held-out chorales and "
-        "their melodies: pitch accuracy, note-onset F1 and chroma similarity to the fluidsynth reference. "
-        "Writes WAVs, spectrogram PNGs and results.json to --out."))
+        "their melodies: pitch accuracy, note-onset F1, chroma similarity to the fluidsynth reference (and, "
+        "for scale, that of the same notes rendered as an organ), and the share of time derailed (stuck at a "
+        "DC offset or in loud noise). Writes WAVs, spectrogram PNGs and results.json to --out."))
     p.add_argument("model", nargs="?", type=Path, help="model file (default: the shipped model)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder the model was trained on (its test split)")
     p.add_argument("--baseline", type=Path, help="an unconditional model of the same size, for comparison")
