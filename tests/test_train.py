@@ -14,7 +14,7 @@ import torch
 
 from wavenet_rt import WaveNet, read_model_file
 from wavenet_rt.checkpoint import load_checkpoint
-from wavenet_rt.data import Batch, with_input_noise, with_input_offset
+from wavenet_rt.data import Batch, WindowSampler, with_input_noise, with_input_offset
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 
 TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
@@ -196,3 +196,33 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, 
                               "--threads", "1"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert load_checkpoint(run)["step"] == 14 and load_checkpoint(run)["args"]["input_noise"] == 0.0
+
+
+def test_solo_share_splits_the_windows_between_whole_pieces_and_lone_voices(tmp_path):
+    out = tmp_path / "solo"
+    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "2", "--solo-parts",
+                    "--sample-rate", "8000", "--hop", "32", "--valid", "0", "--test", "0"],
+                   check=True, capture_output=True)
+    items = json.loads((out / "manifest.json").read_text())["items"]
+    length = 500 + 1000
+    for share in (0.5, 0.9):
+        sampler = WindowSampler(out, "train", 500, 1000, solo_share=share)
+        probability = dict(zip([p[0] for p in sampler.pieces], sampler.weights))
+        # reference from the manifest: each group gets its share, split by the items' window start counts
+        starts = {i: (r["samples"] - length + 512) // 32 + 1 for i, r in items.items()}
+        solo = [i for i in items if items[i].get("part_of")]
+        whole = [i for i in items if i not in solo]
+        assert solo and whole
+        for group, total in ((solo, share), (whole, 1 - share)):
+            for i in group:
+                assert probability[i] == pytest.approx(total * starts[i] / sum(starts[j] for j in group))
+    plain = WindowSampler(out, "train", 500, 1000)
+    assert sum(w for p, w in zip(plain.pieces, plain.weights) if p[0] in solo) > 0.7  # four voices, one mix
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        WindowSampler(out, "train", 500, 1000, solo_share=1.5)
+
+
+def test_solo_share_without_solo_parts_is_a_clear_error(dataset, tmp_path):
+    result = subprocess.run(train_cmd(dataset, tmp_path / "run", "--steps", "2", "--solo-share", "0.5"),
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "--solo-parts" in result.stderr and "Traceback" not in result.stderr

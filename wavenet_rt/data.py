@@ -28,7 +28,7 @@ class WindowSampler:
     target samples, so every target is predicted from a full receptive field."""
 
     def __init__(self, root: str | Path, split: str, receptive_field: int, targets: int,
-                 use_cond: bool = True, use_global: bool = True) -> None:
+                 use_cond: bool = True, use_global: bool = True, solo_share: float | None = None) -> None:
         root = Path(root)
         self.manifest = load_manifest(root)
         self.hop = self.manifest["cond_hop"]
@@ -51,6 +51,20 @@ class WindowSampler:
             raise ValueError(f"split {split!r} of {root} has no piece long enough for windows of {self.length} samples")
         counts = np.array([p[4] for p in self.pieces], dtype=np.float64)
         self.weights = counts / counts.sum()
+        if solo_share is not None:
+            self.weights = self._reweighted(counts, solo_share)
+
+    def _reweighted(self, counts: np.ndarray, solo_share: float) -> np.ndarray:
+        """Window probabilities with `solo_share` of them on voices rendered alone (`--solo-parts` items) and
+        the rest on whole pieces, each group still in proportion to its items' lengths."""
+        if not 0 <= solo_share <= 1:
+            raise ValueError(f"the solo share must be between 0 and 1, not {solo_share}")
+        solo = np.array([bool(self.manifest["items"][p[0]].get("part_of")) for p in self.pieces])
+        if solo.all() or not solo.any():
+            raise ValueError("a solo share needs both whole pieces and voices alone in the split: "
+                             "build the dataset with --solo-parts")
+        return np.where(solo, solo_share * counts / counts[solo].sum(),
+                        (1 - solo_share) * counts / counts[~solo].sum())
 
     @property
     def hours(self) -> float:

@@ -62,6 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-offset", type=float, default=0.0, metavar="AMPLITUDE",
                    help="largest DC offset (linear audio, e.g. 0.9) added to the start of half the windows' inputs "
                         "(never the targets): teaches recovery from a loud DC state when free-running (default 0: off)")
+    p.add_argument("--solo-share", type=float, default=None, metavar="SHARE",
+                   help="share of training windows from voices rendered alone (a dataset built with --solo-parts); "
+                        "the rest come from whole pieces (default: in proportion to their lengths, about 0.8 "
+                        "for four-part chorales)")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
     p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
@@ -171,7 +175,8 @@ class Trainer:
         manifest = load_manifest(args.data)
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None))
         rf = self.config.receptive_field
-        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional)
+        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
+                                        solo_share=args.solo_share)
         self.valid_data, self.valid_spec = None, []
         if ddp.main and any(r["split"] == "valid" for r in manifest["items"].values()):
             self.valid_data = WindowSampler(args.data, "valid", rf, args.window, use_cond=not args.unconditional)
