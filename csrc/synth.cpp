@@ -149,6 +149,10 @@ void Synth::null_output_loop(int period) {
   while (running_.load(std::memory_order_acquire)) {
     next += step;
     std::this_thread::sleep_until(next);
+    // Woken more than a period late (a busy machine): restart the clock from now rather than catch up in a
+    // burst, which would drain the ring faster than any device and show as the generator's underrun.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - next > step) next = now;
     audio_callback(out.data(), period, 0);
   }
 }

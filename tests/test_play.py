@@ -73,8 +73,9 @@ def test_midi_file_played_live_and_recorded(jack_server, impulse_model_file, mid
 
 def test_without_an_audio_device_out_still_renders(impulse_model_file, midi_file, tmp_path):
     out = tmp_path / "take.wav"
-    # 40 ms queued ahead: the stand-in output catches up after a late wake-up, and on a busy 2-core VM the
-    # default 10 ms once ran dry for 28 samples mid-note; this test is about rendering without a device.
+    # 40 ms queued ahead: on a busy 2-core VM the default 10 ms once ran dry for 28 samples mid-note (the
+    # stand-in output then caught up in bursts after late wake-ups); this test is about rendering without a
+    # device, not about the scheduler.
     result = run(["wavenet_rt.play", "--model", str(impulse_model_file), "--midi-file", str(midi_file),
                   "--out", str(out), "--latency", "40"], "no_server_here")
     assert result.returncode == 0, result.stderr[-2000:]
