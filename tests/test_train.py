@@ -144,6 +144,10 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     assert np.abs(grown["excite.weight"]).max() < 1e-9
     for name, tensor in trained.items():
         np.testing.assert_allclose(grown[name], tensor, atol=1e-7, err_msg=name)
+    # but taps are never dropped silently: the run has to ask for them again
+    dropped = subprocess.run(train_cmd(dataset, tmp_path / "dropped", "--init", excited / "model.safetensors"),
+                             capture_output=True, text=True)
+    assert dropped.returncode == 2 and "--excitation periods" in dropped.stderr
 
 
 def test_input_noise_reaches_the_inputs_at_its_level_and_never_the_targets():

@@ -202,6 +202,9 @@ class Trainer:
         start = load_model(path)
         # A model without period taps may start one that has them: the new projection starts at zero.
         adds_excitation = self.config.excitation and not start.config.excitation
+        if start.config.excitation and not self.config.excitation:
+            raise ValueError(f"--init {path} has period taps ({start.config.excitation}); pass --excitation "
+                             f"{start.config.excitation} to keep them")
         if dataclasses.replace(start.config, excitation=self.config.excitation) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
