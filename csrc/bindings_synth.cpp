@@ -19,7 +19,7 @@ void bind_synth(py::module_& m) {
   py::class_<Synth>(m, "Synth", "the live synth (csrc/synth.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int device_rate,
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
-                       uint64_t seed, bool record, int max_period) {
+                       uint64_t seed, bool record, int max_period, int voices) {
              SynthOptions o;
              o.device_rate = device_rate;
              o.device_channels = device_channels;
@@ -30,11 +30,13 @@ void bind_synth(py::module_& m) {
              o.seed = seed;
              o.record = record;
              o.max_period = max_period;
+             o.voices = voices;
              return std::make_unique<Synth>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("device_rate"), py::arg("device_channels"),
            py::arg("target_frames"), py::arg("block"), py::arg("temperature") = 1.0f, py::arg("global_id") = 0,
-           py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192)
+           py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
+           py::arg("voices") = 0)
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())

@@ -14,20 +14,22 @@ int feature_channels(const std::string& features) {
   return -1;
 }
 
-Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity)
-    : channels_(feature_channels(features)), hop_(hop), fixed_capacity_(fixed_capacity) {
+Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity, int voices)
+    : channels_(feature_channels(features)), hop_(hop), fixed_capacity_(fixed_capacity), voices_(voices) {
   if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
   if (hop < 1) throw std::invalid_argument("hop must be >= 1");
   pending_.reserve(std::max(1, capacity));
 }
 
+float Conditioner::level(int key) const {
+  float level = 0.0f;
+  for (int c = 0; c < kMidiChannels; ++c) level = std::max({level, held_[c][key], sustained_[c][key]});
+  return level;
+}
+
 int Conditioner::sounding_keys() const {
   int count = 0;
-  for (int key = 0; key < kKeys; ++key) {
-    bool sounding = false;
-    for (int c = 0; c < kMidiChannels && !sounding; ++c) sounding = held_[c][key] > 0 || sustained_[c][key] > 0;
-    count += sounding;
-  }
+  for (int key = 0; key < kKeys; ++key) count += level(key) > 0;
   return count;
 }
 
@@ -63,7 +65,12 @@ void Conditioner::frames(int count, float* out, int stride) {
       const int64_t at = s <= 0 ? 0 : (s + hop_ - 1) / hop_;
       change = std::min(end, std::max(frame + 1, at));
     }
-    fill(out, stride, static_cast<int>(frame - next_frame_), static_cast<int>(change - frame));
+    const int first = static_cast<int>(frame - next_frame_), columns = static_cast<int>(change - frame);
+    if (voices_.voices() > 0) {
+      fill_voices(out, stride, first, columns);
+    } else {
+      fill(out, stride, first, columns);
+    }
     frame = change;
   }
   next_frame_ = end;
@@ -71,13 +78,12 @@ void Conditioner::frames(int count, float* out, int stride) {
 
 void Conditioner::fill(float* out, int stride, int first, int count) {
   for (int key = 0; key < kKeys; ++key) {
-    float level = 0.0f;
-    for (int c = 0; c < kMidiChannels; ++c) level = std::max({level, held_[c][key], sustained_[c][key]});
+    const float held = level(key);
     float* roll = out + static_cast<long>(key) * stride + first;
     float* onset = out + static_cast<long>(kKeys + key) * stride + first;
     const int lit = std::min(count, onset_left_[key]);
     for (int i = 0; i < count; ++i) {
-      roll[i] = level;
+      roll[i] = held;
       onset[i] = i < lit ? 1.0f : 0.0f;
     }
     onset_left_[key] = std::max(0, onset_left_[key] - count);
@@ -88,7 +94,31 @@ void Conditioner::fill(float* out, int stride, int first, int count) {
   }
 }
 
+// Each voice's stream shows its own key (none once the key stops sounding) and its own onset, which stays
+// lit for kOnsetFrames even past a short note's release, as a key's onset does in fill().
+void Conditioner::fill_voices(float* out, int stride, int first, int count) {
+  for (int v = 0; v < voices_.voices(); ++v) {
+    float* stream = out + static_cast<long>(v) * channels_ * stride + first;
+    auto set = [&](int channel, int columns, float value) {
+      std::fill(stream + static_cast<long>(channel) * stride, stream + static_cast<long>(channel) * stride + columns,
+                value);
+    };
+    for (int c = 0; c < channels_; ++c) set(c, count, 0.0f);
+    if (voices_.key(v) >= 0) set(voices_.key(v), count, level(voices_.key(v)));
+    if (voices_.last_key(v) >= 0) set(kKeys + voices_.last_key(v), std::min(count, voice_onset_left_[v]), 1.0f);
+    voice_onset_left_[v] = std::max(0, voice_onset_left_[v] - count);
+    if (channels_ > 2 * kKeys) set(2 * kKeys, count, bend_);
+  }
+}
+
 void Conditioner::apply(const Message& m) {
+  now_ = m.sample;
+  apply_message(m);
+  // a voice is free from the message that silenced its key: when it fell silent ranks free voices
+  if (voices_.voices() > 0) voices_.release_silent([this](int key) { return level(key) > 0; }, now_);
+}
+
+void Conditioner::apply_message(const Message& m) {
   if (m.length < 1 || m.bytes[0] < 0x80 || m.bytes[0] >= 0xF0) {  // garbage, sysex, clock, other system
     ++ignored_;
     return;
@@ -124,6 +154,7 @@ void Conditioner::note_on(int channel, int note, int velocity) {
   held_[channel][key] = static_cast<float>(velocity / 127.0);
   sustained_[channel][key] = 0.0f;
   onset_left_[key] = kOnsetFrames;
+  if (voices_.voices() > 0) voice_onset_left_[voices_.strike(key, now_)] = kOnsetFrames;
 }
 
 void Conditioner::note_off(int channel, int note) {
@@ -154,9 +185,10 @@ void Conditioner::control(int channel, int number, int value) {
       std::fill(std::begin(held_[channel]), std::end(held_[channel]), 0.0f);
       std::fill(std::begin(sustained_[channel]), std::end(sustained_[channel]), 0.0f);
       for (int key = 0; key < kKeys; ++key) {
-        bool sounding = false;
-        for (int c = 0; c < kMidiChannels; ++c) sounding = sounding || held_[c][key] > 0 || sustained_[c][key] > 0;
-        if (!sounding) onset_left_[key] = 0;
+        if (level(key) == 0) onset_left_[key] = 0;
+      }
+      for (int v = 0; v < voices_.voices(); ++v) {
+        if (voices_.key(v) < 0 || level(voices_.key(v)) == 0) voice_onset_left_[v] = 0;
       }
       break;
     case 121:  // reset all controllers: pedal up, bend centred

@@ -1,12 +1,15 @@
 // MIDI bytes -> conditioning frames: the one implementation behind wavenet_rt/conditioning.py (training
 // data from MIDI files) and the live synth's generator thread (csrc/synth.cpp), so features never drift.
-// Frame f describes the MIDI state after every message at sample <= f * hop (no look-ahead).
+// Frame f describes the MIDI state after every message at sample <= f * hop (no look-ahead). With voices,
+// the keys are shared out to that many streams of one key each (voices.h).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "voices.h"
 
 namespace wavenet_rt {
 
@@ -25,10 +28,15 @@ class Conditioner {
  public:
   // Throws std::invalid_argument for an unknown feature set or hop < 1. `capacity` messages can wait
   // for their frame without any allocation; beyond it the queue grows (offline use) or, with
-  // `fixed_capacity` (real-time use), the newest message is dropped and counted.
-  Conditioner(const std::string& features, int hop, int capacity = 1024, bool fixed_capacity = false);
+  // `fixed_capacity` (real-time use), the newest message is dropped and counted. voices = 0: one stream
+  // whose frames show every key (how training data is conditioned); N: N streams, each showing only the
+  // key its voice plays (voices.h), with its own onsets. Throws for voices outside [0, 64].
+  Conditioner(const std::string& features, int hop, int capacity = 1024, bool fixed_capacity = false,
+              int voices = 0);
 
   int channels() const { return channels_; }
+  int voices() const { return voices_.voices(); }
+  int streams() const { return voices_.voices() > 0 ? voices_.voices() : 1; }
   int hop() const { return hop_; }
   int64_t next_frame() const { return next_frame_; }
   int64_t ignored() const { return ignored_; }  // messages it does not use or cannot parse
@@ -38,7 +46,7 @@ class Conditioner {
   // Queues a raw MIDI message (status byte first) that happened at `sample`. A message at or before a
   // frame already emitted lands on the next frame emitted. Malformed bytes are counted, never an error.
   void push(int64_t sample, const uint8_t* bytes, int length);
-  // Emits the next `count` frames into out[c * stride + i] (channel c, frame i).
+  // Emits the next `count` frames into out[(s * channels + c) * stride + i] (stream s, channel c, frame i).
   void frames(int count, float* out, int stride);
 
  private:
@@ -49,11 +57,14 @@ class Conditioner {
     int length;
   };
   void apply(const Message& m);
+  void apply_message(const Message& m);
   void note_on(int channel, int note, int velocity);
   void note_off(int channel, int note);
   void control(int channel, int number, int value);
   void sustain(int channel, bool down);
+  float level(int key) const;  // velocity / 127 of the loudest channel holding the key, by key or pedal
   void fill(float* out, int stride, int first, int count);
+  void fill_voices(float* out, int stride, int first, int count);
 
   int channels_, hop_;
   bool fixed_capacity_;
@@ -66,6 +77,9 @@ class Conditioner {
   float sustained_[kMidiChannels][kKeys] = {};  // released while the channel's pedal was down
   bool pedal_[kMidiChannels] = {};
   int onset_left_[kKeys] = {};
+  VoiceAllocator voices_;
+  std::array<int, VoiceAllocator::kMaxVoices> voice_onset_left_{};
+  int64_t now_ = 0;  // the sample of the message being applied
   float bend_ = 0.0f;  // the latest pitch bend, in units of the bend range
 };
 

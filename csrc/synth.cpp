@@ -11,8 +11,10 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 
 #include "futex.h"
+#include "voices.h"
 
 namespace wavenet_rt {
 namespace {
@@ -64,6 +66,7 @@ Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const 
       options_(checked(options)),
       hop_(engine_->config().cond_hop),
       channels_(engine_->config().cond_channels),
+      streams_(options.voices > 0 ? options.voices : 1),
       conditioner_features_(features),
       resampler_(engine_->config().sample_rate, options.device_rate, options.block),
       ring_(static_cast<size_t>(std::max(options.target_frames, kPrefillFrames)) + resampler_.max_output(options.block) +
@@ -72,23 +75,33 @@ Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const 
       midi_(kMidiQueue),
       temperature_(options.temperature),
       global_id_(options.global_id) {
-  if (engine_->streams() != 1) throw std::invalid_argument("the synth plays one stream: build its engine with streams=1");
+  if (options.voices < 0 || (options.voices > 0 && !channels_)) {
+    throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");
+  }
+  if (engine_->streams() != streams_) {
+    throw std::invalid_argument("the synth plays one engine stream per voice (one without voices): build its "
+                                "engine with streams=" + std::to_string(streams_));
+  }
   const ModelConfig& c = engine_->config();
   if (c.global_classes && (options.global_id < 0 || options.global_id >= c.global_classes)) {
     throw std::invalid_argument("global_id is outside the model's global classes");
   }
   if (channels_) {
-    conditioner_ = std::make_unique<Conditioner>(features, hop_, kMidiQueue, true);
+    conditioner_ = std::make_unique<Conditioner>(features, hop_, kMidiQueue, true, options.voices);
     if (conditioner_->channels() != channels_) {
       throw std::invalid_argument("feature set '" + features + "' does not have the model's cond_channels");
     }
   }
   const int max_frames = options.block / hop_ + 2;
-  cond_block_.resize(static_cast<size_t>(std::max(1, channels_)) * max_frames);
-  last_frame_.resize(std::max(1, channels_));
+  const size_t rows = static_cast<size_t>(streams_) * std::max(1, channels_);  // (stream, channel) pairs
+  cond_block_.resize(rows * max_frames);
+  last_frame_.resize(rows);
+  voice_audio_.resize(static_cast<size_t>(streams_) * options.block);
   model_audio_.resize(options.block);
   device_audio_.resize(resampler_.max_output(options.block));
   callback_scratch_.resize(options.max_period);
+  global_ids_.resize(streams_);
+  temperatures_.resize(streams_);
 }
 
 Synth::~Synth() { stop(); }
@@ -113,7 +126,9 @@ void Synth::start() {
   t_gen_ = 0;
   temperature_ = options_.temperature;
   global_id_ = options_.global_id;
-  if (channels_) conditioner_ = std::make_unique<Conditioner>(conditioner_features_, hop_, kMidiQueue, true);
+  if (channels_) {
+    conditioner_ = std::make_unique<Conditioner>(conditioner_features_, hop_, kMidiQueue, true, options_.voices);
+  }
   midi_.discard();
   ring_.discard();  // the callback is idle: this thread may act as the consumer
   {
@@ -275,18 +290,26 @@ void Synth::generate_block() {
   if (channels_) {
     const int64_t first = t_gen_ / hop_, last = (t_gen_ + n - 1) / hop_;
     frames = static_cast<int>(last - first + 1);
+    const int rows = streams_ * channels_;
     int column = 0;
     if (first < conditioner_->next_frame()) {  // the block starts inside the frame emitted last time
-      for (int c = 0; c < channels_; ++c) cond_block_[static_cast<size_t>(c) * frames] = last_frame_[c];
+      for (int r = 0; r < rows; ++r) cond_block_[static_cast<size_t>(r) * frames] = last_frame_[r];
       column = 1;
     }
     if (frames > column) conditioner_->frames(frames - column, cond_block_.data() + column, frames);
-    for (int c = 0; c < channels_; ++c) last_frame_[c] = cond_block_[static_cast<size_t>(c) * frames + frames - 1];
+    for (int r = 0; r < rows; ++r) last_frame_[r] = cond_block_[static_cast<size_t>(r) * frames + frames - 1];
     cond = cond_block_.data();
     active_keys_.store(conditioner_->sounding_keys(), std::memory_order_relaxed);
   }
   const auto started = std::chrono::steady_clock::now();
-  engine_->generate(n, cond, frames, &global_id_, &temperature_, model_audio_.data());
+  if (streams_ == 1) {
+    engine_->generate(n, cond, frames, &global_id_, &temperature_, model_audio_.data());
+  } else {
+    std::fill(global_ids_.begin(), global_ids_.end(), global_id_);
+    std::fill(temperatures_.begin(), temperatures_.end(), temperature_);
+    engine_->generate(n, cond, frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
+    mix_voices(voice_audio_.data(), streams_, n, model_audio_.data());
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const int out = resampler_.process(model_audio_.data(), n, device_audio_.data());
   overruns_.fetch_add(static_cast<int64_t>(out - ring_.write(device_audio_.data(), out)), std::memory_order_relaxed);

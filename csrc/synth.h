@@ -40,6 +40,7 @@ struct SynthOptions {
   uint64_t seed = 0;
   bool record = false;       // keep what is played for read_recording() (--out)
   int max_period = 8192;     // the most frames one callback may ask for
+  int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
 };
 
 struct SynthCounters {
@@ -58,8 +59,9 @@ struct SynthCounters {
 
 class Synth {
  public:
-  // The engine must have one stream and belong to the synth while it runs; `features` names the model's
-  // conditioning feature set (its config's cond_features; ignored for an unconditional model).
+  // The engine must have one stream per voice (one when voices is 0) and belong to the synth while it
+  // runs; `features` names the model's conditioning feature set (its config's cond_features; ignored
+  // for an unconditional model, which takes no voices).
   Synth(std::shared_ptr<Engine> engine, const std::string& features, const SynthOptions& options);
   ~Synth();
   Synth(const Synth&) = delete;
@@ -97,7 +99,7 @@ class Synth {
 
   std::shared_ptr<Engine> engine_;
   SynthOptions options_;
-  int hop_, channels_;
+  int hop_, channels_, streams_;
   std::string conditioner_features_;
   std::unique_ptr<Conditioner> conditioner_;
   Resampler resampler_;
@@ -105,7 +107,9 @@ class Synth {
   RingBuffer<float> recording_;
   RingBuffer<MidiEvent> midi_;
   // Generator-thread scratch, allocated here.
-  std::vector<float> cond_block_, last_frame_, model_audio_, device_audio_;
+  std::vector<float> cond_block_, last_frame_, voice_audio_, model_audio_, device_audio_;
+  std::vector<int32_t> global_ids_;  // per stream: every voice plays the synth's current global class
+  std::vector<float> temperatures_;  // and its current temperature
   std::vector<float> callback_scratch_;
   int64_t t_gen_ = 0;  // model samples generated
   float temperature_;

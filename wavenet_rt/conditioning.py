@@ -15,6 +15,9 @@ from . import _engine
 LOWEST_KEY = _engine.LOWEST_KEY  # A0, the lowest piano key
 KEYS = _engine.KEYS
 ONSET_FRAMES = _engine.ONSET_FRAMES  # frames the onset channel stays set after a note-on
+MAX_VOICES = 64
+# voices' streams (streams, n) -> their mix (n,): the function the live synth mixes with (csrc/voices.h)
+mix_voices = _engine.mix_voices
 
 # name -> (channels, description); the name and channel count are recorded in each model's config.
 FEATURE_SETS: dict[str, tuple[int, str]] = {
@@ -43,14 +46,19 @@ class MidiConditioner:
     The state machine is csrc/conditioner.cpp, shared with the live synth's generator thread: all 16 MIDI
     channels play one 88-key instrument, each with its own keys, sustain pedal and controllers (CC64,
     CC120 all sound off, CC121 reset, CC123 all notes off), pitch bend. Messages it does not use or cannot
-    parse are counted in `ignored`, never an error."""
+    parse are counted in `ignored`, never an error. voices=N shares the keys out to N streams that each
+    show the one key their voice plays (csrc/voices.h): the live synth's polyphony by voice allocation."""
 
-    def __init__(self, features: str = DEFAULT_FEATURES, sample_rate: int = 16000, hop: int = 64) -> None:
+    def __init__(self, features: str = DEFAULT_FEATURES, sample_rate: int = 16000, hop: int = 64,
+                 voices: int = 0) -> None:
+        if not 0 <= voices <= MAX_VOICES:
+            raise ValueError(f"voices must be in [0, {MAX_VOICES}], got {voices}")
         self.features = features
         self.channels = feature_channels(features)
         self.sample_rate = sample_rate
         self.hop = hop
-        self._core = _engine.Conditioner(features, hop)
+        self.voices = voices
+        self._core = _engine.Conditioner(features, hop, voices=voices)
 
     @property
     def ignored(self) -> int:
@@ -66,7 +74,7 @@ class MidiConditioner:
         self._core.push(int(sample), bytes(message.bytes()))
 
     def frames(self, count: int) -> np.ndarray:
-        """Emits the next `count` frames -> float32 (channels, count)."""
+        """Emits the next `count` frames -> float32 (channels, count), or (voices, channels, count)."""
         return self._core.frames(count)
 
 

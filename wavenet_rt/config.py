@@ -36,6 +36,9 @@ class WaveNetConfig:
     sample_rate: int = 16000
     cond_features: str = ""  # name of the conditioning feature set (wavenet_rt.conditioning.FEATURE_SETS)
     excitation: str = ""  # "periods": the input one held key's period back, added to the input (excitation.py)
+    # How players condition it by default: 0 = one stream hears every key (the model learned chords);
+    # N = keys shared out to N voices of one key each, one engine stream per voice, mixed (csrc/voices.h)
+    voices: int = 0
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -73,6 +76,8 @@ class WaveNetConfig:
             problems.append(f"excitation must be '' or 'periods', got {self.excitation!r}")
         elif self.excitation and not (self.cond_features.startswith("roll88") and self.cond_channels >= 88):
             problems.append("excitation 'periods' needs conditioning that starts with the 88-key roll (roll88...)")
+        if not 0 <= self.voices <= 64 or (self.voices and not self.cond_channels):
+            problems.append(f"voices must be in [0, 64], and 0 without local conditioning, got {self.voices}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

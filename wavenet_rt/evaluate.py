@@ -23,7 +23,7 @@ from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_condi
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
-from .render import conditioning_frames, render
+from .render import add_voices_option, conditioning_frames, model_voices, render
 from .weights import default_model_path
 
 TARGETS = {"melody_pitch_accuracy": 0.9, "onset_f1": 0.8, "shuffle_cost_bits": 0.5, "chorale_chroma": 0.8}
@@ -50,6 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--windows", type=int, default=64, help="test windows for the NLL figures (default 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders")
     p.add_argument("--seed", type=int, default=0)
+    add_voices_option(p)
     p.add_argument("--quick", action="store_true", help="one piece, 3 s, 8 windows: a smoke run")
     args = p.parse_args(argv)
     if args.quick:
@@ -127,7 +128,7 @@ def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[s
 
 def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse.Namespace,
                  global_id: int = 0) -> np.ndarray:
-    cond = conditioning_frames(engine.config, midi, samples)
+    cond = conditioning_frames(engine.config, midi, samples, args.voices)
     options = SimpleNamespace(seed=args.seed, temperature=args.temperature, global_id=global_id)
     return render(engine, cond, samples, options)
 
@@ -186,7 +187,7 @@ def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
 
     manifest = load_manifest(args.data)
     check_renderer(Path(manifest.get("options", {}).get("soundfont") or DEFAULT_SOUNDFONT))
-    engine = Engine(model_path, backend="cpu")
+    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices))
     rate = engine.config.sample_rate
     samples = int(args.seconds * rate)
     delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
@@ -227,7 +228,7 @@ def other_timbre_chroma(midi: Path, reference: np.ndarray, rate: int, samples: i
 
 def warm_up(model_path: Path, args: argparse.Namespace) -> dict:
     """The first second from reset with no key down: a WaveNet 'crash' shows as a loud burst here."""
-    engine = Engine(model_path, backend="cpu")
+    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices))
     audio = render_piece(engine, None, engine.config.sample_rate, args)
     return {"first_second_peak_no_keys": float(np.abs(audio).max()),
             "first_second_rms_no_keys": float(np.sqrt(np.mean(audio ** 2)))}
@@ -285,6 +286,7 @@ def mismatch(config, manifest: dict) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     model_path = args.model or default_model_path()
+    args.voices = model_voices(model_path, args.voices)
     manifest = load_manifest(args.data)
     engine_config = Engine(model_path, backend="cpu").config
     problem = mismatch(engine_config, manifest)
@@ -303,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
-                   "temperature": args.temperature, "seed": args.seed, "quick": args.quick},
+                   "temperature": args.temperature, "seed": args.seed, "voices": args.voices,
+                   "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,
                "summary": summarise(rows, nll), "targets": TARGETS, "elapsed_s": time.time() - started}
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))

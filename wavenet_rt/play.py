@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .engine import Engine
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
+from .render import add_voices_option, model_voices
 from .weights import ModelFileError, default_model_path
 
 
@@ -44,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="sampling temperature with the mod wheel at rest (full wheel doubles it; default 1.0)")
     m.add_argument("--global-id", type=int, default=0, help="starting global class (program change sets it)")
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_voices_option(m)
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or the file ends)")
     p.add_argument("--stats", metavar="FILE.json", help="write the synth's counters when it stops")
     return p.parse_args(argv)
@@ -84,10 +86,13 @@ def open_output(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from .stream import LiveSynth, Recorder
 
-    engine = Engine(args.model or default_model_path(), backend=args.backend, precision=args.precision)
+    model = args.model or default_model_path()
+    voices = model_voices(model, args.voices)
+    engine = Engine(model, backend=args.backend, precision=args.precision, streams=max(1, voices))
     device = open_output(args)
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
-                     temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out))
+                     temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
+                     voices=voices)
     recorder = Recorder(args.out, live.samplerate) if args.out else None
     source, player = None, None
     started = time.monotonic()

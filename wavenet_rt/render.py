@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .conditioning import MidiConditioner, midi_duration, read_midi_events
+from .conditioning import MAX_VOICES, MidiConditioner, midi_duration, mix_voices, read_midi_events
 from .engine import Engine
-from .weights import ModelFileError, default_model_path
+from .weights import ModelFileError, default_model_path, read_model_file
 
 BLOCK = 4096  # samples generated per progress update
 
@@ -30,26 +30,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--global-id", type=int, default=0, help="global class (timbre) for models that have them")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
+    add_voices_option(p)
     args = p.parse_args(argv)
     if len(args.paths) > 2:
         p.error("give at most two paths: [MIDI] OUT")
     return args
 
 
-def conditioning_frames(config, midi: Path | None, samples: int) -> np.ndarray | None:
-    """(cond_channels, frames) for the whole render, or None for an unconditional model."""
+def add_voices_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--voices", type=int, metavar="N", help=(
+        "polyphony: share the keys out to N voices, one engine stream each, mixed (N times the compute; the "
+        "oldest note gives way when all play); 0: one stream hears every key. Default: the model's own "
+        "(4 for the shipped model, which learned single lines)"))
+
+
+def model_voices(model: Path, voices: int | None) -> int:
+    """The voices to play `model` with: `voices` when given, else the model file's own default."""
+    if voices is None:
+        return read_model_file(model)[0].voices
+    if not 0 <= voices <= MAX_VOICES:
+        raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
+    return voices
+
+
+def conditioning_frames(config, midi: Path | None, samples: int, voices: int = 0) -> np.ndarray | None:
+    """(streams, cond_channels, frames) for the whole render: one stream, or one per voice; None for an
+    unconditional model."""
     if not config.cond_channels:
         if midi is not None:
             raise ValueError("this model has no MIDI conditioning: it cannot follow a MIDI file (omit it to free-run)")
+        if voices:
+            raise ValueError("an unconditional model has no keys to share out to voices: use voices 0")
         return None
-    conditioner = MidiConditioner(config.cond_features, config.sample_rate, config.cond_hop)
+    conditioner = MidiConditioner(config.cond_features, config.sample_rate, config.cond_hop, voices)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
         conditioner.push(msg, round(seconds * config.sample_rate))
-    return conditioner.frames(math.ceil(samples / config.cond_hop))
+    frames = conditioner.frames(math.ceil(samples / config.cond_hop))
+    return frames if voices else frames[None]
 
 
 def render(engine: Engine, cond: np.ndarray | None, samples: int, args: argparse.Namespace) -> np.ndarray:
-    """Generates `samples` samples block by block; on Ctrl-C returns what exists so far."""
+    """Generates `samples` samples block by block, the engine's streams (voices) mixed as the live synth
+    mixes them; on Ctrl-C returns what exists so far."""
     from tqdm import tqdm
 
     hop = engine.config.cond_hop
@@ -61,8 +83,9 @@ def render(engine: Engine, cond: np.ndarray | None, samples: int, args: argparse
         try:
             for start in range(0, samples, BLOCK):
                 n = min(BLOCK, samples - start)
-                frames = None if cond is None else cond[None, :, start // hop:(start + n - 1) // hop + 1]
-                blocks.append(engine.generate(n, frames, glob, args.temperature)[0])
+                frames = None if cond is None else cond[:, :, start // hop:(start + n - 1) // hop + 1]
+                audio = engine.generate(n, frames, glob, args.temperature)  # (streams, n)
+                blocks.append(mix_voices(audio) if engine.streams > 1 else audio[0])
                 bar.update(n)
         except KeyboardInterrupt:
             print("\ninterrupted: writing what was rendered so far", file=sys.stderr)
@@ -76,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import soundfile
 
-        engine = Engine(args.model or default_model_path(), backend=args.backend)
+        model = args.model or default_model_path()
+        voices = model_voices(model, args.voices)
+        engine = Engine(model, backend=args.backend, streams=max(1, voices))
         config = engine.config
         if config.global_classes and not 0 <= args.global_id < config.global_classes:
             raise ValueError(f"--global-id must be in [0, {config.global_classes - 1}] for this model")
@@ -84,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if seconds is None:
             seconds = midi_duration(read_midi_events(midi)) + 1.0 if midi is not None else 5.0
         samples = max(1, round(seconds * config.sample_rate))
-        cond = conditioning_frames(config, midi, samples)
+        cond = conditioning_frames(config, midi, samples, voices)
         audio = render(engine, cond, samples, args)
         soundfile.write(str(out), audio, config.sample_rate, subtype="PCM_16")
     except (ValueError, FileNotFoundError, ModelFileError) as err:

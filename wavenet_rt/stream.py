@@ -69,9 +69,10 @@ class LiveSynth:
 
     def __init__(self, engine: Engine, device: int | None, samplerate: int | None = None, blocksize: int = 0,
                  latency_ms: float = 10.0, temperature: float = 1.0, global_id: int = 0, seed: int = 0,
-                 record: bool = False, channels: int = 2, block: int = 4) -> None:
-        if engine.streams != 1:
-            raise ValueError("the live synth plays one stream: build its Engine with streams=1")
+                 record: bool = False, channels: int = 2, block: int = 4, voices: int = 0) -> None:
+        if engine.streams != max(1, voices):
+            raise ValueError(f"the live synth plays one engine stream per voice (one without voices): build its "
+                             f"Engine with streams={max(1, voices)}")
         self.engine = engine
         self.device = device
         self.blocksize = blocksize
@@ -82,7 +83,7 @@ class LiveSynth:
         config = engine.config
         self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels,
                                    max(1, round(latency_ms * self.samplerate / 1000)), block,
-                                   float(temperature), int(global_id), int(seed), bool(record))
+                                   float(temperature), int(global_id), int(seed), bool(record), voices=int(voices))
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False

@@ -45,6 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--excitation", choices=["", "periods"], default=None,
                    help="'periods': feed the network its own input one held key's period back, so notes keep "
                         "their pitch (default: --config's, none for the presets)")
+    p.add_argument("--voices", type=int, default=None, metavar="N",
+                   help="the polyphony players give the exported model by default: N voices of one key each "
+                        "(for a model that learned single lines, e.g. --solo-share 1), or 0: one stream hears "
+                        "every key (default: --config's, 0 for the presets)")
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
@@ -120,7 +124,8 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str | None = None) -> WaveNetConfig:
+def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str | None = None,
+                 voices: int | None = None) -> WaveNetConfig:
     """The network shape from a preset or JSON file; everything the data decides comes from the manifest."""
     try:
         base = WaveNetConfig.preset(spec)
@@ -134,7 +139,8 @@ def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str
                                cond_channels=cond, cond_hop=manifest["cond_hop"],
                                cond_features=manifest["cond_features"] if cond else "",
                                global_classes=manifest["global_classes"],
-                               excitation=base.excitation if excitation is None else excitation)
+                               excitation=base.excitation if excitation is None else excitation,
+                               voices=base.voices if voices is None else voices)
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
@@ -173,7 +179,8 @@ class Trainer:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)  # identical initial weights in every process
         manifest = load_manifest(args.data)
-        self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None))
+        self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
+                                   getattr(args, "voices", None))
         rf = self.config.receptive_field
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
                                         solo_share=args.solo_share)
@@ -205,7 +212,9 @@ class Trainer:
         if start.config.excitation and not self.config.excitation:
             raise ValueError(f"--init {path} has period taps ({start.config.excitation}); pass --excitation "
                              f"{start.config.excitation} to keep them")
-        if dataclasses.replace(start.config, excitation=self.config.excitation) != self.config:
+        # how it is played (voices) may change between runs; its shape and data options may not
+        may_differ = dict(excitation=self.config.excitation, voices=self.config.voices)
+        if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
             raise ValueError(f"--init {path} does not fit this run ({diffs}); pass the --config it was trained with "

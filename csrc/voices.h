@@ -1,0 +1,94 @@
+// Polyphony by voice allocation, for the conditioner (conditioner.cpp): each struck key is given one of N
+// voices, one engine stream each, that hears only that key. A model that learned single lines then plays
+// chords as a sum of lines, the way a piano's strings sound side by side. Allocation needs no allocation.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace wavenet_rt {
+
+class VoiceAllocator {
+ public:
+  static constexpr int kMaxVoices = 64;
+
+  explicit VoiceAllocator(int voices) : voices_(voices) {
+    if (voices < 0 || voices > kMaxVoices) throw std::invalid_argument("voices must be in [0, 64]");
+    key_.fill(-1);
+    last_key_.fill(-1);
+    free_since_.fill(INT64_MIN);
+    struck_at_.fill(INT64_MIN);
+  }
+
+  int voices() const { return voices_; }
+  int key(int voice) const { return key_[voice]; }            // the key (0-based) voice plays, -1 when free
+  int last_key(int voice) const { return last_key_[voice]; }  // the key it played last, -1 if none yet
+
+  // The voice that plays `key`, struck at `now`: the voice already playing it (a re-strike); else the free
+  // voice whose last key lies nearest (so a melody, or each line of a chorale, stays in one voice, which
+  // is how the model heard lines in training); else the free voice silent longest; else the voice whose
+  // note began first, taken from it (its key is then heard nowhere).
+  int strike(int key, int64_t now) {
+    int chosen = -1;
+    for (int v = 0; v < voices_ && chosen < 0; ++v) chosen = key_[v] == key ? v : -1;
+    if (chosen < 0) chosen = best_free(key);
+    if (chosen < 0) {
+      chosen = 0;
+      for (int v = 1; v < voices_; ++v) chosen = struck_at_[v] < struck_at_[chosen] ? v : chosen;
+    }
+    key_[chosen] = key;
+    last_key_[chosen] = key;
+    struck_at_[chosen] = now;
+    return chosen;
+  }
+
+  // Frees every voice whose key no longer sounds (sounding(key) is false) as of `now`.
+  template <class Sounding>
+  void release_silent(const Sounding& sounding, int64_t now) {
+    for (int v = 0; v < voices_; ++v) {
+      if (key_[v] >= 0 && !sounding(key_[v])) {
+        key_[v] = -1;
+        free_since_[v] = now;
+      }
+    }
+  }
+
+ private:
+  int best_free(int key) const {  // -1 when every voice plays
+    constexpr int kNoLine = 1 << 20;  // a voice that never played ranks after every line
+    int best = -1, best_distance = 0;
+    for (int v = 0; v < voices_; ++v) {
+      if (key_[v] >= 0) continue;
+      const int distance = last_key_[v] < 0 ? kNoLine : std::abs(last_key_[v] - key);
+      if (best < 0 || distance < best_distance ||
+          (distance == best_distance && free_since_[v] < free_since_[best])) {
+        best = v;
+        best_distance = distance;
+      }
+    }
+    return best;
+  }
+
+  int voices_;
+  std::array<int, kMaxVoices> key_, last_key_;
+  std::array<int64_t, kMaxVoices> free_since_, struck_at_;
+};
+
+// The voices' streams audio (streams, n) summed into out (n): scaled by 1/sqrt(streams), so that lines
+// heard together keep about the loudness of one line heard alone (independent lines add in power), and
+// clamped to [-1, 1] for the rare peaks where they line up. The live synth and offline renders both mix
+// here, so they sound the same.
+inline void mix_voices(const float* audio, int streams, int n, float* out) {
+  const float gain = 1.0f / std::sqrt(static_cast<float>(streams));
+  for (int i = 0; i < n; ++i) {
+    float sum = 0.0f;
+    for (int s = 0; s < streams; ++s) sum += audio[static_cast<long>(s) * n + i];
+    out[i] = std::clamp(sum * gain, -1.0f, 1.0f);
+  }
+}
+
+}  // namespace wavenet_rt
