@@ -125,10 +125,12 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     subprocess.run(train_cmd(dataset, first, "--steps", 3), check=True, capture_output=True)
     _, trained = read_model_file(first / "model.safetensors")
     # Another seed and a learning rate too small to move anything: the weights can only be the first run's.
+    # How the model is played (--voices) may change on the way and is recorded in the model file.
     tuned = tmp_path / "tuned"
-    subprocess.run(train_cmd(dataset, tuned, "--steps", 1, "--seed", 7, "--lr", 1e-12,
+    subprocess.run(train_cmd(dataset, tuned, "--steps", 1, "--seed", 7, "--lr", 1e-12, "--voices", 3,
                              "--init", first / "model.safetensors"), check=True, capture_output=True)
-    _, started = read_model_file(tuned / "model.safetensors")
+    tuned_config, started = read_model_file(tuned / "model.safetensors")
+    assert tuned_config.voices == 3 and read_model_file(first / "model.safetensors")[0].voices == 0
     for name, tensor in trained.items():
         np.testing.assert_allclose(started[name], tensor, atol=1e-7, err_msg=name)
     wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",

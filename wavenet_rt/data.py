@@ -50,9 +50,7 @@ class WindowSampler:
         if not self.pieces:
             raise ValueError(f"split {split!r} of {root} has no piece long enough for windows of {self.length} samples")
         counts = np.array([p[4] for p in self.pieces], dtype=np.float64)
-        self.weights = counts / counts.sum()
-        if solo_share is not None:
-            self.weights = self._reweighted(counts, solo_share)
+        self.weights = counts / counts.sum() if solo_share is None else self._reweighted(counts, solo_share)
 
     def _reweighted(self, counts: np.ndarray, solo_share: float) -> np.ndarray:
         """Window probabilities with `solo_share` of them on voices rendered alone (`--solo-parts` items) and

@@ -186,7 +186,9 @@ class Trainer:
                                         solo_share=args.solo_share)
         self.valid_data, self.valid_spec = None, []
         if ddp.main and any(r["split"] == "valid" for r in manifest["items"].values()):
-            self.valid_data = WindowSampler(args.data, "valid", rf, args.window, use_cond=not args.unconditional)
+            # validated on the mix it trains on: a run on lone voices is judged by lone voices
+            self.valid_data = WindowSampler(args.data, "valid", rf, args.window, use_cond=not args.unconditional,
+                                            solo_share=args.solo_share)
             self.valid_spec = self.valid_data.fixed_windows(args.valid_windows)
         self.model = WaveNet(self.config).to(ddp.device)
         if args.init and checkpoint is None:  # a resumed run restores its own weights
