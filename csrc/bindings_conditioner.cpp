@@ -18,6 +18,7 @@ void bind_conditioner(py::module_& m) {
   m.attr("ONSET_FRAMES") = kOnsetFrames;
   m.attr("LOWEST_KEY") = kLowestKey;
   m.attr("KEYS") = kKeys;
+  m.attr("MAX_VOICES") = VoiceAllocator::kMaxVoices;
   m.def(
       "mix_voices",
       [](const py::array_t<float, py::array::c_style | py::array::forcecast>& audio) {

@@ -36,7 +36,6 @@ class Conditioner {
 
   int channels() const { return channels_; }
   int voices() const { return voices_.voices(); }
-  int streams() const { return voices_.voices() > 0 ? voices_.voices() : 1; }
   int hop() const { return hop_; }
   int64_t next_frame() const { return next_frame_; }
   int64_t ignored() const { return ignored_; }  // messages it does not use or cannot parse

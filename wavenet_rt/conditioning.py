@@ -15,7 +15,7 @@ from . import _engine
 LOWEST_KEY = _engine.LOWEST_KEY  # A0, the lowest piano key
 KEYS = _engine.KEYS
 ONSET_FRAMES = _engine.ONSET_FRAMES  # frames the onset channel stays set after a note-on
-MAX_VOICES = 64
+MAX_VOICES = _engine.MAX_VOICES
 # voices' streams (streams, n) -> their mix (n,): the function the live synth mixes with (csrc/voices.h)
 mix_voices = _engine.mix_voices
 
@@ -51,8 +51,6 @@ class MidiConditioner:
 
     def __init__(self, features: str = DEFAULT_FEATURES, sample_rate: int = 16000, hop: int = 64,
                  voices: int = 0) -> None:
-        if not 0 <= voices <= MAX_VOICES:
-            raise ValueError(f"voices must be in [0, {MAX_VOICES}], got {voices}")
         self.features = features
         self.channels = feature_channels(features)
         self.sample_rate = sample_rate

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .conditioning import MAX_VOICES
+
 
 def _dilation_cycles(cycles: int, top: int = 512) -> list[int]:
     one_cycle = [2**i for i in range(top.bit_length())]  # 1, 2, 4, ..., top
@@ -76,8 +78,8 @@ class WaveNetConfig:
             problems.append(f"excitation must be '' or 'periods', got {self.excitation!r}")
         elif self.excitation and not (self.cond_features.startswith("roll88") and self.cond_channels >= 88):
             problems.append("excitation 'periods' needs conditioning that starts with the 88-key roll (roll88...)")
-        if not 0 <= self.voices <= 64 or (self.voices and not self.cond_channels):
-            problems.append(f"voices must be in [0, 64], and 0 without local conditioning, got {self.voices}")
+        if not 0 <= self.voices <= MAX_VOICES or (self.voices and not self.cond_channels):
+            problems.append(f"voices must be in [0, {MAX_VOICES}], and 0 without local conditioning, got {self.voices}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

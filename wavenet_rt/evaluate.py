@@ -24,7 +24,7 @@ from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
 from .render import add_voices_option, conditioning_frames, model_voices, render
-from .weights import default_model_path
+from .weights import default_model_path, read_model_config
 
 TARGETS = {"melody_pitch_accuracy": 0.9, "onset_f1": 0.8, "shuffle_cost_bits": 0.5, "chorale_chroma": 0.8}
 # The chorales are also rendered as a church organ and scored against the piano reference: audio with every
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.model or default_model_path()
     args.voices = model_voices(model_path, args.voices)
     manifest = load_manifest(args.data)
-    engine_config = Engine(model_path, backend="cpu").config
+    engine_config = read_model_config(model_path)
     problem = mismatch(engine_config, manifest)
     if problem:
         print(f"error: {problem}", file=sys.stderr)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .conditioning import MAX_VOICES, MidiConditioner, midi_duration, mix_voices, read_midi_events
 from .engine import Engine
-from .weights import ModelFileError, default_model_path, read_model_file
+from .weights import ModelFileError, default_model_path, read_model_config
 
 BLOCK = 4096  # samples generated per progress update
 
@@ -47,7 +47,7 @@ def add_voices_option(p: argparse.ArgumentParser) -> None:
 def model_voices(model: Path, voices: int | None) -> int:
     """The voices to play `model` with: `voices` when given, else the model file's own default."""
     if voices is None:
-        return read_model_file(model)[0].voices
+        return read_model_config(model).voices
     if not 0 <= voices <= MAX_VOICES:
         raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
     return voices

@@ -55,6 +55,18 @@ def expected_shapes(config: WaveNetConfig) -> dict[str, tuple[int, ...]]:
 
 def read_model_file(path: str | Path) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:
     """Config and float32 tensors of a model file, fully checked. Needs no torch."""
+    config, tensors = _read(path, with_tensors=True)
+    check_tensors(config, tensors, str(path))
+    return config, tensors
+
+
+def read_model_config(path: str | Path) -> WaveNetConfig:
+    """The config of a model file from its metadata alone, no tensor read: for choices made before an
+    engine loads it (its voices, whether it fits a dataset)."""
+    return _read(path, with_tensors=False)[0]
+
+
+def _read(path: str | Path, with_tensors: bool) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:
     from safetensors import safe_open
 
     path = Path(path)
@@ -65,12 +77,11 @@ def read_model_file(path: str | Path) -> tuple[WaveNetConfig, dict[str, np.ndarr
             metadata = f.metadata() or {}
             _check_metadata(path, metadata)
             config = _parse_config(path, metadata["config"])
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
+            tensors = {name: f.get_tensor(name) for name in f.keys()} if with_tensors else {}
     except ModelFileError:
         raise
     except Exception as err:  # safetensors raises its own error type for a damaged file
         raise ModelFileError(f"{path} is truncated or not a safetensors file ({err})") from err
-    check_tensors(config, tensors, str(path))
     return config, tensors
 
 
