@@ -16,6 +16,7 @@ from wavenet_rt import WaveNet, read_model_file
 from wavenet_rt.checkpoint import load_checkpoint
 from wavenet_rt.data import Batch, WindowSampler, with_input_noise, with_input_offset
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
+from wavenet_rt.train import Distributed, Trainer, parse_args
 
 TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
 
@@ -204,12 +205,17 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, 
     assert load_checkpoint(run)["step"] == 14 and load_checkpoint(run)["args"]["input_noise"] == 0.0
 
 
+def build_solo_dataset(out, valid: str) -> dict:
+    """Two chorales, each also as its voices alone, at 8 kHz; returns the manifest's items."""
+    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "2", "--solo-parts",
+                    "--sample-rate", "8000", "--hop", "32", "--valid", valid, "--test", "0"],
+                   check=True, capture_output=True)
+    return json.loads((out / "manifest.json").read_text())["items"]
+
+
 def test_solo_share_splits_the_windows_between_whole_pieces_and_lone_voices(tmp_path):
     out = tmp_path / "solo"
-    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "2", "--solo-parts",
-                    "--sample-rate", "8000", "--hop", "32", "--valid", "0", "--test", "0"],
-                   check=True, capture_output=True)
-    items = json.loads((out / "manifest.json").read_text())["items"]
+    items = build_solo_dataset(out, "0")
     length = 500 + 1000
     for share in (0.5, 0.9):
         sampler = WindowSampler(out, "train", 500, 1000, solo_share=share)
@@ -232,3 +238,16 @@ def test_solo_share_without_solo_parts_is_a_clear_error(dataset, tmp_path):
     result = subprocess.run(train_cmd(dataset, tmp_path / "run", "--steps", "2", "--solo-share", "0.5"),
                             capture_output=True, text=True)
     assert result.returncode != 0 and "--solo-parts" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_solo_share_run_validates_on_windows_of_the_same_share(tmp_path):
+    out = tmp_path / "solo"
+    items = build_solo_dataset(out, "0.5")
+    lone = {i for i, r in items.items() if r["split"] == "valid" and r.get("part_of")}
+    assert lone and any(r["split"] == "valid" and not r.get("part_of") for r in items.values())
+    for share, expect_lone in ((1.0, True), (0.0, False)):
+        args = parse_args(["--data", str(out), "--out", str(tmp_path / f"run{share}"), "--solo-share", str(share),
+                           "--window", "500", "--valid-windows", "16", "--threads", "1"])
+        trainer = Trainer(args, Distributed())
+        names = [trainer.valid_data.pieces[i][0] for i, _ in trainer.valid_spec]
+        assert len(names) == 16 and all((name in lone) == expect_lone for name in names)
