@@ -62,7 +62,8 @@ struct TensorViews {
 };
 
 std::shared_ptr<Engine> build(const std::string& backend, const py::dict& config_dict, const py::dict& tensors,
-                              int streams, int threads, const std::string& simd, const std::string& precision) {
+                              int streams, int threads, const std::string& simd, const std::string& precision,
+                              int sleep_after_frames) {
   HostWeights w;
   w.config = config_from(config_dict);
   const ModelConfig& c = w.config;
@@ -94,6 +95,7 @@ std::shared_ptr<Engine> build(const std::string& backend, const py::dict& config
   options.threads = threads;
   options.simd = simd;
   options.precision = precision;
+  options.sleep_after_frames = sleep_after_frames;
   return make_engine(backend, w, options);
 }
 
@@ -172,7 +174,8 @@ void bind_engine(py::module_& m) {
       .def("logits", &logits, py::arg("codes"), py::arg("cond"), py::arg("global_ids"),
            "teacher-forced logits (streams, classes, steps) from a zero history");
   m.def("make_engine", &build, py::arg("backend"), py::arg("config"), py::arg("tensors"), py::arg("streams"),
-        py::arg("threads") = 0, py::arg("simd") = "auto", py::arg("precision") = "fp32");
+        py::arg("threads") = 0, py::arg("simd") = "auto", py::arg("precision") = "fp32",
+        py::arg("sleep_after_frames") = 0);
 }
 
 }  // namespace wavenet_rt

@@ -12,6 +12,7 @@ namespace wavenet_rt {
 
 std::unique_ptr<Engine> make_engine(const std::string& backend, const HostWeights& weights,
                                     const EngineOptions& options) {
+  if (options.sleep_after_frames < 0) throw std::invalid_argument("sleep_after_frames must be >= 0");
   if (backend == "cpu") return std::make_unique<cpu::CpuEngine>(weights, options);
 #ifdef WAVENET_RT_WITH_CUDA
   if (backend == "cuda") return make_cuda_engine(weights, options);

@@ -25,7 +25,8 @@ class Engine {
   // sampling_uniform(seed, stream, k). Allocates nothing.
   virtual void reset(uint64_t seed) = 0;
 
-  // Generates the next n samples of every stream into audio (streams, n), in [-1, 1].
+  // Generates the next n samples of every stream into audio (streams, n), in [-1, 1]. A sleeping stream
+  // (EngineOptions::sleep_after_frames) is fed and plays the silence code; its uniforms go unused.
   // cond: (streams, cond_channels, frames), the frames the block touches: from frame t0 / cond_hop to
   // (t0 + n - 1) / cond_hop, t0 = samples generated since reset (null without local conditioning).
   // global_ids: (streams) or null; temperatures: (streams), below kMinTemperature means argmax.
@@ -45,6 +46,11 @@ struct EngineOptions {
   int threads = 0;            // CPU: worker threads (0: one per stream, up to the cores)
   std::string simd = "auto";  // CPU: "auto", "avx512", "avx2" or "portable"
   std::string precision = "fp32";  // weights: "fp32" (exact mode) or "fp16" (half the bytes; fp32 arithmetic)
+  // A stream whose conditioning frames have held no key for this many frames in a row, or none since
+  // reset, sleeps: it is fed and plays the silence code instead of its draws until a frame holds a key
+  // again, so a voice whose note has died away adds no hiss (and, on the CPU, costs nothing once its state
+  // has settled). 0: never.
+  int sleep_after_frames = 0;
 };
 
 // backend: "cpu" (or "cuda" when built with it). Throws std::invalid_argument on bad weights/options.

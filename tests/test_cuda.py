@@ -5,7 +5,7 @@
 import numpy as np
 import pytest
 from scipy import stats
-from test_engine import generated_codes, inputs, model_for, random_config, reference_logits
+from test_engine import generated_codes, inputs, model_for, random_config, reference_logits, sleep_pattern
 
 from wavenet_rt import WaveNetConfig
 from wavenet_rt.engine import Engine, cuda_available
@@ -79,6 +79,25 @@ def test_fp32_generates_the_cpu_engines_samples():
         engine = Engine(model, backend=backend, streams=3)
         engine.reset(11)
         samples.append(generated_codes(engine, 10000, cond, glob, block=997))
+    assert np.array_equal(samples[0], samples[1])
+
+
+@gpu
+def test_sleeping_streams_play_the_cpu_engines_samples():
+    """Streams that fall silent sleep on the frame the CPU engine's do (the count kept in each CTA and
+    carried between launches) and wake to the same samples: the CPU skips a settled sleeper, the GPU
+    computes it, and the two must agree."""
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 16, 32] * 2, residual_channels=16, gate_channels=32,
+                           skip_channels=32, classes=256, cond_channels=7, cond_hop=16)  # settles in 0.4 ms
+    model = model_for(config)
+    rng = np.random.default_rng(6)
+    streams, frames = 6, 400
+    cond = (rng.random((streams, 7, frames)) * sleep_pattern(streams, frames, rng)[:, None, :]).astype(np.float32)
+    samples = []
+    for backend in ("cpu", "cuda"):
+        engine = Engine(model, backend=backend, streams=streams, sleep_after=0.01)
+        engine.reset(2)
+        samples.append(generated_codes(engine, frames * 16, cond, block=613))
     assert np.array_equal(samples[0], samples[1])
 
 

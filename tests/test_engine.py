@@ -160,6 +160,73 @@ def test_generation_follows_forward_and_the_sampling_contract(temperature):
             assert t > n // 2, "engine and forward parted early"
 
 
+def sleep_pattern(streams, frames, rng):
+    """Conditioning whose streams fall silent for spans of every length: stream 0 never, stream 1 for
+    frames [12, 90), stream 2 from the start to frame 100, the rest at random."""
+    keys = np.ones((streams, frames), bool)
+    keys[1, 12:90] = False
+    keys[2, :100] = False
+    keys[3:] = rng.random((streams - 3, frames)) < 0.2
+    return keys
+
+
+def asleep_frames(keys, after):
+    """Frame f sleeps when it and the after - 1 frames before it hold no key, or no key came since reset
+    (EngineOptions)."""
+    quiet = np.zeros(keys.shape, int)
+    for f in range(keys.shape[1]):
+        quiet[:, f] = np.where(keys[:, f], 0, (quiet[:, f - 1] if f else after) + 1)
+    return quiet >= after
+
+
+def test_sleeping_streams_play_silence_and_wake_where_forward_says():
+    """A stream without keys for sleep_after plays the silence code exactly; everywhere else each code is
+    the contract's pick from forward()'s logits over the whole history, silences included, so a stream
+    that slept (and skipped its computation once settled) wakes in the state forward() computes."""
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 1, 2], kernel_size=3, residual_channels=9, gate_channels=14,
+                           skip_channels=11, classes=48, cond_channels=4, cond_hop=6)
+    model = model_for(config)
+    rng = np.random.default_rng(2)
+    streams, hop, after = 5, config.cond_hop, 8
+    frames = 130
+    n = frames * hop
+    keys = sleep_pattern(streams, frames, rng)
+    cond = rng.random((streams, config.cond_channels, frames)) * keys[:, None, :]
+    sleep_after = (after - 0.5) * hop / config.sample_rate  # rounds up to `after` frames
+    codes = {}
+    for seconds in (0.0, sleep_after):
+        engine = Engine(model, streams=streams, sleep_after=seconds)
+        engine.reset(seed=4)
+        codes[seconds] = generated_codes(engine, n, cond, None, 1.0, block=97)
+    asleep = np.repeat(asleep_frames(keys, after), hop, axis=1)
+    silence = silence_code(config.classes)
+    assert (codes[sleep_after][asleep] == silence).all()
+    assert (codes[0.0][asleep] != silence).mean() > 0.5, "this model's idle draws are not silence anyway"
+    assert asleep[2, :100 * hop].sum() > 4 * config.receptive_field  # long enough to settle and be skipped
+    lead = math.ceil(config.receptive_field / hop) * hop
+    history = np.concatenate([np.full((streams, lead + 1), silence), codes[sleep_after]], axis=1)
+    full_cond = np.concatenate([np.zeros((streams, config.cond_channels, lead // hop)), cond], axis=2)
+    logits = reference_logits(model, history[:, :-1], full_cond, None)[:, :, lead:]
+    for s in range(streams):
+        u = sampling_uniforms(4, s, 0, n)
+        expect = sample_categorical(logits[s].T.astype(np.float32), 1.0, u)
+        for t in np.flatnonzero((expect != codes[sleep_after][s]) & ~asleep[s]):  # float32 vs float64 only
+            cdf = np.cumsum(np.exp(logits[s, :, t] - logits[s, :, t].max()))
+            assert np.min(np.abs(cdf / cdf[-1] - u[t])) < 1e-4, f"stream {s} parted from forward at {t}"
+    assert not asleep[0].any() and np.array_equal(codes[0.0][0], codes[sleep_after][0])
+
+
+def test_a_model_without_keys_never_sleeps():
+    model = model_for(WaveNetConfig(dilations=[1, 2, 4], residual_channels=6, gate_channels=8, skip_channels=6,
+                                    classes=32))
+    audio = {}
+    for seconds in (0.0, 0.001):
+        engine = Engine(model, streams=2, sleep_after=seconds)
+        engine.reset(seed=1)
+        audio[seconds] = engine.generate(3000)
+    assert np.array_equal(audio[0.0], audio[0.001])
+
+
 def test_generate_is_seeded_per_stream():
     model = model_for(WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8,
                                     skip_channels=8, classes=32))

@@ -13,6 +13,10 @@ from . import _engine
 from .config import WaveNetConfig
 from .weights import check_tensors, read_model_file
 
+# What the player, render and evaluate pass as sleep_after: a released piano note has faded to the model's
+# idle hiss (about -48 dB) half a second after its key lifts, so a voice a second past its last key only hisses.
+PLAYER_SLEEP_AFTER_S = 1.0
+
 
 class EngineError(ValueError):
     """An engine that cannot be built or a call it cannot take."""
@@ -40,15 +44,21 @@ class Engine:
     why. precision="fp16" stores the weights in half precision (float32 arithmetic): faster where weights
     outgrow the cache, logits within about 1e-3 of the model's; "bf16" likewise, CUDA engine only.
     threads: CPU worker threads (0: one per stream, up to the cores); simd: "auto", "avx512", "avx2" or
-    "portable"."""
+    "portable". sleep_after: seconds without a key (or none since reset) after which a stream sleeps
+    until its next key: it plays the silence code instead of drawing (no idle hiss) and, on the CPU, costs
+    nothing once its state has settled; 0 (the default) never sleeps: every sample is drawn."""
 
     def __init__(self, model, backend: str = "auto", streams: int = 1, threads: int = 0, simd: str = "auto",
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", sleep_after: float = 0.0) -> None:
         if backend not in ("auto", "cpu", "cuda"):
             raise EngineError(f"backend must be 'auto', 'cpu' or 'cuda', got {backend!r}")
         if not isinstance(streams, int) or streams < 1:
             raise EngineError(f"streams must be a positive int, got {streams!r}")
+        if not (isinstance(sleep_after, (int, float)) and 0 <= sleep_after < 1e6):
+            raise EngineError(f"sleep_after must be a number of seconds in [0, 1e6), got {sleep_after!r}")
         self.config, tensors = _weights_of(model)
+        self.sleep_after = float(sleep_after)
+        sleep_after_frames = math.ceil(sleep_after * self.config.sample_rate / self.config.cond_hop)
         self.auto_note = ""  # why "auto" chose the CPU, when it did
         if backend == "cuda":
             if not _engine.built_with_cuda:
@@ -65,7 +75,7 @@ class Engine:
         if precision == "bf16" and backend != "cuda":
             raise EngineError("precision='bf16' is for the CUDA engine; the CPU engine takes 'fp32' or 'fp16'")
         self._engine = _engine.make_engine(backend, dataclasses.asdict(self.config), tensors, streams, threads, simd,
-                                           precision)
+                                           precision, sleep_after_frames)
         self.streams = streams
         self._t = 0
         self._last_temperature: tuple[float | None, np.ndarray | None] = (None, None)

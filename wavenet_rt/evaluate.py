@@ -187,7 +187,7 @@ def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
 
     manifest = load_manifest(args.data)
     check_renderer(Path(manifest.get("options", {}).get("soundfont") or DEFAULT_SOUNDFONT))
-    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices))
+    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
     rate = engine.config.sample_rate
     samples = int(args.seconds * rate)
     delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
@@ -228,7 +228,7 @@ def other_timbre_chroma(midi: Path, reference: np.ndarray, rate: int, samples: i
 
 def warm_up(model_path: Path, args: argparse.Namespace) -> dict:
     """The first second from reset with no key down: a WaveNet 'crash' shows as a loud burst here."""
-    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices))
+    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices))  # every sample drawn: no sleeping
     audio = render_piece(engine, None, engine.config.sample_rate, args)
     return {"first_second_peak_no_keys": float(np.abs(audio).max()),
             "first_second_rms_no_keys": float(np.sqrt(np.mean(audio ** 2)))}
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
                    "temperature": args.temperature, "seed": args.seed, "voices": args.voices,
-                   "quick": args.quick},
+                   "sleep_after_s": args.sleep_after, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,
                "summary": summarise(rows, nll), "targets": TARGETS, "elapsed_s": time.time() - started}
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))

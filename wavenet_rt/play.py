@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
     model = args.model or default_model_path()
     voices = model_voices(model, args.voices)
-    engine = Engine(model, backend=args.backend, precision=args.precision, streams=max(1, voices))
+    free_running = args.midi_in is None and not args.midi_file  # the model's idle sound: nothing to sleep through
+    engine = Engine(model, backend=args.backend, precision=args.precision, streams=max(1, voices),
+                    sleep_after=0.0 if free_running else args.sleep_after)
     device = open_output(args)
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
                      temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .conditioning import MAX_VOICES, MidiConditioner, midi_duration, mix_voices, read_midi_events
-from .engine import Engine
+from .engine import PLAYER_SLEEP_AFTER_S, Engine
 from .weights import ModelFileError, default_model_path, read_model_config
 
 BLOCK = 4096  # samples generated per progress update
@@ -38,10 +38,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def add_voices_option(p: argparse.ArgumentParser) -> None:
+    """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
     p.add_argument("--voices", type=int, metavar="N", help=(
         "polyphony: share the keys out to N voices, one engine stream each, mixed (N times the compute; the "
         "oldest note gives way when all play); 0: one stream hears every key. Default: the model's own "
         "(4 for the shipped model, which learned single lines)"))
+    p.add_argument("--sleep-after", type=float, default=PLAYER_SLEEP_AFTER_S, metavar="SECONDS", help=(
+        "a voice with no key down this long sleeps until its next key: silence instead of the model's idle "
+        f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))
 
 
 def model_voices(model: Path, voices: int | None) -> int:
@@ -101,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
         model = args.model or default_model_path()
         voices = model_voices(model, args.voices)
-        engine = Engine(model, backend=args.backend, streams=max(1, voices))
+        # free-running with no MIDI is the model's own idle sound: nothing to sleep through
+        sleep_after = args.sleep_after if midi is not None else 0.0
+        engine = Engine(model, backend=args.backend, streams=max(1, voices), sleep_after=sleep_after)
         config = engine.config
         if config.global_classes and not 0 <= args.global_id < config.global_classes:
             raise ValueError(f"--global-id must be in [0, {config.global_classes - 1}] for this model")

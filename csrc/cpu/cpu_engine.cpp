@@ -31,6 +31,10 @@ struct alignas(64) CpuEngine::StreamState {
   FloatBuffer history;  // the companded inputs, a ring indexed by sample position (period taps only)
   int32_t code = 0;  // the input of the next step
   bool primed = false;
+  int quiet_frames = 0;  // frames in a row without a key (sleeping from sleep_after_frames_ on)
+  int slept = 0;         // samples slept, counted up to settle_samples_
+  bool skipped = false;  // the last sample was skipped: the past-tap products may be stale
+  int32_t biases_gid = -1;  // the global class `biases` were set for with `frame`; -1: not set from a frame
 };
 
 struct CpuEngine::Job {
@@ -93,6 +97,7 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
       kernels_(choose_kernels(options.simd)),
       half_(precision_is_half(options.precision)),
       streams_(options.streams),
+      sleep_after_frames_(weights.config.cond_channels ? options.sleep_after_frames : 0),  // no keys: no sleep
       pool_(thread_count(options)) {
   config_.validate();
   if (streams_ < 1) throw std::invalid_argument("streams must be >= 1");
@@ -100,6 +105,12 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     throw std::invalid_argument("weights hold a different number of layers than the config");
   }
   pack(weights);
+  // Fed the silence code with no key for this long, every ring row, past-tap product and history slot
+  // holds the one value that input keeps producing: two receptive fields (each layer's inputs settle
+  // within one, its ring then fills within another), a past-tap batch and the period taps' history.
+  int receptive_field = 1;
+  for (const PackedLayer& layer : layers_) receptive_field += layer.ring_rows;
+  settle_samples_ = 2 * receptive_field + kPastBatch + (config_.excitation ? history_mask_ + 1 : 0);
   const int layers = config_.layers();
   states_.resize(streams_);
   for (StreamState& s : states_) {
@@ -220,7 +231,13 @@ void CpuEngine::clear(uint64_t seed) {
     for (FloatBuffer& ring : s.rings) std::memset(ring.data(), 0, ring.size() * sizeof(float));
     s.code = silence_code_;
     s.primed = false;
+    s.biases_gid = -1;
     s.held = 0;
+    // No key has been down since reset: asleep until one is, and settled already, since the primed state
+    // is the one endless silence leaves.
+    s.quiet_frames = sleep_after_frames_;
+    s.slept = settle_samples_;
+    s.skipped = true;
     if (s.history.size()) std::memset(s.history.data(), 0, s.history.size() * sizeof(float));
   }
 }
@@ -245,6 +262,18 @@ void CpuEngine::set_held_keys(StreamState& s, const float* frame) const {
   s.held = 0;
   for (int key = 0; key < kExcitationKeys; ++key) {
     if (frame[key] != 0.0f && key_taps_[key].back >= kMinTapBack) s.held_keys[s.held++] = key;
+  }
+}
+
+// Counts the frames in a row that hold no key; frame_start: t is this frame's first sample (a frame read
+// again at a block's start counts once, but wakes the stream if it now holds a key).
+void CpuEngine::count_quiet_frames(StreamState& s, const float* frame, bool frame_start) const {
+  bool empty = true;
+  for (int c = 0; c < config_.cond_channels && empty; ++c) empty = frame[c] == 0.0f;
+  if (!empty) {
+    s.quiet_frames = 0;
+  } else if (frame_start && s.quiet_frames < sleep_after_frames_) {
+    ++s.quiet_frames;
   }
 }
 
@@ -297,6 +326,18 @@ void CpuEngine::precompute_past(StreamState& s, size_t l, int pos) const {
     weights.matmat(kernels_, ring + static_cast<long>(row) * rp_, rp_, first, past);
     if (first < batch) weights.matmat(kernels_, ring, rp_, batch - first, past + static_cast<long>(first) * g2);
   }
+}
+
+// Waking mid-batch: the past-tap products of the batch that holds t, which the skipped samples never
+// computed. Every ring row holds the same value now, so the batch's start row is the only arithmetic.
+void CpuEngine::refresh_past(StreamState& s, uint64_t t, const int* ring_pos) const {
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const PackedLayer& layer = layers_[l];
+    if (!layer.ring_rows) continue;
+    const int j = static_cast<int>(t % layer.past_batch);
+    if (j) precompute_past(s, l, (ring_pos[l] - j + layer.ring_rows) % layer.ring_rows);
+  }
+  s.skipped = false;
 }
 
 // One sample of one stream at time t: consumes `code`, leaves the next sample's logits in s.logits.
@@ -408,23 +449,45 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
       if (!s.primed) {
         set_frame_biases(s, nullptr, gid, false);
         prime_with_silence(s);
+        s.biases_gid = -1;  // the biases hold no frame
       }
       if (i == 0 || t % hop == 0) {
+        // A block that starts inside a frame reads that frame again: the live synth's blocks are a few
+        // samples long, so the projection is redone only if the frame or the global class changed.
+        bool changed = t % hop == 0 || gid != s.biases_gid;
         float* frame = s.frame.data();
         const long f = static_cast<long>(t / hop - first_frame);
-        for (int c = 0; c < channels; ++c) frame[c] = job.cond[(static_cast<long>(si) * channels + c) * job.frames + f];
-        set_frame_biases(s, frame, gid, channels > 0);
-        if (config_.excitation) set_held_keys(s, frame);
+        for (int c = 0; c < channels; ++c) {
+          const float v = job.cond[(static_cast<long>(si) * channels + c) * job.frames + f];
+          changed |= !(v == frame[c]);
+          frame[c] = v;
+        }
+        if (changed) {
+          set_frame_biases(s, frame, gid, channels > 0);
+          s.biases_gid = gid;
+          if (config_.excitation) set_held_keys(s, frame);
+        }
+        if (sleep_after_frames_ && channels && !job.codes) count_quiet_frames(s, frame, t % hop == 0);
       }
+      const bool asleep = sleep_after_frames_ && !job.codes && s.quiet_frames >= sleep_after_frames_;
+      if (!asleep) s.slept = 0;
+      if (asleep && s.slept == settle_samples_) {  // this step would leave the state as it is
+        s.code = silence_code_;
+        job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
+        s.skipped = true;
+        continue;
+      }
+      if (s.skipped) refresh_past(s, t, pos);
       const int32_t code = job.codes ? job.codes[static_cast<long>(si) * job.n + i] : s.code;
       step(s, code, t, pos);
       if (job.codes) {
         float* out = job.logits_out + static_cast<long>(si) * config_.classes * job.n + i;
         for (int c = 0; c < config_.classes; ++c) out[static_cast<long>(c) * job.n] = s.logits.data()[c];
       } else {
-        s.code = pick(s, si, t, job.temperatures[si]);
+        s.code = asleep ? silence_code_ : pick(s, si, t, job.temperatures[si]);
         job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
       }
+      if (asleep) ++s.slept;
     }
     for (size_t l = 0; l < layers_.size(); ++l) {
       if (layers_[l].ring_rows && ++pos[l] == layers_[l].ring_rows) pos[l] = 0;

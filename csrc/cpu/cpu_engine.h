@@ -1,8 +1,8 @@
 // The CPU engine: Fast-WaveNet cached generation in float32. Per layer and stream a ring of the past
 // inputs its dilated taps read; the products of the past taps computed ahead, several samples at once;
 // conditioning projected once per frame; the residual and skip 1x1 products fused into one pass that
-// accumulates straight into the residual and skip vectors; streams split over worker threads. All memory
-// is allocated in the constructor.
+// accumulates straight into the residual and skip vectors; streams split over worker threads; a sleeping
+// stream skipped once its state has settled. All memory is allocated in the constructor.
 #pragma once
 
 #include <atomic>
@@ -59,10 +59,12 @@ class CpuEngine final : public Engine {
   void run_streams(const Job& job, int thread, int first, int last);
   void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
   void set_held_keys(StreamState& s, const float* frame) const;
+  void count_quiet_frames(StreamState& s, const float* frame, bool frame_start) const;
   void add_period_taps(const StreamState& s, uint64_t t, float* x) const;
   void prime_with_silence(StreamState& s) const;
   void step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const;
   void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
+  void refresh_past(StreamState& s, uint64_t t, const int* ring_pos) const;
   int32_t pick(StreamState& s, int stream, uint64_t index, float temperature) const;
 
   ModelConfig config_;
@@ -81,6 +83,8 @@ class CpuEngine final : public Engine {
   FloatBuffer head1_bias_, head2_bias_;
   std::vector<float> decode_;  // class -> audio
   int32_t silence_code_;
+  int sleep_after_frames_;  // EngineOptions::sleep_after_frames
+  int settle_samples_ = 0;  // a sleeping stream fed silence this long has a constant state: skip it
 
   std::vector<StreamState> states_;
   std::vector<int> ring_pos_;  // per thread, pos_stride_ apart: each layer's ring write position

@@ -207,7 +207,10 @@ Plan choose_plan(KernelShape shape, int streams, Precision precision, const cuda
 class CudaEngine final : public Engine {
  public:
   CudaEngine(const HostWeights& weights, const EngineOptions& options)
-      : config_(weights.config), precision_(parse_precision(options.precision)), streams_(options.streams) {
+      : config_(weights.config),
+        precision_(parse_precision(options.precision)),
+        streams_(options.streams),
+        sleep_after_frames_(weights.config.cond_channels ? options.sleep_after_frames : 0) {  // no keys: no sleep
     config_.validate();
     if (streams_ < 1) throw std::invalid_argument("streams must be >= 1");
     if (config_.layers() > kMaxLayers) {
@@ -447,6 +450,7 @@ class CudaEngine final : public Engine {
     rings_ = DeviceBuffer(padded * s.ring_stride * sizeof(float));
     history_ = DeviceBuffer(s.history_mask ? padded * (s.history_mask + 1) * sizeof(float) : 0);
     codes_ = DeviceBuffer(padded * sizeof(int32_t));
+    quiet_frames_ = DeviceBuffer(padded * sizeof(int32_t));
     global_ids_ = DeviceBuffer(padded * sizeof(int32_t));
     temperatures_ = DeviceBuffer(padded * sizeof(float));
     const long long per_step = static_cast<long long>(streams_) * config_.classes;
@@ -460,6 +464,7 @@ class CudaEngine final : public Engine {
     host_ids_.assign(padded, 0);
     host_temperatures_.assign(padded, 0.0f);  // padding streams take the argmax: cheap and harmless
     host_codes_.assign(padded, 0);
+    host_quiet_frames_.assign(padded, sleep_after_frames_);
   }
 
   void clear(uint64_t seed) {
@@ -471,6 +476,9 @@ class CudaEngine final : public Engine {
                           stream_),
           "reset codes");
     if (history_.bytes()) check(cudaMemsetAsync(history_.as<void>(), 0, history_.bytes(), stream_), "clear history");
+    check(cudaMemcpyAsync(quiet_frames_.as<void>(), host_quiet_frames_.data(), quiet_frames_.bytes(),
+                          cudaMemcpyHostToDevice, stream_),
+          "reset quiet frames");  // no key has been down since reset: every stream starts asleep
     check(cudaStreamSynchronize(stream_), "reset");
   }
 
@@ -519,6 +527,9 @@ class CudaEngine final : public Engine {
     a.rings = rings_.as<float>();
     a.history = config_.excitation ? history_.as<float>() : nullptr;
     a.codes = codes_.as<int32_t>();
+    a.quiet_frames = quiet_frames_.as<int32_t>();
+    a.sleep_after_frames = sleep_after_frames_;
+    a.silence_code = silence_code_;
     a.n = n;
     a.t0 = t_;
     a.seed = seed_;
@@ -558,10 +569,11 @@ class CudaEngine final : public Engine {
   int padded_streams_ = 0;
   int logits_chunk_ = 1;
   int32_t silence_code_ = 0;
+  int sleep_after_frames_ = 0;
   DeviceBuffer slices_, conv_bias_, glob_, cond_weight_, res_bias_, skip_bias_, head1_bias_, head2_bias_,
       embed_, excite_, key_back_, key_frac_, decode_;
-  DeviceBuffer rings_, history_, codes_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
-  std::vector<int32_t> host_ids_, host_codes_;
+  DeviceBuffer rings_, history_, codes_, quiet_frames_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
+  std::vector<int32_t> host_ids_, host_codes_, host_quiet_frames_;
   std::vector<float> host_temperatures_;
   cudaStream_t stream_ = nullptr;
   std::atomic<bool> busy_{false};

@@ -60,6 +60,9 @@ struct KernelArgs {
   float* rings;    // (padded streams, ring_stride)
   float* history;  // (padded streams, history_mask + 1): companded inputs by position, or null (no taps)
   int32_t* codes;  // (padded streams): the input of each stream's next sample
+  int32_t* quiet_frames;   // (padded streams): frames in a row without a key (EngineOptions::sleep_after_frames)
+  int sleep_after_frames;  // 0: streams never sleep
+  int silence_code;        // what a sleeping stream plays and hears
 
   int n;        // samples (or teacher-forced steps) in this launch
   uint64_t t0;  // samples since reset before this launch

@@ -21,7 +21,7 @@ namespace wavenet_rt::cuda {
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
   long long x, past_x, fbias, a, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
-      prefix, excite, codes;
+      prefix, excite, codes, quiet;
   long long floats;  // total floats after the weights
 
   __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
@@ -53,6 +53,7 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.prefix = take(b * s.classes);
   m.excite = take(b);
   m.codes = take(b);
+  m.quiet = take(b);
   m.floats = at;
   return m;
 }
@@ -193,6 +194,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   float *h1 = f + m.h1, *xchg_logits = f + m.xchg_logits, *logits = f + m.logits;
   float *weights = f + m.weights, *prefix = f + m.prefix, *excite = f + m.excite;
   int* codes = reinterpret_cast<int*>(f + m.codes);
+  int* quiet = reinterpret_cast<int*>(f + m.quiet);
 
   const W* w = args.slices + rank * s.slice_elems;
   if (args.resident) {  // the launch's one read of the weights from device memory
@@ -200,7 +202,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     for (long long i = tid; i < s.slice_elems; i += kThreads) local[i] = w[i];
     w = local;
   }
-  for (int b = tid; b < B; b += kThreads) codes[b] = args.codes[first_stream + b];
+  for (int b = tid; b < B; b += kThreads) {
+    codes[b] = args.codes[first_stream + b];
+    quiet[b] = args.quiet_frames[first_stream + b];
+  }
   cluster_barrier();  // every CTA of the cluster has started (its shared memory exists) before any peer write
 
   // Frame biases of the owned gate rows: conv bias + global class + (with_cond) the frame's projection.
@@ -224,6 +229,25 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
         }
       }
       fbias[i] = v;
+    }
+  };
+
+  // Counts each stream's frames in a row without a key, as the CPU engine does: a warp per stream, lanes
+  // over the channels. Every CTA reads the same frame, so every CTA keeps the same count.
+  auto count_quiet_frames = [&](uint64_t t) {
+    const long long frame = static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop);
+    for (int b = warp; b < B; b += warps) {
+      const float* cf = args.cond + static_cast<long long>(first_stream + b) * C * args.frames + frame;
+      bool key = false;
+      for (int c = lane; c < C && !key; c += 32) key = cf[static_cast<long long>(c) * args.frames] != 0.0f;
+      key = __any_sync(0xffffffffu, key);
+      if (lane == 0) {
+        if (key) {
+          quiet[b] = 0;
+        } else if (t % s.cond_hop == 0 && quiet[b] < args.sleep_after_frames) {
+          ++quiet[b];
+        }
+      }
     }
   };
 
@@ -345,7 +369,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
 
   for (int step = 0; step < args.n; ++step) {
     const uint64_t t = args.t0 + step;
-    if (step == 0 || t % s.cond_hop == 0) set_frame_biases(t, C > 0);
+    if (step == 0 || t % s.cond_hop == 0) {
+      set_frame_biases(t, C > 0);
+      if (args.sleep_after_frames && C && !args.forced) count_quiet_frames(t);  // read by the same warps
+    }
     if (args.forced) {
       for (int b = tid; b < B; b += kThreads)
         codes[b] = args.forced[static_cast<long long>(first_stream + b) * args.n + step];
@@ -412,8 +439,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       for (int b = warp; b < B; b += warps) {
         const int stream = first_stream + b;
         const float u = sampling_uniform(args.seed, static_cast<uint32_t>(stream), t);
-        const int code =
-            sample_warp(logits + b * Q, weights + b * Q, prefix + b * Q, Q, args.temperatures[stream], u);
+        const bool asleep = args.sleep_after_frames && quiet[b] >= args.sleep_after_frames;
+        const int code = asleep ? args.silence_code
+                                : sample_warp(logits + b * Q, weights + b * Q, prefix + b * Q, Q,
+                                              args.temperatures[stream], u);
         if (lane == 0) {
           codes[b] = code;
           if (rank == 0 && stream < s.streams)
@@ -424,7 +453,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     __syncthreads();
   }
   if (rank == 0) {
-    for (int b = tid; b < B; b += kThreads) args.codes[first_stream + b] = codes[b];
+    for (int b = tid; b < B; b += kThreads) {
+      args.codes[first_stream + b] = codes[b];
+      args.quiet_frames[first_stream + b] = quiet[b];
+    }
   }
   // No CTA may exit while a peer can still write into its shared memory.
   cluster_barrier();

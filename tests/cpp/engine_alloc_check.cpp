@@ -151,6 +151,7 @@ long synth_events_while_playing(int voices, long* lock_count) {
   RandomModel model(config);
   wavenet_rt::EngineOptions engine_options;
   engine_options.streams = voices > 0 ? voices : 1;
+  engine_options.sleep_after_frames = 1;  // voices without a key sleep (and wake) on the generator thread too
   auto engine = wavenet_rt::make_engine("cpu", model.weights, engine_options);
   wavenet_rt::SynthOptions options;
   options.target_frames = 256;
