@@ -88,7 +88,7 @@ def test_sleeping_streams_play_the_cpu_engines_samples():
     carried between launches) and wake to the same samples: the CPU skips a settled sleeper, the GPU
     computes it, and the two must agree."""
     config = WaveNetConfig(dilations=[1, 2, 4, 8, 16, 32] * 2, residual_channels=16, gate_channels=32,
-                           skip_channels=32, classes=256, cond_channels=7, cond_hop=16)  # settles in 0.4 ms
+                           skip_channels=32, classes=256, cond_channels=7, cond_hop=16)  # settles in 270 samples
     model = model_for(config)
     rng = np.random.default_rng(6)
     streams, frames = 6, 400

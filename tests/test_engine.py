@@ -216,6 +216,60 @@ def test_sleeping_streams_play_silence_and_wake_where_forward_says():
     assert not asleep[0].any() and np.array_equal(codes[0.0][0], codes[sleep_after][0])
 
 
+def test_a_sleeper_wakes_in_the_global_class_it_slept_into():
+    """The class changes while the streams sleep (settled and skipped on the CPU): woken, they follow
+    forward() under the new class over the silence before them."""
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 1, 2], kernel_size=3, residual_channels=9, gate_channels=14,
+                           skip_channels=11, classes=48, cond_channels=4, cond_hop=6, global_classes=2)
+    model = model_for(config)
+    rng = np.random.default_rng(3)
+    streams, hop, frames, wake = 2, config.cond_hop, 150, 120
+    keys = np.ones((streams, frames), bool)
+    keys[:, 10:wake] = False
+    cond = rng.random((streams, config.cond_channels, frames)) * keys[:, None, :]
+    engine = Engine(model, streams=streams, sleep_after=(8 - 0.5) * hop / config.sample_rate)
+    engine.reset(seed=6)
+    switch = 70 * hop + 5  # mid-frame, long after the streams settled, long before they wake
+    blocks = []
+    for start, end, glob in ((0, switch, [0, 0]), (switch, frames * hop, [1, 1])):
+        audio = engine.generate(end - start, cond[:, :, start // hop:(end - 1) // hop + 1], np.array(glob))
+        blocks.append(mulaw_encode(audio, config.classes))
+    codes = np.concatenate(blocks, axis=1)
+    silence = silence_code(config.classes)
+    assert (codes[:, 20 * hop:wake * hop] == silence).all()
+    codes = codes[:, wake * hop:]
+    lead = math.ceil(config.receptive_field / hop) * hop
+    history = np.concatenate([np.full((streams, lead + 1), silence), codes[:, :-1]], axis=1)
+    tail_cond = np.concatenate([np.zeros((streams, config.cond_channels, lead // hop)), cond[:, :, wake:]], axis=2)
+    logits = reference_logits(model, history, tail_cond, np.array([1, 1]))[:, :, lead:]
+    for s in range(streams):
+        u = sampling_uniforms(6, s, wake * hop, codes.shape[1])
+        expect = sample_categorical(logits[s].T.astype(np.float32), 1.0, u)
+        for t in np.flatnonzero(expect != codes[s]):  # float32 vs float64 only
+            cdf = np.cumsum(np.exp(logits[s, :, t] - logits[s, :, t].max()))
+            assert np.min(np.abs(cdf / cdf[-1] - u[t])) < 1e-4, f"stream {s} parted from forward at {t}"
+
+
+def test_a_frame_read_again_mid_frame_is_heard_when_it_changed():
+    """Blocks that start inside a frame get that frame again; new values there, or a new global class,
+    must reach the samples that follow (the engine reuses the projection only when nothing changed)."""
+    config = WaveNetConfig(dilations=[1, 2, 4], residual_channels=8, gate_channels=10, skip_channels=8,
+                           classes=32, cond_channels=3, cond_hop=16, global_classes=2)
+    model = model_for(config)
+    cond = np.random.default_rng(1).random((1, 3, 4))
+
+    def tail(second_frame, second_class):
+        engine = Engine(model)
+        engine.reset(seed=2)
+        engine.generate(40, cond[:, :, :3], np.array([0]))  # ends inside frame 2
+        return engine.generate(8, second_frame, np.array([second_class]))  # the rest of frame 2
+
+    same = tail(cond[:, :, 2:3], 0)
+    assert np.array_equal(same, tail(cond[:, :, 2:3].copy(), 0))
+    assert not np.array_equal(same, tail(cond[:, :, 2:3] * 0.5, 0))
+    assert not np.array_equal(same, tail(cond[:, :, 2:3], 1))
+
+
 def test_a_model_without_keys_never_sleeps():
     model = model_for(WaveNetConfig(dilations=[1, 2, 4], residual_channels=6, gate_channels=8, skip_channels=6,
                                     classes=32))

@@ -234,7 +234,7 @@ void CpuEngine::clear(uint64_t seed) {
     s.biases_gid = -1;
     s.held = 0;
     // No key has been down since reset: asleep until one is, and settled already, since the primed state
-    // is the one endless silence leaves.
+    // is the one endless silence leaves (up to rounding: priming sums the taps' weights first).
     s.quiet_frames = sleep_after_frames_;
     s.slept = settle_samples_;
     s.skipped = true;
@@ -449,12 +449,15 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
       if (!s.primed) {
         set_frame_biases(s, nullptr, gid, false);
         prime_with_silence(s);
-        s.biases_gid = -1;  // the biases hold no frame
+        // the biases now hold this class and an empty frame, which a stream without keys keeps
+        std::fill_n(s.frame.data(), s.frame.size(), 0.0f);
+        s.biases_gid = gid;
       }
       if (i == 0 || t % hop == 0) {
-        // A block that starts inside a frame reads that frame again: the live synth's blocks are a few
-        // samples long, so the projection is redone only if the frame or the global class changed.
-        bool changed = t % hop == 0 || gid != s.biases_gid;
+        // The projection is redone only when the frame or the global class changed: a block that starts
+        // inside a frame reads it again (the live synth's blocks are a few samples long), and a voice
+        // without keys reads empty frame after empty frame.
+        bool changed = gid != s.biases_gid;
         float* frame = s.frame.data();
         const long f = static_cast<long>(t / hop - first_frame);
         for (int c = 0; c < channels; ++c) {
@@ -466,6 +469,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
           set_frame_biases(s, frame, gid, channels > 0);
           s.biases_gid = gid;
           if (config_.excitation) set_held_keys(s, frame);
+          s.slept = 0;  // a sleeper's settled state belongs to the old biases: it settles again
         }
         if (sleep_after_frames_ && channels && !job.codes) count_quiet_frames(s, frame, t % hop == 0);
       }
