@@ -49,7 +49,7 @@ struct EngineOptions {
   // A stream whose conditioning frames have held no key for this many frames in a row, or none since
   // reset, sleeps: it is fed and plays the silence code instead of its draws until a frame holds a key
   // again, so a voice whose note has died away adds no hiss (and, on the CPU, costs nothing once its state
-  // has settled). 0: never.
+  // has settled). 0: never; models without conditioning never sleep.
   int sleep_after_frames = 0;
 };
 

@@ -57,7 +57,6 @@ class Engine:
         if not (isinstance(sleep_after, (int, float)) and 0 <= sleep_after < 1e6):
             raise EngineError(f"sleep_after must be a number of seconds in [0, 1e6), got {sleep_after!r}")
         self.config, tensors = _weights_of(model)
-        self.sleep_after = float(sleep_after)
         sleep_after_frames = math.ceil(sleep_after * self.config.sample_rate / self.config.cond_hop)
         self.auto_note = ""  # why "auto" chose the CPU, when it did
         if backend == "cuda":

@@ -23,7 +23,7 @@ from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_condi
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
-from .render import add_voices_option, conditioning_frames, model_voices, render
+from .render import add_voice_options, conditioning_frames, model_voices, render
 from .weights import default_model_path, read_model_config
 
 TARGETS = {"melody_pitch_accuracy": 0.9, "onset_f1": 0.8, "shuffle_cost_bits": 0.5, "chorale_chroma": 0.8}
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--windows", type=int, default=64, help="test windows for the NLL figures (default 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders")
     p.add_argument("--seed", type=int, default=0)
-    add_voices_option(p)
+    add_voice_options(p)
     p.add_argument("--quick", action="store_true", help="one piece, 3 s, 8 windows: a smoke run")
     args = p.parse_args(argv)
     if args.quick:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .engine import Engine
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
-from .render import add_voices_option, model_voices
+from .render import add_voice_options, model_voices
 from .weights import ModelFileError, default_model_path
 
 
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="sampling temperature with the mod wheel at rest (full wheel doubles it; default 1.0)")
     m.add_argument("--global-id", type=int, default=0, help="starting global class (program change sets it)")
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    add_voices_option(m)
+    add_voice_options(m)
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or the file ends)")
     p.add_argument("--stats", metavar="FILE.json", help="write the synth's counters when it stops")
     return p.parse_args(argv)

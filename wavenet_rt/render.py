@@ -30,14 +30,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--global-id", type=int, default=0, help="global class (timbre) for models that have them")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
-    add_voices_option(p)
+    add_voice_options(p)
     args = p.parse_args(argv)
     if len(args.paths) > 2:
         p.error("give at most two paths: [MIDI] OUT")
     return args
 
 
-def add_voices_option(p: argparse.ArgumentParser) -> None:
+def add_voice_options(p: argparse.ArgumentParser) -> None:
     """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
     p.add_argument("--voices", type=int, metavar="N", help=(
         "polyphony: share the keys out to N voices, one engine stream each, mixed (N times the compute; the "

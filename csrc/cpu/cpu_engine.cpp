@@ -471,7 +471,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
           if (config_.excitation) set_held_keys(s, frame);
           s.slept = 0;  // a sleeper's settled state belongs to the old biases: it settles again
         }
-        if (sleep_after_frames_ && channels && !job.codes) count_quiet_frames(s, frame, t % hop == 0);
+        if (sleep_after_frames_ && !job.codes) count_quiet_frames(s, frame, t % hop == 0);
       }
       const bool asleep = sleep_after_frames_ && !job.codes && s.quiet_frames >= sleep_after_frames_;
       if (!asleep) s.slept = 0;

@@ -371,7 +371,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     const uint64_t t = args.t0 + step;
     if (step == 0 || t % s.cond_hop == 0) {
       set_frame_biases(t, C > 0);
-      if (args.sleep_after_frames && C && !args.forced) count_quiet_frames(t);  // read by the same warps
+      if (args.sleep_after_frames && !args.forced) count_quiet_frames(t);  // read by the same warps
     }
     if (args.forced) {
       for (int b = tid; b < B; b += kThreads)
