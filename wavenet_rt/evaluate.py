@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import quality_metrics as qm
-from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
+from .dataset.audio import DEFAULT_GAIN, DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
@@ -134,14 +134,16 @@ def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse
 
 
 def reference_audio(midi: Path, rate: int, samples: int, work: Path, manifest: dict | None = None) -> np.ndarray:
-    """The fluidsynth render the way the dataset made its training targets: its soundfont and reverb, the
-    delay behind the conditioning, the peak at 0.9."""
+    """The fluidsynth render the way the dataset made its training targets: its soundfont, reverb and gain,
+    the delay behind the conditioning (datasets from before the one gain were normalised to a 0.9 peak)."""
     options = (manifest or {}).get("options", {})
     soundfont = Path(options.get("soundfont") or DEFAULT_SOUNDFONT)
-    audio = render_midi(midi, work / (midi.stem + ".ref.wav"), soundfont, rate, reverb=bool(options.get("reverb")))
+    audio = render_midi(midi, work / (midi.stem + ".ref.wav"), soundfont, rate, reverb=bool(options.get("reverb")),
+                        gain=options.get("gain", DEFAULT_GAIN))
     if manifest is not None:
         audio = delay_behind_conditioning(audio, manifest["cond_hop"], rate)
-    audio = audio / max(1e-6, float(np.abs(audio).max())) * 0.9
+    if "gain" not in options:
+        audio = audio / max(1e-6, float(np.abs(audio).max())) * 0.9
     return np.pad(audio, (0, max(0, samples - len(audio))))[:samples]
 
 

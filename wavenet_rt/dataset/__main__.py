@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..conditioning import FEATURE_SETS
-from .audio import DEFAULT_SOUNDFONT
+from .audio import DEFAULT_GAIN, DEFAULT_SOUNDFONT
 from .builder import BuildOptions, build
 from .shards import load_manifest
 from .sources import DatasetError
@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "into train/valid/test. Running the same command again resumes an interrupted build.")
     b.add_argument("out", type=Path, help="output folder (created; a second run resumes it)")
     src = b.add_mutually_exclusive_group()
-    src.add_argument("--corpus", default="bach-chorales", help="music21 corpus to render (default: bach-chorales)")
+    src.add_argument("--corpus", default="bach-chorales",
+                     help="music21 corpus to render (default: bach-chorales; none: only --generated lines)")
     src.add_argument("--midi", type=Path, metavar="DIR", help="render every MIDI file under DIR instead")
     src.add_argument("--wav", type=Path, metavar="DIR", help="audio files under DIR, unconditional")
     src.add_argument("--pairs", type=Path, metavar="DIR", help="audio files with a same-named .mid beside each")
@@ -47,6 +48,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="GM program(s) to render with, 0-based (default 0, piano); several become global classes")
     b.add_argument("--transpose", type=_ints, default=[0], metavar="K[,K...]",
                    help="transpositions in semitones, one copy of each piece per value (e.g. --transpose=-2,0,2)")
+    b.add_argument("--transpose-range", type=_ints, default=[], metavar="LO,HI",
+                   help="instead of --transpose: each piece once, shifted by a seeded draw from LO..HI semitones "
+                        "(e.g. --transpose-range=-12,12 spreads the pieces over the keyboard without copies)")
+    b.add_argument("--generated", type=int, default=0, metavar="N",
+                   help="add N generated single lines (~40 s each: scales, arpeggios, repeated, isolated and "
+                        "pedalled notes over all 88 keys at velocities 1-127), split like pieces (default 0)")
+    b.add_argument("--dynamics", action="store_true",
+                   help="redraw the velocities of rendered pieces (the chorales play at one velocity) so the "
+                        "model hears every dynamic; seeded per piece")
+    b.add_argument("--gain", type=float, default=DEFAULT_GAIN,
+                   help=f"fluidsynth gain for every render (default {DEFAULT_GAIN:g}: a key struck at velocity 127 "
+                        "peaks near -10 dBFS); one gain for the whole dataset keeps loudness, no per-piece "
+                        "normalisation")
     b.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT,
                    help=f"General MIDI soundfont (default {DEFAULT_SOUNDFONT})")
     b.add_argument("--reverb", action="store_true", help="render with fluidsynth's reverb and chorus (off by default)")
@@ -63,14 +77,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def options_from_args(args: argparse.Namespace) -> BuildOptions:
-    source, location = "corpus", args.corpus
+    source, location = ("none", "") if args.corpus == "none" else ("corpus", args.corpus)
     for name in ("midi", "wav", "pairs"):
         if getattr(args, name) is not None:
             source, location = name, str(getattr(args, name).resolve())
     return BuildOptions(source=source, location=location, limit=args.limit, sample_rate=args.sample_rate,
                         classes=args.classes, cond_hop=args.hop, features=args.features, programs=args.program,
-                        transpose=args.transpose, soundfont=str(args.soundfont), reverb=args.reverb,
-                        solo_parts=args.solo_parts, valid=args.valid, test=args.test, seed=args.seed)
+                        transpose=args.transpose, transpose_range=args.transpose_range, gain=args.gain,
+                        dynamics=args.dynamics, generated=args.generated, soundfont=str(args.soundfont),
+                        reverb=args.reverb, solo_parts=args.solo_parts, valid=args.valid, test=args.test,
+                        seed=args.seed)
 
 
 def summary(manifest: dict) -> str:

@@ -1,5 +1,6 @@
 # Audio for the dataset: MIDI rendered by the fluidsynth command-line synthesizer with a General MIDI
-# soundfont, or recorded files read with soundfile; both made mono, resampled (soxr) and peak-normalised.
+# soundfont at one gain for the whole dataset (so a key struck harder is louder, as on the instrument), or
+# recorded files read with soundfile and kept at their recorded level; both made mono and resampled (soxr).
 from __future__ import annotations
 
 import shutil
@@ -11,7 +12,10 @@ import numpy as np
 from .sources import DatasetError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")  # Debian package timgm6mb-soundfont
-PEAK = 0.9  # normalised peak level, a little headroom below full scale
+# fluidsynth's master gain for every render of a dataset. At 1.4 a single key struck at velocity 127 peaks
+# at -10 to -16 dBFS over the keyboard (TimGM6mb) and at velocity 20 near -43 dBFS, well above the 8-bit
+# mu-law floor; a chorale with all four parts redrawn to forte still peaks below full scale (1.04 at 2.0).
+DEFAULT_GAIN = 1.4
 # fluidsynth starts a note 1-2 of its 64-sample blocks after the MIDI event: 8-16 ms at 8 kHz, 1.3-2.7 ms
 # at 48 kHz. Rendering at 48 kHz (then resampling) keeps the audio that close to the conditioning frames.
 RENDER_RATE = 48000
@@ -28,11 +32,12 @@ def check_renderer(soundfont: Path) -> None:
         raise DatasetError(f"soundfont not found: {soundfont}")
 
 
-def render_midi(midi: Path, out_wav: Path, soundfont: Path, sample_rate: int, reverb: bool) -> np.ndarray:
-    """Renders a MIDI file offline -> mono float32 audio at sample_rate (not normalised)."""
+def render_midi(midi: Path, out_wav: Path, soundfont: Path, sample_rate: int, reverb: bool,
+                gain: float = DEFAULT_GAIN) -> np.ndarray:
+    """Renders a MIDI file offline at fluidsynth master `gain` -> mono float32 audio at sample_rate."""
     effects = "1" if reverb else "0"
     render_rate = max(RENDER_RATE, min(sample_rate, 96000))  # fluidsynth accepts 8 to 96 kHz
-    command = ["fluidsynth", "-ni", "-q", "-R", effects, "-C", effects, "-g", "0.5", "-O", "float",
+    command = ["fluidsynth", "-ni", "-q", "-R", effects, "-C", effects, "-g", f"{gain:g}", "-O", "float",
                "-T", "wav", "-r", str(render_rate), "-F", str(out_wav), str(soundfont), str(midi)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not out_wav.is_file():
@@ -66,9 +71,12 @@ def load_audio(path: Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def normalise(audio: np.ndarray) -> np.ndarray:
-    """Scales the peak to PEAK; raises on silence (nothing to learn from)."""
+def check_level(audio: np.ndarray, gain: float | None) -> np.ndarray:
+    """Refuses audio that is silent (nothing to learn from) or clips (mu-law would fold it); returns it."""
     peak = float(np.max(np.abs(audio), initial=0.0))
     if peak < 1e-4:
         raise DatasetError("the audio is silent")
-    return (audio * (PEAK / peak)).astype(np.float32)
+    if peak > 1.01:  # a recording at full scale may overshoot by a hair after resampling
+        hint = f"lower --gain (now {gain:g})" if gain is not None else "the recording clips"
+        raise DatasetError(f"the audio peaks at {peak:.2f}, above full scale: {hint}")
+    return audio

@@ -1,11 +1,13 @@
 # The dataset build: plans one item per (piece, GM program, transposition), with optionally one more per
-# part of it, splits train/valid/test by piece, processes items in worker processes and records each
+# part of it, plus generated voice lines; splits train/valid/test by piece (generated lines apart, so adding
+# them never moves a score to another split), processes items in worker processes and records each
 # finished item in the manifest at once, so an interrupted build resumes where it stopped (finished items
 # are skipped, failed ones retried).
 from __future__ import annotations
 
 import math
 import tempfile
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -19,20 +21,21 @@ from tqdm import tqdm
 from ..conditioning import feature_channels, frames_from_midi_file
 from ..mulaw import mulaw_encode
 from . import audio as audio_io
-from .midi_prep import part_tracks, prepare_midi, score_to_midi, write_part
+from .midi_prep import part_tracks, prepare_midi, redraw_velocities, score_to_midi, write_part
 from .shards import FORMAT, VERSION, load_manifest, manifest_path, save_manifest, write_shard
 from .sources import DatasetError, Piece, audio_pieces, corpus_pieces, midi_pieces, pair_pieces
+from .voice_lines import voice_line, write_notes_midi
 
 # Bumped whenever the same options would give different shards (rendering, alignment, features), so a
 # resumed build never mixes items made two ways.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 
 @dataclass
 class BuildOptions:
     """Everything that decides a dataset's content (the output folder and job count aside)."""
 
-    source: str = "corpus"  # corpus | midi | wav | pairs
+    source: str = "corpus"  # corpus | midi | wav | pairs | none (generated lines only)
     location: str = "bach-chorales"  # corpus name or folder
     limit: int = 0  # first N pieces by id; 0 = all
     sample_rate: int = 16000
@@ -41,6 +44,10 @@ class BuildOptions:
     features: str = "roll88_onset88"
     programs: list[int] = field(default_factory=lambda: [0])  # GM programs, one global class each if > 1
     transpose: list[int] = field(default_factory=lambda: [0])  # semitones, one copy of each piece per value
+    transpose_range: list[int] = field(default_factory=list)  # [lo, hi]: one seeded shift per piece instead
+    gain: float = audio_io.DEFAULT_GAIN  # fluidsynth master gain, the same for every render
+    dynamics: bool = False  # redraw the velocities of rendered pieces (seeded per piece)
+    generated: int = 0  # generated voice lines (dataset/voice_lines.py), each its own piece
     soundfont: str = str(audio_io.DEFAULT_SOUNDFONT)
     reverb: bool = False
     solo_parts: bool = False  # also each part of a multi-part piece alone, as its own item in the piece's split
@@ -50,7 +57,7 @@ class BuildOptions:
 
     @property
     def renders(self) -> bool:
-        return self.source in ("corpus", "midi")
+        return self.source in ("corpus", "midi", "none")
 
     @property
     def conditioned(self) -> bool:
@@ -60,6 +67,15 @@ class BuildOptions:
         if not self.renders and (self.programs != [0] or self.transpose != [0] or self.solo_parts):
             raise DatasetError("--program, --transpose and --solo-parts apply to rendered sources (corpus, --midi) "
                                "only")
+        if self.generated and not self.renders:
+            raise DatasetError("--generated lines are rendered: use them with the corpus, --midi or --corpus none")
+        if self.generated < 0 or not 0 < self.gain <= 10:
+            raise DatasetError(f"--generated must be >= 0 and --gain in (0, 10], got {self.generated}, {self.gain}")
+        if self.transpose_range and (len(self.transpose_range) != 2 or self.transpose != [0]
+                                     or not -48 <= self.transpose_range[0] <= self.transpose_range[1] <= 48):
+            raise DatasetError("--transpose-range takes LO,HI semitones (LO <= HI, within 48) and replaces --transpose")
+        if self.source == "none" and not self.generated:
+            raise DatasetError("--corpus none builds generated lines only: give --generated N")
         if not all(0 <= p <= 127 for p in self.programs) or len(set(self.programs)) != len(self.programs):
             raise DatasetError(f"programs must be distinct GM program numbers 0..127, got {self.programs}")
         if not 0 <= self.valid < 1 or not 0 <= self.test < 1 or self.valid + self.test >= 1:
@@ -79,9 +95,18 @@ class Item:
 
 def find_pieces(options: BuildOptions) -> list[Piece]:
     finders = {"corpus": corpus_pieces, "midi": lambda p: midi_pieces(Path(p)),
-               "wav": lambda p: audio_pieces(Path(p)), "pairs": lambda p: pair_pieces(Path(p))}
+               "wav": lambda p: audio_pieces(Path(p)), "pairs": lambda p: pair_pieces(Path(p)), "none": lambda p: []}
     pieces = finders[options.source](options.location)
     return pieces[: options.limit] if options.limit else pieces
+
+
+def generated_pieces(count: int) -> list[Piece]:
+    return [Piece(id=f"line{seed:05d}", generated=seed) for seed in range(count)]
+
+
+def piece_seed(piece: Piece, seed: int) -> int:
+    """A seed of its own for each piece, stable across runs and independent of the other pieces."""
+    return zlib.crc32(f"{seed}:{piece.id}".encode())
 
 
 def assign_splits(piece_ids: list[str], valid: float, test: float, seed: int) -> dict[str, str]:
@@ -95,14 +120,25 @@ def assign_splits(piece_ids: list[str], valid: float, test: float, seed: int) ->
 
 
 def plan_items(pieces: list[Piece], options: BuildOptions) -> list[Item]:
-    splits = assign_splits([p.id for p in pieces], options.valid, options.test, options.seed)
+    lines = generated_pieces(options.generated)
+    splits = {**assign_splits([p.id for p in pieces], options.valid, options.test, options.seed),
+              **assign_splits([p.id for p in lines], options.valid, options.test, options.seed)}
     items = []
-    for piece in pieces:
+    for piece in pieces + lines:
         for global_id, program in enumerate(options.programs):
-            for shift in options.transpose:
+            for shift in transpositions(piece, options):
                 suffix = (f".p{program}" if len(options.programs) > 1 else "") + (f".t{shift:+d}" if shift else "")
                 items.append(Item(piece.id + suffix, piece, splits[piece.id], program, global_id, shift))
     return items
+
+
+def transpositions(piece: Piece, options: BuildOptions) -> list[int]:
+    if piece.generated is not None:
+        return [0]  # generated lines already span the keyboard
+    if options.transpose_range:
+        lo, hi = options.transpose_range
+        return [lo + piece_seed(piece, options.seed) % (hi - lo + 1)]
+    return options.transpose
 
 
 def new_manifest(options: BuildOptions) -> dict[str, Any]:
@@ -139,14 +175,13 @@ def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, dict
     with tempfile.TemporaryDirectory(dir=out / "tmp") as tmp:
         tmp = Path(tmp)
         midi_path, dropped = None, {}
-        if item.piece.midi is not None or item.piece.score is not None:
-            source_midi = item.piece.midi
-            if item.piece.score is not None:
-                source_midi = tmp / "score.mid"
-                score_to_midi(item.piece.score, source_midi)
+        source_midi = source_midi_file(item.piece, tmp)
+        if source_midi is not None:
             midi_path = out / "midi" / f"{item.id}.mid"
             program = item.program if options.renders else None
             dropped = prepare_midi(source_midi, tmp / "prepared.mid", program, item.transpose)
+            if options.dynamics and item.piece.generated is None and options.renders:
+                redraw_velocities(tmp / "prepared.mid", piece_seed(item.piece, options.seed))
             (tmp / "prepared.mid").replace(midi_path)
         records = {}
         if options.solo_parts and midi_path is not None:
@@ -160,17 +195,29 @@ def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, dict
     return records
 
 
+def source_midi_file(piece: Piece, tmp: Path) -> Path | None:
+    """The piece's MIDI (a score exported, a generated line written), or None for audio-only pieces."""
+    if piece.score is not None:
+        score_to_midi(piece.score, tmp / "score.mid")
+        return tmp / "score.mid"
+    if piece.generated is not None:
+        write_notes_midi(voice_line(piece.generated), tmp / "score.mid")
+        return tmp / "score.mid"
+    return piece.midi
+
+
 def write_item_shard(shard_id: str, midi_path: Path | None, item: Item, options: BuildOptions, out: Path,
                      tmp: Path) -> dict[str, Any]:
     """Renders `midi_path` (or reads the item's audio), encodes it beside its conditioning frames, writes
     the shard; returns its manifest record."""
     if options.renders:
         audio = audio_io.render_midi(midi_path, tmp / "render.wav", Path(options.soundfont),
-                                     options.sample_rate, options.reverb)
+                                     options.sample_rate, options.reverb, options.gain)
         audio = audio_io.delay_behind_conditioning(audio, options.cond_hop, options.sample_rate)
     else:
         audio = audio_io.load_audio(item.piece.audio, options.sample_rate)
-    codes = mulaw_encode(audio_io.normalise(audio), options.classes)
+    audio = audio_io.check_level(audio, options.gain if options.renders else None)
+    codes = mulaw_encode(audio, options.classes)
     frames = math.ceil(len(codes) / options.cond_hop)
     cond = (frames_from_midi_file(midi_path, frames, options.features, options.sample_rate, options.cond_hop)
             if options.conditioned else None)

@@ -1,12 +1,14 @@
 # Turns a piece into the MIDI file that is both rendered and read for conditioning: scores are exported
 # by music21; the GM program is forced, notes are transposed, and whatever the 88-key conditioning could
 # not describe (drum channel 10, keys pushed off the keyboard) is removed so audio and features agree.
-# A multi-part file's parts (one voice per track) can also be written alone.
+# A multi-part file's parts (one voice per track) can also be written alone, and parts played at one
+# velocity can be given dynamics.
 from __future__ import annotations
 
 from pathlib import Path
 
 import mido
+import numpy as np
 
 from ..conditioning import KEYS, LOWEST_KEY
 from .sources import DatasetError
@@ -93,3 +95,17 @@ def write_part(source: Path | mido.MidiFile, out: Path, track: int) -> int:
     alone.tracks.extend([part] if track == 0 else [setup_only(midi.tracks[0]), part])
     alone.save(str(out))
     return sum(1 for m in part if m.type == "note_on" and m.velocity > 0)
+
+
+def redraw_velocities(path: Path, seed: int) -> None:
+    """Gives each part of a file played at one velocity (the chorales) a performer's dynamics, in place: a
+    level that drifts from note to note and sometimes jumps (a new phrase), anywhere in 1..127."""
+    rng = np.random.default_rng(seed)
+    midi = mido.MidiFile(str(path))
+    for track in midi.tracks:
+        level = rng.uniform(20, 120)
+        for i, msg in enumerate(track):
+            if msg.type == "note_on" and msg.velocity > 0:
+                level = rng.uniform(1, 127) if rng.random() < 0.08 else float(np.clip(level + rng.normal(0, 6), 1, 127))
+                track[i] = msg.copy(velocity=int(np.clip(round(level + rng.normal(0, 3)), 1, 127)))
+    midi.save(str(path))

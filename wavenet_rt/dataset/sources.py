@@ -22,6 +22,7 @@ class Piece:
     score: Path | None = None  # a score music21 reads; converted to MIDI, then rendered
     midi: Path | None = None  # a MIDI file: rendered, or paired with `audio`
     audio: Path | None = None  # recorded audio (wav and pairs sources)
+    generated: int | None = None  # the seed of a generated voice line (dataset/voice_lines.py)
 
 
 def _piece_id(root: Path, path: Path) -> str:
