@@ -107,6 +107,13 @@ def test_evaluate_command_quick(dataset, tmp_path):
     chorale = next(r for r in results["pieces"] if r["kind"] == "chorale")
     assert chorale["other_timbre_chroma"] > 0.6  # the right notes on an organ: close to the piano reference
     assert 0 <= chorale["dc_stuck_share"] <= 1 and 0 <= chorale["noise_burst_share"] <= 1
+    # What a transcriber hears: the reference's notes, not an untrained model's; the probes' figures likewise.
+    heard = results["listening"]["summary"]
+    assert chorale["reference_notes"]["all"]["f1"] > 0.5 and heard["note_f1"] < 0.3 < heard["reference_note_f1"]
+    assert not heard["targets_met"]["note_f1_ratio"]
+    assert heard["reference_hnr_median_db"] > 10 and heard["hnr_shortfall_db"] > 3
+    probe = results["listening"]["probes"]["velocity"]
+    assert probe["reference_span_db"] > 15  # velocity 20 -> 127 on the soundfont at the dataset's gain
 
 
 def test_shipped_default_model_quick(dataset, tmp_path):

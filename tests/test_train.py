@@ -206,8 +206,10 @@ def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, 
 
 
 def build_solo_dataset(out, valid: str) -> dict:
-    """Two chorales, each also as its voices alone, at 8 kHz; returns the manifest's items."""
+    """Two chorales, each also as its voices alone, and one generated line, at 8 kHz; returns the manifest's
+    items."""
     subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "2", "--solo-parts",
+                    "--generated", "1",
                     "--sample-rate", "8000", "--hop", "32", "--valid", valid, "--test", "0"],
                    check=True, capture_output=True)
     return json.loads((out / "manifest.json").read_text())["items"]
@@ -222,9 +224,9 @@ def test_solo_share_splits_the_windows_between_whole_pieces_and_lone_voices(tmp_
         probability = dict(zip([p[0] for p in sampler.pieces], sampler.weights))
         # reference from the manifest: each group gets its share, split by the items' window start counts
         starts = {i: (r["samples"] - length + 512) // 32 + 1 for i, r in items.items()}
-        solo = [i for i in items if items[i].get("part_of")]
+        solo = [i for i in items if items[i].get("part_of") or items[i].get("line")]
         whole = [i for i in items if i not in solo]
-        assert solo and whole
+        assert "line00000" in solo and whole
         for group, total in ((solo, share), (whole, 1 - share)):
             for i in group:
                 assert probability[i] == pytest.approx(total * starts[i] / sum(starts[j] for j in group))

@@ -53,14 +53,15 @@ class WindowSampler:
         self.weights = counts / counts.sum() if solo_share is None else self._reweighted(counts, solo_share)
 
     def _reweighted(self, counts: np.ndarray, solo_share: float) -> np.ndarray:
-        """Window probabilities with `solo_share` of them on voices rendered alone (`--solo-parts` items) and
-        the rest on whole pieces, each group still in proportion to its items' lengths."""
+        """Window probabilities with `solo_share` of them on single lines (`--solo-parts` items and `--generated`
+        lines) and the rest on whole pieces, each group still in proportion to its items' lengths."""
         if not 0 <= solo_share <= 1:
             raise ValueError(f"the solo share must be between 0 and 1, not {solo_share}")
-        solo = np.array([bool(self.manifest["items"][p[0]].get("part_of")) for p in self.pieces])
+        records = [self.manifest["items"][p[0]] for p in self.pieces]
+        solo = np.array([bool(r.get("part_of") or r.get("line")) for r in records])  # parts alone, generated lines
         if solo.all() or not solo.any():
-            raise ValueError("a solo share needs both whole pieces and voices alone in the split: "
-                             "build the dataset with --solo-parts")
+            raise ValueError("a solo share needs both whole pieces and single lines in the split: "
+                             "build the dataset with --solo-parts (or --generated lines)")
         return np.where(solo, solo_share * counts / counts[solo].sum(),
                         (1 - solo_share) * counts / counts[~solo].sum())
 

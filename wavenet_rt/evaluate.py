@@ -1,8 +1,9 @@
 # `python -m wavenet_rt.evaluate MODEL --data DATASET`: how much a model listens to its MIDI. Test-split
 # NLL beside an unconditional baseline and the same model with its conditioning shuffled across time;
 # free-running renders of held-out chorales and of their soprano lines, scored against the score and the
-# fluidsynth reference (wavenet_rt/quality_metrics.py); the warm-up peak; WAVs, spectrogram PNGs and a
-# results JSON in --out.
+# fluidsynth reference (wavenet_rt/quality_metrics.py) and by what a transcriber hears of both
+# (wavenet_rt/listening.py, also held notes, velocities and the idle level); the warm-up peak; WAVs,
+# spectrogram PNGs and a results JSON in --out.
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,21 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import listening
 from . import quality_metrics as qm
 from .dataset.audio import DEFAULT_GAIN, DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
+from .dataset.voice_lines import write_notes_midi
 from .engine import Engine
 from .render import add_voice_options, conditioning_frames, model_voices, render
 from .weights import default_model_path, read_model_config
 
 TARGETS = {"melody_pitch_accuracy": 0.9, "onset_f1": 0.8, "shuffle_cost_bits": 0.5, "chorale_chroma": 0.8}
+# What a listener hears, against the soundfont's render of the same MIDI: ratios of note F1, precision and
+# recall (at least), and the largest distance in dB of the noise floor and the velocity curve (at most).
+LISTENING_TARGETS = {"note_f1_ratio": 0.9, "note_precision_ratio": 0.85, "note_recall_ratio": 0.85,
+                     "hnr_shortfall_db": 3.0, "velocity_max_deviation_db": 3.0, "idle_dbfs": -60.0}
 # The chorales are also rendered as a church organ and scored against the piano reference: audio with every
 # note right in another timbre, which calibrates what a chroma figure short of 1.0 can mean.
 OTHER_TIMBRE_PROGRAM = 19
@@ -184,7 +191,7 @@ def plot_spectrograms(audio: np.ndarray, reference: np.ndarray, rate: int, title
     plt.close(fig)
 
 
-def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
+def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.Transcriber) -> list[dict]:
     import soundfile
 
     manifest = load_manifest(args.data)
@@ -213,11 +220,50 @@ def renders(args: argparse.Namespace, model_path: Path) -> list[dict]:
                 soundfile.write(args.out / f"{stem}.wav", audio, rate)
                 plot_spectrograms(audio, reference, rate, stem, args.out / f"{stem}.png")
                 scores = score_piece(kind, audio, reference, rate, midi, delay)
+                scores.update(heard_notes(transcriber, audio, reference, rate, midi, delay))
                 if kind == "chorale":
                     scores["other_timbre_chroma"] = other_timbre_chroma(midi, reference, rate, samples, work, manifest)
                 rows.append({"piece": name, "kind": kind, "seconds": args.seconds, **scores})
                 print(summary_line(rows[-1]), flush=True)
     return rows
+
+
+def heard_notes(transcriber: listening.Transcriber, audio: np.ndarray, reference: np.ndarray, rate: int,
+                midi: Path, delay: float) -> dict:
+    """Transcription scores of the render and of the reference against the notes that start in time to be
+    heard (0.1 s before the end)."""
+    played = [n for n in qm.midi_notes(midi, delay) if n.start < len(audio) / rate - 0.1]
+    return {"notes": listening.note_scores(played, transcriber.notes(audio, rate)),
+            "reference_notes": listening.note_scores(played, transcriber.notes(reference, rate))}
+
+
+def probes(args: argparse.Namespace, model_path: Path) -> dict:
+    """Held notes over six octaves (noise floor, idle level) and notes at nine velocities, rendered by the
+    model and by the reference the way the renders are."""
+    manifest = load_manifest(args.data)
+    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
+    rate = engine.config.sample_rate
+    delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        held, struck = ((60, 72), (60,)) if args.quick else (listening.SUSTAIN_KEYS, listening.VELOCITY_KEYS)
+        for name, notes in (("sustained", listening.sustained_probe(held)),
+                            ("velocity", listening.velocity_probe(struck))):
+            midi = work / f"{name}.mid"
+            write_notes_midi(notes, midi, program=manifest["programs"][0])
+            samples = int(listening.probe_seconds(notes) * rate)
+            audio = render_piece(engine, midi, samples, args)
+            reference = reference_audio(midi, rate, samples, work, manifest)
+            if name == "sustained":
+                figures[name] = {"model": listening.sustained_figures(audio, rate, notes, delay),
+                                 "reference": listening.sustained_figures(reference, rate, notes, delay)}
+            else:
+                model_curve = listening.velocity_curve(audio, rate, notes, delay)
+                reference_curve = listening.velocity_curve(reference, rate, notes, delay)
+                figures[name] = {"model_dbfs": model_curve, "reference_dbfs": reference_curve,
+                                 **listening.velocity_deviation_db(model_curve, reference_curve)}
+    return figures
 
 
 def other_timbre_chroma(midi: Path, reference: np.ndarray, rate: int, samples: int, work: Path,
@@ -243,7 +289,8 @@ def summary_line(row: dict) -> str:
     return (f"{row['piece']:>16} {row['kind']:7}{pitch} onset F1 {row['onset_f1']['f1']:.2f} "
             f"(ref {row['reference_onset_f1']['f1']:.2f}) chroma {row['chroma_similarity']:.2f} "
             f"first-second peak {row['first_second_peak']:.2f} stuck in DC {row['dc_stuck_share']:.2f} "
-            f"noise bursts {row['noise_burst_share']:.2f}")
+            f"noise bursts {row['noise_burst_share']:.2f} notes heard F1 {row['notes']['all']['f1']:.2f} "
+            f"(ref {row['reference_notes']['all']['f1']:.2f})")
 
 
 def summarise(rows: list[dict], nll: dict) -> dict:
@@ -268,6 +315,42 @@ def summarise(rows: list[dict], nll: dict) -> dict:
     if melodies:  # accuracy counts only voiced frames: it must also be heard most of the time
         heard = summary["melody_voiced_share"] >= 0.8 * summary["melody_reference_voiced_share"]
         summary["targets_met"]["melody_pitch_accuracy"] &= heard
+    return summary
+
+
+def listening_summary(rows: list[dict], probe: dict) -> dict:
+    """Note scores averaged over the renders beside the reference's, per octave pooled by notes played
+    (an octave is weak when the reference scores >= 0.5 there and the model < 0.8 x that), and the probes'
+    figures, each against LISTENING_TARGETS."""
+    summary = {}
+    for field in ("f1", "precision", "recall"):
+        model = float(np.mean([r["notes"]["all"][field] for r in rows]))
+        reference = float(np.mean([r["reference_notes"]["all"][field] for r in rows]))
+        summary.update({f"note_{field}": model, f"reference_note_{field}": reference,
+                        f"note_{field}_ratio": model / max(reference, 1e-9)})
+    octaves = {}
+    for octave in sorted({o for r in rows for o in r["notes"]["octaves"]}):
+        scored = [(r["notes"]["octaves"][o], r["reference_notes"]["octaves"][o]) for r in rows
+                  for o in r["notes"]["octaves"] if o == octave]
+        played = np.array([m["played"] for m, _ in scored], dtype=np.float64)
+        model = float(np.average([m["f1"] for m, _ in scored], weights=played))
+        reference = float(np.average([ref["f1"] for _, ref in scored], weights=played))
+        octaves[octave] = {"f1": model, "reference_f1": reference, "played": int(played.sum())}
+    summary["octaves"] = octaves
+    summary["weak_octaves"] = [o for o, v in octaves.items() if v["reference_f1"] >= 0.5
+                               and v["f1"] < 0.8 * v["reference_f1"]]
+    sustained = probe["sustained"]
+    summary["hnr_median_db"] = sustained["model"]["hnr_median_db"]
+    summary["reference_hnr_median_db"] = sustained["reference"]["hnr_median_db"]
+    summary["hnr_shortfall_db"] = summary["reference_hnr_median_db"] - summary["hnr_median_db"]
+    summary["velocity_max_deviation_db"] = probe["velocity"]["max_deviation_db"]
+    summary["idle_dbfs"] = sustained["model"]["idle_dbfs"]
+    met = {k: summary[k] >= LISTENING_TARGETS[k] for k in ("note_f1_ratio", "note_precision_ratio",
+                                                            "note_recall_ratio")}
+    met.update({k: summary[k] <= LISTENING_TARGETS[k] for k in ("hnr_shortfall_db", "velocity_max_deviation_db",
+                                                                "idle_dbfs")})
+    met["no_weak_octave"] = not summary["weak_octaves"]
+    summary["targets_met"] = met
     return summary
 
 
@@ -296,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     held_out_pieces(args.data, args.pieces, args.split)  # fails now, not after the likelihood work, without MIDI
+    try:
+        transcriber = listening.Transcriber()
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     nll = likelihood(args, model_path)
@@ -303,16 +391,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.split} bits/sample: model {nll['model']:.3f}, conditioning from elsewhere "
           f"{nll['shuffled_conditioning']:.3f} (cost {nll['shuffle_cost']:.3f}), "
           f"frames permuted {nll['frames_permuted']:.3f}{baseline}", flush=True)
-    rows = renders(args, model_path)
+    rows = renders(args, model_path, transcriber)
+    probe = probes(args, model_path)
+    heard = listening_summary(rows, probe)
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
                    "temperature": args.temperature, "seed": args.seed, "voices": args.voices,
                    "sleep_after_s": args.sleep_after, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,
-               "summary": summarise(rows, nll), "targets": TARGETS, "elapsed_s": time.time() - started}
+               "summary": summarise(rows, nll), "targets": TARGETS,
+               "listening": {"summary": heard, "probes": probe, "targets": LISTENING_TARGETS},
+               "elapsed_s": time.time() - started}
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     print(json.dumps(results["summary"], indent=1))
+    print(json.dumps(heard, indent=1))
     print(f"wrote {args.out / 'results.json'}")
     return 0
 

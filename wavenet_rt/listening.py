@@ -118,18 +118,18 @@ VELOCITIES = (16, 20, 32, 48, 64, 80, 96, 112, 127)
 PROBE_TAIL_S = 2.0  # silence after the last release, where the idle level is read
 
 
-def sustained_probe():
-    """Single notes held 1.5 s at velocity 80, 3 s apart, over six octaves."""
+def sustained_probe(keys: tuple[int, ...] = SUSTAIN_KEYS):
+    """Single notes held 1.5 s at velocity 80, 3 s apart (six octaves by default)."""
     from .dataset.voice_lines import Note as Key
 
-    return [Key(0.5 + 3.0 * i, 1.5, key, 80) for i, key in enumerate(SUSTAIN_KEYS)]
+    return [Key(0.5 + 3.0 * i, 1.5, key, 80) for i, key in enumerate(keys)]
 
 
-def velocity_probe():
-    """Each of VELOCITY_KEYS struck at each of VELOCITIES, 0.6 s held, 1.2 s apart."""
+def velocity_probe(keys: tuple[int, ...] = VELOCITY_KEYS):
+    """Each key struck at each of VELOCITIES, 0.6 s held, 1.2 s apart."""
     from .dataset.voice_lines import Note as Key
 
-    pairs = [(k, v) for k in VELOCITY_KEYS for v in VELOCITIES]
+    pairs = [(k, v) for k in keys for v in VELOCITIES]
     return [Key(0.5 + 1.2 * i, 0.6, key, velocity) for i, (key, velocity) in enumerate(pairs)]
 
 

@@ -192,6 +192,8 @@ def process_item(item: Item, options: BuildOptions, out: Path) -> dict[str, dict
                 records[part_id] = {**write_item_shard(part_id, part_midi, item, options, out, tmp),
                                     "part_of": item.id, "dropped": {}}
         records[item.id] = {**write_item_shard(item.id, midi_path, item, options, out, tmp), "dropped": dropped}
+        if item.piece.generated is not None:
+            records[item.id]["line"] = True  # a single line, like a part alone (for --solo-share)
     return records
 
 
