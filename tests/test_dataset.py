@@ -30,9 +30,15 @@ def build(out, *args, env=None, check=True):
     return result
 
 
-def assert_is_render_of(codes, midi, wav, gain, rate=8000, delay=64 + 8):
+def shard(path):
+    """A shard's codes and its conditioning frames as one dense (C, F) array (None without)."""
+    codes, frames = read_shard(path)
+    return codes, None if frames is None else frames.dense()
+
+
+def assert_is_render_of(codes, midi, wav, gain, rate=8000, delay=58):
     """The shard's audio is fluidsynth's render of `midi` at `gain`, resampled here by SciPy (the builder
-    uses soxr), `delay` samples late (one frame + 1 ms at 8 kHz), at the same level."""
+    uses soxr), `delay` samples late (hop 64 - 1.3 ms + 0.5 ms at 8 kHz), at the same level."""
     subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-O", "float", "-T", "wav",
                     "-r", "48000", "-F", str(wav), SOUNDFONT, str(midi)], check=True)
     render, _ = soundfile.read(wav, dtype="float64", always_2d=True)
@@ -61,12 +67,13 @@ def test_two_chorales_end_to_end(chorales, tmp_path):
     assert {r["split"] for r in manifest["items"].values()} == {"train", "valid"}  # split by piece:
     assert manifest["items"]["bwv1.6"]["split"] == manifest["items"]["bwv1.6.t+3"]["split"]
     assert manifest["cond_channels"] == 176 and manifest["cond_features"] == "roll88_onset88"
+    assert manifest["delay"] == 58
     for item, record in manifest["items"].items():
-        codes, cond = read_shard(chorales / record["shard"])
+        codes, cond = shard(chorales / record["shard"])
         assert len(codes) == record["samples"] and cond.shape == (176, math.ceil(len(codes) / 64))
         midi = chorales / record["midi"]
         # The audio is an independent fluidsynth render of the stored MIDI (resampled here by SciPy, not
-        # soxr), delayed by one conditioning frame + 1 ms, at the dataset's one gain (no normalisation).
+        # soxr), delayed by a frame less fluidsynth's own lag, at the dataset's one gain (no normalisation).
         assert_is_render_of(codes, midi, tmp_path / f"{item}.wav", gain=1.4)
         # The conditioning is the MIDI's: same frames as computing them from the stored file.
         np.testing.assert_array_equal(cond, frames_from_midi_file(midi, cond.shape[1], "roll88_onset88", 8000, 64)
@@ -75,14 +82,14 @@ def test_two_chorales_end_to_end(chorales, tmp_path):
 
 def test_transposition_moves_the_notes_and_the_pitch(chorales):
     manifest = load_manifest(chorales)
-    _, plain = read_shard(chorales / manifest["items"]["bwv1.6"]["shard"])
-    _, up = read_shard(chorales / manifest["items"]["bwv1.6.t+3"]["shard"])
+    _, plain = shard(chorales / manifest["items"]["bwv1.6"]["shard"])
+    _, up = shard(chorales / manifest["items"]["bwv1.6.t+3"]["shard"])
     roll, roll_up = plain[:KEYS].astype(np.float32), up[:KEYS].astype(np.float32)
     frames = min(roll.shape[1], roll_up.shape[1])
     np.testing.assert_array_equal(roll_up[3:, :frames], roll[:-3, :frames])
     # The audio moved too: the chroma of the rendered audio peaks 3 semitones higher on average.
-    codes, _ = read_shard(chorales / manifest["items"]["bwv1.6"]["shard"])
-    codes_up, _ = read_shard(chorales / manifest["items"]["bwv1.6.t+3"]["shard"])
+    codes, _ = shard(chorales / manifest["items"]["bwv1.6"]["shard"])
+    codes_up, _ = shard(chorales / manifest["items"]["bwv1.6.t+3"]["shard"])
     assert dominant_shift(mulaw_decode(codes), mulaw_decode(codes_up), 8000) == 3
 
 
@@ -128,7 +135,7 @@ def test_resume_after_interrupt_gives_the_same_dataset(tmp_path):
     ref = load_manifest(reference)["items"]
     for item, record in ref.items():
         assert after[item]["split"] == record["split"]
-        for a, b in zip(read_shard(out / after[item]["shard"]), read_shard(reference / record["shard"])):
+        for a, b in zip(shard(out / after[item]["shard"]), shard(reference / record["shard"])):
             np.testing.assert_array_equal(a, b)
     assert not list((out / "tmp").iterdir())
 
@@ -147,12 +154,12 @@ def test_solo_parts_are_items_of_their_piece_and_resume(tmp_path):
     tracks = [i for i, t in enumerate(prepared.tracks) if any(m.type == "note_on" and m.velocity for m in t)]
     assert len(tracks) >= 4 and sorted(items) == [f"bwv1.6.part{t}" for t in tracks]
     assert all(r["split"] == full["split"] and r["part_of"] == "bwv1.6" for r in items.values())
-    _, full_cond = read_shard(out / full["shard"])
+    _, full_cond = shard(out / full["shard"])
     rolls = []
     for track, record in zip(tracks, items.values()):
         notes = [m.note for m in mido.MidiFile(out / record["midi"]) if m.type == "note_on" and m.velocity]
         assert notes == [m.note for m in prepared.tracks[track] if m.type == "note_on" and m.velocity]
-        codes, cond = read_shard(out / record["shard"])
+        codes, cond = shard(out / record["shard"])
         assert abs(len(codes) - full["samples"]) < 8000 and cond.shape[0] == 176
         rolls.append(cond[:KEYS, : full_cond.shape[1]])
     # Together the parts hold the full piece's keys (computed independently from the full MIDI). Only where
@@ -204,7 +211,7 @@ def test_audio_folder_is_unconditional_and_resampled(tmp_path):
     build(out, "--wav", src, "--sample-rate", 16000)
     manifest = load_manifest(out)
     assert manifest["cond_channels"] == 0 and sorted(manifest["items"]) == ["a", "c", "sub__b"]
-    codes, cond = read_shard(out / manifest["items"]["a"]["shard"])
+    codes, cond = shard(out / manifest["items"]["a"]["shard"])
     assert cond is None and abs(len(codes) - 32000) <= 1
     audio = mulaw_decode(codes)
     spectrum = np.abs(np.fft.rfft(audio))
@@ -228,5 +235,5 @@ def test_audio_midi_pairs_take_conditioning_from_the_midi(tmp_path):
     build(out, "--pairs", src, "--sample-rate", 16000)
     manifest = load_manifest(out)
     assert sorted(manifest["items"]) == ["high", "low"]
-    _, cond = read_shard(out / manifest["items"]["high"]["shard"])
+    _, cond = shard(out / manifest["items"]["high"]["shard"])
     assert cond[72 - LOWEST_KEY, :100].all() and cond[:KEYS].sum(axis=0).max() == pytest.approx(100 / 127, abs=1e-3)

@@ -4,11 +4,12 @@
 import mido
 import numpy as np
 import pytest
-from test_dataset import assert_is_render_of, build
+from test_dataset import assert_is_render_of, build, shard
 
 from wavenet_rt.conditioning import KEYS, LOWEST_KEY, frames_from_midi_file
-from wavenet_rt.dataset.shards import load_manifest, read_shard
-from wavenet_rt.dataset.voice_lines import voice_line, write_notes_midi
+from wavenet_rt.dataset.shards import load_manifest
+from wavenet_rt.dataset.voice_lines import Note, voice_line, write_notes_midi
+from wavenet_rt.mulaw import mulaw_decode
 
 
 def notes_of(path):
@@ -63,7 +64,7 @@ def test_generated_lines_are_pieces_rendered_at_the_one_gain(lines, tmp_path):
     assert sorted(manifest["items"]) == ["line00000", "line00001", "line00002"]
     assert sorted(r["split"] for r in manifest["items"].values()) == ["test", "train", "valid"]
     record = manifest["items"]["line00001"]
-    codes, _ = read_shard(lines / record["shard"])
+    codes, _ = shard(lines / record["shard"])
     expected = voice_line(1)
     assert [(k, v) for _, k, v in notes_of(lines / record["midi"])] == [(n.key, n.velocity) for n in expected]
     assert_is_render_of(codes, lines / record["midi"], tmp_path / "line.wav", gain=1.4)
@@ -103,3 +104,32 @@ def test_bad_coverage_options_get_one_clear_line(tmp_path):
                           (["--gain", "0"], "--gain in (0, 10]")):
         result = build(tmp_path / "x", *args, check=False)
         assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("hop", [16, 64])
+def test_no_note_sounds_before_its_frame_and_each_sounds_soon_after(tmp_path, hop):
+    """Isolated notes at times off the frame grid, built at 16 kHz: the stored audio is silent until the
+    frame that first shows the note-on, and sounds within the delay and the soundfont's attack after it."""
+    rng = np.random.default_rng(hop)
+    notes = [Note(0.3 + 1.5 * i + float(rng.uniform(0, 0.01)), 0.3, int(key), 100)
+             for i, key in enumerate(rng.integers(36, 97, 12))]
+    (tmp_path / "src").mkdir()
+    write_notes_midi(notes, tmp_path / "src" / "isolated.mid")
+    out = tmp_path / "out"
+    build(out, "--midi", tmp_path / "src", "--hop", hop, "--valid", 0, "--test", 0)
+    manifest = load_manifest(out)
+    record = manifest["items"]["isolated"]
+    codes, cond = shard(out / record["shard"])
+    audio = np.abs(mulaw_decode(codes).astype(np.float64))
+    onsets = cond[KEYS:].any(axis=0)  # onset channels: the frames that show a new note
+    starts = np.flatnonzero(onsets & ~np.concatenate([[False], onsets[:-1]]))
+    assert len(starts) == len(notes)
+    lags = []
+    for frame, note in zip(starts, notes):
+        shown = frame * hop  # the first sample the model knows of the key
+        assert audio[shown - hop:shown].max() < 10 ** (-60 / 20), note  # nothing before its frame
+        heard = shown + np.argmax(audio[shown:] > 10 ** (-40 / 20))
+        lags.append((heard - shown) / 16000)
+    # from frame to -40 dBFS: the delay plus the soundfont's attack (1.5 to 10 ms from the event, by key)
+    assert min(lags) < 0.004 and max(lags) < 0.010 + manifest["delay"] / 16000
+    assert manifest["delay"] == {16: 8, 64: 51}[hop]

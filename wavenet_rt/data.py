@@ -80,15 +80,13 @@ class WindowSampler:
         codes = np.full((len(spec), self.length), self.silence, dtype=np.int64)
         cond = None
         if self.use_cond:
-            cond = np.zeros((len(spec), self.pieces[0][2].shape[0], frames), dtype=np.float32)
+            cond = np.zeros((len(spec), self.pieces[0][2].channels, frames), dtype=np.float32)
         for row, (index, start) in enumerate(spec):
             piece_codes, piece_cond = self.pieces[index][1], self.pieces[index][2]
             skip = max(0, -start)
             codes[row, skip:] = piece_codes[start + skip:start + self.length]
             if cond is not None:
-                first, skip_frames = start // self.hop, skip // self.hop
-                chunk = piece_cond[:, first + skip_frames:first + frames]
-                cond[row, :, skip_frames:skip_frames + chunk.shape[1]] = chunk
+                cond[row] = piece_cond.window(start // self.hop, frames)  # zeros before and after the piece
         global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
         return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id)
 

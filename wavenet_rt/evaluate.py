@@ -21,7 +21,14 @@ import numpy as np
 
 from . import listening
 from . import quality_metrics as qm
-from .dataset.audio import DEFAULT_GAIN, DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
+from .dataset.audio import (
+    DEFAULT_GAIN,
+    DEFAULT_SOUNDFONT,
+    check_renderer,
+    delay_behind_conditioning,
+    manifest_delay,
+    render_midi,
+)
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .dataset.voice_lines import write_notes_midi
@@ -148,7 +155,7 @@ def reference_audio(midi: Path, rate: int, samples: int, work: Path, manifest: d
     audio = render_midi(midi, work / (midi.stem + ".ref.wav"), soundfont, rate, reverb=bool(options.get("reverb")),
                         gain=options.get("gain", DEFAULT_GAIN))
     if manifest is not None:
-        audio = delay_behind_conditioning(audio, manifest["cond_hop"], rate)
+        audio = delay_behind_conditioning(audio, manifest_delay(manifest))
     if "gain" not in options:
         audio = audio / max(1e-6, float(np.abs(audio).max())) * 0.9
     return np.pad(audio, (0, max(0, samples - len(audio))))[:samples]
@@ -199,7 +206,7 @@ def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.T
     engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
     rate = engine.config.sample_rate
     samples = int(args.seconds * rate)
-    delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
+    delay = manifest_delay(manifest) / rate  # what the model learned to wait
     rows, melodies_seen = [], set()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -243,7 +250,7 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
     manifest = load_manifest(args.data)
     engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
     rate = engine.config.sample_rate
-    delay = (manifest["cond_hop"] + round(0.001 * rate)) / rate  # delay_behind_conditioning's
+    delay = manifest_delay(manifest) / rate  # what the model learned to wait
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

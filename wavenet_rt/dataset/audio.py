@@ -45,13 +45,27 @@ def render_midi(midi: Path, out_wav: Path, soundfont: Path, sample_rate: int, re
     return load_audio(out_wav, sample_rate)
 
 
-def delay_behind_conditioning(audio: np.ndarray, hop: int, sample_rate: int) -> np.ndarray:
-    """Delays rendered audio by one conditioning frame + 1 ms. A note-on lands on the next frame boundary
-    (up to a frame late) while fluidsynth sounds it within ~3 ms and the resampler rings ~1 ms ahead of a
-    sharp attack: without the delay some notes would start before the frame that shows them, teaching the
-    model to start notes at random and then to wait for sound that does not come. With it, every note
-    starts a few ms after its frame, the same way in training and in live play."""
-    delay = hop + round(0.001 * sample_rate)
+# fluidsynth sounds a note one or two of its 64-sample blocks after the MIDI event: never earlier than
+# 1.33 ms at 48 kHz (measured: 1.5 ms and up). soxr's resampling rings up to ~0.5 ms ahead of an attack.
+FLUIDSYNTH_ONSET_S = 0.0013
+RESAMPLER_LEAD_S = 0.0005
+
+
+def conditioning_delay(hop: int, sample_rate: int) -> int:
+    """Samples rendered audio is delayed by, so that no note sounds before the frame that shows it. A
+    note-on lands on the next frame boundary, up to a hop after the event, while the render sounds it at
+    least FLUIDSYNTH_ONSET_S after: only the difference, plus the resampler's lead, needs delaying. A
+    note that started before its frame would teach the model to start notes at random and then to wait
+    for sound that does not come; every sample more of delay is latency the model learns to keep."""
+    return max(0, hop - round(FLUIDSYNTH_ONSET_S * sample_rate)) + round(RESAMPLER_LEAD_S * sample_rate)
+
+
+def manifest_delay(manifest: dict) -> int:
+    """The delay a dataset's targets were rendered with (datasets from before it was recorded: a hop + 1 ms)."""
+    return manifest.get("delay", manifest["cond_hop"] + round(0.001 * manifest["sample_rate"]))
+
+
+def delay_behind_conditioning(audio: np.ndarray, delay: int) -> np.ndarray:
     return np.concatenate([np.zeros(delay, audio.dtype), audio])
 
 

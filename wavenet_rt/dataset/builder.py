@@ -28,7 +28,7 @@ from .voice_lines import voice_line, write_notes_midi
 
 # Bumped whenever the same options would give different shards (rendering, alignment, features), so a
 # resumed build never mixes items made two ways.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 
 
 @dataclass
@@ -149,6 +149,7 @@ def new_manifest(options: BuildOptions) -> dict[str, Any]:
         "cond_channels": feature_channels(options.features) if options.conditioned else 0,
         "global_classes": len(options.programs) if len(options.programs) > 1 else 0,
         "programs": options.programs, "items": {}, "failed": {},
+        "delay": audio_io.conditioning_delay(options.cond_hop, options.sample_rate) if options.renders else 0,
     }
 
 
@@ -215,7 +216,8 @@ def write_item_shard(shard_id: str, midi_path: Path | None, item: Item, options:
     if options.renders:
         audio = audio_io.render_midi(midi_path, tmp / "render.wav", Path(options.soundfont),
                                      options.sample_rate, options.reverb, options.gain)
-        audio = audio_io.delay_behind_conditioning(audio, options.cond_hop, options.sample_rate)
+        delay = audio_io.conditioning_delay(options.cond_hop, options.sample_rate)
+        audio = audio_io.delay_behind_conditioning(audio, delay)
     else:
         audio = audio_io.load_audio(item.piece.audio, options.sample_rate)
     audio = audio_io.check_level(audio, options.gain if options.renders else None)

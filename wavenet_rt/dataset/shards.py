@@ -1,7 +1,7 @@
 # On-disk format of a built dataset: manifest.json (options, audio format, one record per item) and one
-# shard per item (shards/<item>.npz: mu-law codes, and conditioning frames (C, F) as float16 when the
-# dataset has them). Every write is atomic (temporary file + rename), so an interrupted build never
-# leaves a half-written file behind.
+# shard per item (shards/<item>.npz: mu-law codes, and conditioning frames stored as changes (frames.py)
+# when the dataset has them; version 1 stored them whole, (C, F) float16, and still reads). Every write
+# is atomic (temporary file + rename), so an interrupted build never leaves a half-written file behind.
 from __future__ import annotations
 
 import io
@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from .frames import SparseFrames
+
 MANIFEST = "manifest.json"
 FORMAT = "wavenet_rt-dataset"
-VERSION = 1
+VERSION = 2
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -27,18 +29,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_shard(path: Path, codes: np.ndarray, cond: np.ndarray | None) -> None:
+    """Codes and conditioning frames (C, F) (values are velocities/127, 0/1 flags, bends: float16 keeps them)."""
     arrays = {"codes": codes.astype(np.uint8 if codes.max(initial=0) < 256 else np.uint16)}
     if cond is not None:
-        arrays["cond"] = cond.astype(np.float16)  # (C, F); values are velocities/127, 0/1 flags, bends
+        arrays.update(SparseFrames.from_dense(cond).arrays())
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(codes (T,), cond (C, F) float16 or None)."""
+def read_shard(path: Path) -> tuple[np.ndarray, SparseFrames | None]:
+    """(codes (T,), conditioning frames or None)."""
     with np.load(path) as shard:
-        return shard["codes"], (shard["cond"] if "cond" in shard else None)
+        if "cond_frames" in shard:
+            return shard["codes"], SparseFrames.from_arrays(shard)
+        return shard["codes"], (SparseFrames.from_dense(shard["cond"]) if "cond" in shard else None)
 
 
 def manifest_path(root: Path) -> Path:
