@@ -151,6 +151,17 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     dropped = subprocess.run(train_cmd(dataset, tmp_path / "dropped", "--init", excited / "model.safetensors"),
                              capture_output=True, text=True)
     assert dropped.returncode == 2 and "--excitation periods" in dropped.stderr
+    # a finer frame hop is a data option the weights do not depend on: a hop-32 model starts a hop-16 run
+    fine = tmp_path / "fine_data"
+    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(fine), "--limit", "2",
+                    "--sample-rate", "8000", "--hop", "16", "--test", "0"], check=True, capture_output=True)
+    refined = tmp_path / "refined"
+    subprocess.run(train_cmd((fine, dataset[1]), refined, "--steps", 1, "--lr", 1e-12,
+                             "--init", first / "model.safetensors"), check=True, capture_output=True)
+    config, kept = read_model_file(refined / "model.safetensors")
+    assert config.cond_hop == 16 and read_model_file(first / "model.safetensors")[0].cond_hop == 32
+    for name, tensor in trained.items():
+        np.testing.assert_allclose(kept[name], tensor, atol=1e-7, err_msg=name)
 
 
 def test_input_noise_reaches_the_inputs_at_its_level_and_never_the_targets():
