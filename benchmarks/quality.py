@@ -1,6 +1,7 @@
 # The quality benchmark: `python -m wavenet_rt.evaluate` on a model (default: the shipped one) with its
 # results written under benchmarks/results/quality-<time>/ (the latest run's JSON and a few of its
-# spectrogram PNGs are committed, superseded runs leave the tree; the WAVs stay out of git). Arguments after the model go to evaluate unchanged.
+# spectrogram PNGs are committed, superseded runs leave the tree; the WAVs stay out of git). Arguments
+# after the model go to evaluate unchanged.
 import sys
 from datetime import datetime
 from pathlib import Path

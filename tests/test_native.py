@@ -1,4 +1,4 @@
-# The compiled module's shared pieces (csrc/sampling.h) against their NumPy twins and float64 references:
+# The compiled module's shared pieces (csrc/core/sampling.h) against their NumPy twins and float64 references:
 # mu-law coding, the Philox counter-based RNG (with the published known-answer vectors) and sampling.
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-# Polyphony by voice allocation (csrc/voices.h through MidiConditioner, the renderer and the live synth):
+# Polyphony by voice allocation (csrc/midi/voices.h through MidiConditioner, the renderer and the live synth):
 # frames against a reference allocator written here from the rules, and the mixed audio of a model whose
 # output is full scale while its stream hears a key, against the count of keys the MIDI holds.
 import os

@@ -1,4 +1,4 @@
-# Engine: the Python face of the compiled engines (csrc/engine.h). Picks the backend, checks every input
+# Engine: the Python face of the compiled engines (csrc/core/engine.h). Picks the backend, checks every input
 # with a clear ValueError before it reaches C++, and keeps the per-block frame arithmetic in one place.
 # Needs no torch unless it is handed a torch model.
 from __future__ import annotations

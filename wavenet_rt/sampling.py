@@ -1,11 +1,11 @@
-# The sampling contract in NumPy, twin of csrc/sampling.h: the counter-based RNG (Philox4x32-10 keyed by
+# The sampling contract in NumPy, twin of csrc/core/sampling.h: the counter-based RNG (Philox4x32-10 keyed by
 # seed, counter = (sample index, stream)) and inverse-CDF categorical sampling. After reset(seed), the
 # k-th generated sample of stream s (k from 0) uses sampling_uniforms(seed, s, k, 1), in every engine.
 from __future__ import annotations
 
 import numpy as np
 
-MIN_TEMPERATURE = 1e-6  # below it: argmax (kMinTemperature in csrc/sampling.h)
+MIN_TEMPERATURE = 1e-6  # below it: argmax (kMinTemperature in csrc/core/sampling.h)
 _MASK = np.uint64(0xFFFFFFFF)
 _MUL = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
 _WEYL = (np.uint64(0x9E3779B9), np.uint64(0xBB67AE85))
@@ -33,7 +33,7 @@ def sampling_uniforms(seed: int, stream: int, start: int, n: int) -> np.ndarray:
 
 
 def sample_categorical(logits: np.ndarray, temperature: float, uniforms: np.ndarray) -> np.ndarray:
-    """One class per row of logits (rows, classes), following sample_categorical in csrc/sampling.h."""
+    """One class per row of logits (rows, classes), following sample_categorical in csrc/core/sampling.h."""
     logits = np.asarray(logits, dtype=np.float32)
     best = np.argmax(logits, axis=1)
     if not temperature >= MIN_TEMPERATURE:

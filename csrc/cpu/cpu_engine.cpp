@@ -1,7 +1,7 @@
 // CpuEngine (cpu_engine.h): weight repacking, per-stream state, and the per-sample step. The arithmetic
 // lives in the kernels (kernels.h); this file decides what is computed when: the conditioning once per
 // frame, the tap products per sample, residual and skip accumulated in place.
-#include "cpu_engine.h"
+#include "cpu/cpu_engine.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,9 +11,9 @@
 #include <string>
 #include <thread>
 
-#include "../block_checks.h"
-#include "../exclusive_call.h"
-#include "../sampling.h"
+#include "core/block_checks.h"
+#include "core/exclusive_call.h"
+#include "core/sampling.h"
 
 namespace wavenet_rt::cpu {
 
@@ -381,7 +381,7 @@ void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_p
   head2_.matvec(kernels_, s.hidden.data(), s.logits.data());
 }
 
-// The sampling contract of csrc/sampling.h, with the exp weights from the (bit-identical) kernel.
+// The sampling contract of csrc/core/sampling.h, with the exp weights from the (bit-identical) kernel.
 int32_t CpuEngine::pick(StreamState& s, int stream, uint64_t index, float temperature) const {
   const float* logits = s.logits.data();
   const int n = config_.classes;

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "../block_checks.h"
-#include "../exclusive_call.h"
-#include "../sampling.h"
-#include "cuda_engine.h"
-#include "wavenet_kernel.cuh"
+#include "core/block_checks.h"
+#include "core/exclusive_call.h"
+#include "core/sampling.h"
+#include "cuda/cuda_engine.h"
+#include "cuda/wavenet_kernel.cuh"
 
 namespace wavenet_rt::cuda {
 namespace {

@@ -11,9 +11,9 @@
 
 #include <cstdint>
 
-#include "../excitation.h"
-#include "../sampling.h"
-#include "kernel_args.h"
+#include "core/excitation.h"
+#include "core/sampling.h"
+#include "cuda/kernel_args.h"
 
 namespace wavenet_rt::cuda {
 
@@ -114,7 +114,7 @@ __device__ __forceinline__ float sum_partials(const float* exchange, long long c
   return sum;
 }
 
-// The sampling contract of csrc/sampling.h for one stream, by one warp: argmax and the exp weights in
+// The sampling contract of csrc/core/sampling.h for one stream, by one warp: argmax and the exp weights in
 // parallel, the running sums left to right by lane 0 (the contract fixes their float order), the search
 // in parallel. Returns the class on every lane.
 __device__ int sample_warp(const float* logits, float* weights, float* prefix, int classes, float temperature,

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "conditioner.h"
-#include "voices.h"
+#include "midi/conditioner.h"
+#include "midi/voices.h"
 
 namespace py = pybind11;
 
@@ -30,7 +30,7 @@ void bind_conditioner(py::module_& m) {
       },
       py::arg("audio"), "voices' streams (streams, n) -> their mix (n,), as the live synth mixes them");
   m.def("feature_channels", &feature_channels, py::arg("features"), "channels of a feature set, -1 if unknown");
-  py::class_<Conditioner>(m, "Conditioner", "MIDI bytes -> conditioning frames (csrc/conditioner.h)")
+  py::class_<Conditioner>(m, "Conditioner", "MIDI bytes -> conditioning frames (csrc/midi/conditioner.h)")
       .def(py::init([](const std::string& features, int hop, int capacity, int voices) {
              return std::make_unique<Conditioner>(features, hop, capacity, false, voices);
            }),

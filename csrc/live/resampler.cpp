@@ -1,6 +1,6 @@
 // Resampler (resampler.h): output n sits at time n * down / up input samples; it sums taps inputs
 // weighted by the polyphase branch of the prototype lowpass that falls on that time.
-#include "resampler.h"
+#include "live/resampler.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "synth.h"
+#include "live/synth.h"
 
 namespace py = pybind11;
 
@@ -16,7 +16,7 @@ namespace wavenet_rt {
 void bind_synth(py::module_& m) {
   m.def("synth_callback_address", [] { return reinterpret_cast<uintptr_t>(&synth_audio_callback); },
         "address of the PortAudio stream callback (userdata: Synth.address)");
-  py::class_<Synth>(m, "Synth", "the live synth (csrc/synth.h)")
+  py::class_<Synth>(m, "Synth", "the live synth (csrc/live/synth.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int device_rate,
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
                        uint64_t seed, bool record, int max_period, int voices) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
+#include "core/engine.h"
 
 namespace py = pybind11;
 

@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "weights.h"
+#include "core/weights.h"
 
 namespace wavenet_rt {
 

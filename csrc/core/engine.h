@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "weights.h"
+#include "core/weights.h"
 
 namespace wavenet_rt {
 

@@ -1,5 +1,5 @@
 // make_engine (engine.h): the one place that knows every backend.
-#include "engine.h"
+#include "core/engine.h"
 
 #include <stdexcept>
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "sampling.h"  // WAVENET_RT_HD
+#include "core/sampling.h"  // WAVENET_RT_HD
 
 namespace wavenet_rt {
 

@@ -1,5 +1,5 @@
 // MIDI bytes -> conditioning frames: the one implementation behind wavenet_rt/conditioning.py (training
-// data from MIDI files) and the live synth's generator thread (csrc/synth.cpp), so features never drift.
+// data from MIDI files) and the live synth's generator thread (csrc/live/synth.cpp), so features never drift.
 // Frame f describes the MIDI state after every message at sample <= f * hop (no look-ahead). With voices,
 // the keys are shared out to that many streams of one key each (voices.h).
 #pragma once
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "voices.h"
+#include "midi/voices.h"
 
 namespace wavenet_rt {
 

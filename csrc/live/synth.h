@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "conditioner.h"
-#include "engine.h"
-#include "resampler.h"
-#include "ring_buffer.h"
+#include "midi/conditioner.h"
+#include "core/engine.h"
+#include "live/resampler.h"
+#include "live/ring_buffer.h"
 
 namespace wavenet_rt {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "sampling.h"
+#include "core/sampling.h"
 #ifdef WAVENET_RT_WITH_CUDA
 #include "cuda/device_check.h"
 #endif

@@ -1,7 +1,7 @@
 // Conditioner (conditioner.h): MIDI parsing and the key/pedal/controller state machine. All 16 channels
 // play one 88-key instrument; each channel keeps its own keys, pedal and controllers, and the roll shows
 // the loudest channel holding each key.
-#include "conditioner.h"
+#include "midi/conditioner.h"
 
 #include <algorithm>
 #include <stdexcept>

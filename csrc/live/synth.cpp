@@ -1,7 +1,7 @@
 // Synth (synth.h). Timing: the callback publishes the ring's read position with the time it was read;
 // a MIDI event that arrived at time w is placed at the model sample that will be heard target_frames
 // after w, so every key is heard after the same delay whatever the block boundaries.
-#include "synth.h"
+#include "live/synth.h"
 
 #include <pthread.h>
 
@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "futex.h"
-#include "voices.h"
+#include "core/futex.h"
+#include "midi/voices.h"
 
 namespace wavenet_rt {
 namespace {
