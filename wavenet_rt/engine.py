@@ -13,10 +13,6 @@ from . import _engine
 from .config import WaveNetConfig
 from .weights import check_tensors, read_model_file
 
-# What the player, render and evaluate pass as sleep_after: a released piano note has faded to the model's
-# idle hiss (about -48 dB) half a second after its key lifts, so a voice a second past its last key only hisses.
-PLAYER_SLEEP_AFTER_S = 1.0
-
 
 class EngineError(ValueError):
     """An engine that cannot be built or a call it cannot take."""
@@ -34,6 +30,12 @@ def _weights_of(model) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:
 
 def cuda_available() -> bool:
     return bool(_engine.built_with_cuda) and _engine.cuda_device_count() > 0
+
+
+def block_frames(t0: int, n: int, hop: int) -> tuple[int, int]:
+    """(first frame, frame count) that samples t0 .. t0 + n - 1 read: frames t0 // hop .. (t0 + n - 1) // hop.
+    Twin of csrc/core/block.h; every Python caller slices conditioning with it."""
+    return t0 // hop, ((t0 + n - 1) // hop - t0 // hop + 1 if n > 0 else 0)
 
 
 class Engine:
@@ -97,8 +99,7 @@ class Engine:
 
     def frames_for(self, n: int) -> int:
         """How many conditioning frames the next block of n samples touches."""
-        hop = self.config.cond_hop
-        return (self._t + n - 1) // hop - self._t // hop + 1 if n > 0 else 0
+        return block_frames(self._t, n, self.config.cond_hop)[1]
 
     def generate(self, n: int, cond: np.ndarray | None = None, global_id=None, temperature=1.0) -> np.ndarray:
         """The next n samples of every stream -> float32 (streams, n) in [-1, 1]. cond (streams,
@@ -136,7 +137,7 @@ class Engine:
             raise EngineError(f"codes must be integers, got {codes.dtype}")
         if codes.size and (codes.min() < 0 or codes.max() >= self.config.classes):
             raise EngineError(f"codes must be in [0, {self.config.classes - 1}]")
-        cond = self._check_cond(cond, math.ceil(codes.shape[1] / self.config.cond_hop))
+        cond = self._check_cond(cond, block_frames(0, codes.shape[1], self.config.cond_hop)[1])
         out = self._engine.logits(codes.astype(np.int32), cond, self._check_global(global_id))
         self._t = codes.shape[1]
         return out

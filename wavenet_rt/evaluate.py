@@ -23,7 +23,8 @@ from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_condi
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
-from .render import add_voice_options, conditioning_frames, model_voices, render
+from .render import conditioning_frames, render
+from .voice_options import add_voice_options, model_voices
 from .weights import default_model_path, read_model_config
 
 TARGETS = {"melody_pitch_accuracy": 0.9, "onset_f1": 0.8, "shuffle_cost_bits": 0.5, "chorale_chroma": 0.8}

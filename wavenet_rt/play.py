@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .engine import Engine
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
-from .render import add_voice_options, model_voices
+from .voice_options import add_voice_options, model_voices
 from .weights import ModelFileError, default_model_path
 
 

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .conditioning import MAX_VOICES, MidiConditioner, midi_duration, mix_voices, read_midi_events
-from .engine import PLAYER_SLEEP_AFTER_S, Engine
-from .weights import ModelFileError, default_model_path, read_model_config
+from .conditioning import MidiConditioner, midi_duration, mix_voices, read_midi_events
+from .engine import Engine, block_frames
+from .voice_options import add_voice_options, model_voices
+from .weights import ModelFileError, default_model_path
 
 BLOCK = 4096  # samples generated per progress update
 
@@ -37,26 +37,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def add_voice_options(p: argparse.ArgumentParser) -> None:
-    """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
-    p.add_argument("--voices", type=int, metavar="N", help=(
-        "polyphony: share the keys out to N voices, one engine stream each, mixed (N times the compute; the "
-        "oldest note gives way when all play); 0: one stream hears every key. Default: the model's own "
-        "(4 for the shipped model, which learned single lines)"))
-    p.add_argument("--sleep-after", type=float, default=PLAYER_SLEEP_AFTER_S, metavar="SECONDS", help=(
-        "a voice with no key down this long sleeps until its next key: silence instead of the model's idle "
-        f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))
-
-
-def model_voices(model: Path, voices: int | None) -> int:
-    """The voices to play `model` with: `voices` when given, else the model file's own default."""
-    if voices is None:
-        return read_model_config(model).voices
-    if not 0 <= voices <= MAX_VOICES:
-        raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
-    return voices
-
-
 def conditioning_frames(config, midi: Path | None, samples: int, voices: int = 0) -> np.ndarray | None:
     """(streams, cond_channels, frames) for the whole render: one stream, or one per voice; None for an
     unconditional model."""
@@ -69,7 +49,7 @@ def conditioning_frames(config, midi: Path | None, samples: int, voices: int = 0
     conditioner = MidiConditioner(config.cond_features, config.sample_rate, config.cond_hop, voices)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
         conditioner.push(msg, round(seconds * config.sample_rate))
-    frames = conditioner.frames(math.ceil(samples / config.cond_hop))
+    frames = conditioner.frames(block_frames(0, samples, config.cond_hop)[1])
     return frames if voices else frames[None]
 
 
@@ -87,7 +67,8 @@ def render(engine: Engine, cond: np.ndarray | None, samples: int, args: argparse
         try:
             for start in range(0, samples, BLOCK):
                 n = min(BLOCK, samples - start)
-                frames = None if cond is None else cond[:, :, start // hop:(start + n - 1) // hop + 1]
+                first, count = block_frames(start, n, hop)
+                frames = None if cond is None else cond[:, :, first:first + count]
                 audio = engine.generate(n, frames, glob, args.temperature)  # (streams, n)
                 blocks.append(mix_voices(audio) if engine.streams > 1 else audio[0])
                 bar.update(n)

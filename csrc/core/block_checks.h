@@ -1,5 +1,5 @@
 // Input checks every engine applies to a generate()/logits() block before touching its state: the
-// conditioning frames (count, finiteness) and the global classes. Header-only so each backend's library
+// conditioning frames (count, finiteness), the global classes and the teacher-forced codes. Header-only so each backend's library
 // can use it without linking the others.
 #pragma once
 
@@ -33,6 +33,16 @@ inline void check_block_inputs(const ModelConfig& config, int streams, const flo
         throw std::invalid_argument("global id " + std::to_string(global_ids[s]) + " is outside [0, " +
                                     std::to_string(config.global_classes - 1) + "]");
       }
+    }
+  }
+}
+
+// Throws std::invalid_argument for the first code outside [0, classes). codes: count values.
+inline void check_codes(const ModelConfig& config, const int32_t* codes, long count) {
+  for (long i = 0; i < count; ++i) {
+    if (codes[i] < 0 || codes[i] >= config.classes) {
+      throw std::invalid_argument("code " + std::to_string(codes[i]) + " is outside [0, " +
+                                  std::to_string(config.classes - 1) + "]");
     }
   }
 }

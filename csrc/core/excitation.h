@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "core/sampling.h"  // WAVENET_RT_HD
+#include "core/host_device.h"
 
 namespace wavenet_rt {
 

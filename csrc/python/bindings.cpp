@@ -49,6 +49,14 @@ CodeArray encode(const FloatArray& audio, int classes) {
   return codes;
 }
 
+FloatArray exp_weights(const FloatArray& x) {
+  FloatArray out(shape_of(x));
+  const float* in = x.data();
+  float* o = out.mutable_data();
+  for (py::ssize_t i = 0; i < x.size(); ++i) o[i] = wavenet_rt::sampling_exp(in[i]);
+  return out;
+}
+
 FloatArray decode(const CodeArray& codes, int classes) {
   check_classes(classes);
   const int64_t* in = codes.data();
@@ -126,6 +134,7 @@ PYBIND11_MODULE(_engine, m) {
         "int mu-law classes -> float32 audio (same shape)");
   m.def("sampling_uniforms", &uniforms, py::arg("seed"), py::arg("stream"), py::arg("start"), py::arg("n"),
         "the n sampling uniforms of (seed, stream) from sample index `start` on");
+  m.def("sampling_exp", &exp_weights, py::arg("x"), "the sampling contract's exp, elementwise (float32)");
   m.def("sample_categorical", &sample, py::arg("logits"), py::arg("temperature"), py::arg("uniforms"),
         "one class per row of logits (rows, classes), drawn with the given uniforms");
 #ifdef WAVENET_RT_WITH_CUDA

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "core/tensor_list.h"
 
 namespace py = pybind11;
 
@@ -66,30 +67,10 @@ std::shared_ptr<Engine> build(const std::string& backend, const py::dict& config
                               int sleep_after_frames) {
   HostWeights w;
   w.config = config_from(config_dict);
-  const ModelConfig& c = w.config;
-  const py::ssize_t r = c.residual_channels, g = c.gate_channels, s = c.skip_channels, h = c.half_gate();
   TensorViews views{tensors, {}};
-  w.embed = views.get("embed.weight", {c.classes, r});
-  if (c.excitation) w.excite = views.get("excite.weight", {r, 1, 1});
-  for (int l = 0; l < c.layers(); ++l) {
-    const std::string p = "layers." + std::to_string(l) + ".";
-    LayerWeights layer;
-    layer.conv_weight = views.get(p + "conv.weight", {g, r, c.kernel_size});
-    layer.conv_bias = views.get(p + "conv.bias", {g});
-    if (c.cond_channels) layer.cond_weight = views.get(p + "cond.weight", {g, c.cond_channels, 1});
-    if (c.global_classes) layer.glob_weight = views.get(p + "glob.weight", {c.global_classes, g});
-    layer.skip_weight = views.get(p + "skip.weight", {s, h, 1});
-    layer.skip_bias = views.get(p + "skip.bias", {s});
-    if (l + 1 < c.layers()) {
-      layer.res_weight = views.get(p + "res.weight", {r, h, 1});
-      layer.res_bias = views.get(p + "res.bias", {r});
-    }
-    w.layers.push_back(layer);
+  for (const TensorSlot& t : tensor_list(w)) {
+    *t.field = views.get(t.name, std::vector<py::ssize_t>(t.shape.begin(), t.shape.end()));
   }
-  w.head1_weight = views.get("head1.weight", {s, s, 1});
-  w.head1_bias = views.get("head1.bias", {s});
-  w.head2_weight = views.get("head2.weight", {c.classes, s, 1});
-  w.head2_bias = views.get("head2.bias", {c.classes});
   EngineOptions options;
   options.streams = streams;
   options.threads = threads;
@@ -161,6 +142,15 @@ FloatArray logits(Engine& e, const IntArray& codes, const py::object& cond, cons
   return out;
 }
 
+// name -> shape of every tensor a model of this config holds (tensor_list.h, the one definition).
+py::dict tensor_shapes(const py::dict& config_dict) {
+  HostWeights w;
+  w.config = config_from(config_dict);
+  py::dict shapes;
+  for (const TensorSlot& t : tensor_list(w)) shapes[py::str(t.name)] = py::tuple(py::cast(t.shape));
+  return shapes;
+}
+
 }  // namespace
 
 void bind_engine(py::module_& m) {
@@ -176,6 +166,8 @@ void bind_engine(py::module_& m) {
   m.def("make_engine", &build, py::arg("backend"), py::arg("config"), py::arg("tensors"), py::arg("streams"),
         py::arg("threads") = 0, py::arg("simd") = "auto", py::arg("precision") = "fp32",
         py::arg("sleep_after_frames") = 0);
+  m.def("tensor_shapes", &tensor_shapes, py::arg("config"),
+        "name -> shape (PyTorch layout) of every tensor a model file of this config holds");
 }
 
 }  // namespace wavenet_rt
