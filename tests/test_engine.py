@@ -358,15 +358,21 @@ def test_gil_is_released_while_generating():
 def test_one_engine_used_from_two_threads_is_an_error_not_a_crash():
     engine = Engine(model_for(WaveNetConfig.preset("small")), threads=1)
     engine.reset(0)
-    worker = threading.Thread(target=engine.generate, args=(40000,))
-    worker.start()
-    time.sleep(0.05)
-    try:
-        if worker.is_alive():
-            with pytest.raises(RuntimeError, match="another thread"):
-                engine.generate(10)
-    finally:
-        worker.join()
+    for n in (40000 * 4**k for k in range(5)):  # longer calls until one is still running when we call
+        worker = threading.Thread(target=engine.generate, args=(n,))
+        worker.start()
+        time.sleep(0.05)
+        try:
+            overlapped = worker.is_alive()
+            if overlapped:
+                with pytest.raises(RuntimeError, match="another thread"):
+                    engine.generate(10)
+        finally:
+            worker.join()
+        if overlapped:
+            break
+    else:
+        pytest.fail("no generate() call lasted 50 ms: the two calls never overlapped")
     assert engine.generate(10).shape == (1, 10)
 
 

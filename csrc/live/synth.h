@@ -43,6 +43,9 @@ struct SynthOptions {
   int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
 };
 
+// A callback only copies from the ring (microseconds); one that needs this much CPU time counts as slow.
+constexpr double kSlowCallbackCpuSeconds = 1e-3;
+
 struct SynthCounters {
   int64_t callbacks, frames_delivered, underruns, underrun_frames, overruns, device_xruns, ring_frames;
   int64_t target_frames, period_frames;
@@ -51,6 +54,7 @@ struct SynthCounters {
   double block_seconds_last, block_seconds_max, block_seconds_total, block_audio_seconds;
   double callback_seconds_max;      // the audio callback's longest run, entry to return, wall clock
   double callback_cpu_seconds_max;  // the same in the thread's CPU time (host preemption left out)
+  int64_t slow_callbacks;           // callbacks that took over kSlowCallbackCpuSeconds of the thread's CPU
   int64_t midi_events, midi_ignored, midi_late, midi_dropped, active_keys, record_dropped;
   float temperature;
   int32_t global_id;
@@ -131,6 +135,7 @@ class Synth {
   std::atomic<int64_t> first_callback_ns_{0};
   std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
   std::atomic<double> callback_seconds_max_{0}, callback_cpu_seconds_max_{0};
+  std::atomic<int64_t> slow_callbacks_{0};
   std::atomic<float> temperature_now_{1.0f};
   std::atomic<int32_t> global_id_now_{0};
   mutable std::mutex error_mutex_;  // error_ is written by the generator as it fails, read by counters()

@@ -78,6 +78,7 @@ void bind_synth(py::module_& m) {
         d["block_audio_seconds"] = c.block_audio_seconds;
         d["callback_seconds_max"] = c.callback_seconds_max;
         d["callback_cpu_seconds_max"] = c.callback_cpu_seconds_max;
+        d["slow_callbacks"] = c.slow_callbacks;
         d["midi_events"] = c.midi_events;
         d["midi_ignored"] = c.midi_ignored;
         d["midi_late"] = c.midi_late;
