@@ -1,4 +1,4 @@
-# MIDI events -> conditioning frames for Python callers (the dataset builder, offline rendering, tests),
+# MIDI events -> conditioning frames for Python callers (the dataset builder, evaluation, tests),
 # over csrc/midi/conditioner.cpp: the one implementation the live synth runs too, so features never drift.
 # Frame f describes the MIDI state after every event at sample <= f * hop: an event lands on the first
 # frame that starts at or after it, never earlier (no look-ahead, so a live player can compute each frame
@@ -45,7 +45,8 @@ class MidiConditioner:
 
     The state machine is csrc/midi/conditioner.cpp, shared with the live synth's generator thread: all 16 MIDI
     channels play one 88-key instrument, each with its own keys, sustain pedal and controllers (CC64,
-    CC120 all sound off, CC121 reset, CC123 all notes off), pitch bend. Messages it does not use or cannot
+    CC120 all sound off, CC121 reset, CC123 all notes off), pitch bend; the mod wheel (CC1) is read for the
+    performer's temperature and makes no frames. Messages it does not use or cannot
     parse are counted in `ignored`, never an error. voices=N shares the keys out to N streams that each
     show the one key their voice plays (csrc/midi/voices.h): the live synth's polyphony by voice allocation."""
 

@@ -23,7 +23,7 @@ from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_condi
 from .dataset.midi_prep import prepare_midi
 from .dataset.shards import load_manifest
 from .engine import Engine
-from .render import conditioning_frames, render
+from .render import render
 from .voice_options import add_voice_options, model_voices
 from .weights import default_model_path, read_model_config
 
@@ -129,9 +129,8 @@ def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[s
 
 def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse.Namespace,
                  global_id: int = 0) -> np.ndarray:
-    cond = conditioning_frames(engine.config, midi, samples, args.voices)
     options = SimpleNamespace(seed=args.seed, temperature=args.temperature, global_id=global_id)
-    return render(engine, cond, samples, options)
+    return render(engine, midi, samples, args.voices, options)
 
 
 def reference_audio(midi: Path, rate: int, samples: int, work: Path, manifest: dict | None = None) -> np.ndarray:

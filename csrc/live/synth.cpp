@@ -13,9 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/block.h"
 #include "core/futex.h"
-#include "midi/voices.h"
 
 namespace wavenet_rt {
 namespace {
@@ -55,6 +53,17 @@ void atomic_max(std::atomic<double>& value, double candidate) {
   }
 }
 
+PerformerOptions performer_options(const SynthOptions& o) {
+  PerformerOptions p;
+  p.voices = o.voices;
+  p.block = o.block;
+  p.temperature = o.temperature;
+  p.global_id = o.global_id;
+  p.midi_capacity = kMidiQueue;
+  p.fixed_capacity = true;
+  return p;
+}
+
 }  // namespace
 
 extern "C" int synth_audio_callback(const void*, void* output, unsigned long frames, const PaTimeInfo*,
@@ -65,44 +74,15 @@ extern "C" int synth_audio_callback(const void*, void* output, unsigned long fra
 Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const SynthOptions& options)
     : engine_(std::move(engine)),
       options_(checked(options)),
-      hop_(engine_->config().cond_hop),
-      channels_(engine_->config().cond_channels),
-      streams_(options.voices > 0 ? options.voices : 1),
-      conditioner_features_(features),
+      performer_(engine_, features, performer_options(options)),
       resampler_(engine_->config().sample_rate, options.device_rate, options.block),
       ring_(static_cast<size_t>(std::max(options.target_frames, kPrefillFrames)) + resampler_.max_output(options.block) +
             options.max_period),
       recording_(options.record ? static_cast<size_t>(options.device_rate) * 4 : 1),
-      midi_(kMidiQueue),
-      temperature_(options.temperature),
-      global_id_(options.global_id) {
-  if (options.voices < 0 || (options.voices > 0 && !channels_)) {
-    throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");
-  }
-  if (engine_->streams() != streams_) {
-    throw std::invalid_argument("the synth plays one engine stream per voice (one without voices): build its "
-                                "engine with streams=" + std::to_string(streams_));
-  }
-  const ModelConfig& c = engine_->config();
-  if (c.global_classes && (options.global_id < 0 || options.global_id >= c.global_classes)) {
-    throw std::invalid_argument("global_id is outside the model's global classes");
-  }
-  if (channels_) {
-    conditioner_ = std::make_unique<Conditioner>(features, hop_, kMidiQueue, true, options.voices);
-    if (conditioner_->channels() != channels_) {
-      throw std::invalid_argument("feature set '" + features + "' does not have the model's cond_channels");
-    }
-  }
-  const int max_frames = options.block / hop_ + 2;
-  const size_t rows = static_cast<size_t>(streams_) * std::max(1, channels_);  // (stream, channel) pairs
-  cond_block_.resize(rows * max_frames);
-  last_frame_.resize(rows);
-  voice_audio_.resize(static_cast<size_t>(streams_) * options.block);
+      midi_(kMidiQueue) {
   model_audio_.resize(options.block);
   device_audio_.resize(resampler_.max_output(options.block));
   callback_scratch_.resize(options.max_period);
-  global_ids_.resize(streams_);
-  temperatures_.resize(streams_);
 }
 
 Synth::~Synth() { stop(); }
@@ -122,14 +102,8 @@ int64_t Synth::target_frames() const {
 // (running_ is false, so it reads nothing), this thread may touch the generator's side of every queue.
 void Synth::start() {
   stop();
-  engine_->reset(options_.seed);
+  performer_.reset(options_.seed);
   resampler_.reset();
-  t_gen_ = 0;
-  temperature_ = options_.temperature;
-  global_id_ = options_.global_id;
-  if (channels_) {
-    conditioner_ = std::make_unique<Conditioner>(conditioner_features_, hop_, kMidiQueue, true, options_.voices);
-  }
   midi_.discard();
   ring_.discard();  // the callback is idle: this thread may act as the consumer
   {
@@ -249,7 +223,8 @@ int64_t Synth::model_sample_for(int64_t time_ns) const {
     }
     cpu_relax();
   }
-  if (at == 0) return t_gen_;  // no callback yet (or no consistent reading): as soon as possible
+  const int64_t generated = performer_.samples();
+  if (at == 0) return generated;  // no callback yet (or no consistent reading): as soon as possible
   const double device_rate = options_.device_rate, model_rate = engine_->config().sample_rate;
   // Frames from that callback to the event: the device's part (callback to now) counts at most a period,
   // so a stalled device cannot push events into the far future; the event's own offset from now (negative
@@ -260,70 +235,30 @@ int64_t Synth::model_sample_for(int64_t time_ns) const {
   const double since = std::max(0.0, device_part + (time_ns - now) * device_rate / 1e9);
   const double heard = static_cast<double>(read - ring_origin_) + since;
   const double sample = (heard + target_frames()) * model_rate / device_rate - resampler_.delay_seconds() * model_rate;
-  return std::max(t_gen_, static_cast<int64_t>(std::ceil(sample)));
+  return std::max(generated, static_cast<int64_t>(std::ceil(sample)));
 }
 
 void Synth::handle(const MidiEvent& e) {
   midi_events_.fetch_add(1, std::memory_order_relaxed);
-  const uint8_t status = e.bytes[0] & 0xF0;
-  if (e.length == 3 && status == 0xB0 && e.bytes[1] == 1 && e.bytes[2] < 0x80) {  // mod wheel: temperature
-    temperature_ = options_.temperature * (1.0f + e.bytes[2] / 127.0f);
-    return;
-  }
-  if (e.length == 2 && status == 0xC0 && e.bytes[1] < 0x80) {  // program change: global class
-    if (e.bytes[1] < engine_->config().global_classes) {
-      global_id_ = e.bytes[1];
-    } else {
-      midi_ignored_.fetch_add(1, std::memory_order_relaxed);
-    }
-    return;
-  }
-  if (!conditioner_) {
-    midi_ignored_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
   const int64_t sample = model_sample_for(e.time_ns);
-  if (sample == t_gen_) midi_late_.fetch_add(1, std::memory_order_relaxed);
-  conditioner_->push(sample, e.bytes, e.length < 0 ? 4 : e.length);
+  if (sample == performer_.samples()) midi_late_.fetch_add(1, std::memory_order_relaxed);
+  performer_.push(sample, e.bytes, e.length < 0 ? 4 : e.length);
 }
 
 void Synth::generate_block() {
   const int n = options_.block;
-  const float* cond = nullptr;
-  int frames = 0;
-  if (channels_) {
-    const int64_t first = block_first_frame(t_gen_, hop_);
-    frames = block_frames(t_gen_, n, hop_);
-    const int rows = streams_ * channels_;
-    int column = 0;
-    if (first < conditioner_->next_frame()) {  // the block starts inside the frame emitted last time
-      for (int r = 0; r < rows; ++r) cond_block_[static_cast<size_t>(r) * frames] = last_frame_[r];
-      column = 1;
-    }
-    if (frames > column) conditioner_->frames(frames - column, cond_block_.data() + column, frames);
-    for (int r = 0; r < rows; ++r) last_frame_[r] = cond_block_[static_cast<size_t>(r) * frames + frames - 1];
-    cond = cond_block_.data();
-    active_keys_.store(conditioner_->sounding_keys(), std::memory_order_relaxed);
-  }
   const auto started = std::chrono::steady_clock::now();
-  if (streams_ == 1) {
-    engine_->generate(n, cond, frames, &global_id_, &temperature_, model_audio_.data());
-  } else {
-    std::fill(global_ids_.begin(), global_ids_.end(), global_id_);
-    std::fill(temperatures_.begin(), temperatures_.end(), temperature_);
-    engine_->generate(n, cond, frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
-    mix_voices(voice_audio_.data(), streams_, n, model_audio_.data());
-  }
+  performer_.generate(n, model_audio_.data());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const int out = resampler_.process(model_audio_.data(), n, device_audio_.data());
   overruns_.fetch_add(static_cast<int64_t>(out - ring_.write(device_audio_.data(), out)), std::memory_order_relaxed);
-  t_gen_ += n;
   blocks_.fetch_add(1, std::memory_order_relaxed);
   block_seconds_last_.store(seconds, std::memory_order_relaxed);
   block_seconds_total_.store(block_seconds_total_.load(std::memory_order_relaxed) + seconds, std::memory_order_relaxed);
   atomic_max(block_seconds_max_, seconds);
-  temperature_now_.store(temperature_, std::memory_order_relaxed);
-  global_id_now_.store(global_id_, std::memory_order_relaxed);
+  active_keys_.store(performer_.sounding_keys(), std::memory_order_relaxed);
+  temperature_now_.store(performer_.temperature(), std::memory_order_relaxed);
+  global_id_now_.store(performer_.global_id(), std::memory_order_relaxed);
 }
 
 void Synth::generator_loop() {
@@ -335,10 +270,8 @@ void Synth::generator_loop() {
       const uint32_t epoch = callback_epoch_.load(std::memory_order_acquire);
       MidiEvent e;
       for (int handled = 0; handled < kMidiPerWake && midi_.read(&e, 1) == 1; ++handled) handle(e);
-      if (conditioner_) {
-        cond_ignored_.store(conditioner_->ignored(), std::memory_order_relaxed);
-        cond_dropped_.store(conditioner_->dropped(), std::memory_order_relaxed);
-      }
+      cond_ignored_.store(performer_.ignored(), std::memory_order_relaxed);
+      cond_dropped_.store(performer_.dropped(), std::memory_order_relaxed);
       if (static_cast<int64_t>(ring_.size()) < target_frames()) {
         generate_block();
         continue;
@@ -373,7 +306,7 @@ SynthCounters Synth::counters() const {
   c.block_seconds_total = block_seconds_total_.load();
   c.block_audio_seconds = static_cast<double>(c.blocks) * options_.block / engine_->config().sample_rate;
   c.midi_events = midi_events_.load();
-  c.midi_ignored = midi_ignored_.load() + cond_ignored_.load();
+  c.midi_ignored = cond_ignored_.load();
   c.midi_late = midi_late_.load();
   c.midi_dropped = midi_dropped_.load() + cond_dropped_.load();
   c.active_keys = active_keys_.load();

@@ -1,6 +1,6 @@
-// The live synth: a generator thread turns timestamped MIDI into conditioning frames (conditioner.h), runs
-// the engine in small blocks, resamples to the device rate and keeps a lock-free ring filled to a target
-// depth, never more; the audio callback (a plain C function PortAudio calls, no Python) copies from the
+// The live synth: a generator thread places timestamped MIDI on model samples and plays it through the
+// performer (performer.h: conditioner, voices, engine, mix) in small blocks, resamples to the device rate
+// and keeps a lock-free ring filled to a target depth, never more; the audio callback (a plain C function PortAudio calls, no Python) copies from the
 // ring and counts underruns. wavenet_rt/stream.py opens the device and hands PortAudio the callback.
 #pragma once
 
@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "midi/conditioner.h"
 #include "core/engine.h"
+#include "live/performer.h"
 #include "live/resampler.h"
 #include "live/ring_buffer.h"
 
@@ -103,21 +103,14 @@ class Synth {
 
   std::shared_ptr<Engine> engine_;
   SynthOptions options_;
-  int hop_, channels_, streams_;
-  std::string conditioner_features_;
-  std::unique_ptr<Conditioner> conditioner_;
+  Performer performer_;
   Resampler resampler_;
   RingBuffer<float> ring_;
   RingBuffer<float> recording_;
   RingBuffer<MidiEvent> midi_;
   // Generator-thread scratch, allocated here.
-  std::vector<float> cond_block_, last_frame_, voice_audio_, model_audio_, device_audio_;
-  std::vector<int32_t> global_ids_;  // per stream: every voice plays the synth's current global class
-  std::vector<float> temperatures_;  // and its current temperature
+  std::vector<float> model_audio_, device_audio_;
   std::vector<float> callback_scratch_;
-  int64_t t_gen_ = 0;  // model samples generated
-  float temperature_;
-  int32_t global_id_;
 
   std::thread generator_, null_output_;
   std::atomic<bool> running_{false};
@@ -127,8 +120,8 @@ class Synth {
   std::atomic<int64_t> clock_read_{0}, clock_ns_{0};
 
   std::atomic<int64_t> callbacks_{0}, frames_delivered_{0}, underruns_{0}, underrun_frames_{0}, overruns_{0};
-  std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_ignored_{0}, midi_late_{0};
-  std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};
+  std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_late_{0};
+  std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};  // cond_: the performer's
   std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
   std::atomic<int64_t> cond_dropped_{0};
   int64_t ring_origin_ = 0;  // ring position of this run's first frame

@@ -11,13 +11,18 @@ namespace wavenet_rt {
 int feature_channels(const std::string& features) {
   if (features == "roll88_onset88") return 2 * kKeys;
   if (features == "roll88_onset88_bend") return 2 * kKeys + 1;
+  if (features.empty()) return 0;
   return -1;
 }
 
-Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity, int voices)
-    : channels_(feature_channels(features)), hop_(hop), fixed_capacity_(fixed_capacity), voices_(voices) {
+Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity, int voices,
+                         int programs)
+    : channels_(feature_channels(features)), hop_(hop), programs_(programs), fixed_capacity_(fixed_capacity),
+      voices_(voices) {
   if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
   if (hop < 1) throw std::invalid_argument("hop must be >= 1");
+  if (programs < 0 || programs > 128) throw std::invalid_argument("programs must be in [0, 128]");
+  if (voices > 0 && channels_ == 0) throw std::invalid_argument("voices need frames: no feature set was given");
   pending_.reserve(std::max(1, capacity));
 }
 
@@ -68,7 +73,7 @@ void Conditioner::frames(int count, float* out, int stride) {
     const int first = static_cast<int>(frame - next_frame_), columns = static_cast<int>(change - frame);
     if (voices_.voices() > 0) {
       fill_voices(out, stride, first, columns);
-    } else {
+    } else if (channels_ > 0) {
       fill(out, stride, first, columns);
     }
     frame = change;
@@ -141,7 +146,14 @@ void Conditioner::apply_message(const Message& m) {
     case 0x80: note_off(channel, d1); break;
     case 0xB0: control(channel, d1, d2); break;
     case 0xE0: bend_ = static_cast<float>(((d2 << 7) | d1) - 8192) / 8192.0f; break;
-    default: ++ignored_;  // aftertouch, program change (the synth reads those itself)
+    case 0xC0:  // program change: selects the model's global class (the performer reads program())
+      if (d1 < programs_) {
+        program_ = d1;
+      } else {
+        ++ignored_;
+      }
+      break;
+    default: ++ignored_;  // aftertouch
   }
 }
 
@@ -174,6 +186,7 @@ void Conditioner::sustain(int channel, bool down) {
 
 void Conditioner::control(int channel, int number, int value) {
   switch (number) {
+    case 1: mod_wheel_ = value; break;  // the mod wheel: the performer raises the temperature with it
     case 64: sustain(channel, value >= 64); break;
     case 123:  // all notes off: keys released; the pedal still holds them if it is down
       for (int key = 0; key < kKeys; ++key) {

@@ -1,7 +1,8 @@
 // MIDI bytes -> conditioning frames: the one implementation behind wavenet_rt/conditioning.py (training
 // data from MIDI files) and the live synth's generator thread (csrc/live/synth.cpp), so features never drift.
 // Frame f describes the MIDI state after every message at sample <= f * hop (no look-ahead). With voices,
-// the keys are shared out to that many streams of one key each (voices.h).
+// the keys are shared out to that many streams of one key each (voices.h). The MIDI controls that are not
+// frames (mod wheel, program change) are read here too, at the same frame times, for the performer.
 #pragma once
 
 #include <array>
@@ -21,7 +22,8 @@ constexpr int kMidiChannels = 16;
 constexpr int kOnsetFrames = 8;
 
 // Channels of a named feature set, or -1 when the name is unknown:
-// "roll88_onset88" (176) and "roll88_onset88_bend" (177).
+// "roll88_onset88" (176), "roll88_onset88_bend" (177) and "" (0: no frames, only the MIDI controls, for a
+// model without local conditioning).
 int feature_channels(const std::string& features);
 
 class Conditioner {
@@ -30,9 +32,11 @@ class Conditioner {
   // for their frame without any allocation; beyond it the queue grows (offline use) or, with
   // `fixed_capacity` (real-time use), the newest message is dropped and counted. voices = 0: one stream
   // whose frames show every key (how training data is conditioned); N: N streams, each showing only the
-  // key its voice plays (voices.h), with its own onsets. Throws for voices outside [0, 64].
+  // key its voice plays (voices.h), with its own onsets. Throws for voices outside [0, 64]. programs:
+  // how many program numbers select something (the model's global classes); other program changes are
+  // counted as ignored.
   Conditioner(const std::string& features, int hop, int capacity = 1024, bool fixed_capacity = false,
-              int voices = 0);
+              int voices = 0, int programs = 0);
 
   int channels() const { return channels_; }
   int voices() const { return voices_.voices(); }
@@ -41,6 +45,10 @@ class Conditioner {
   int64_t ignored() const { return ignored_; }  // messages it does not use or cannot parse
   int64_t dropped() const { return dropped_; }  // messages refused by a full fixed-capacity queue
   int sounding_keys() const;                     // keys held by a key or the sustain pedal
+  // As of the last frame emitted: the mod wheel (CC1, 0..127, any channel, 0 before the first) and the
+  // last program change below `programs` (-1 before the first).
+  int mod_wheel() const { return mod_wheel_; }
+  int program() const { return program_; }
 
   // Queues a raw MIDI message (status byte first) that happened at `sample`. A message at or before a
   // frame already emitted lands on the next frame emitted. Malformed bytes are counted, never an error.
@@ -65,7 +73,7 @@ class Conditioner {
   void fill(float* out, int stride, int first, int count);
   void fill_voices(float* out, int stride, int first, int count);
 
-  int channels_, hop_;
+  int channels_, hop_, programs_;
   bool fixed_capacity_;
   int64_t next_frame_ = 0;
   int64_t ignored_ = 0, dropped_ = 0;
@@ -80,6 +88,7 @@ class Conditioner {
   std::array<int, VoiceAllocator::kMaxVoices> voice_onset_left_{};
   int64_t now_ = 0;  // the sample of the message being applied
   float bend_ = 0.0f;  // the latest pitch bend, in units of the bend range
+  int mod_wheel_ = 0, program_ = -1;
 };
 
 }  // namespace wavenet_rt

@@ -1,5 +1,6 @@
-// pybind11 adapter for synth.h: wavenet_rt/stream.py builds a Synth over an engine and hands PortAudio
-// the address of the C callback with the synth's address as userdata. Blocking calls release the GIL.
+// pybind11 adapters for synth.h and performer.h: wavenet_rt/stream.py builds a Synth over an engine and
+// hands PortAudio the address of the C callback with the synth's address as userdata; wavenet_rt/render.py
+// plays MIDI files through a Performer, the synth's own path. Blocking calls release the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -7,13 +8,56 @@
 #include <string>
 #include <vector>
 
+#include "live/performer.h"
 #include "live/synth.h"
 
 namespace py = pybind11;
 
 namespace wavenet_rt {
 
+void bind_performer(py::module_& m) {
+  py::class_<Performer>(m, "Performer", "MIDI -> conditioner -> voices -> engine -> mix (csrc/live/performer.h)")
+      .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int voices, int block,
+                       float temperature, int32_t global_id) {
+             PerformerOptions o;
+             o.voices = voices;
+             o.block = block;
+             o.temperature = temperature;
+             o.global_id = global_id;
+             o.fixed_capacity = false;  // offline: every message of a file waits for its frame
+             return std::make_unique<Performer>(std::move(engine), features, o);
+           }),
+           py::arg("engine"), py::arg("features"), py::arg("voices"), py::arg("block"), py::arg("temperature") = 1.0f,
+           py::arg("global_id") = 0)
+      .def("reset", &Performer::reset, py::arg("seed"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "push",
+          [](Performer& p, int64_t sample, const py::bytes& message) {
+            const std::string bytes = message;
+            p.push(sample, reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+          },
+          py::arg("sample"), py::arg("message"), "queue raw MIDI bytes that take effect at model sample `sample`")
+      .def(
+          "generate",
+          [](Performer& p, int n) {
+            if (n < 1 || n > p.block()) throw py::value_error("n must be in [1, block]");
+            py::array_t<float> out(n);
+            float* data = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              p.generate(n, data);
+            }
+            return out;
+          },
+          py::arg("n"), "the next n samples, voices mixed -> float32 (n,)")
+      .def_property_readonly("samples", &Performer::samples)
+      .def_property_readonly("temperature", &Performer::temperature)
+      .def_property_readonly("global_id", &Performer::global_id)
+      .def_property_readonly("ignored", &Performer::ignored);
+}
+
 void bind_synth(py::module_& m) {
+  bind_performer(m);
   m.def("synth_callback_address", [] { return reinterpret_cast<uintptr_t>(&synth_audio_callback); },
         "address of the PortAudio stream callback (userdata: Synth.address)");
   py::class_<Synth>(m, "Synth", "the live synth (csrc/live/synth.h)")
