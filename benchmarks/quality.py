@@ -6,7 +6,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from wavenet_rt.evaluate import main
+from wavenet_rt.eval.evaluate import main
 
 if __name__ == "__main__":
     out = Path(__file__).parent / "results" / f"quality-{datetime.now():%Y%m%d-%H%M%S}"

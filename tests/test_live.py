@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 import pytest
-from jack_probe import JackProbe, note_latencies
+
+from wavenet_rt.live.probe import JackProbe, note_latencies
 
 pytestmark = pytest.mark.slow
 

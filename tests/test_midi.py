@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from wavenet_rt import Engine
-from wavenet_rt.midi import attach_mido_port
-from wavenet_rt.stream import LiveSynth
+from wavenet_rt.live.midi import attach_mido_port
+from wavenet_rt.live.stream import LiveSynth
 
 
 class FakePort:

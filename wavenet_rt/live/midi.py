@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mido
 
-from .conditioning import read_midi_events
+from ..conditioning import read_midi_events
 
 Sink = Callable[[bytes, int], object]  # (raw message, time in monotonic ns)
 VIRTUAL_PORT = "wavenet_rt"

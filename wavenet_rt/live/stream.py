@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _engine
-from .engine import Engine
+from .. import _engine
+from ..engine import Engine
 
 
 class AudioDeviceError(RuntimeError):

@@ -18,14 +18,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import quality_metrics as qm
-from .dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
-from .dataset.midi_prep import prepare_midi
-from .dataset.shards import load_manifest
-from .engine import Engine
-from .render import render
-from .voice_options import add_voice_options, model_voices
-from .weights import default_model_path, read_model_config
+from ..dataset.audio import DEFAULT_SOUNDFONT, check_renderer, delay_behind_conditioning, render_midi
+from ..dataset.midi_prep import prepare_midi
+from ..dataset.shards import load_manifest
+from ..engine import Engine
+from ..render import render
+from ..voice_options import add_voice_options, model_voices
+from ..weights import default_model_path, read_model_config
+from . import metrics as qm
 
 TARGETS = {"melody_pitch_accuracy": 0.9, "onset_f1": 0.8, "shuffle_cost_bits": 0.5, "chorale_chroma": 0.8}
 # The chorales are also rendered as a church organ and scored against the piano reference: audio with every
@@ -71,7 +71,7 @@ def window_bits(model, data: Path, split: str, windows: int, targets: int, ablat
     import torch
     import torch.nn.functional as F
 
-    from .data import WindowSampler
+    from ..data import WindowSampler
 
     sampler = WindowSampler(data, split, model.receptive_field, targets, use_cond=use_cond)
     spec = sampler.fixed_windows(windows)
@@ -94,7 +94,7 @@ def window_bits(model, data: Path, split: str, windows: int, targets: int, ablat
 
 
 def likelihood(args: argparse.Namespace, model_path: Path) -> dict:
-    from .weights import load_model
+    from ..weights import load_model
 
     model = load_model(model_path).eval()
     targets = 2000 if args.quick else 4000

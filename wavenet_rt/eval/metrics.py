@@ -12,7 +12,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from .dataset.midi_prep import part_tracks, write_part
+from ..dataset.midi_prep import part_tracks, write_part
 
 CENTS_TOLERANCE = 50.0
 ONSET_WINDOW_S = 0.05  # mir_eval's default tolerance

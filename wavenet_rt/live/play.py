@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from .engine import Engine
+from ..engine import Engine
+from ..voice_options import add_voice_options, model_voices
+from ..weights import ModelFileError, default_model_path
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
-from .voice_options import add_voice_options, model_voices
-from .weights import ModelFileError, default_model_path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
