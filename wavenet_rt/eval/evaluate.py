@@ -1,7 +1,7 @@
 # `python -m wavenet_rt.evaluate MODEL --data DATASET`: how much a model listens to its MIDI. Test-split
 # NLL beside an unconditional baseline and the same model with its conditioning shuffled across time;
 # free-running renders of held-out chorales and of their soprano lines, scored against the score and the
-# fluidsynth reference (wavenet_rt/quality_metrics.py); the warm-up peak; WAVs, spectrogram PNGs and a
+# fluidsynth reference (wavenet_rt/eval/metrics.py); the warm-up peak; WAVs, spectrogram PNGs and a
 # results JSON in --out.
 from __future__ import annotations
 

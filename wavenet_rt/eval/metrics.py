@@ -1,4 +1,4 @@
-# How well audio follows a MIDI score, for wavenet_rt/evaluate.py: pitch accuracy of a monophonic line
+# How well audio follows a MIDI score, for wavenet_rt/eval/evaluate.py: pitch accuracy of a monophonic line
 # (librosa's pyin against the sounding note), note-onset F1 (mir_eval), chroma correlation against a
 # reference render, the share of time derailed (stuck at a DC offset, or a loud noise burst), and the
 # MIDI facts they need (notes, onsets, the melody of a multi-part file).
