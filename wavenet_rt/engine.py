@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _engine
+from .block import block_frames
 from .config import WaveNetConfig
 from .weights import check_tensors, read_model_file
 
@@ -30,12 +31,6 @@ def _weights_of(model) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:
 
 def cuda_available() -> bool:
     return bool(_engine.built_with_cuda) and _engine.cuda_device_count() > 0
-
-
-def block_frames(t0: int, n: int, hop: int) -> tuple[int, int]:
-    """(first frame, frame count) that samples t0 .. t0 + n - 1 read: frames t0 // hop .. (t0 + n - 1) // hop.
-    Twin of csrc/core/block.h; every Python caller slices conditioning with it."""
-    return t0 // hop, ((t0 + n - 1) // hop - t0 // hop + 1 if n > 0 else 0)
 
 
 class Engine:

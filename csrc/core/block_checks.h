@@ -1,6 +1,6 @@
 // Input checks every engine applies to a generate()/logits() block before touching its state: the
-// conditioning frames (count, finiteness), the global classes and the teacher-forced codes. Header-only so each backend's library
-// can use it without linking the others.
+// conditioning frames (count, finiteness), the global classes and the teacher-forced codes. Header-only
+// so each backend's library can use it without linking the others.
 #pragma once
 
 #include <cmath>

@@ -449,7 +449,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
         // without keys reads empty frame after empty frame.
         bool changed = gid != s.biases_gid;
         float* frame = s.frame.data();
-        const long f = static_cast<long>(t / hop - first_frame);
+        const long f = static_cast<long>(block_first_frame(t, hop) - first_frame);
         for (int c = 0; c < channels; ++c) {
           const float v = job.cond[(static_cast<long>(si) * channels + c) * job.frames + f];
           changed |= !(v == frame[c]);

@@ -453,7 +453,8 @@ class CudaEngine final : public Engine {
     temperatures_ = DeviceBuffer(padded * sizeof(float));
     const long long per_step = static_cast<long long>(streams_) * config_.classes;
     logits_chunk_ = static_cast<int>(std::max(1LL, std::min<long long>(kMaxBlock, kLogitsBudget / per_step)));
-    const int max_frames = kMaxBlock / config_.cond_hop + 2;
+    // The most frames a block reads: one that starts on a frame's last sample.
+    const int max_frames = block_frames(config_.cond_hop - 1, kMaxBlock, config_.cond_hop);
     cond_ =
         DeviceBuffer(config_.cond_channels ? padded * config_.cond_channels * max_frames * sizeof(float) : 0);
     audio_ = DeviceBuffer(static_cast<size_t>(streams_) * kMaxBlock * sizeof(float));

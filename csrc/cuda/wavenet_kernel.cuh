@@ -244,7 +244,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       bool key = false;
       for (int c = lane; c < C && !key; c += 32) key = cf[static_cast<long long>(c) * args.frames] != 0.0f;
       key = __any_sync(0xffffffffu, key);
-      if (lane == 0) quiet[b] = count_quiet_frame(quiet[b], key, t % s.cond_hop == 0, args.sleep_after_frames);
+      if (lane == 0) {
+        quiet[b] = count_quiet_frame(quiet[b], key, t % s.cond_hop == 0, args.sleep_after_frames);
+      }
     }
   };
 

@@ -10,7 +10,8 @@
 
 namespace wavenet_rt {
 
-Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features, const PerformerOptions& options)
+Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features,
+                     const PerformerOptions& options)
     : engine_(std::move(engine)),
       options_(options),
       features_(engine_->config().cond_channels ? features : ""),
@@ -20,13 +21,15 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
       temperature_(options.temperature),
       global_id_(options.global_id) {
   const ModelConfig& c = engine_->config();
-  if (options.block < 1 || options.block > (1 << 16)) throw std::invalid_argument("block must be in [1, 65536]");
+  if (options.block < 1 || options.block > (1 << 16)) {
+    throw std::invalid_argument("block must be in [1, 65536]");
+  }
   if (options.voices < 0 || (options.voices > 0 && !channels_)) {
     throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");
   }
   if (engine_->streams() != streams_) {
-    throw std::invalid_argument("a performance plays one engine stream per voice (one without voices): build its "
-                                "engine with streams=" + std::to_string(streams_));
+    throw std::invalid_argument("a performance plays one engine stream per voice (one without voices): "
+                                "build its engine with streams=" + std::to_string(streams_));
   }
   if (c.global_classes && (options.global_id < 0 || options.global_id >= c.global_classes)) {
     throw std::invalid_argument("global_id is outside the model's global classes");
@@ -46,14 +49,17 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
 
 void Performer::reset(uint64_t seed) {
   engine_->reset(seed);
-  conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity, options_.fixed_capacity,
-                                               options_.voices, engine_->config().global_classes);
+  conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity,
+                                               options_.fixed_capacity, options_.voices,
+                                               engine_->config().global_classes);
   t_ = 0;
   temperature_ = options_.temperature;
   global_id_ = options_.global_id;
 }
 
-void Performer::push(int64_t sample, const uint8_t* bytes, int length) { conditioner_->push(sample, bytes, length); }
+void Performer::push(int64_t sample, const uint8_t* bytes, int length) {
+  conditioner_->push(sample, bytes, length);
+}
 
 void Performer::generate(int n, float* out) {
   if (n < 1 || n > options_.block) throw std::invalid_argument("n must be in [1, block]");

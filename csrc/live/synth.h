@@ -1,7 +1,8 @@
 // The live synth: a generator thread places timestamped MIDI on model samples and plays it through the
 // performer (performer.h: conditioner, voices, engine, mix) in small blocks, resamples to the device rate
-// and keeps a lock-free ring filled to a target depth, never more; the audio callback (a plain C function PortAudio calls, no Python) copies from the
-// ring and counts underruns. wavenet_rt/stream.py opens the device and hands PortAudio the callback.
+// and keeps a lock-free ring filled to a target depth, never more; the audio callback (a plain C function
+// PortAudio calls, no Python) copies from the ring and counts underruns. wavenet_rt/live/stream.py opens
+// the device and hands PortAudio the callback.
 #pragma once
 
 #include <atomic>

@@ -1,6 +1,7 @@
-// pybind11 adapters for synth.h and performer.h: wavenet_rt/stream.py builds a Synth over an engine and
-// hands PortAudio the address of the C callback with the synth's address as userdata; wavenet_rt/render.py
-// plays MIDI files through a Performer, the synth's own path. Blocking calls release the GIL.
+// pybind11 adapters for synth.h and performer.h: wavenet_rt/live/stream.py builds a Synth over an engine
+// and hands PortAudio the address of the C callback with the synth's address as userdata;
+// wavenet_rt/render.py plays MIDI files through a Performer, the synth's own path. Blocking calls release
+// the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
