@@ -1,6 +1,6 @@
 // The conditioning frames a block of samples touches: samples t0 .. t0 + n - 1 read frames t0 / hop ..
-// (t0 + n - 1) / hop. One definition for the CPU and CUDA engines and the live synth (Python's twin:
-// block_frames in wavenet_rt/engine.py).
+// (t0 + n - 1) / hop. One definition for the CPU and CUDA engines and the performer (Python's twin:
+// wavenet_rt/block.py).
 #pragma once
 
 #include <cstdint>
