@@ -6,10 +6,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from wavenet_rt import listening
 from wavenet_rt.dataset.voice_lines import Note as Key
 from wavenet_rt.dataset.voice_lines import voice_line, write_notes_midi
-from wavenet_rt.quality_metrics import Note
+from wavenet_rt.eval import listening
+from wavenet_rt.eval.metrics import Note
 
 pytest.importorskip("basic_pitch", reason=listening.INSTALL_HINT)
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"

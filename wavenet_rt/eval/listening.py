@@ -1,0 +1,160 @@
+# What a listener hears, measured on audio only: notes found by an independent transcriber (Spotify's
+# basic-pitch, its ONNX model on onnxruntime) scored against the MIDI, the harmonic-to-noise ratio of a
+# sustained note, loudness per velocity, and the level left after the keys lift. The model's render and the
+# soundfont's render of the same MIDI go through the same functions, so the soundfont's figure is the ceiling.
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import Note  # start, end (seconds), pitch (MIDI key): played or heard
+
+ONSET_TOLERANCE_S = 0.05
+PITCH_TOLERANCE_CENTS = 50.0
+INSTALL_HINT = ("the listening figures need basic-pitch and onnxruntime: pip install onnxruntime pretty_midi "
+                "scikit-learn resampy==0.4.3 && pip install --no-deps basic-pitch==0.4.0")
+
+
+class Transcriber:
+    """basic-pitch on onnxruntime (no TensorFlow), loaded once; its default thresholds."""
+
+    def __init__(self) -> None:
+        try:
+            from basic_pitch import ICASSP_2022_MODEL_PATH
+            from basic_pitch.inference import Model
+        except ImportError as err:
+            raise RuntimeError(INSTALL_HINT) from err
+        self._model = Model(str(Path(ICASSP_2022_MODEL_PATH).parent / "nmp.onnx"))
+
+    def notes(self, audio: np.ndarray, rate: int) -> list[Note]:
+        import soundfile
+        from basic_pitch.inference import predict
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "audio.wav"
+            soundfile.write(path, np.asarray(audio, dtype=np.float32), rate)
+            _, _, events = predict(str(path), self._model)
+        return sorted((Note(float(s), float(e), int(k)) for s, e, k, *_ in events), key=lambda n: n.start)
+
+
+def note_scores(played: list[Note], heard: list[Note]) -> dict:
+    """Precision, recall, F1 of the heard notes against the played ones (onset within 50 ms, pitch within
+    50 cents, offsets ignored: a piano note's end is its decay), overall and per octave of the played key
+    (C-based octaves: key 60 is octave 4). An octave's precision counts the heard notes in that octave."""
+    scores = {"all": _prf(played, heard), "octaves": {}}
+    for octave in sorted({n.pitch // 12 - 1 for n in played}):
+        inside = [n for n in played if n.pitch // 12 - 1 == octave]
+        heard_inside = [n for n in heard if n.pitch // 12 - 1 == octave]
+        scores["octaves"][octave] = _prf(inside, heard_inside)
+    return scores
+
+
+def _prf(played: list[Note], heard: list[Note]) -> dict:
+    import mir_eval
+
+    if not played or not heard:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "played": len(played), "heard": len(heard)}
+
+    def arrays(notes):
+        intervals = np.array([[n.start, max(n.end, n.start + 0.01)] for n in notes])
+        return intervals, 440.0 * 2 ** ((np.array([n.pitch for n in notes]) - 69) / 12)
+
+    (ref_i, ref_p), (est_i, est_p) = arrays(played), arrays(heard)
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE_S, pitch_tolerance=PITCH_TOLERANCE_CENTS,
+        offset_ratio=None)
+    return {"precision": float(p), "recall": float(r), "f1": float(f), "played": len(played), "heard": len(heard)}
+
+
+def harmonic_to_noise_db(audio: np.ndarray, rate: int, key: int) -> float:
+    """Energy of the key's partials against all other energy above half the fundamental, over a
+    Hann-windowed stretch of a held note. Each partial is the strongest peak within 50 cents of k * f0
+    (a piano's partials run sharp), taken +-2% of f0 wide; a note played off pitch counts as noise."""
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+    f0 = 440.0 * 2 ** ((key - 69) / 12)
+    band = freqs >= f0 / 2
+    harmonic = np.zeros_like(band)
+    width, half = 2 ** (PITCH_TOLERANCE_CENTS / 1200), max(3 * rate / len(audio), 0.02 * f0)
+    for k in range(1, int(rate / 2 / f0 / width) + 1):
+        search = np.flatnonzero((freqs >= k * f0 / width) & (freqs <= k * f0 * width))
+        peak = freqs[search[np.argmax(spectrum[search])]]
+        harmonic |= np.abs(freqs - peak) <= half
+    noise = float(spectrum[band & ~harmonic].sum())
+    return float(10 * np.log10(max(float(spectrum[band & harmonic].sum()), 1e-20) / max(noise, 1e-20)))
+
+
+def rms_dbfs(audio: np.ndarray) -> float:
+    return float(10 * np.log10(max(float(np.mean(np.asarray(audio, np.float64) ** 2)), 1e-14)))
+
+
+def loudest_window_dbfs(audio: np.ndarray, rate: int, window_s: float = 0.05) -> float:
+    """The loudest RMS over consecutive windows: how loud a stretch gets at its worst (-140 if empty)."""
+    n = max(1, int(window_s * rate))
+    frames = len(audio) // n
+    if frames == 0:
+        return -140.0
+    return max(rms_dbfs(w) for w in np.reshape(audio[: frames * n], (frames, n)))
+
+
+def velocity_deviation_db(model: dict[int, float], reference: dict[int, float], lowest: int = 20) -> dict:
+    """Loudness per velocity (dB) of the model against the reference after one overall gain (the mean
+    difference from velocity `lowest` up): the largest remaining deviation, and each curve's span."""
+    velocities = sorted(v for v in reference if v >= lowest and v in model)
+    differences = np.array([model[v] - reference[v] for v in velocities])
+    offset = float(differences.mean())
+    return {"offset_db": offset, "max_deviation_db": float(np.abs(differences - offset).max()),
+            "model_span_db": model[velocities[-1]] - model[velocities[0]],
+            "reference_span_db": reference[velocities[-1]] - reference[velocities[0]]}
+
+
+# ---- probes: short MIDI files that isolate one property each -------------------------------------------
+
+SUSTAIN_KEYS = (36, 48, 60, 72, 84, 96)
+VELOCITY_KEYS = (48, 60, 72)
+VELOCITIES = (16, 20, 32, 48, 64, 80, 96, 112, 127)
+PROBE_TAIL_S = 2.0  # silence after the last release, where the idle level is read
+
+
+def sustained_probe(keys: tuple[int, ...] = SUSTAIN_KEYS):
+    """Single notes held 1.5 s at velocity 80, 3 s apart (six octaves by default)."""
+    from ..dataset.voice_lines import Note as Key
+
+    return [Key(0.5 + 3.0 * i, 1.5, key, 80) for i, key in enumerate(keys)]
+
+
+def velocity_probe(keys: tuple[int, ...] = VELOCITY_KEYS):
+    """Each key struck at each of VELOCITIES, 0.6 s held, 1.2 s apart."""
+    from ..dataset.voice_lines import Note as Key
+
+    pairs = [(k, v) for k in keys for v in VELOCITIES]
+    return [Key(0.5 + 1.2 * i, 0.6, key, velocity) for i, (key, velocity) in enumerate(pairs)]
+
+
+def probe_seconds(notes) -> float:
+    return max(n.end for n in notes) + PROBE_TAIL_S
+
+
+def _stretch(audio: np.ndarray, rate: int, start: float, end: float) -> np.ndarray:
+    return audio[int(start * rate): int(end * rate)]
+
+
+def sustained_figures(audio: np.ndarray, rate: int, notes, delay: float) -> dict:
+    """Harmonic-to-noise per key over 0.15-0.9 s after each onset (the attack left out), and the loudest
+    50 ms from 1 s after the last release on (the level with no key down)."""
+    hnr = {n.key: harmonic_to_noise_db(_stretch(audio, rate, n.start + delay + 0.15, n.start + delay + 0.9),
+                                       rate, n.key) for n in notes}
+    last = max(n.end for n in notes) + delay
+    return {"hnr_db": hnr, "hnr_median_db": float(np.median(list(hnr.values()))),
+            "idle_dbfs": loudest_window_dbfs(_stretch(audio, rate, last + 1.0, last + PROBE_TAIL_S), rate)}
+
+
+def velocity_curve(audio: np.ndarray, rate: int, notes, delay: float) -> dict[int, float]:
+    """dBFS RMS over the first 0.4 s of each note, averaged over the keys (in dB) per velocity."""
+    levels: dict[int, list[float]] = {}
+    for n in notes:
+        levels.setdefault(n.velocity, []).append(rms_dbfs(_stretch(audio, rate, n.start + delay,
+                                                                   n.start + delay + 0.4)))
+    return {v: float(np.mean(db)) for v, db in sorted(levels.items())}
