@@ -45,11 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
     p.add_argument("--split", default="test", choices=["test", "valid"],
                    help="held-out split to score (default test; tune sampling options on valid, report on test)")
-    p.add_argument("--pieces", type=int, default=4, help="held-out chorales to render (each also as a melody)")
+    p.add_argument("--pieces", type=int, default=4,
+                   help="held-out chorales to render (each also as a melody; default 4)")
     p.add_argument("--seconds", type=float, default=12.0, help="seconds rendered per piece (default 12)")
     p.add_argument("--windows", type=int, default=64, help="test windows for the NLL figures (default 64)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders (default 1.0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the renders and of the permuted-frames ablation (default 0)")
     add_voice_options(p)
     p.add_argument("--quick", action="store_true", help="one piece, 3 s, 8 windows: a smoke run")
     args = p.parse_args(argv)
