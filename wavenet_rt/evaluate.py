@@ -285,8 +285,34 @@ def mismatch(config, manifest: dict) -> str | None:
     return None
 
 
+# What evaluate imports beyond the base install, by the pyproject extra that brings it
+NEEDS = {"eval": ("librosa", "mir_eval", "matplotlib"), "train": ("torch",)}
+
+
+def missing_extras() -> str | None:
+    """What to install when a module evaluate needs is missing: checked before any work, not 30 s in."""
+    import importlib
+
+    missing = {}
+    for extra, modules in NEEDS.items():
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                missing.setdefault(extra, []).append(name)
+    if not missing:
+        return None
+    extras = ",".join(missing)
+    names = ", ".join(name for names in missing.values() for name in names)
+    return f"evaluate needs {names}: pip install 'wavenet_rt[{extras}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    problem = missing_extras()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     model_path = args.model or default_model_path()
     args.voices = model_voices(model_path, args.voices)
     manifest = load_manifest(args.data)
