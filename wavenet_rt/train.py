@@ -238,7 +238,7 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         self.schedule.load_state_dict(ck["schedule"])
         self.step, self.best = ck["step"], ck["best"]
-        self.planned = ck.get("planned_steps", self.args.steps)  # runs saved before time planning: --steps
+        self.planned = ck.get("planned_steps") or self.args.steps  # a time plan stands; else --steps
         torch.set_rng_state(ck["torch_rng"])
         states = ck["data_rng"]
         if len(states) == self.ddp.world:
@@ -254,7 +254,8 @@ class Trainer:
             save_checkpoint(self.run_dir, {
                 "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                "step": self.step, "best": self.best, "planned_steps": self.planned,
+                "step": self.step, "best": self.best,
+                "planned_steps": self.planned if self.planned != self.args.steps else None,
                 "torch_rng": torch.get_rng_state(),
                 "data_rng": data_rng, "args": args, "config": self.config.to_json()})
         self.ddp.barrier()
