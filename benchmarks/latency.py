@@ -124,7 +124,7 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
     import subprocess
 
-    from jack_probe import JackProbe, JackServer, note_latencies
+    from wavenet_rt.live.probe import JackProbe, JackServer, note_latencies
 
     server = JackServer(f"wavenet_rt_bench_{period}", 48000, period)
     stats_file = work / f"stats_{period}.json"
@@ -174,9 +174,8 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
 def run_live(args) -> list[dict]:
     import tempfile
 
-    from jack_probe import impulse_model
-
     from wavenet_rt import save_model
+    from wavenet_rt.live.probe import impulse_model
 
     rows = []
     with tempfile.TemporaryDirectory() as work:

@@ -3,14 +3,10 @@
 # (JACK_DEFAULT_SERVER), else one started here.
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 from wavenet_rt import _engine
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,9 +20,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def impulse_model_file(tmp_path_factory):
-    from jack_probe import impulse_model
-
     from wavenet_rt import save_model
+    from wavenet_rt.live.probe import impulse_model
 
     path = tmp_path_factory.mktemp("models") / "impulse.safetensors"
     save_model(impulse_model(), path)
@@ -42,7 +37,7 @@ def jack_server():
         return
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed: apt-get install jackd2 (or run the tests through .ci/run)")
-    from jack_probe import JackServer
+    from wavenet_rt.live.probe import JackServer
 
     server = JackServer("wavenet_rt_tests", 48000, 512)
     yield server.name

@@ -14,7 +14,6 @@ import pytest
 import torch
 from scipy import stats
 
-import wavenet_rt
 from wavenet_rt import WaveNet, WaveNetConfig, save_model
 from wavenet_rt.engine import Engine as AnyEngine
 from wavenet_rt.engine import cuda_available
@@ -329,9 +328,10 @@ def test_engine_from_file_equals_engine_from_model(tmp_path):
 
 @pytest.mark.parametrize("check", ["engine_alloc_check", "kernel_check"])
 def test_cpp_checks(check):
-    """C++ executables built beside the module: no allocation while generating after reset() (every
-    malloc counted, worker threads included), and every kernel set against float64 and the contract."""
-    checker = Path(wavenet_rt.__file__).parent / check
+    """C++ executables that the build writes to build/cpp_checks/: no allocation while generating after
+    reset() (every malloc counted, worker threads included), and every kernel set against float64 and
+    the contract."""
+    checker = Path(__file__).resolve().parents[1] / "build" / "cpp_checks" / check
     if not checker.is_file() and not sys.platform.startswith("linux"):
         pytest.skip(f"{check} is only built on Linux")
     assert checker.is_file(), f"{checker} is missing: build with `pip install -e .`"
@@ -358,15 +358,21 @@ def test_gil_is_released_while_generating():
 def test_one_engine_used_from_two_threads_is_an_error_not_a_crash():
     engine = Engine(model_for(WaveNetConfig.preset("small")), threads=1)
     engine.reset(0)
-    worker = threading.Thread(target=engine.generate, args=(40000,))
-    worker.start()
-    time.sleep(0.05)
-    try:
-        if worker.is_alive():
-            with pytest.raises(RuntimeError, match="another thread"):
-                engine.generate(10)
-    finally:
-        worker.join()
+    for n in (40000 * 4**k for k in range(5)):  # longer calls until one is still running when we call
+        worker = threading.Thread(target=engine.generate, args=(n,))
+        worker.start()
+        time.sleep(0.05)
+        try:
+            overlapped = worker.is_alive()
+            if overlapped:
+                with pytest.raises(RuntimeError, match="another thread"):
+                    engine.generate(10)
+        finally:
+            worker.join()
+        if overlapped:
+            break
+    else:
+        pytest.fail("no generate() call lasted 50 ms: the two calls never overlapped")
     assert engine.generate(10).shape == (1, 10)
 
 

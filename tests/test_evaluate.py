@@ -13,7 +13,7 @@ import torch
 
 from wavenet_rt import WaveNet, WaveNetConfig, save_model
 from wavenet_rt import quality_metrics as qm
-from wavenet_rt.evaluate import reference_audio
+from wavenet_rt.eval.evaluate import reference_audio
 
 pytestmark = pytest.mark.slow
 RATE = 16000

@@ -1,4 +1,4 @@
-# The period taps (wavenet_rt/excitation.py, csrc/excitation.h) against independent references: the
+# The period taps (wavenet_rt/excitation.py, csrc/core/excitation.h) against independent references: the
 # signal against a per-sample loop over the decoded past, the CPU engine's and the PyTorch generator's
 # logits against WaveNet.forward in float64, generation against forward through the sampling contract,
 # model files, and fine-tuning from a model without them. The CUDA engine's check is in test_cuda.py.

@@ -39,7 +39,7 @@ def test_global_conditioning_selects_the_sine_pitch():
     rng = np.random.default_rng(0)
     rf, length, batch = config.receptive_field, 600, 16
     silence = silence_code()
-    started = time.monotonic()
+    started = time.process_time()  # CPU seconds of this process: a busy machine slows the wall clock, not this
     for _ in range(700):
         # Each window: some silence (what generation starts from), then a sine of its class at a random phase.
         ids = rng.integers(0, 3, batch)
@@ -53,7 +53,7 @@ def test_global_conditioning_selects_the_sine_pitch():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert time.monotonic() - started < 120
+    assert time.process_time() - started < 240  # the test's own cost bound (all threads, so two cores' worth)
     generator = IncrementalGenerator(model.eval(), batch=3)
     generator.reset(seed=0)
     audio = generator.generate(rate // 2, global_id=torch.arange(3))

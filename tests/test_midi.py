@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from wavenet_rt import Engine
-from wavenet_rt.midi import attach_mido_port
-from wavenet_rt.stream import LiveSynth
+from wavenet_rt.live.midi import attach_mido_port
+from wavenet_rt.live.stream import LiveSynth
 
 
 class FakePort:
@@ -137,3 +137,39 @@ def test_program_change_selects_the_global_class(tmp_path):
         live.push(bytes([0xC0, 7]), time.monotonic_ns())  # no such class: ignored
         settle()
         assert live.counters()["global_id"] == 2 and live.counters()["midi_ignored"] == 1
+
+
+def test_offline_render_honours_mod_wheel_and_program_change(tmp_path):
+    """A file's program change and mod wheel reach the offline render as they reach the live synth (one
+    performer): the render equals the same notes rendered with that class and temperature given directly."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from wavenet_rt import WaveNet, WaveNetConfig, save_model
+    from wavenet_rt.render import render
+
+    torch.manual_seed(0)
+    config = WaveNetConfig(dilations=[1, 2, 4], residual_channels=8, gate_channels=8, skip_channels=8,
+                           cond_channels=176, cond_hop=16, global_classes=3, cond_features="roll88_onset88")
+    save_model(WaveNet(config), tmp_path / "m.safetensors")
+
+    def midi_file(name, *controls):
+        track = mido.MidiTrack([*controls, mido.Message("note_on", note=60, velocity=90, time=0),
+                                mido.Message("note_off", note=60, time=480)])
+        midi = mido.MidiFile(tracks=[track])
+        midi.save(tmp_path / name)
+        return tmp_path / name
+
+    plain = midi_file("plain.mid")
+    with_controls = midi_file("controls.mid", mido.Message("program_change", program=2, time=0),
+                              mido.Message("control_change", control=1, value=127, time=0))
+    engine = Engine(tmp_path / "m.safetensors")
+    samples = 8000
+
+    def rendered(midi, global_id, temperature):
+        return render(engine, midi, samples, 0, SimpleNamespace(seed=3, temperature=temperature, global_id=global_id))
+
+    controlled = rendered(with_controls, 0, 0.5)
+    np.testing.assert_array_equal(controlled, rendered(plain, 2, 1.0))  # class 2, temperature 0.5 * 2
+    assert not np.array_equal(controlled, rendered(plain, 0, 0.5))  # the controls did change the render

@@ -1,10 +1,9 @@
-# Polyphony by voice allocation (csrc/voices.h through MidiConditioner, the renderer and the live synth):
+# Polyphony by voice allocation (csrc/midi/voices.h through MidiConditioner, the renderer and the live synth):
 # frames against a reference allocator written here from the rules, and the mixed audio of a model whose
 # output is full scale while its stream hears a key, against the count of keys the MIDI holds.
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -15,7 +14,6 @@ from wavenet_rt import save_model
 from wavenet_rt.conditioning import ONSET_FRAMES, MidiConditioner, mix_voices
 from wavenet_rt.mulaw import mulaw_decode, silence_code
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 HOP = 8
 
 
@@ -119,7 +117,7 @@ def test_mix_scales_by_the_root_of_the_streams_and_clamps():
 
 @pytest.fixture(scope="module")
 def impulse_model_file_hop64(tmp_path_factory):
-    from jack_probe import impulse_model
+    from wavenet_rt.live.probe import impulse_model
 
     path = tmp_path_factory.mktemp("models") / "impulse64.safetensors"
     save_model(impulse_model(cond_hop=64), path)
@@ -181,7 +179,7 @@ def test_live_synth_plays_the_same_voices(impulse_model_file_hop64, tmp_path):
 
 def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
     from wavenet_rt import Engine
-    from wavenet_rt.stream import LiveSynth
+    from wavenet_rt.live.stream import LiveSynth
 
     with pytest.raises(ValueError, match="streams=4"):
         LiveSynth(Engine(impulse_model_file_hop64), device=None, voices=4)

@@ -1,5 +1,5 @@
-# MIDI events -> conditioning frames for Python callers (the dataset builder, offline rendering, tests),
-# over csrc/conditioner.cpp: the one implementation the live synth runs too, so features never drift.
+# MIDI events -> conditioning frames for Python callers (the dataset builder, evaluation, tests),
+# over csrc/midi/conditioner.cpp: the one implementation the live synth runs too, so features never drift.
 # Frame f describes the MIDI state after every event at sample <= f * hop: an event lands on the first
 # frame that starts at or after it, never earlier (no look-ahead, so a live player can compute each frame
 # before it is needed).
@@ -16,7 +16,7 @@ LOWEST_KEY = _engine.LOWEST_KEY  # A0, the lowest piano key
 KEYS = _engine.KEYS
 ONSET_FRAMES = _engine.ONSET_FRAMES  # frames the onset channel stays set after a note-on
 MAX_VOICES = _engine.MAX_VOICES
-# voices' streams (streams, n) -> their mix (n,): the function the live synth mixes with (csrc/voices.h)
+# voices' streams (streams, n) -> their mix (n,): the function the live synth mixes with (csrc/midi/voices.h)
 mix_voices = _engine.mix_voices
 
 # name -> (channels, description); the name and channel count are recorded in each model's config.
@@ -43,11 +43,12 @@ def feature_channels(features: str) -> int:
 class MidiConditioner:
     """Turns MIDI messages placed at sample positions into frames (channels, frames), incrementally.
 
-    The state machine is csrc/conditioner.cpp, shared with the live synth's generator thread: all 16 MIDI
+    The state machine is csrc/midi/conditioner.cpp, shared with the live synth's generator thread: all 16 MIDI
     channels play one 88-key instrument, each with its own keys, sustain pedal and controllers (CC64,
-    CC120 all sound off, CC121 reset, CC123 all notes off), pitch bend. Messages it does not use or cannot
+    CC120 all sound off, CC121 reset, CC123 all notes off), pitch bend; the mod wheel (CC1) is read for the
+    performer's temperature and makes no frames. Messages it does not use or cannot
     parse are counted in `ignored`, never an error. voices=N shares the keys out to N streams that each
-    show the one key their voice plays (csrc/voices.h): the live synth's polyphony by voice allocation."""
+    show the one key their voice plays (csrc/midi/voices.h): the live synth's polyphony by voice allocation."""
 
     def __init__(self, features: str = DEFAULT_FEATURES, sample_rate: int = 16000, hop: int = 64,
                  voices: int = 0) -> None:

@@ -1,5 +1,5 @@
 # WaveNetConfig: the one description of a model's shape, shared by the PyTorch model, model files and the
-# C++ engines (csrc/weights.h reuses these names). Presets are the standard sizes of DESIGN.md.
+# C++ engines (csrc/core/weights.h reuses these names). Presets are the standard sizes of DESIGN.md.
 from __future__ import annotations
 
 import dataclasses
@@ -39,7 +39,7 @@ class WaveNetConfig:
     cond_features: str = ""  # name of the conditioning feature set (wavenet_rt.conditioning.FEATURE_SETS)
     excitation: str = ""  # "periods": the input one held key's period back, added to the input (excitation.py)
     # How players condition it by default: 0 = one stream hears every key (the model learned chords);
-    # N = keys shared out to N voices of one key each, one engine stream per voice, mixed (csrc/voices.h)
+    # N = keys shared out to N voices of one key each, one engine stream per voice, mixed (csrc/midi/voices.h)
     voices: int = 0
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-# Engine: the Python face of the compiled engines (csrc/engine.h). Picks the backend, checks every input
+# Engine: the Python face of the compiled engines (csrc/core/engine.h). Picks the backend, checks every input
 # with a clear ValueError before it reaches C++, and keeps the per-block frame arithmetic in one place.
 # Needs no torch unless it is handed a torch model.
 from __future__ import annotations
@@ -10,12 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from . import _engine
+from .block import block_frames
 from .config import WaveNetConfig
 from .weights import check_tensors, read_model_file
-
-# What the player, render and evaluate pass as sleep_after: a released piano note has faded to the model's
-# idle hiss (about -48 dB) half a second after its key lifts, so a voice a second past its last key only hisses.
-PLAYER_SLEEP_AFTER_S = 1.0
 
 
 class EngineError(ValueError):
@@ -98,8 +95,7 @@ class Engine:
 
     def frames_for(self, n: int) -> int:
         """How many conditioning frames the next block of n samples touches."""
-        hop = self.config.cond_hop
-        return (self._t + n - 1) // hop - self._t // hop + 1 if n > 0 else 0
+        return block_frames(self._t, n, self.config.cond_hop)[1]
 
     def generate(self, n: int, cond: np.ndarray | None = None, global_id=None, temperature=1.0) -> np.ndarray:
         """The next n samples of every stream -> float32 (streams, n) in [-1, 1]. cond (streams,
@@ -137,7 +133,7 @@ class Engine:
             raise EngineError(f"codes must be integers, got {codes.dtype}")
         if codes.size and (codes.min() < 0 or codes.max() >= self.config.classes):
             raise EngineError(f"codes must be in [0, {self.config.classes - 1}]")
-        cond = self._check_cond(cond, math.ceil(codes.shape[1] / self.config.cond_hop))
+        cond = self._check_cond(cond, block_frames(0, codes.shape[1], self.config.cond_hop)[1])
         out = self._engine.logits(codes.astype(np.int32), cond, self._check_global(global_id))
         self._t = codes.shape[1]
         return out

@@ -1,7 +1,7 @@
 # The period taps: at each step, the mean over the held keys of the model's own input one key period
 # before the sample it predicts, as a companded amplitude in [-1, 1] (the scale the input embedding starts
 # from). A held note repeats with its period, so this one value predicts the next sample almost exactly and
-# tells the network each note's pitch at sample level. Float64 reference; csrc/excitation.h is the engines'.
+# tells the network each note's pitch at sample level. Float64 reference; csrc/core/excitation.h is the engines'.
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .block import block_frames
 from .conditioning import KEYS
 from .excitation import MIN_TAP_BACK, companded, key_taps
 from .model import WaveNet
@@ -157,9 +158,8 @@ class IncrementalGenerator:
         after reset() follows an endless silence and the silence code at step 0, and draws its uniform
         from sampling_uniforms(seed, stream, k)."""
         hop = self.config.cond_hop
-        first_frame = self.t // hop
+        first_frame, frames = block_frames(self.t, n, hop)
         if self.config.cond_channels:
-            frames = (self.t + n - 1) // hop - first_frame + 1
             want = (self.batch, self.config.cond_channels, frames)
             if cond is None or tuple(cond.shape) != want:
                 raise ValueError(f"cond must have shape {want} for this block, got "

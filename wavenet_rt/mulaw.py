@@ -1,5 +1,5 @@
 # Mu-law companding between audio in [-1, 1] and classes 0..classes-1 (mu = classes - 1), in NumPy.
-# Twin of csrc/sampling.h's mulaw_encode/mulaw_decode (which compute in float32; this in float64).
+# Twin of csrc/core/sampling.h's mulaw_encode/mulaw_decode (which compute in float32; this in float64).
 from __future__ import annotations
 
 import numpy as np

@@ -1,18 +1,19 @@
 # `python -m wavenet_rt.render [in.mid] out.wav`: offline rendering of a MIDI file (or free-running, with no
-# MIDI) through the same conditioning code the live synth uses and the compiled engine, as fast as it goes,
-# with a progress bar. Ctrl-C keeps what was rendered so far.
+# MIDI) through the live synth's own path (the performer: conditioner, voices, engine, mix), as fast as it
+# goes, with a progress bar. Ctrl-C keeps what was rendered so far.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .conditioning import MAX_VOICES, MidiConditioner, midi_duration, mix_voices, read_midi_events
-from .engine import PLAYER_SLEEP_AFTER_S, Engine
-from .weights import ModelFileError, default_model_path, read_model_config
+from . import _engine
+from .conditioning import midi_duration, read_midi_events
+from .engine import Engine
+from .voice_options import add_voice_options, model_voices
+from .weights import ModelFileError, default_model_path
 
 BLOCK = 4096  # samples generated per progress update
 
@@ -38,59 +39,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def add_voice_options(p: argparse.ArgumentParser) -> None:
-    """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
-    p.add_argument("--voices", type=int, metavar="N", help=(
-        "polyphony: share the keys out to N voices, one engine stream each, mixed (N times the compute; the "
-        "oldest note gives way when all play); 0: one stream hears every key. Default: the model's own "
-        "(4 for the shipped model, which learned single lines)"))
-    p.add_argument("--sleep-after", type=float, default=PLAYER_SLEEP_AFTER_S, metavar="SECONDS", help=(
-        "a voice with no key down this long sleeps until its next key: silence instead of the model's idle "
-        f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))
+def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: argparse.Namespace) -> np.ndarray:
+    """Plays a MIDI file (or nothing: free-running) for `samples` samples through the live synth's own
+    path (csrc/live/performer.h: conditioner, voices, engine streams, mix; mod wheel and program change
+    included), block by block; on Ctrl-C returns what exists so far. Resets the engine with args.seed."""
+    from tqdm import tqdm
 
-
-def model_voices(model: Path, voices: int | None) -> int:
-    """The voices to play `model` with: `voices` when given, else the model file's own default."""
-    if voices is None:
-        return read_model_config(model).voices
-    if not 0 <= voices <= MAX_VOICES:
-        raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
-    return voices
-
-
-def conditioning_frames(config, midi: Path | None, samples: int, voices: int = 0) -> np.ndarray | None:
-    """(streams, cond_channels, frames) for the whole render: one stream, or one per voice; None for an
-    unconditional model."""
+    config = engine.config
     if not config.cond_channels:
         if midi is not None:
             raise ValueError("this model has no MIDI conditioning: it cannot follow a MIDI file (omit it to free-run)")
         if voices:
             raise ValueError("an unconditional model has no keys to share out to voices: use voices 0")
-        return None
-    conditioner = MidiConditioner(config.cond_features, config.sample_rate, config.cond_hop, voices)
+    glob = args.global_id if config.global_classes else 0
+    performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, args.temperature, glob)
+    performer.reset(args.seed)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
-        conditioner.push(msg, round(seconds * config.sample_rate))
-    frames = conditioner.frames(math.ceil(samples / config.cond_hop))
-    return frames if voices else frames[None]
-
-
-def render(engine: Engine, cond: np.ndarray | None, samples: int, args: argparse.Namespace) -> np.ndarray:
-    """Generates `samples` samples block by block, the engine's streams (voices) mixed as the live synth
-    mixes them; on Ctrl-C returns what exists so far."""
-    from tqdm import tqdm
-
-    hop = engine.config.cond_hop
-    glob = args.global_id if engine.config.global_classes else None
-    engine.reset(seed=args.seed)
+        performer.push(round(seconds * config.sample_rate), bytes(msg.bytes()))
     blocks: list[np.ndarray] = []
     # disable=None: a bar on a terminal only, so captured logs (evaluate, CI) hold results, not redraws
     with tqdm(total=samples, unit="sample", unit_scale=True, desc="rendering", disable=None) as bar:
         try:
             for start in range(0, samples, BLOCK):
                 n = min(BLOCK, samples - start)
-                frames = None if cond is None else cond[:, :, start // hop:(start + n - 1) // hop + 1]
-                audio = engine.generate(n, frames, glob, args.temperature)  # (streams, n)
-                blocks.append(mix_voices(audio) if engine.streams > 1 else audio[0])
+                blocks.append(performer.generate(n))
                 bar.update(n)
         except KeyboardInterrupt:
             print("\ninterrupted: writing what was rendered so far", file=sys.stderr)
@@ -120,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if seconds is None:
             seconds = midi_duration(read_midi_events(midi)) + 1.0 if midi is not None else 5.0
         samples = max(1, round(seconds * config.sample_rate))
-        cond = conditioning_frames(config, midi, samples, voices)
-        audio = render(engine, cond, samples, args)
+        audio = render(engine, midi, samples, voices, args)
         rate = args.samplerate or config.sample_rate
         if rate != config.sample_rate:
             import soxr

@@ -3,6 +3,7 @@
 # models without torch) and never unpickles; every way a file can be wrong raises ModelFileError.
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -28,29 +29,11 @@ def default_model_path() -> Path:
 
 
 def expected_shapes(config: WaveNetConfig) -> dict[str, tuple[int, ...]]:
-    """Every tensor a model file of this config holds, with its shape (PyTorch layout)."""
-    r, g, s, half = config.residual_channels, config.gate_channels, config.skip_channels, config.gate_channels // 2
-    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (config.classes, r)}
-    if config.excitation:
-        shapes["excite.weight"] = (r, 1, 1)
-    for i in range(config.layers):
-        p = f"layers.{i}."
-        shapes[p + "conv.weight"] = (g, r, config.kernel_size)
-        shapes[p + "conv.bias"] = (g,)
-        if config.cond_channels:
-            shapes[p + "cond.weight"] = (g, config.cond_channels, 1)
-        if config.global_classes:
-            shapes[p + "glob.weight"] = (config.global_classes, g)
-        shapes[p + "skip.weight"] = (s, half, 1)
-        shapes[p + "skip.bias"] = (s,)
-        if i < config.layers - 1:
-            shapes[p + "res.weight"] = (r, half, 1)
-            shapes[p + "res.bias"] = (r,)
-    shapes["head1.weight"] = (s, s, 1)
-    shapes["head1.bias"] = (s,)
-    shapes["head2.weight"] = (config.classes, s, 1)
-    shapes["head2.bias"] = (config.classes,)
-    return shapes
+    """Every tensor a model file of this config holds, with its shape (PyTorch layout). The list is the
+    engines' own (csrc/core/tensor_list.h), so files are checked against exactly what the engines read."""
+    from . import _engine
+
+    return {name: tuple(shape) for name, shape in _engine.tensor_shapes(dataclasses.asdict(config)).items()}
 
 
 def read_model_file(path: str | Path) -> tuple[WaveNetConfig, dict[str, np.ndarray]]:

@@ -1,7 +1,7 @@
 // CpuEngine (cpu_engine.h): weight repacking, per-stream state, and the per-sample step. The arithmetic
 // lives in the kernels (kernels.h); this file decides what is computed when: the conditioning once per
 // frame, the tap products per sample, residual and skip accumulated in place.
-#include "cpu_engine.h"
+#include "cpu/cpu_engine.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,9 +11,11 @@
 #include <string>
 #include <thread>
 
-#include "../block_checks.h"
-#include "../exclusive_call.h"
-#include "../sampling.h"
+#include "core/block.h"
+#include "core/block_checks.h"
+#include "core/exclusive_call.h"
+#include "core/sampling.h"
+#include "core/sleep.h"
 
 namespace wavenet_rt::cpu {
 
@@ -235,7 +237,7 @@ void CpuEngine::clear(uint64_t seed) {
     s.held = 0;
     // No key has been down since reset: asleep until one is, and settled already, since the primed state
     // is the one endless silence leaves (up to rounding: priming sums the taps' weights first).
-    s.quiet_frames = sleep_after_frames_;
+    s.quiet_frames = quiet_frames_at_reset(sleep_after_frames_);
     s.slept = settle_samples_;
     s.skipped = true;
     if (s.history.size()) std::memset(s.history.data(), 0, s.history.size() * sizeof(float));
@@ -270,11 +272,7 @@ void CpuEngine::set_held_keys(StreamState& s, const float* frame) const {
 void CpuEngine::count_quiet_frames(StreamState& s, const float* frame, bool frame_start) const {
   bool empty = true;
   for (int c = 0; c < config_.cond_channels && empty; ++c) empty = frame[c] == 0.0f;
-  if (!empty) {
-    s.quiet_frames = 0;
-  } else if (frame_start && s.quiet_frames < sleep_after_frames_) {
-    ++s.quiet_frames;
-  }
+  s.quiet_frames = count_quiet_frame(s.quiet_frames, !empty, frame_start, sleep_after_frames_);
 }
 
 // x += the mean of the held keys' period taps at step t through its projection (in double, as the reference).
@@ -381,7 +379,7 @@ void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_p
   head2_.matvec(kernels_, s.hidden.data(), s.logits.data());
 }
 
-// The sampling contract of csrc/sampling.h, with the exp weights from the (bit-identical) kernel.
+// The sampling contract of csrc/core/sampling.h, with the exp weights from the (bit-identical) kernel.
 int32_t CpuEngine::pick(StreamState& s, int stream, uint64_t index, float temperature) const {
   const float* logits = s.logits.data();
   const int n = config_.classes;
@@ -396,9 +394,7 @@ void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* gl
   if (n < 0) throw std::invalid_argument("n must be >= 0");
   if (n == 0) return;
   ExclusiveCall exclusive(busy_);
-  const uint64_t hop = config_.cond_hop;
-  const int expected_frames = static_cast<int>((t_ + n - 1) / hop - t_ / hop + 1);
-  check_block_inputs(config_, streams_, cond, frames, expected_frames, global_ids);
+  check_block_inputs(config_, streams_, cond, frames, block_frames(t_, n, config_.cond_hop), global_ids);
   Job job{n, cond, frames, global_ids, temperatures, audio, nullptr, nullptr, this};
   pool_.run(&CpuEngine::run_job, &job);
   t_ += n;
@@ -407,14 +403,8 @@ void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* gl
 void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const int32_t* global_ids, float* out) {
   if (steps < 0) throw std::invalid_argument("steps must be >= 0");
   ExclusiveCall exclusive(busy_);
-  const long values = static_cast<long>(streams_) * steps;
-  for (long i = 0; i < values; ++i) {
-    if (codes[i] < 0 || codes[i] >= config_.classes) {
-      throw std::invalid_argument("code " + std::to_string(codes[i]) + " is outside [0, " +
-                                  std::to_string(config_.classes - 1) + "]");
-    }
-  }
-  const int frames = (steps + config_.cond_hop - 1) / config_.cond_hop;
+  check_codes(config_, codes, static_cast<long>(streams_) * steps);
+  const int frames = block_frames(0, steps, config_.cond_hop);
   check_block_inputs(config_, streams_, cond, frames, frames, global_ids);
   clear(seed_);
   for (StreamState& s : states_) s.primed = true;  // forward()'s zero history, not silence
@@ -440,7 +430,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
   for (size_t l = 0; l < layers_.size(); ++l) {
     pos[l] = layers_[l].ring_rows ? static_cast<int>(t_ % layers_[l].ring_rows) : 0;
   }
-  const uint64_t first_frame = t_ / hop;
+  const uint64_t first_frame = block_first_frame(t_, config_.cond_hop);
   for (int i = 0; i < job.n; ++i) {
     const uint64_t t = t_ + i;
     for (int si = first; si < last; ++si) {
@@ -459,7 +449,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
         // without keys reads empty frame after empty frame.
         bool changed = gid != s.biases_gid;
         float* frame = s.frame.data();
-        const long f = static_cast<long>(t / hop - first_frame);
+        const long f = static_cast<long>(block_first_frame(t, hop) - first_frame);
         for (int c = 0; c < channels; ++c) {
           const float v = job.cond[(static_cast<long>(si) * channels + c) * job.frames + f];
           changed |= !(v == frame[c]);
@@ -473,7 +463,7 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
         }
         if (sleep_after_frames_ && !job.codes) count_quiet_frames(s, frame, t % hop == 0);
       }
-      const bool asleep = sleep_after_frames_ && !job.codes && s.quiet_frames >= sleep_after_frames_;
+      const bool asleep = !job.codes && is_asleep(s.quiet_frames, sleep_after_frames_);
       if (!asleep) s.slept = 0;
       if (asleep && s.slept == settle_samples_) {  // this step would leave the state as it is
         s.code = silence_code_;

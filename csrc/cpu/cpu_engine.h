@@ -10,12 +10,12 @@
 #include <memory>
 #include <vector>
 
-#include "../engine.h"
-#include "../excitation.h"
-#include "float_buffer.h"
-#include "kernels.h"
-#include "weight_matrix.h"
-#include "worker_pool.h"
+#include "core/engine.h"
+#include "core/excitation.h"
+#include "cpu/float_buffer.h"
+#include "cpu/kernels.h"
+#include "cpu/weight_matrix.h"
+#include "cpu/worker_pool.h"
 
 namespace wavenet_rt::cpu {
 

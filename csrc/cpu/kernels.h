@@ -25,7 +25,7 @@ struct Kernels {
   void (*gate)(const float* a, int half, float* z);
   // v = max(v, 0), n padded.
   void (*relu)(float* v, int n);
-  // w[i] = sampling_exp((logits[i] - max) * inv_temperature), bit-identical to csrc/sampling.h's, n padded.
+  // w[i] = sampling_exp((logits[i] - max) * inv_temperature), bit-identical to csrc/core/sampling.h's, n padded.
   void (*sampling_weights)(const float* logits, int n, float max, float inv_temperature, float* w);
 };
 

@@ -1,7 +1,7 @@
 // AVX2+FMA(+F16C) versions of the CPU engine's inner loops (kernels.h). The only file built with -mavx2:
 // it includes no other project header and no standard header with inline code, so no AVX2 instruction
 // can leak into code the portable path shares (inline functions are merged across files at link time).
-#include "kernels.h"
+#include "cpu/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -101,7 +101,7 @@ void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, 
   matmat_any(w, in, out, x, x_stride, rows, y);
 }
 
-// exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/sampling.h.
+// exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/core/sampling.h.
 inline __m256 exp_core(__m256 x) {
   const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -136,7 +136,7 @@ void relu(float* v, int n) {
   for (int i = 0; i < n; i += 8) _mm256_storeu_ps(v + i, _mm256_max_ps(_mm256_loadu_ps(v + i), zero));
 }
 
-// Lane-wise the same operations, in the same order, as sampling_exp in csrc/sampling.h.
+// Lane-wise the same operations, in the same order, as sampling_exp in csrc/core/sampling.h.
 void sampling_weights(const float* logits, int n, float max, float inv_temperature, float* w) {
   const __m256 vmax = _mm256_set1_ps(max), vinv = _mm256_set1_ps(inv_temperature);
   for (int i = 0; i < n; i += 8) {

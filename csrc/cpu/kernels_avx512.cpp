@@ -1,7 +1,7 @@
 // AVX-512 versions of the CPU engine's inner loops (kernels.h): 16 floats per register. Like
 // kernels_avx2.cpp, the only file built with its flags (-mavx512f), including no project or standard
 // header with inline code, so none of its instructions can leak into the portable path.
-#include "kernels.h"
+#include "cpu/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -104,7 +104,7 @@ void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, 
   matmat_any(w, in, out, x, x_stride, rows, y);
 }
 
-// exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/sampling.h.
+// exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/core/sampling.h.
 inline __m512 exp_core(__m512 x) {
   const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

@@ -2,9 +2,9 @@
 // and the AVX2 ones. Accurate libm tanh/exp; compiled for the baseline instruction set.
 #include <cmath>
 
-#include "../sampling.h"
-#include "half.h"
-#include "kernels.h"
+#include "core/sampling.h"
+#include "cpu/half.h"
+#include "cpu/kernels.h"
 
 namespace wavenet_rt::cpu {
 namespace {

@@ -1,7 +1,7 @@
 // WeightMatrix::finish (weight_matrix.h): the one-time float32 -> half conversion of the fp16 mode.
-#include "weight_matrix.h"
+#include "cpu/weight_matrix.h"
 
-#include "half.h"
+#include "cpu/half.h"
 
 namespace wavenet_rt::cpu {
 

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "float_buffer.h"
-#include "kernels.h"
+#include "cpu/float_buffer.h"
+#include "cpu/kernels.h"
 
 namespace wavenet_rt::cpu {
 

@@ -1,8 +1,8 @@
 // WorkerPool (worker_pool.h): an epoch counter announces each task, a pending counter reports its end;
-// waiting spins briefly and then sleeps on a futex (csrc/futex.h), so short gaps cost no wake-up.
-#include "worker_pool.h"
+// waiting spins briefly and then sleeps on a futex (csrc/core/futex.h), so short gaps cost no wake-up.
+#include "cpu/worker_pool.h"
 
-#include "../futex.h"
+#include "core/futex.h"
 
 namespace wavenet_rt::cpu {
 namespace {

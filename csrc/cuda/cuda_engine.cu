@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "../block_checks.h"
-#include "../exclusive_call.h"
-#include "../sampling.h"
-#include "cuda_engine.h"
-#include "wavenet_kernel.cuh"
+#include "core/block.h"
+#include "core/block_checks.h"
+#include "core/exclusive_call.h"
+#include "core/sampling.h"
+#include "core/sleep.h"
+#include "cuda/cuda_engine.h"
+#include "cuda/wavenet_kernel.cuh"
 
 namespace wavenet_rt::cuda {
 namespace {
@@ -263,14 +265,14 @@ class CudaEngine final : public Engine {
     if (n == 0) return;
     ExclusiveCall exclusive(busy_);
     check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread may have another current device
-    const uint64_t hop = config_.cond_hop, start = t_;
-    const int expected_frames = static_cast<int>((t_ + n - 1) / hop - t_ / hop + 1);
-    check_block_inputs(config_, streams_, cond, frames, expected_frames, global_ids);
+    const int hop = config_.cond_hop;
+    const uint64_t start = t_;
+    check_block_inputs(config_, streams_, cond, frames, block_frames(t_, n, hop), global_ids);
     upload_stream_inputs(global_ids, temperatures);
     for (int done = 0; done < n;) {
       const int len = std::min(kMaxBlock, n - done);
-      const int first_frame = static_cast<int>(t_ / hop - start / hop);
-      const int chunk_frames = static_cast<int>((t_ + len - 1) / hop - t_ / hop + 1);
+      const int first_frame = static_cast<int>(block_first_frame(t_, hop) - block_first_frame(start, hop));
+      const int chunk_frames = block_frames(t_, len, hop);
       if (cond) stage_cond(cond, frames, first_frame, chunk_frames);
       launch(len, chunk_frames, nullptr);
       check(cudaMemcpy2DAsync(audio + done, static_cast<size_t>(n) * sizeof(float), audio_.as<float>(),
@@ -289,13 +291,8 @@ class CudaEngine final : public Engine {
     if (steps < 0) throw std::invalid_argument("steps must be >= 0");
     ExclusiveCall exclusive(busy_);
     check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread may have another current device
-    for (long i = 0; i < static_cast<long>(streams_) * steps; ++i) {
-      if (codes[i] < 0 || codes[i] >= config_.classes) {
-        throw std::invalid_argument("code " + std::to_string(codes[i]) + " is outside [0, " +
-                                    std::to_string(config_.classes - 1) + "]");
-      }
-    }
-    const int hop = config_.cond_hop, frames = (steps + hop - 1) / hop;
+    check_codes(config_, codes, static_cast<long>(streams_) * steps);
+    const int hop = config_.cond_hop, frames = block_frames(0, steps, hop);
     check_block_inputs(config_, streams_, cond, frames, frames, global_ids);
     clear(seed_);
     primed_ = true;  // forward()'s zero history, not silence
@@ -303,7 +300,8 @@ class CudaEngine final : public Engine {
     upload_stream_inputs(global_ids, nullptr);
     for (int done = 0; done < steps;) {
       const int len = std::min(logits_chunk_, steps - done);
-      const int first_frame = done / hop, chunk_frames = (done + len - 1) / hop - done / hop + 1;
+      const int first_frame = static_cast<int>(block_first_frame(done, hop));
+      const int chunk_frames = block_frames(done, len, hop);
       if (cond) stage_cond(cond, frames, first_frame, chunk_frames);
       check(cudaMemcpy2DAsync(forced_.as<int32_t>(), static_cast<size_t>(len) * 4, codes + done,
                               static_cast<size_t>(steps) * 4, static_cast<size_t>(len) * 4,
@@ -455,7 +453,8 @@ class CudaEngine final : public Engine {
     temperatures_ = DeviceBuffer(padded * sizeof(float));
     const long long per_step = static_cast<long long>(streams_) * config_.classes;
     logits_chunk_ = static_cast<int>(std::max(1LL, std::min<long long>(kMaxBlock, kLogitsBudget / per_step)));
-    const int max_frames = kMaxBlock / config_.cond_hop + 2;
+    // The most frames a block reads: one that starts on a frame's last sample.
+    const int max_frames = block_frames(config_.cond_hop - 1, kMaxBlock, config_.cond_hop);
     cond_ =
         DeviceBuffer(config_.cond_channels ? padded * config_.cond_channels * max_frames * sizeof(float) : 0);
     audio_ = DeviceBuffer(static_cast<size_t>(streams_) * kMaxBlock * sizeof(float));
@@ -464,7 +463,7 @@ class CudaEngine final : public Engine {
     host_ids_.assign(padded, 0);
     host_temperatures_.assign(padded, 0.0f);  // padding streams take the argmax: cheap and harmless
     host_codes_.assign(padded, 0);
-    host_quiet_frames_.assign(padded, sleep_after_frames_);
+    host_quiet_frames_.assign(padded, quiet_frames_at_reset(sleep_after_frames_));
   }
 
   void clear(uint64_t seed) {

@@ -1,11 +1,11 @@
-// The CUDA engine's one entry point, free of CUDA headers so csrc/engine.cpp (plain C++) can build it.
+// The CUDA engine's one entry point, free of CUDA headers so csrc/core/engine.cpp (plain C++) can build it.
 // The engine itself (device buffers, weight slicing, cluster sizing, launches) is in cuda_engine.cu; the
 // kernel in wavenet_kernel.cuh.
 #pragma once
 
 #include <memory>
 
-#include "../engine.h"
+#include "core/engine.h"
 
 namespace wavenet_rt {
 

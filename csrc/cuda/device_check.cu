@@ -1,13 +1,13 @@
-// Device-side twin of csrc/sampling.h's RNG, exposed for tests: the CUDA engine must draw exactly the
+// Device-side twin of csrc/core/sampling.h's RNG, exposed for tests: the CUDA engine must draw exactly the
 // numbers the CPU engine draws. Compiled whenever nvcc is found (WAVENET_RT_CUDA=AUTO).
-#include "device_check.h"
+#include "cuda/device_check.h"
 
 #include <cuda_runtime.h>
 
 #include <stdexcept>
 #include <string>
 
-#include "../sampling.h"
+#include "core/sampling.h"
 
 namespace wavenet_rt {
 namespace {

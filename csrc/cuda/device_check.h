@@ -1,4 +1,4 @@
-// Host-callable entry points of the CUDA build that need no CUDA headers, so csrc/bindings.cpp (a plain
+// Host-callable entry points of the CUDA build that need no CUDA headers, so csrc/python/bindings.cpp (a plain
 // C++ file) can expose them. Implemented in device_check.cu; the CUDA engine proper comes with its issue.
 #pragma once
 

@@ -11,9 +11,11 @@
 
 #include <cstdint>
 
-#include "../excitation.h"
-#include "../sampling.h"
-#include "kernel_args.h"
+#include "core/block.h"
+#include "core/excitation.h"
+#include "core/sampling.h"
+#include "core/sleep.h"
+#include "cuda/kernel_args.h"
 
 namespace wavenet_rt::cuda {
 
@@ -114,7 +116,7 @@ __device__ __forceinline__ float sum_partials(const float* exchange, long long c
   return sum;
 }
 
-// The sampling contract of csrc/sampling.h for one stream, by one warp: argmax and the exp weights in
+// The sampling contract of csrc/core/sampling.h for one stream, by one warp: argmax and the exp weights in
 // parallel, the running sums left to right by lane 0 (the contract fixes their float order), the search
 // in parallel. Returns the class on every lane.
 __device__ int sample_warp(const float* logits, float* weights, float* prefix, int classes, float temperature,
@@ -210,7 +212,8 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
 
   // Frame biases of the owned gate rows: conv bias + global class + (with_cond) the frame's projection.
   auto set_frame_biases = [&](uint64_t t, bool with_cond) {
-    const long long frame = with_cond ? static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop) : 0;
+    const long long frame =
+        with_cond ? block_first_frame(t, s.cond_hop) - block_first_frame(args.t0, s.cond_hop) : 0;
     for (int i = tid; i < s.layers * B * 2 * hn; i += kThreads) {
       const int row = i % (2 * hn), b = (i / (2 * hn)) % B, l = i / (2 * hn * B);
       const int h = rank * hn + row % hn;
@@ -235,18 +238,14 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   // Counts each stream's frames in a row without a key, as the CPU engine does: a warp per stream, lanes
   // over the channels. Every CTA reads the same frame, so every CTA keeps the same count.
   auto count_quiet_frames = [&](uint64_t t) {
-    const long long frame = static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop);
+    const long long frame = block_first_frame(t, s.cond_hop) - block_first_frame(args.t0, s.cond_hop);
     for (int b = warp; b < B; b += warps) {
       const float* cf = args.cond + static_cast<long long>(first_stream + b) * C * args.frames + frame;
       bool key = false;
       for (int c = lane; c < C && !key; c += 32) key = cf[static_cast<long long>(c) * args.frames] != 0.0f;
       key = __any_sync(0xffffffffu, key);
       if (lane == 0) {
-        if (key) {
-          quiet[b] = 0;
-        } else if (t % s.cond_hop == 0 && quiet[b] < args.sleep_after_frames) {
-          ++quiet[b];
-        }
+        quiet[b] = count_quiet_frame(quiet[b], key, t % s.cond_hop == 0, args.sleep_after_frames);
       }
     }
   };
@@ -328,7 +327,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   // least one step old (kMinTapBack), written before that step's cluster barriers, so every CTA reads the
   // same bits.
   auto add_period_taps = [&](uint64_t t) {
-    const long long frame = static_cast<long long>(t / s.cond_hop - args.t0 / s.cond_hop);
+    const long long frame = block_first_frame(t, s.cond_hop) - block_first_frame(args.t0, s.cond_hop);
     const int mask = s.history_mask;
     for (int b = warp; b < B; b += warps) {
       float* history = args.history + static_cast<long long>(first_stream + b) * (mask + 1);
@@ -439,7 +438,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       for (int b = warp; b < B; b += warps) {
         const int stream = first_stream + b;
         const float u = sampling_uniform(args.seed, static_cast<uint32_t>(stream), t);
-        const bool asleep = args.sleep_after_frames && quiet[b] >= args.sleep_after_frames;
+        const bool asleep = is_asleep(quiet[b], args.sleep_after_frames);
         const int code = asleep ? args.silence_code
                                 : sample_warp(logits + b * Q, weights + b * Q, prefix + b * Q, Q,
                                               args.temperatures[stream], u);

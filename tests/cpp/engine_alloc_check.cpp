@@ -15,8 +15,8 @@
 #include <chrono>
 #include <thread>
 
-#include "engine.h"
-#include "synth.h"
+#include "core/engine.h"
+#include "live/synth.h"
 
 extern "C" {
 void* __libc_malloc(size_t);

@@ -1,5 +1,5 @@
 // Checks every kernel set this CPU runs (csrc/cpu/kernels.h) against float64 references, and that their
-// sampling weights are bit-identical to csrc/sampling.h's sampling_exp (the contract that lets engines
+// sampling weights are bit-identical to csrc/core/sampling.h's sampling_exp (the contract that lets engines
 // pick the same samples from the same logits). Exit code 0 = all good. Run by tests/test_engine.py.
 #include <cmath>
 #include <cstdio>
@@ -9,7 +9,7 @@
 
 #include "cpu/half.h"
 #include "cpu/kernels.h"
-#include "sampling.h"
+#include "core/sampling.h"
 
 using wavenet_rt::cpu::Kernels;
 

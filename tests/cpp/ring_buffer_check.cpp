@@ -1,6 +1,6 @@
-// Two-thread stress test of the lock-free SPSC ring (csrc/ring_buffer.h): a producer writes a numbered
+// Two-thread stress test of the lock-free SPSC ring (csrc/live/ring_buffer.h): a producer writes a numbered
 // sequence in random-sized pieces, a consumer reads in other random sizes; nothing may be lost,
-// duplicated or reordered. Also the resampler (csrc/resampler.h) against a float64 sine. Exit 0 = pass.
+// duplicated or reordered. Also the resampler (csrc/live/resampler.h) against a float64 sine. Exit 0 = pass.
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "resampler.h"
-#include "ring_buffer.h"
+#include "live/resampler.h"
+#include "live/ring_buffer.h"
 
 namespace {
 

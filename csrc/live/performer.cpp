@@ -1,0 +1,91 @@
+// Performer (performer.h). A block's frames come from the conditioner in order; a block that starts inside
+// the frame emitted last reuses it, so any block size reads the same frames.
+#include "live/performer.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/block.h"
+#include "midi/voices.h"
+
+namespace wavenet_rt {
+
+Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features,
+                     const PerformerOptions& options)
+    : engine_(std::move(engine)),
+      options_(options),
+      features_(engine_->config().cond_channels ? features : ""),
+      hop_(engine_->config().cond_hop),
+      channels_(engine_->config().cond_channels),
+      streams_(options.voices > 0 ? options.voices : 1),
+      temperature_(options.temperature),
+      global_id_(options.global_id) {
+  const ModelConfig& c = engine_->config();
+  if (options.block < 1 || options.block > (1 << 16)) {
+    throw std::invalid_argument("block must be in [1, 65536]");
+  }
+  if (options.voices < 0 || (options.voices > 0 && !channels_)) {
+    throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");
+  }
+  if (engine_->streams() != streams_) {
+    throw std::invalid_argument("a performance plays one engine stream per voice (one without voices): "
+                                "build its engine with streams=" + std::to_string(streams_));
+  }
+  if (c.global_classes && (options.global_id < 0 || options.global_id >= c.global_classes)) {
+    throw std::invalid_argument("global_id is outside the model's global classes");
+  }
+  reset(0);
+  if (conditioner_->channels() != channels_) {
+    throw std::invalid_argument("feature set '" + features + "' does not have the model's cond_channels");
+  }
+  const int max_frames = block_frames(hop_ - 1, options.block, hop_);  // a block straddling the most frames
+  const size_t rows = static_cast<size_t>(streams_) * channels_;
+  cond_block_.resize(rows * max_frames);
+  last_frame_.resize(rows);
+  voice_audio_.resize(static_cast<size_t>(streams_) * options.block);
+  global_ids_.resize(streams_);
+  temperatures_.resize(streams_);
+}
+
+void Performer::reset(uint64_t seed) {
+  engine_->reset(seed);
+  conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity,
+                                               options_.fixed_capacity, options_.voices,
+                                               engine_->config().global_classes);
+  t_ = 0;
+  temperature_ = options_.temperature;
+  global_id_ = options_.global_id;
+}
+
+void Performer::push(int64_t sample, const uint8_t* bytes, int length) {
+  conditioner_->push(sample, bytes, length);
+}
+
+void Performer::generate(int n, float* out) {
+  if (n < 1 || n > options_.block) throw std::invalid_argument("n must be in [1, block]");
+  const int64_t first = block_first_frame(t_, hop_);
+  const int frames = block_frames(t_, n, hop_);
+  const int rows = streams_ * channels_;
+  int column = 0;
+  if (first < conditioner_->next_frame()) {  // the block starts inside the frame emitted last time
+    for (int r = 0; r < rows; ++r) cond_block_[static_cast<size_t>(r) * frames] = last_frame_[r];
+    column = 1;
+  }
+  if (frames > column) conditioner_->frames(frames - column, cond_block_.data() + column, frames);
+  for (int r = 0; r < rows; ++r) last_frame_[r] = cond_block_[static_cast<size_t>(r) * frames + frames - 1];
+  // The controls as of the block's last frame: the mod wheel raises the temperature up to twice its base.
+  temperature_ = options_.temperature * (1.0f + conditioner_->mod_wheel() / 127.0f);
+  if (conditioner_->program() >= 0) global_id_ = conditioner_->program();
+  const float* cond = channels_ ? cond_block_.data() : nullptr;
+  std::fill(global_ids_.begin(), global_ids_.end(), global_id_);
+  std::fill(temperatures_.begin(), temperatures_.end(), temperature_);
+  if (streams_ == 1) {
+    engine_->generate(n, cond, channels_ ? frames : 0, global_ids_.data(), temperatures_.data(), out);
+  } else {
+    engine_->generate(n, cond, frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
+    mix_voices(voice_audio_.data(), streams_, n, out);
+  }
+  t_ += n;
+}
+
+}  // namespace wavenet_rt

@@ -1,0 +1,63 @@
+// What a performance plays, block by block at the model's rate: MIDI -> conditioner (frames, mod wheel,
+// program) -> voices -> engine streams -> mix. The live synth (synth.cpp) and offline rendering
+// (wavenet_rt/render.py through the bindings) both play through it, so live and offline agree.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine.h"
+#include "midi/conditioner.h"
+
+namespace wavenet_rt {
+
+struct PerformerOptions {
+  int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
+  int block = 256;           // the most samples one generate() call makes
+  float temperature = 1.0f;  // with the mod wheel at 0; the wheel raises it up to twice this
+  int32_t global_id = 0;     // until a program change selects another class
+  int midi_capacity = 4096;  // MIDI messages that can wait for their frame without allocation
+  bool fixed_capacity = true;  // real-time use: a full queue drops the newest message (counted)
+};
+
+class Performer {
+ public:
+  // The engine must have one stream per voice (one when voices is 0); `features` names the model's
+  // feature set (ignored for a model without local conditioning). Throws std::invalid_argument.
+  Performer(std::shared_ptr<Engine> engine, const std::string& features, const PerformerOptions& options);
+
+  // Back to sample 0: the engine reset with `seed`, a fresh MIDI state. Allocates (not real-time).
+  void reset(uint64_t seed);
+  // Queues raw MIDI bytes that take effect at model sample `sample` (at the first frame from there on).
+  void push(int64_t sample, const uint8_t* bytes, int length);
+  // The next n (1 .. block) samples, voices mixed, into out (n). The temperature and global class are
+  // those in force at the block's last frame. Real-time safe.
+  void generate(int n, float* out);
+
+  const Engine& engine() const { return *engine_; }
+  int block() const { return options_.block; }
+  int64_t samples() const { return t_; }  // generated since reset
+  float temperature() const { return temperature_; }
+  int32_t global_id() const { return global_id_; }
+  int sounding_keys() const { return conditioner_->sounding_keys(); }
+  int64_t ignored() const { return conditioner_->ignored(); }  // MIDI it does not use or cannot parse
+  int64_t dropped() const { return conditioner_->dropped(); }  // refused by a full fixed-capacity queue
+
+ private:
+  std::shared_ptr<Engine> engine_;
+  PerformerOptions options_;
+  std::string features_;
+  int hop_, channels_, streams_;
+  std::unique_ptr<Conditioner> conditioner_;
+  // Scratch, allocated here: the block's frames, the last frame emitted, the voices before mixing.
+  std::vector<float> cond_block_, last_frame_, voice_audio_;
+  std::vector<int32_t> global_ids_;  // per stream: every voice plays the current global class
+  std::vector<float> temperatures_;  // and the current temperature
+  int64_t t_ = 0;
+  float temperature_;
+  int32_t global_id_;
+};
+
+}  // namespace wavenet_rt

@@ -1,0 +1,139 @@
+// The live synth: a generator thread places timestamped MIDI on model samples and plays it through the
+// performer (performer.h: conditioner, voices, engine, mix) in small blocks, resamples to the device rate
+// and keeps a lock-free ring filled to a target depth, never more; the audio callback (a plain C function
+// PortAudio calls, no Python) copies from the ring and counts underruns. wavenet_rt/live/stream.py opens
+// the device and hands PortAudio the callback.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/engine.h"
+#include "live/performer.h"
+#include "live/resampler.h"
+#include "live/ring_buffer.h"
+
+namespace wavenet_rt {
+
+// PortAudio's PaStreamCallbackTimeInfo, declared here so the extension needs no PortAudio headers.
+struct PaTimeInfo {
+  double input_buffer_adc_time;
+  double current_time;
+  double output_buffer_dac_time;
+};
+
+// PortAudio's PaStreamCallback: interleaved float32 output, userdata = the Synth. Returns 0 (continue).
+extern "C" int synth_audio_callback(const void* input, void* output, unsigned long frames, const PaTimeInfo* time,
+                                    unsigned long status_flags, void* userdata);
+
+struct SynthOptions {
+  int device_rate = 48000;
+  int device_channels = 2;
+  int target_frames = 256;   // device frames kept queued ahead of the callback (at least a period + a block)
+  int block = 4;             // model samples per engine call (small: the scheduling margin is one block)
+  float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
+  int32_t global_id = 0;
+  uint64_t seed = 0;
+  bool record = false;       // keep what is played for read_recording() (--out)
+  int max_period = 8192;     // the most frames one callback may ask for
+  int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
+};
+
+// A callback only copies from the ring (microseconds); one that needs this much CPU time counts as slow.
+constexpr double kSlowCallbackCpuSeconds = 1e-3;
+
+struct SynthCounters {
+  int64_t callbacks, frames_delivered, underruns, underrun_frames, overruns, device_xruns, ring_frames;
+  int64_t target_frames, period_frames;
+  int64_t first_callback_ns, last_callback_ns;  // CLOCK_MONOTONIC
+  int64_t blocks;
+  double block_seconds_last, block_seconds_max, block_seconds_total, block_audio_seconds;
+  double callback_seconds_max;      // the audio callback's longest run, entry to return, wall clock
+  double callback_cpu_seconds_max;  // the same in the thread's CPU time (host preemption left out)
+  int64_t slow_callbacks;           // callbacks that took over kSlowCallbackCpuSeconds of the thread's CPU
+  int64_t midi_events, midi_ignored, midi_late, midi_dropped, active_keys, record_dropped;
+  float temperature;
+  int32_t global_id;
+  std::string error;  // why the generator stopped, if it did
+};
+
+class Synth {
+ public:
+  // The engine must have one stream per voice (one when voices is 0) and belong to the synth while it
+  // runs; `features` names the model's conditioning feature set (its config's cond_features; ignored
+  // for an unconditional model, which takes no voices).
+  Synth(std::shared_ptr<Engine> engine, const std::string& features, const SynthOptions& options);
+  ~Synth();
+  Synth(const Synth&) = delete;
+  Synth& operator=(const Synth&) = delete;
+
+  void start();  // resets the engine, fills the ring, starts the generator thread
+  void stop();   // joins the generator (and the null output, if any)
+  // Stands in for an audio device: calls the audio callback every `period` frames in real time.
+  void start_null_output(int period);
+
+  // From one MIDI input thread at a time (the bindings hold the GIL): raw bytes that arrived at time_ns
+  // (CLOCK_MONOTONIC). Never blocks. start() and stop() are for one controlling thread.
+  bool push_midi(const uint8_t* bytes, int length, int64_t time_ns);
+  // The consumer side of the recording tap (--out): what the callback played, silence included.
+  size_t read_recording(float* out, size_t max_frames);
+
+  SynthCounters counters() const;
+  // Arrival of a MIDI event to its first sample leaving the synth: target depth + resampler delay; the
+  // device's own latency, MIDI transport and the conditioning frame (up to one hop) come on top.
+  double latency_seconds() const;
+  int audio_callback(void* output, unsigned long frames, unsigned long status_flags);
+
+ private:
+  struct MidiEvent {
+    int64_t time_ns;
+    uint8_t bytes[3];
+    int8_t length;  // -1: longer than 3 bytes (sysex), ignored and counted
+  };
+  void generator_loop();
+  void generate_block();
+  void handle(const MidiEvent& e);
+  int64_t model_sample_for(int64_t time_ns) const;
+  int64_t target_frames() const;
+  void null_output_loop(int period);
+
+  std::shared_ptr<Engine> engine_;
+  SynthOptions options_;
+  Performer performer_;
+  Resampler resampler_;
+  RingBuffer<float> ring_;
+  RingBuffer<float> recording_;
+  RingBuffer<MidiEvent> midi_;
+  // Generator-thread scratch, allocated here.
+  std::vector<float> model_audio_, device_audio_;
+  std::vector<float> callback_scratch_;
+
+  std::thread generator_, null_output_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint32_t> callback_epoch_{0};  // bumped by every callback: wakes the generator
+  // The callback's clock (a seqlock): ring read position and the time it was taken.
+  std::atomic<uint32_t> clock_seq_{0};
+  std::atomic<int64_t> clock_read_{0}, clock_ns_{0};
+
+  std::atomic<int64_t> callbacks_{0}, frames_delivered_{0}, underruns_{0}, underrun_frames_{0}, overruns_{0};
+  std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_late_{0};
+  std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};  // cond_: the performer's
+  std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
+  std::atomic<int64_t> cond_dropped_{0};
+  int64_t ring_origin_ = 0;  // ring position of this run's first frame
+  std::atomic<int64_t> first_callback_ns_{0};
+  std::atomic<double> block_seconds_last_{0}, block_seconds_max_{0}, block_seconds_total_{0};
+  std::atomic<double> callback_seconds_max_{0}, callback_cpu_seconds_max_{0};
+  std::atomic<int64_t> slow_callbacks_{0};
+  std::atomic<float> temperature_now_{1.0f};
+  std::atomic<int32_t> global_id_now_{0};
+  mutable std::mutex error_mutex_;  // error_ is written by the generator as it fails, read by counters()
+  std::string error_;
+};
+
+}  // namespace wavenet_rt

@@ -1,0 +1,63 @@
+// pybind11 adapter for conditioner.h and voices.h: wavenet_rt/conditioning.py's MidiConditioner is this
+// class, and offline renders mix voices with the function the live synth uses.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "midi/conditioner.h"
+#include "midi/voices.h"
+
+namespace py = pybind11;
+
+namespace wavenet_rt {
+
+void bind_conditioner(py::module_& m) {
+  m.attr("ONSET_FRAMES") = kOnsetFrames;
+  m.attr("LOWEST_KEY") = kLowestKey;
+  m.attr("KEYS") = kKeys;
+  m.attr("MAX_VOICES") = VoiceAllocator::kMaxVoices;
+  m.def(
+      "mix_voices",
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& audio) {
+        if (audio.ndim() != 2 || audio.shape(0) < 1) throw py::value_error("audio must have shape (streams, n)");
+        const auto streams = static_cast<int>(audio.shape(0)), n = static_cast<int>(audio.shape(1));
+        py::array_t<float> out(n);
+        mix_voices(audio.data(), streams, n, out.mutable_data());
+        return out;
+      },
+      py::arg("audio"), "voices' streams (streams, n) -> their mix (n,), as the live synth mixes them");
+  m.def("feature_channels", &feature_channels, py::arg("features"), "channels of a feature set, -1 if unknown");
+  py::class_<Conditioner>(m, "Conditioner", "MIDI bytes -> conditioning frames (csrc/midi/conditioner.h)")
+      .def(py::init([](const std::string& features, int hop, int capacity, int voices) {
+             return std::make_unique<Conditioner>(features, hop, capacity, false, voices);
+           }),
+           py::arg("features"), py::arg("hop"), py::arg("capacity") = 1024, py::arg("voices") = 0)
+      .def_property_readonly("channels", &Conditioner::channels)
+      .def_property_readonly("voices", &Conditioner::voices)
+      .def_property_readonly("next_frame", &Conditioner::next_frame)
+      .def_property_readonly("ignored", &Conditioner::ignored)
+      .def_property_readonly("sounding_keys", &Conditioner::sounding_keys)
+      .def(
+          "push",
+          [](Conditioner& c, int64_t sample, const py::bytes& message) {
+            const std::string bytes = message;
+            c.push(sample, reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
+          },
+          py::arg("sample"), py::arg("message"), "queue raw MIDI bytes that happened at `sample`")
+      .def(
+          "frames",
+          [](Conditioner& c, int count) {
+            if (count < 0) throw py::value_error("count must be >= 0");
+            std::vector<py::ssize_t> shape{c.channels(), count};
+            if (c.voices() > 0) shape.insert(shape.begin(), c.voices());
+            py::array_t<float> out(shape);
+            c.frames(count, out.mutable_data(), count);
+            return out;
+          },
+          py::arg("count"), "the next `count` frames -> float32 (channels, count), or (voices, channels, count)");
+}
+
+}  // namespace wavenet_rt

@@ -1,0 +1,34 @@
+# The voice and sleep policy of the command-line players (play, render, evaluate): the --voices and
+# --sleep-after options they share, and the voices a model plays with. The mechanisms live in the
+# conditioner (csrc/midi/voices.h) and the engines (csrc/core/sleep.h).
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .conditioning import MAX_VOICES
+from .weights import read_model_config
+
+# What the player, render and evaluate pass as sleep_after: a released piano note has faded to the model's
+# idle hiss (about -48 dB) half a second after its key lifts, so a voice a second past its last key only hisses.
+PLAYER_SLEEP_AFTER_S = 1.0
+
+
+def add_voice_options(p: argparse.ArgumentParser) -> None:
+    """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
+    p.add_argument("--voices", type=int, metavar="N", help=(
+        "polyphony: share the keys out to N voices, one engine stream each, mixed (N times the compute; the "
+        "oldest note gives way when all play); 0: one stream hears every key. Default: the model's own "
+        "(4 for the shipped model, which learned single lines)"))
+    p.add_argument("--sleep-after", type=float, default=PLAYER_SLEEP_AFTER_S, metavar="SECONDS", help=(
+        "a voice with no key down this long sleeps until its next key: silence instead of the model's idle "
+        f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))
+
+
+def model_voices(model: Path, voices: int | None) -> int:
+    """The voices to play `model` with: `voices` when given, else the model file's own default."""
+    if voices is None:
+        return read_model_config(model).voices
+    if not 0 <= voices <= MAX_VOICES:
+        raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
+    return voices
