@@ -82,7 +82,9 @@ def read_midi_events(path: str | Path) -> list[tuple[float, mido.Message]]:
     try:
         midi = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise ValueError(f"cannot read MIDI file {path}: {err}") from err
+        # mido's EOFError has no text: an empty or truncated file ends before its headers or tracks do
+        why = str(err) or ("it ends early (empty or truncated)" if isinstance(err, EOFError) else type(err).__name__)
+        raise ValueError(f"cannot read MIDI file {path}: {why}") from err
     events, now = [], 0.0
     for msg in midi:  # iterating a MidiFile merges the tracks and turns ticks into seconds
         now += msg.time

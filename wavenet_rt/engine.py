@@ -82,8 +82,9 @@ class Engine:
 
     @property
     def details(self) -> str:
-        """What runs, e.g. "avx512 kernels, fp32 weights, 1 thread(s)", and why "auto" chose it."""
-        return self._engine.details + (f" ({self.auto_note})" if self.auto_note else "")
+        """What runs, e.g. "avx512 kernels, fp32 weights, 1 thread(s)", and why "auto" chose it (after a "; ":
+        players print this inside parentheses)."""
+        return self._engine.details + (f"; {self.auto_note}" if self.auto_note else "")
 
     def reset(self, seed: int = 0) -> None:
         """Back to sample 0 of every stream, starting from silence; `seed` keys the sampling."""

@@ -24,18 +24,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Render a MIDI file to a WAV file with a WaveNet model, or let the model free-run.",
         epilog="Examples: render song.mid song.wav --model runs/small/model.safetensors;  "
                "render noise.wav --seconds 5 (free-running)")
-    p.add_argument("paths", nargs="+", metavar="[MIDI] OUT", help="input MIDI file (optional) and output WAV")
+    p.add_argument("midi", nargs="?", type=Path, metavar="MIDI", help="input MIDI file (none: free-running)")
+    p.add_argument("out", type=Path, metavar="OUT", help="output audio file (.wav, .flac, ...)")
     p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
     p.add_argument("--seconds", type=float, help="length to render (default: the MIDI's length + 1 s, or 5 s)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0; 0 = argmax)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--global-id", type=int, default=0, help="global class (timbre) for models that have them")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
+    p.add_argument("--samplerate", type=int, metavar="HZ",
+                   help="sample rate to write, resampled from the model's (default: the model's own, e.g. 16000; "
+                        "play --out writes the device's, e.g. 48000)")
     add_voice_options(p)
-    args = p.parse_args(argv)
-    if len(args.paths) > 2:
-        p.error("give at most two paths: [MIDI] OUT")
-    return args
+    return p.parse_args(argv)
 
 
 def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: argparse.Namespace) -> np.ndarray:
@@ -70,11 +71,15 @@ def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: a
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    midi = Path(args.paths[0]) if len(args.paths) == 2 else None
-    out = Path(args.paths[-1])
+    midi, out = args.midi, args.out
     try:
         import soundfile
 
+        from .audio_file import SUBTYPE, check_output_path
+
+        check_output_path(out)
+        if args.samplerate is not None and args.samplerate <= 0:
+            raise ValueError(f"--samplerate must be a positive number of Hz, got {args.samplerate}")
         model = args.model or default_model_path()
         voices = model_voices(model, args.voices)
         # free-running with no MIDI is the model's own idle sound: nothing to sleep through
@@ -88,11 +93,18 @@ def main(argv: list[str] | None = None) -> int:
             seconds = midi_duration(read_midi_events(midi)) + 1.0 if midi is not None else 5.0
         samples = max(1, round(seconds * config.sample_rate))
         audio = render(engine, midi, samples, voices, args)
-        soundfile.write(str(out), audio, config.sample_rate, subtype="PCM_16")
+        rate = args.samplerate or config.sample_rate
+        if rate != config.sample_rate:
+            import soxr
+
+            audio = soxr.resample(audio, config.sample_rate, rate)
+        soundfile.write(str(out), audio, rate, subtype=SUBTYPE)
     except (ValueError, FileNotFoundError, ModelFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out} ({len(audio) / config.sample_rate:.2f} s at {config.sample_rate} Hz)", file=sys.stderr)
+    how = (f"resampled from the model's {config.sample_rate} Hz" if rate != config.sample_rate
+           else "the model's rate; --samplerate HZ resamples")
+    print(f"wrote {out} ({len(audio) / rate:.2f} s at {rate} Hz, {how})", file=sys.stderr)
     return 0
 
 

@@ -52,13 +52,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
-    p.add_argument("--steps", type=int, default=20000, help="optimizer steps; also the LR schedule's length")
-    p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed, exported) after this wall time")
+    p.add_argument("--steps", type=int, default=20000,
+                   help="optimizer steps at most; also the LR schedule's length unless --minutes ends the run sooner")
+    p.add_argument("--minutes", type=float, default=0,
+                   help="stop (checkpointed, exported) after this wall time; the LR schedule is then laid out over "
+                        "the steps that fit, estimated from the measured step time as the run goes")
     p.add_argument("--batch", type=int, default=4, help="windows per step and process (default 4)")
     p.add_argument("--window", type=int, default=4000,
                    help="target samples per window (each comes after a receptive field of context)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    p.add_argument("--warmup", type=int, default=200, help="linear LR warm-up steps (default 200)")
+    p.add_argument("--warmup", type=int, default=200,
+                   help="linear LR warm-up steps (default 200; at most a fifth of the planned steps)")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights (default 0.999)")
     p.add_argument("--input-noise", type=float, default=0.0, metavar="CLASSES",
                    help="std, in mu-law classes, of Gaussian noise added to the input codes (never the targets): "
@@ -144,7 +148,8 @@ def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
-    """Linear warm-up, then a cosine from 1 down to 0.1 at the last step."""
+    """Linear warm-up (at most a fifth of the steps), then a cosine from 1 down to 0.1 at the last step."""
+    warmup = max(1, min(warmup, steps // 5))
     if step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, steps - warmup))
@@ -195,8 +200,10 @@ class Trainer:
             self._initialise_from(Path(args.init))
         self.ema = AveragedModel(self.model, avg_fn=ema_average(args.ema), use_buffers=True)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        # the schedule's length: --steps, or fewer when --minutes ends the run sooner (plan_steps)
+        self.planned = args.steps
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, args.warmup, args.steps))
+            self.optimizer, lambda s: lr_factor(s, args.warmup, self.planned))
         self.rng = np.random.default_rng([args.seed, ddp.rank])
         self.step, self.best = 0, math.inf
         if checkpoint is not None:
@@ -232,6 +239,7 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         self.schedule.load_state_dict(ck["schedule"])
         self.step, self.best = ck["step"], ck["best"]
+        self.planned = ck.get("planned_steps") or self.args.steps  # a time plan stands; else --steps
         torch.set_rng_state(ck["torch_rng"])
         states = ck["data_rng"]
         if len(states) == self.ddp.world:
@@ -247,7 +255,9 @@ class Trainer:
             save_checkpoint(self.run_dir, {
                 "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                "step": self.step, "best": self.best, "torch_rng": torch.get_rng_state(),
+                "step": self.step, "best": self.best,
+                "planned_steps": self.planned if self.planned != self.args.steps else None,
+                "torch_rng": torch.get_rng_state(),
                 "data_rng": data_rng, "args": args, "config": self.config.to_json()})
         self.ddp.barrier()
 
@@ -306,12 +316,14 @@ class Trainer:
         args, main = self.args, self.ddp.main
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = RunLog(self.run_dir, self.step, main, args.resume)
+        if main and args.resume:
+            print(f"resuming run {self.run_dir} from step {self.step} of {self.planned}", file=sys.stderr)
         if main and not args.resume:
             (self.run_dir / "config.json").write_text(self.config.to_json())
             print(f"training {self.config.layers}-layer WaveNet (receptive field {self.config.receptive_field}, "
                   f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
                   f"{self.train_data.hours:.2f} h, {self.ddp.world} process(es)", file=sys.stderr)
-        bar = tqdm(total=args.steps, initial=self.step, unit="step", disable=not (main and args.progress))
+        bar = tqdm(total=self.planned, initial=self.step, unit="step", disable=not (main and args.progress))
         started = time.monotonic()
         try:
             with StopSignal() as stop:
@@ -333,25 +345,45 @@ class Trainer:
                   file=sys.stderr)
         return 0
 
+    def plan_steps(self, first_step: int, started: float, bar: tqdm) -> None:
+        """Under --minutes: the steps that fit, from this session's measured time per step (validation and
+        checkpoints included); the LR schedule and the bar follow. Every process takes rank 0's figure."""
+        elapsed = time.monotonic() - started
+        left = self.args.minutes * 60 - elapsed
+        fit = self.step + int(left * (self.step - first_step) / elapsed)
+        planned = int(self.ddp.gather(min(self.args.steps, max(self.step + 1, fit)))[0])
+        if planned != self.planned:
+            self.planned = bar.total = planned
+            bar.refresh()
+
     def _loop(self, log: RunLog, bar: tqdm, stop: StopSignal, started: float) -> None:
-        """Steps until the last step, the time limit, or a stop signal (always between two steps)."""
+        """Steps until the last planned step, the time limit, or a stop signal (always between two steps)."""
         args = self.args
         targets_per_step = args.batch * args.window * self.ddp.world
-        while self.step < args.steps:
+        first_step, replan_at = self.step, self.step + 5  # the first steps are slow: measure a few first
+        while self.step < self.planned:
             t0 = time.perf_counter()
             bits = self.train_step()
             rate = targets_per_step / (time.perf_counter() - t0)
+            if args.minutes and self.step >= replan_at:
+                first_plan = replan_at == first_step + 5
+                self.plan_steps(first_step, started, bar)
+                replan_at = self.step + max(5, (self.planned - self.step) // 20)
+                if first_plan and self.ddp.main:
+                    tqdm.write(f"--minutes {args.minutes:g}: about {self.planned} steps fit; the LR schedule spans "
+                               "them", file=sys.stderr)
             valid = None
-            if self.step % args.valid_every == 0 or self.step == args.steps:
+            if self.step % args.valid_every == 0 or self.step == self.planned:
                 valid = self.validate_and_export()
             log.write(self.step, bits, self.schedule.get_last_lr()[0], rate, valid, time.monotonic() - started)
             bar.update(1)
-            bar.set_postfix(bits=f"{bits:.3f}", samples_s=f"{rate:,.0f}",
-                            valid="-" if self.best == math.inf else f"{self.best:.3f}")
+            show = {"bits": f"{bits:.3f}", "samples_s": f"{rate:,.0f}"}
+            bar.set_postfix(show, valid="-" if self.best == math.inf else f"{self.best:.3f}")
             out_of_time = bool(args.minutes) and time.monotonic() - started > args.minutes * 60
             if self.ddp.any(out_of_time):
                 if valid is None:
                     self.validate_and_export()
+                    bar.set_postfix(show, valid="-" if self.best == math.inf else f"{self.best:.3f}")
                 return
             # Every process stops at the same step, so the checkpoint that follows is one consistent state.
             if self.ddp.any(stop.signal is not None):

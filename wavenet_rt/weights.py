@@ -113,6 +113,9 @@ def save_model(model, path: str | Path) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model file is shared like the rest of its run
     os.replace(tmp, path)
 
 

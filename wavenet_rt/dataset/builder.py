@@ -258,7 +258,9 @@ def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True
     manifest["failed"] = {}
     save_manifest(out, manifest)
     pool = ProcessPoolExecutor(max_workers=max(1, jobs))
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), unit="item", desc="building", disable=not progress)
+    # disable=None: the bar on a terminal only; a log would collect every redraw
+    bar = tqdm(total=len(items), initial=len(items) - len(todo), unit="item", desc="building",
+               disable=None if progress else True)
     try:
         running = {pool.submit(process_item, it, options, out): it for it in todo}
         while running:

@@ -60,11 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder (default ./evaluation)")
     p.add_argument("--split", default="test", choices=["test", "valid"],
                    help="held-out split to score (default test; tune sampling options on valid, report on test)")
-    p.add_argument("--pieces", type=int, default=4, help="held-out chorales to render (each also as a melody)")
+    p.add_argument("--pieces", type=int, default=4,
+                   help="held-out chorales to render (each also as a melody; default 4)")
     p.add_argument("--seconds", type=float, default=12.0, help="seconds rendered per piece (default 12)")
     p.add_argument("--windows", type=int, default=64, help="test windows for the NLL figures (default 64)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders (default 1.0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the renders and of the permuted-frames ablation (default 0)")
     add_voice_options(p)
     p.add_argument("--quick", action="store_true", help="one piece, 3 s, 8 windows: a smoke run")
     args = p.parse_args(argv)
@@ -375,8 +377,34 @@ def mismatch(config, manifest: dict) -> str | None:
     return None
 
 
+# What evaluate imports beyond the base install, by the pyproject extra that brings it
+NEEDS = {"eval": ("librosa", "mir_eval", "matplotlib"), "train": ("torch",)}
+
+
+def missing_extras() -> str | None:
+    """What to install when a module evaluate needs is missing: checked before any work, not 30 s in."""
+    import importlib
+
+    missing = {}
+    for extra, modules in NEEDS.items():
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                missing.setdefault(extra, []).append(name)
+    if not missing:
+        return None
+    extras = ",".join(missing)
+    names = ", ".join(name for names in missing.values() for name in names)
+    return f"evaluate needs {names}: pip install 'wavenet_rt[{extras}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    problem = missing_extras()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     model_path = args.model or default_model_path()
     args.voices = model_voices(model_path, args.voices)
     manifest = load_manifest(args.data)

@@ -14,7 +14,12 @@ from ..conditioning import read_midi_events
 
 Sink = Callable[[bytes, int], object]  # (raw message, time in monotonic ns)
 VIRTUAL_PORT = "wavenet_rt"
-BACKENDS = ("jack", "alsa")
+BACKENDS = ("auto", "jack", "alsa")  # auto: JACK when a server runs, else ALSA
+NO_SYSTEM = {
+    "jack": "no JACK server is running (start one, e.g. `jackd -d alsa &` or qjackctl, or use --midi-backend alsa)",
+    "alsa": "no ALSA sequencer (/dev/snd/seq: `modprobe snd-seq`, or start a JACK server and use --midi-backend "
+            "jack)",
+}
 
 
 class MidiError(RuntimeError):
@@ -32,16 +37,38 @@ def _rtmidi_api(backend: str):
     return apis[backend]
 
 
-def list_inputs(backend: str = "jack") -> list[str]:
-    """Names of the MIDI input sources (other programs' outputs) the backend sees."""
+def choose_backend(backend: str) -> tuple[str, str]:
+    """(backend, why it was chosen): "auto" takes JACK when a JACK server answers, else ALSA."""
+    if backend != "auto":
+        return backend, "--midi-backend"
+    try:
+        _open_client("jack", "wavenet_rt-probe", "probe").delete()
+    except MidiError:
+        return "alsa", "no JACK server is running"
+    return "jack", "a JACK server is running"
+
+
+def _open_client(backend: str, client_name: str, why: str):
+    """An rtmidi input client; the libraries' own complaints stay off the terminal, a MidiError says why
+    (`why`: why this backend was chosen)."""
     import rtmidi
 
+    from .quiet import quiet_stderr
+
+    api = _rtmidi_api(backend)
+    with quiet_stderr():
+        try:
+            return rtmidi.MidiIn(api, client_name)
+        except rtmidi.SystemError as err:
+            raise MidiError(f"cannot open {backend} MIDI ({why}): {NO_SYSTEM[backend]}") from err
+
+
+def list_inputs(backend: str = "auto") -> tuple[str, list[str]]:
+    """("jack MIDI (why)": the backend used, names of the MIDI input sources (other programs' outputs) it sees)."""
+    backend, why = choose_backend(backend)
+    probe = _open_client(backend, "wavenet_rt-list", why)
     try:
-        probe = rtmidi.MidiIn(_rtmidi_api(backend), "wavenet_rt-list")
-    except rtmidi.SystemError as err:
-        raise MidiError(f"cannot open {backend} MIDI: {err}") from err
-    try:
-        return probe.get_ports()
+        return f"{backend} MIDI ({why})", probe.get_ports()
     finally:
         probe.delete()
 
@@ -51,18 +78,14 @@ class MidiInput:
     source whose name contains `name`. Messages go to `sink` from python-rtmidi's thread as they arrive;
     sysex, clock and active sensing are let through so they are counted, not silently dropped."""
 
-    def __init__(self, sink: Sink, name: str | None = None, backend: str = "jack") -> None:
-        import rtmidi
-
+    def __init__(self, sink: Sink, name: str | None = None, backend: str = "auto") -> None:
         self.sink = sink
-        try:
-            self._port = rtmidi.MidiIn(_rtmidi_api(backend), "wavenet_rt")
-        except rtmidi.SystemError as err:
-            raise MidiError(f"cannot open {backend} MIDI: {err}") from err
+        backend, why = choose_backend(backend)
+        self._port = _open_client(backend, "wavenet_rt", why)
         self._port.ignore_types(sysex=False, timing=False, active_sense=False)
         if name is None:
             self._port.open_virtual_port(VIRTUAL_PORT)
-            self.description = f"virtual {backend} MIDI input '{VIRTUAL_PORT}'"
+            self.description = f"virtual {backend} MIDI input '{VIRTUAL_PORT}' ({backend}: {why})"
         else:
             ports = self._port.get_ports()
             matches = [i for i, p in enumerate(ports) if name.lower() in p.lower()]
@@ -70,7 +93,7 @@ class MidiInput:
                 self._port.delete()
                 raise MidiError(f"no MIDI input contains {name!r}; available: {ports or 'none'}")
             self._port.open_port(matches[0])
-            self.description = f"{backend} MIDI input '{ports[matches[0]]}'"
+            self.description = f"{backend} MIDI input '{ports[matches[0]]}' ({backend}: {why})"
         self._port.set_callback(self._on_message)
 
     def _on_message(self, event, _data=None) -> None:

@@ -27,7 +27,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="live MIDI: alone opens a virtual input 'wavenet_rt'; with NAME connects to the first "
                           "input whose name contains NAME")
     src.add_argument("--midi-file", metavar="FILE", help="play a MIDI file through the same path, in real time")
-    src.add_argument("--midi-backend", default="jack", choices=BACKENDS, help="MIDI system (default jack)")
+    src.add_argument("--midi-backend", default="auto", choices=BACKENDS,
+                     help="MIDI system (default auto: jack when a JACK server runs, else alsa)")
     src.add_argument("--list-midi", action="store_true", help="list MIDI inputs and exit")
     out = p.add_argument_group("audio")
     out.add_argument("--device", help="output device: index or part of its name (default: the default output)")
@@ -48,7 +49,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_voice_options(m)
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or the file ends)")
     p.add_argument("--stats", metavar="FILE.json", help="write the synth's counters when it stops")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for option, value, low in (("--latency", args.latency, 0.0), ("--temperature", args.temperature, 0.0),
+                               ("--samplerate", args.samplerate, 1), ("--blocksize", args.blocksize, 0),
+                               ("--seconds", args.seconds, 0.0)):
+        if value is not None and not value >= low:  # `not >=` also refuses NaN
+            p.error(f"{option} must be at least {low}, got {value}")
+    return args
 
 
 def list_and_exit(args: argparse.Namespace) -> int:
@@ -61,8 +68,12 @@ def list_and_exit(args: argparse.Namespace) -> int:
         if not devices:
             print("no audio output devices")
     if args.list_midi:
-        for name in list_inputs(args.midi_backend):
+        system, names = list_inputs(args.midi_backend)
+        print(f"MIDI inputs on {system}:", file=sys.stderr)
+        for name in names:
             print(name)
+        if not names:
+            print("no MIDI inputs")
     return 0
 
 
@@ -86,6 +97,10 @@ def open_output(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from .stream import LiveSynth, Recorder
 
+    if args.out:
+        from wavenet_rt.audio_file import check_output_path
+
+        check_output_path(args.out)
     model = args.model or default_model_path()
     voices = model_voices(model, args.voices)
     free_running = args.midi_in is None and not args.midi_file  # the model's idle sound: nothing to sleep through
@@ -95,16 +110,18 @@ def run(args: argparse.Namespace) -> int:
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
                      temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
                      voices=voices)
-    recorder = Recorder(args.out, live.samplerate) if args.out else None
     source, player = None, None
     started = time.monotonic()
     try:
-        live.start(recorder)
+        # the source opens before the recording does: a missing file or MIDI system leaves no WAV behind
         if args.midi_in is not None:
             source = MidiInput(live.push, args.midi_in or None, args.midi_backend)
-            print(f"listening on {source.description}", file=sys.stderr)
         elif args.midi_file:
             player = FilePlayer(args.midi_file, live.push)
+        live.start(Recorder(args.out, live.samplerate) if args.out else None)
+        if source is not None:
+            print(f"listening on {source.description}", file=sys.stderr)
+        elif player is not None:
             player.start()
         else:
             print("no MIDI source: free-running", file=sys.stderr)
@@ -126,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.stats).write_text(json.dumps(stats, indent=1))
     print(f"\nplayed {c['frames_delivered'] / live.samplerate:.1f} s: {c['underruns']} underruns, "
           f"{c['midi_events']} MIDI messages ({c['midi_ignored']} ignored)"
-          + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
+          + (f"; wrote {args.out} at {live.samplerate} Hz (the output's rate)" if args.out else ""), file=sys.stderr)
     return 0
 
 
@@ -135,7 +152,8 @@ def show_status(live, args: argparse.Namespace, player: FilePlayer | None) -> No
     while True:
         time.sleep(0.1)
         status = live.status()
-        print("\r" + status.line(), end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():  # a redrawn line; in a log it would pile up hundreds of redraws
+            print("\r" + status.line(), end="", file=sys.stderr, flush=True)
         if status.error:
             raise RuntimeError(f"the generator stopped: {status.error}")
         if args.seconds is not None and time.monotonic() - started >= args.seconds:

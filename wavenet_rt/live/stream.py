@@ -20,7 +20,10 @@ class AudioDeviceError(RuntimeError):
 
 def output_devices() -> list[tuple[int, str, str, int]]:
     """(index, name, host API, default sample rate) of every device with outputs."""
-    import sounddevice as sd
+    from .quiet import quiet_stderr
+
+    with quiet_stderr():  # PortAudio probes JACK and ALSA when first imported; their complaints are not news
+        import sounddevice as sd
 
     apis = sd.query_hostapis()
     return [(i, d["name"], apis[d["hostapi"]]["name"], int(d["default_samplerate"]))
@@ -101,15 +104,15 @@ class LiveSynth:
         if self._started:
             raise RuntimeError("this LiveSynth is already playing")
         self._started = True
-        self._recorder = recorder
         self.synth.start()
         if self.device is None:
             self.synth.start_null_output(self.blocksize or 256)
         else:
             self._stream = self._open_stream()
             self._stream.start()
-        if recorder is not None:
+        if recorder is not None:  # only once the output plays: a device that refuses leaves no file behind
             recorder.start(self.synth)
+            self._recorder = recorder
 
     def _open_stream(self):
         import sounddevice as sd
@@ -157,18 +160,22 @@ class LiveSynth:
 
 
 class Recorder:
-    """Writes what the synth plays to a WAV file from a background thread (nothing lost on stop)."""
+    """Writes what the synth plays to a WAV file from a background thread (nothing lost on stop). The file
+    is created by start(), so an output that never starts leaves none."""
 
     def __init__(self, path: str | Path, samplerate: int) -> None:
-        import soundfile
-
         self.path = Path(path)
-        self._file = soundfile.SoundFile(str(self.path), "w", samplerate=samplerate, channels=1, subtype="PCM_16")
+        self.samplerate = samplerate
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.frames = 0
 
     def start(self, synth) -> None:
+        import soundfile
+
+        from wavenet_rt.audio_file import SUBTYPE
+
+        self._file = soundfile.SoundFile(str(self.path), "w", samplerate=self.samplerate, channels=1, subtype=SUBTYPE)
         self._synth = synth
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()

@@ -1,0 +1,72 @@
+# The render and evaluate commands as a user meets them: usage and help that say what is taken, the output
+# path checked before any rendering, --samplerate resampling (checked against soxr on the model-rate
+# render), and broken MIDI files named with what is wrong.
+import mido
+import numpy as np
+import pytest
+import soundfile
+import soxr
+from support.cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def midi_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("midi") / "two.mid"
+    midi = mido.MidiFile(ticks_per_beat=1000)  # 120 bpm: 2000 ticks per second
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.Message("note_on", note=60, velocity=90, time=200))
+    track.append(mido.Message("note_off", note=60, time=400))
+    track.append(mido.Message("note_on", note=64, velocity=90, time=200))
+    track.append(mido.Message("note_off", note=64, time=600))
+    midi.save(path)
+    return path
+
+
+def test_usage_takes_midi_and_out_once_and_help_gives_defaults():
+    usage = run_cli(["wavenet_rt.render", "--help"])
+    assert usage.returncode == 0 and "[MIDI] OUT\n" in usage.stdout and "[[MIDI]" not in usage.stdout, usage.stdout
+    three = run_cli(["wavenet_rt.render", "a.mid", "b.wav", "c.wav"])
+    assert three.returncode == 2 and "c.wav" in three.stderr
+    evaluate = " ".join(run_cli(["wavenet_rt.evaluate", "--help"]).stdout.split())  # help lines rewrapped
+    for option in ("--pieces PIECES", "--temperature TEMPERATURE", "--seed SEED"):
+        text = evaluate.split(option + " ")[-1].split(" --")[0]  # the option's help text
+        assert "default " in text, (option, text)
+    assert "random seed" in evaluate.split("--seed SEED ")[-1]
+
+
+def test_output_path_is_checked_before_rendering(tmp_path, midi_file):
+    cases = {tmp_path / "nodir" / "o.wav": "the folder", tmp_path / "out": "extension", tmp_path / "o.ogg": "extension"}
+    for out, says in cases.items():
+        result = run_cli(["wavenet_rt.render", midi_file, out, "--seconds", "120"], timeout=60)
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert not out.exists()
+    forgotten = run_cli(["wavenet_rt.render", midi_file, "--seconds", "120"], timeout=60)  # OUT left out
+    assert forgotten.returncode == 2 and "MIDI file name" in forgotten.stderr, forgotten.stderr
+
+
+def test_samplerate_resamples_the_model_rate_render_and_says_the_rate(tmp_path, midi_file, impulse_model_file):
+    model_rate, native_rate = tmp_path / "model.wav", tmp_path / "48k.wav"
+    first = run_cli(["wavenet_rt.render", midi_file, model_rate, "--model", impulse_model_file])
+    assert first.returncode == 0 and "at 16000 Hz, the model's rate" in first.stderr, first.stderr
+    second = run_cli(["wavenet_rt.render", midi_file, native_rate, "--model", impulse_model_file,
+                      "--samplerate", "48000"])
+    assert second.returncode == 0 and "at 48000 Hz, resampled from the model's 16000 Hz" in second.stderr
+    audio, rate = soundfile.read(native_rate)
+    reference, reference_rate = soundfile.read(model_rate)
+    assert rate == 48000 and reference_rate == 16000
+    expected = np.clip(soxr.resample(reference, 16000, 48000), -1, 1)  # the file holds 16-bit, clipped samples
+    assert len(audio) == len(expected) and np.abs(audio - expected).max() < 2e-3
+    assert np.abs(audio).max() > 0.9  # the notes are there, not only silence
+    bad = run_cli(["wavenet_rt.render", midi_file, tmp_path / "x.wav", "--samplerate", "0"])
+    assert bad.returncode == 2 and "--samplerate" in bad.stderr
+
+
+def test_a_broken_midi_file_says_what_is_wrong(tmp_path, midi_file):
+    empty, truncated = tmp_path / "empty.mid", tmp_path / "truncated.mid"
+    empty.write_bytes(b"")
+    truncated.write_bytes(midi_file.read_bytes()[:-6])
+    for path in (empty, truncated):
+        result = run_cli(["wavenet_rt.render", path, tmp_path / "o.wav"])
+        assert result.returncode == 2, result.stderr
+        assert f"cannot read MIDI file {path}: it ends early (empty or truncated)" in result.stderr, result.stderr
