@@ -43,7 +43,7 @@ class _Writer:
     """The state both share: the model stream, what sounds now, the rules and the sampler settings."""
 
     def __init__(self, net: NumpyComposerNet | None, key: int | str, seed: int, temperature: float, top_p: float,
-                 rules: bool):
+                 rules: bool, phase: int = 0):
         self.net = net if net is not None else load_net()
         self.key = parse_key(key) if isinstance(key, str) else int(key)
         if not 0 <= self.key < self.net.config.keys:
@@ -53,7 +53,7 @@ class _Writer:
         self.temperature, self.top_p, self.rules = temperature, top_p, rules
         self.prev_token = self.net.config.bos
         self.sounding = np.zeros(4, dtype=np.int64)  # MIDI pitch per voice (S B A T), 0 = rest
-        self.step_index = 0
+        self.step_index = phase  # sixteenths since a bar started: 0 begins on a downbeat
         self.relaxed = 0  # voices for which no token kept every rule (the crossing rule was dropped)
 
     def _feed(self, voice: int, forced: int | None, now: np.ndarray, decided: list[int]) -> int:
@@ -103,11 +103,12 @@ class Composer(_Writer):
 
 
 class Harmonizer(_Writer):
-    """Adds bass, alto and tenor to a melody one sixteenth at a time, from the melody so far only."""
+    """Adds bass, alto and tenor to a melody one sixteenth at a time, from the melody so far only; `phase`:
+    sixteenths into the bar of the first step (12 for a one-beat pickup in 4/4)."""
 
     def __init__(self, net: NumpyComposerNet | None = None, key: int | str = "C", seed: int = 0,
-                 temperature: float = 1.0, top_p: float = 0.95, rules: bool = True):
-        super().__init__(net, key, seed, temperature, top_p, rules)
+                 temperature: float = 1.0, top_p: float = 0.95, rules: bool = True, phase: int = 0):
+        super().__init__(net, key, seed, temperature, top_p, rules, phase)
 
     def step(self, soprano: int) -> np.ndarray:
         """soprano: the melody's token for this step (REST, HOLD or a note token) -> (4,) tokens S, B, A, T."""
