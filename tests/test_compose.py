@@ -153,3 +153,15 @@ def test_compose_command_writes_midi(tmp_path, tiny_file):
     assert again.read_bytes() == out.read_bytes()
     bad = run_compose(tmp_path / "x.mid", "--key", "Q", "--composer", tiny_file)
     assert bad.returncode == 2 and "unknown key" in bad.stderr
+
+
+def test_compose_command_renders_wav_through_render(tmp_path, tiny_file, impulse_model_file):
+    import soundfile
+
+    out = tmp_path / "piece.wav"
+    done = run_compose(out, "--bars", 1, "--tempo", 240, "--composer", tiny_file, "--model", impulse_model_file,
+                       "--backend", "cpu")
+    assert done.returncode == 0, done.stderr
+    audio, rate = soundfile.read(str(out))
+    assert len(audio) / rate == pytest.approx(2.0, abs=0.05)  # one bar at 240 bpm + render's 1 s tail
+    assert np.abs(audio).max() > 0.1  # the impulse model sounds while a key is down
