@@ -16,7 +16,8 @@ def rotary_angles(positions: np.ndarray, head_dim: int) -> np.ndarray:
 def rotate(x: np.ndarray, angles: np.ndarray) -> np.ndarray:
     """x (..., T, hd): pairs (x[i], x[i + hd/2]) rotated by angles (T, hd/2)."""
     cos, sin = np.cos(angles).astype(x.dtype), np.sin(angles).astype(x.dtype)
-    a, b = np.split(x, 2, axis=-1)
+    half = x.shape[-1] // 2
+    a, b = x[..., :half], x[..., half:]
     return np.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
 
 
@@ -62,7 +63,8 @@ class NumpyComposerNet:
     def _qkv(self, i: int, x: np.ndarray, angles: np.ndarray):
         w, p, c = self.w, f"blocks.{i}.", self.config
         h = layer_norm(x, w[p + "norm1.weight"], w[p + "norm1.bias"]) @ w[p + "qkv.weight"] + w[p + "qkv.bias"]
-        q, k, v = (a.reshape(len(x), c.heads, c.head_dim).transpose(1, 0, 2) for a in np.split(h, 3, axis=-1))
+        d = c.d_model
+        q, k, v = (h[:, j:j + d].reshape(len(x), c.heads, c.head_dim).transpose(1, 0, 2) for j in (0, d, 2 * d))
         return rotate(q, angles), rotate(k, angles), v  # (H, T, hd)
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
