@@ -115,8 +115,8 @@ class Stream:
         for i in range(c.layers):
             q, k, v = net._qkv(i, x, angles)
             self.k[i, :, slot], self.v[i, :, slot] = k[:, 0], v[:, 0]
-            scores = np.einsum("hd,hnd->hn", q[:, 0], self.k[i, :, :n]) / np.sqrt(c.head_dim)
-            att = np.einsum("hn,hnd->hd", softmax(scores), self.v[i, :, :n])  # (H, hd)
+            scores = q @ self.k[i, :, :n].transpose(0, 2, 1) / np.sqrt(c.head_dim)  # (H, 1, n)
+            att = softmax(scores) @ self.v[i, :, :n]  # (H, 1, hd)
             x = net._block_tail(i, x, att.reshape(1, c.d_model))
         self.position += 1
         return net._logits(x)[0]
