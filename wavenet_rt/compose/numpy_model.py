@@ -101,8 +101,8 @@ class Stream:
     def __init__(self, net: NumpyComposerNet):
         c = net.config
         self.net = net
-        self.k = np.zeros((c.layers, c.heads, c.context, c.head_dim), dtype=net.dtype)
-        self.v = np.zeros_like(self.k)
+        self.kt = np.zeros((c.layers, c.heads, c.head_dim, c.context), dtype=net.dtype)  # keys, transposed for q @ k
+        self.v = np.zeros((c.layers, c.heads, c.context, c.head_dim), dtype=net.dtype)
         self.position = 0
 
     def step(self, prev: int, voice: int, phase: int, key: int) -> np.ndarray:
@@ -114,8 +114,8 @@ class Stream:
         n = min(self.position + 1, c.context)  # filled slots; their order does not matter to attention
         for i in range(c.layers):
             q, k, v = net._qkv(i, x, angles)
-            self.k[i, :, slot], self.v[i, :, slot] = k[:, 0], v[:, 0]
-            scores = q @ self.k[i, :, :n].transpose(0, 2, 1) / np.sqrt(c.head_dim)  # (H, 1, n)
+            self.kt[i, :, :, slot], self.v[i, :, slot] = k[:, 0], v[:, 0]
+            scores = q @ self.kt[i, :, :, :n] / np.sqrt(c.head_dim)  # (H, 1, n)
             att = softmax(scores) @ self.v[i, :, :n]  # (H, 1, hd)
             x = net._block_tail(i, x, att.reshape(1, c.d_model))
         self.position += 1
