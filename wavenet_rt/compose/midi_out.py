@@ -12,6 +12,7 @@ from .tokens import HOLD, REST, SATB, STEPS_PER_QUARTER, VOICES, token_pitch
 TICKS_PER_QUARTER = 480
 TICKS_PER_STEP = TICKS_PER_QUARTER // STEPS_PER_QUARTER
 NAMES = {"S": "Soprano", "A": "Alto", "T": "Tenor", "B": "Bass"}
+CHANNEL = {voice: SATB.index(voice) for voice in range(4)}  # voice index (S B A T order) -> MIDI channel
 
 
 def notes(grid: np.ndarray, voice: int) -> list[tuple[int, int, int]]:
@@ -27,9 +28,10 @@ def notes(grid: np.ndarray, voice: int) -> list[tuple[int, int, int]]:
 
 def grid_to_midi(grid: np.ndarray, tempo: float, velocity: int = 80) -> mido.MidiFile:
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_QUARTER)
-    for channel, voice in enumerate(SATB):
+    for voice in SATB:
+        channel = CHANNEL[voice]
         track = mido.MidiTrack()
-        if channel == 0:
+        if voice == SATB[0]:
             track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo), time=0))
             track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
         track.append(mido.MetaMessage("track_name", name=NAMES[VOICES[voice]], time=0))

@@ -72,11 +72,12 @@ class _Writer:
         self.prev_token = token
         return token
 
-    def _step(self, soprano: int | None) -> np.ndarray:
+    def _step(self, forced: tuple[int | None, ...]) -> np.ndarray:
+        """One grid step; `forced`: per voice (S, B, A, T) a token to take as given, or None to sample."""
         now = np.zeros(4, dtype=np.int64)
         tokens = np.zeros(4, dtype=np.int64)
         for voice in range(4):
-            tokens[voice] = self._feed(voice, soprano if voice == 0 else None, now, list(range(voice)))
+            tokens[voice] = self._feed(voice, forced[voice], now, list(range(voice)))
         self.sounding = now
         self.step_index += 1
         return tokens
@@ -92,7 +93,7 @@ class Composer(_Writer):
     def steps(self) -> Iterator[np.ndarray]:
         """Without end: (4,) tokens S, B, A, T per sixteenth, in the model's constant time per step."""
         while True:
-            yield self._step(None)
+            yield self._step((None,) * 4)
 
     def compose(self, steps: int, progress: bool = False) -> np.ndarray:
         """(steps, 4) tokens."""
@@ -112,16 +113,16 @@ class Harmonizer(_Writer):
 
     def step(self, soprano: int) -> np.ndarray:
         """soprano: the melody's token for this step (REST, HOLD or a note token) -> (4,) tokens S, B, A, T."""
-        return self._step(int(soprano))
+        return self._step((int(soprano), None, None, None))
+
+    def wait(self, down: bool) -> np.ndarray:
+        """A step in which nothing new sounds: every voice holds (`down`) or rests; the model hears what was
+        played, so its next harmony follows it."""
+        return self._step((HOLD if down else REST,) * 4)
 
     def note(self, pitch: int) -> np.ndarray:
         """A melody key struck now: the step's four MIDI pitches (S, B, A, T; 0 where a voice rests)."""
         self.step(pitch_token(pitch))
-        return self.sounding.copy()
-
-    def hold(self, down: bool = True) -> np.ndarray:
-        """A step with no new melody key: the melody holds (or rests); the lower voices may still move."""
-        self.step(HOLD if down else REST)
         return self.sounding.copy()
 
 
