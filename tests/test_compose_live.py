@@ -76,3 +76,28 @@ def test_harmonizing_sink_clock_advances_the_grid(net):
     time.sleep(0.5)
     live.close()
     assert harmonizer.step_index > 5
+
+
+@pytest.mark.slow
+def test_play_compose_records_the_composed_piece(tmp_path, impulse_model_file):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from wavenet_rt.compose.weights import save_composer
+
+    composer = tmp_path / "tiny.safetensors"
+    save_composer(tensors(random_net(0.3)), TINY, composer)
+    out, stats = tmp_path / "take.wav", tmp_path / "stats.json"
+    done = subprocess.run([sys.executable, "-m", "wavenet_rt.play", "--model", str(impulse_model_file), "--compose",
+                           "--composer", str(composer), "--tempo", "240", "--seconds", "3", "--out", str(out),
+                           "--stats", str(stats), "--latency", "40"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "JACK_DEFAULT_SERVER": "no_server_here", "JACK_NO_START_SERVER": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    counters = json.loads(stats.read_text())
+    assert counters["midi_events"] > 20  # notes arrived through the synth's MIDI queue
+    audio, rate = soundfile.read(str(out))
+    assert np.abs(audio[int(0.5 * rate):]).max() > 0.1  # the impulse model sounds while the composer's keys are down

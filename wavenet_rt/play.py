@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from .compose.live import add_live_options, live_source
 from .engine import Engine
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
 from .render import add_voice_options, model_voices
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     m.add_argument("--global-id", type=int, default=0, help="starting global class (program change sets it)")
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_voice_options(m)
+    add_live_options(p)
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or the file ends)")
     p.add_argument("--stats", metavar="FILE.json", help="write the synth's counters when it stops")
     return p.parse_args(argv)
@@ -88,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     model = args.model or default_model_path()
     voices = model_voices(model, args.voices)
-    free_running = args.midi_in is None and not args.midi_file  # the model's idle sound: nothing to sleep through
+    # the model's idle sound: nothing to sleep through
+    free_running = args.midi_in is None and not args.midi_file and not args.compose
     engine = Engine(model, backend=args.backend, precision=args.precision, streams=max(1, voices),
                     sleep_after=0.0 if free_running else args.sleep_after)
     device = open_output(args)
@@ -96,17 +99,18 @@ def run(args: argparse.Namespace) -> int:
                      temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
                      voices=voices)
     recorder = Recorder(args.out, live.samplerate) if args.out else None
-    source, player = None, None
+    source, player, finish = None, None, None
     started = time.monotonic()
     try:
         live.start(recorder)
+        composing, sink, finish = live_source(args, live.push)
         if args.midi_in is not None:
-            source = MidiInput(live.push, args.midi_in or None, args.midi_backend)
+            source = MidiInput(sink, args.midi_in or None, args.midi_backend)
             print(f"listening on {source.description}", file=sys.stderr)
         elif args.midi_file:
             player = FilePlayer(args.midi_file, live.push)
             player.start()
-        else:
+        elif composing is None:
             print("no MIDI source: free-running", file=sys.stderr)
         print(f"{engine.backend} engine ({engine.details}), {live.samplerate} Hz, about "
               f"{1000 * live.synth.latency_seconds:.1f} ms from MIDI to the device; Ctrl-C stops", file=sys.stderr)
@@ -118,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
             source.close()
         if player is not None:
             player.stop()
+        if finish is not None:
+            finish()
         live.stop()
     c = live.counters()
     if args.stats:

@@ -137,3 +137,34 @@ class HarmonizingSink:
         self._stop.set()
         self._clock.join(timeout=5)
         all_off(self.sink)
+
+
+def add_live_options(p) -> None:
+    """`play`'s options for the composer: --compose, --harmonize and their settings."""
+    g = p.add_argument_group("composer (the notes written by the shipped composer, or a melody harmonised)")
+    g.add_argument("--compose", action="store_true",
+                   help="play an endless four-part piece from the composer, written a few seconds ahead")
+    g.add_argument("--harmonize", action="store_true",
+                   help="with --midi-in: add bass, alto and tenor under each melody key as it is struck")
+    g.add_argument("--key", default="C", help="key for --compose / --harmonize: C, F#, Bb, Dm... (default C)")
+    g.add_argument("--tempo", type=float, default=80.0, help="quarter notes per minute (default 80)")
+    g.add_argument("--composer", help="composer model file (default: the shipped one)")
+
+
+def live_source(args, push: Sink):
+    """What --compose / --harmonize put between the synth's sink and the MIDI: (a started ComposerPlayer or
+    None, the sink MIDI input should use, an object to close or stop at the end or None)."""
+    from .sampler import load_net
+
+    if args.compose and (args.midi_in is not None or args.midi_file):
+        raise ValueError("--compose plays on its own: drop --midi-in / --midi-file")
+    if args.harmonize and args.midi_in is None:
+        raise ValueError("--harmonize needs a melody from --midi-in")
+    if args.compose:
+        player = ComposerPlayer(Composer(load_net(args.composer), args.key, args.seed), args.tempo, push)
+        player.start()
+        return player, push, player.stop
+    if args.harmonize:
+        sink = HarmonizingSink(Harmonizer(load_net(args.composer), args.key, args.seed), push, args.tempo)
+        return None, sink, sink.close
+    return None, push, None
