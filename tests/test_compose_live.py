@@ -101,3 +101,40 @@ def test_play_compose_records_the_composed_piece(tmp_path, impulse_model_file):
     assert counters["midi_events"] > 20  # notes arrived through the synth's MIDI queue
     audio, rate = soundfile.read(str(out))
     assert np.abs(audio[int(0.5 * rate):]).max() > 0.1  # the impulse model sounds while the composer's keys are down
+
+
+@pytest.mark.slow
+def test_play_harmonize_over_jack(jack_server, impulse_model_file, tmp_path):
+    import json
+
+    from jack_probe import JackProbe, note_latencies
+    from test_live import start_play, stop_play
+
+    from wavenet_rt.compose.weights import save_composer
+
+    composer = tmp_path / "tiny.safetensors"
+    save_composer(tensors(random_net(0.3)), TINY, composer)
+    play = start_play(jack_server, impulse_model_file, tmp_path / "stats.json", "--latency", "10", "--harmonize",
+                      "--composer", composer, "--tempo", "120")
+    try:
+        probe = JackProbe(jack_server, 8, name="wavenet_rt_probe_harmonize")
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        melody = [72, 74, 76, 77, 79, 77, 76, 74, 72, 71]
+        messages = []
+        for k, note in enumerate(melody):
+            messages += [(0.4 * k, bytes([0x90, note, 100])), (0.4 * k + 0.25, bytes([0x80, note, 0]))]
+        probe.play(messages)
+        probe.wait_until_sent(15)
+        time.sleep(0.5)
+        on, _ = note_latencies(probe)
+        probe.close()
+    finally:
+        err = stop_play(play)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    period_ms = 1000 * probe.period / probe.rate
+    on_ms = np.array(on) / probe.rate * 1000
+    assert len(on) == len(melody), err[-1000:]
+    assert (on_ms >= 0).all() and on_ms.max() < 10 + 3 * period_ms  # harmonising adds no block of delay
+    # every melody key and its release came through, with the harmony's own notes on top
+    assert stats["midi_events"] > 2 * len(melody) + 10 and stats["midi_ignored"] == 0, stats
+    assert stats["underruns"] <= stats["device_xruns"], stats
