@@ -51,6 +51,7 @@ def test_harmonizing_sink_adds_the_harmonizers_voices_at_the_keys_time(net):
     live(bytes(mido.Message("note_on", note=72, velocity=90).bytes()), 123)
     expect = reference.note(72)
     ons = [(m, t) for m, t, _ in sink.events if m.type == "note_on"]
+    assert (ons[0][0].note, ons[0][0].channel) == (72, 0)  # the melody goes out first, before the model runs
     assert sorted(m.note for m, _ in ons) == sorted(int(p) for p in expect if p)
     assert all(t == 123 for _, t in ons) and all(m.velocity == 90 for m, _ in ons)
     live(bytes(mido.Message("note_on", note=74, velocity=90).bytes()), 456)

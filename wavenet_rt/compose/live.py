@@ -19,11 +19,12 @@ from .tokens import STEPS_PER_QUARTER
 LEAD_NS = 5_000_000  # hand messages over this early; their timestamps carry the exact time (as FilePlayer)
 
 
-def changes(before: np.ndarray, after: np.ndarray, restruck: np.ndarray, velocity: int = 80) -> list[mido.Message]:
-    """Messages that take the voices from the pitches `before` to `after` (S, B, A, T; 0 = silent);
+def changes(before: np.ndarray, after: np.ndarray, restruck: np.ndarray, velocity: int = 80,
+            voices: range = range(4)) -> list[mido.Message]:
+    """Messages that take `voices` from the pitches `before` to `after` (S, B, A, T; 0 = silent);
     `restruck`: voices whose note starts again even if its pitch is unchanged."""
     out = []
-    for v in range(4):
+    for v in voices:
         if before[v] and (after[v] != before[v] or restruck[v]):
             out.append(mido.Message("note_off", note=int(before[v]), channel=CHANNEL[v]))
         if after[v] and (after[v] != before[v] or restruck[v]):
@@ -97,6 +98,7 @@ class HarmonizingSink:
         self.melody = 0  # the key down, 0 = none
         self.sounding = np.zeros(4, dtype=np.int64)  # what this sink has sounded (S, B, A, T)
         self.latencies_ns: list[int] = []  # per melody key: from its time stamp to the harmony handed over
+        # (the synth places both at the stamp + its queue depth: the same block while this stays below that)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._clock = threading.Thread(target=self._tick, name="harmonizer-clock", daemon=True)
@@ -110,9 +112,12 @@ class HarmonizingSink:
             self.sink(message, time_ns)
             return
         with self._lock:
-            if on:
+            if on:  # the melody first, at once; the harmony after the model has chosen it, with the same stamp
+                melody = np.array([message[1], 0, 0, 0])
+                for m in changes(self.sounding, melody, np.ones(4, dtype=bool), message[2], range(1)):
+                    self.sink(bytes(m.bytes()), time_ns)
                 after = self.harmonizer.note(message[1])
-                messages = changes(self.sounding, after, np.ones(4, dtype=bool), velocity=message[2])
+                messages = changes(self.sounding, after, np.ones(4, dtype=bool), message[2], range(1, 4))
                 self.melody, self.sounding = message[1], after
             elif message[1] == self.melody:  # the voices end with the key; the clock rests them from the next step
                 messages = changes(self.sounding, np.zeros(4, dtype=np.int64), np.zeros(4, dtype=bool))
