@@ -111,6 +111,12 @@ def test_harmonizer_keeps_the_melody_and_is_causal(tiny_file):
     a = np.array([h1.step(t) for t in melody])
     b = np.array([h2.step(t) for t in other])
     assert np.array_equal(a[:, 0], melody)
+    h3 = Harmonizer(net, "C", seed=2)
+    prefetched = []
+    for t in melody:  # the live harmoniser runs the next soprano position ahead: the same music
+        prefetched.append(h3.step(t))
+        h3.prefetch()
+    assert np.array_equal(np.array(prefetched), a)
     assert np.array_equal(a[:8], b[:8]) and not np.array_equal(a[8:], b[8:])
     pitches = Harmonizer(net, "C", seed=2).note(72)
     assert pitches[0] == 72 and pitches.shape == (4,)

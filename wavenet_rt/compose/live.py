@@ -128,6 +128,7 @@ class HarmonizingSink:
                 self.sink(bytes(m.bytes()), time_ns)
             if on:
                 self.latencies_ns.append(time.monotonic_ns() - time_ns)
+            self.harmonizer.prefetch()
             self._next_tick = time.monotonic() + self.step_s
 
     def _tick(self) -> None:
@@ -136,6 +137,7 @@ class HarmonizingSink:
             with self._lock:
                 if time.monotonic() >= self._next_tick:
                     self.harmonizer.wait(down=bool(self.melody))
+                    self.harmonizer.prefetch()
                     self._next_tick += self.step_s
 
     def close(self) -> None:

@@ -55,9 +55,20 @@ class _Writer:
         self.sounding = np.zeros(4, dtype=np.int64)  # MIDI pitch per voice (S B A T), 0 = rest
         self.step_index = phase  # sixteenths since a bar started: 0 begins on a downbeat
         self.relaxed = 0  # voices for which no token kept every rule (the crossing rule was dropped)
+        self._soprano_logits: np.ndarray | None = None  # see prefetch
+
+    def prefetch(self) -> None:
+        """Runs the model for the next step's soprano now (its input, the last token, is known), so the next
+        step costs one model call less when it comes: the harmoniser's answer to a key, three calls."""
+        if self._soprano_logits is None:
+            self._soprano_logits = self.stream.step(self.prev_token, 0, self.step_index % STEPS_PER_BAR, self.key)
 
     def _feed(self, voice: int, forced: int | None, now: np.ndarray, decided: list[int]) -> int:
-        logits = self.stream.step(self.prev_token, voice, self.step_index % STEPS_PER_BAR, self.key)
+        if voice == 0:
+            self.prefetch()
+            logits, self._soprano_logits = self._soprano_logits, None
+        else:
+            logits = self.stream.step(self.prev_token, voice, self.step_index % STEPS_PER_BAR, self.key)
         if forced is not None:
             token = forced
         else:
