@@ -171,3 +171,13 @@ def test_compose_command_renders_wav_through_render(tmp_path, tiny_file, impulse
     audio, rate = soundfile.read(str(out))
     assert len(audio) / rate == pytest.approx(2.0, abs=0.05)  # one bar at 240 bpm + render's 1 s tail
     assert np.abs(audio).max() > 0.1  # the impulse model sounds while a key is down
+
+
+def test_the_shipped_composer_writes_in_the_key_asked_for():
+    from wavenet_rt.compose.keyfinder import parse_key
+    from wavenet_rt.compose.metrics import in_scale
+
+    for key in ("G", "Dm"):
+        grid = Composer(key=key, seed=0).compose(64)  # four bars from wavenet_rt/models/composer.safetensors
+        assert in_scale(grid, parse_key(key)) > 0.85
+        assert parallels(grid) == 0 and range_violations(grid) == 0
