@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..compose.live import add_live_options, live_source
 from ..engine import Engine
 from ..voice_options import add_voice_options, model_voices
 from ..weights import ModelFileError, default_model_path
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     m.add_argument("--global-id", type=int, default=0, help="starting global class (program change sets it)")
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_voice_options(m)
+    add_live_options(p)
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or the file ends)")
     p.add_argument("--stats", metavar="FILE.json", help="write the synth's counters when it stops")
     args = p.parse_args(argv)
@@ -103,19 +105,21 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.out)
     model = args.model or default_model_path()
     voices = model_voices(model, args.voices)
-    free_running = args.midi_in is None and not args.midi_file  # the model's idle sound: nothing to sleep through
+    # the model's idle sound: nothing to sleep through
+    free_running = args.midi_in is None and not args.midi_file and not args.compose
     engine = Engine(model, backend=args.backend, precision=args.precision, streams=max(1, voices),
                     sleep_after=0.0 if free_running else args.sleep_after)
     device = open_output(args)
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
                      temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
                      voices=voices)
-    source, player = None, None
+    source, player, finish = None, None, None
     started = time.monotonic()
     try:
         # the source opens before the recording does: a missing file or MIDI system leaves no WAV behind
+        composing, sink, finish = live_source(args, live.push)
         if args.midi_in is not None:
-            source = MidiInput(live.push, args.midi_in or None, args.midi_backend)
+            source = MidiInput(sink, args.midi_in or None, args.midi_backend)
         elif args.midi_file:
             player = FilePlayer(args.midi_file, live.push)
         live.start(Recorder(args.out, live.samplerate) if args.out else None)
@@ -123,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"listening on {source.description}", file=sys.stderr)
         elif player is not None:
             player.start()
+        elif composing is not None:
+            composing.start()
         else:
             print("no MIDI source: free-running", file=sys.stderr)
         print(f"{engine.backend} engine ({engine.details}), {live.samplerate} Hz, about "
@@ -135,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             source.close()
         if player is not None:
             player.stop()
+        if finish is not None:
+            finish()
         live.stop()
     c = live.counters()
     if args.stats:

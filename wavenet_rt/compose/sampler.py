@@ -1,0 +1,150 @@
+# Composing with the trained composer: the Composer writes all four voices step by step without end (a
+# generator, so a live player can stay a phrase ahead), the Harmonizer takes the soprano as it is played
+# and adds bass, alto and tenor under each step. Both sample with temperature and top-p, seeded, and the
+# voice-leading rules (rules.py) forbid the tokens that would break them.
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .keyfinder import parse_key
+from .numpy_model import NumpyComposerNet
+from .rules import allowed
+from .tokens import HOLD, REST, STEPS_PER_BAR, STEPS_PER_QUARTER, pitch_token, token_pitch
+from .weights import load_composer_file
+
+
+def load_net(path: Path | None = None) -> NumpyComposerNet:
+    config, tensors, _ = load_composer_file(path)
+    return NumpyComposerNet(config, tensors)
+
+
+def choose(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float,
+           rng: np.random.Generator) -> int:
+    """A token from softmax(logits / temperature) restricted to `mask` and to the smallest set of most
+    likely tokens whose probability reaches top_p; temperature 0 takes the most likely allowed token."""
+    if not 0 < top_p <= 1 or temperature < 0:
+        raise ValueError(f"need 0 < top_p <= 1 and temperature >= 0, got {top_p}, {temperature}")
+    z = np.where(mask, logits, -np.inf) if mask is not None else logits.astype(np.float64)
+    if temperature == 0:
+        return int(np.argmax(z))
+    p = np.exp((z - z.max()) / temperature)
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    keep = np.searchsorted(np.cumsum(p[order]), top_p) + 1  # tokens up to and including the one crossing top_p
+    q = np.zeros_like(p)
+    q[order[:keep]] = p[order[:keep]]
+    return int(rng.choice(len(q), p=q / q.sum()))
+
+
+class _Writer:
+    """The state both share: the model stream, what sounds now, the rules and the sampler settings."""
+
+    def __init__(self, net: NumpyComposerNet | None, key: int | str, seed: int, temperature: float, top_p: float,
+                 rules: bool, phase: int = 0):
+        self.net = net if net is not None else load_net()
+        self.key = parse_key(key) if isinstance(key, str) else int(key)
+        if not 0 <= self.key < self.net.config.keys:
+            raise ValueError(f"key id must be in [0, {self.net.config.keys}), got {key}")
+        self.stream = self.net.stream()
+        self.rng = np.random.default_rng(seed)
+        self.temperature, self.top_p, self.rules = temperature, top_p, rules
+        self.prev_token = self.net.config.bos
+        self.sounding = np.zeros(4, dtype=np.int64)  # MIDI pitch per voice (S B A T), 0 = rest
+        self.step_index = phase  # sixteenths since a bar started: 0 begins on a downbeat
+        self.relaxed = 0  # voices for which no token kept every rule (the crossing rule was dropped)
+        self._soprano_logits: np.ndarray | None = None  # see prefetch
+
+    def prefetch(self) -> None:
+        """Runs the model for the next step's soprano now (its input, the last token, is known), so the next
+        step costs one model call less when it comes: the harmoniser's answer to a key, three calls."""
+        if self._soprano_logits is None:
+            self._soprano_logits = self.stream.step(self.prev_token, 0, self.step_index % STEPS_PER_BAR, self.key)
+
+    def _feed(self, voice: int, forced: int | None, now: np.ndarray, decided: list[int]) -> int:
+        if voice == 0:
+            self.prefetch()
+            logits, self._soprano_logits = self._soprano_logits, None
+        else:
+            logits = self.stream.step(self.prev_token, voice, self.step_index % STEPS_PER_BAR, self.key)
+        if forced is not None:
+            token = forced
+        else:
+            mask = None
+            if self.rules:
+                mask = allowed(voice, self.sounding, now, decided)
+                if mask.sum() <= 1:  # only REST left: give up on crossing before giving up on the voice
+                    mask = allowed(voice, self.sounding, now, decided, crossing=False)
+                    self.relaxed += 1
+            token = choose(logits, mask, self.temperature, self.top_p, self.rng)
+        now[voice] = 0 if token == REST else self.sounding[voice] if token == HOLD else token_pitch(token)
+        self.prev_token = token
+        return token
+
+    def _step(self, forced: tuple[int | None, ...]) -> np.ndarray:
+        """One grid step; `forced`: per voice (S, B, A, T) a token to take as given, or None to sample."""
+        now = np.zeros(4, dtype=np.int64)
+        tokens = np.zeros(4, dtype=np.int64)
+        for voice in range(4):
+            tokens[voice] = self._feed(voice, forced[voice], now, list(range(voice)))
+        self.sounding = now
+        self.step_index += 1
+        return tokens
+
+
+class Composer(_Writer):
+    """Four-part pieces in `key` ('C', 'F#m', 'Bb minor' or a key id), 4/4 on a sixteenth grid."""
+
+    def __init__(self, net: NumpyComposerNet | None = None, key: int | str = "C", seed: int = 0,
+                 temperature: float = 1.0, top_p: float = 0.95, rules: bool = True):
+        super().__init__(net, key, seed, temperature, top_p, rules)
+
+    def steps(self) -> Iterator[np.ndarray]:
+        """Without end: (4,) tokens S, B, A, T per sixteenth, in the model's constant time per step."""
+        while True:
+            yield self._step((None,) * 4)
+
+    def compose(self, steps: int, progress: bool = False) -> np.ndarray:
+        """(steps, 4) tokens."""
+        from tqdm import tqdm
+
+        gen = self.steps()
+        return np.array([next(gen) for _ in tqdm(range(steps), desc="composing", unit="step", disable=not progress)])
+
+
+class Harmonizer(_Writer):
+    """Adds bass, alto and tenor to a melody one sixteenth at a time, from the melody so far only; `phase`:
+    sixteenths into the bar of the first step (12 for a one-beat pickup in 4/4)."""
+
+    def __init__(self, net: NumpyComposerNet | None = None, key: int | str = "C", seed: int = 0,
+                 temperature: float = 1.0, top_p: float = 0.95, rules: bool = True, phase: int = 0):
+        super().__init__(net, key, seed, temperature, top_p, rules, phase)
+
+    def step(self, soprano: int) -> np.ndarray:
+        """soprano: the melody's token for this step (REST, HOLD or a note token) -> (4,) tokens S, B, A, T."""
+        return self._step((int(soprano), None, None, None))
+
+    def wait(self, down: bool) -> np.ndarray:
+        """A step in which nothing new sounds: every voice holds (`down`) or rests; the model hears what was
+        played, so its next harmony follows it."""
+        return self._step((HOLD if down else REST,) * 4)
+
+    def note(self, pitch: int) -> np.ndarray:
+        """A melody key struck now: the step's four MIDI pitches (S, B, A, T; 0 where a voice rests)."""
+        self.step(pitch_token(pitch))
+        return self.sounding.copy()
+
+
+def steps_for(bars: float | None = None, seconds: float | None = None, tempo: float = 90.0) -> int:
+    """Grid steps in `bars` of 4/4 or in `seconds` at `tempo` quarter notes per minute (whole bars)."""
+    if (bars is None) == (seconds is None):
+        raise ValueError("give a length in bars or in seconds")
+    if tempo <= 0:
+        raise ValueError(f"tempo must be positive, got {tempo}")
+    if seconds is not None:
+        bars = seconds * tempo / 60 / (STEPS_PER_BAR // STEPS_PER_QUARTER)
+    if bars <= 0:
+        raise ValueError("the length must be positive")
+    return max(1, round(bars)) * STEPS_PER_BAR
