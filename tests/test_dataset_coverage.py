@@ -133,3 +133,13 @@ def test_no_note_sounds_before_its_frame_and_each_sounds_soon_after(tmp_path, ho
     # from frame to -40 dBFS: the delay plus the soundfont's attack (1.5 to 10 ms from the event, by key)
     assert min(lags) < 0.004 and max(lags) < 0.010 + manifest["delay"] / 16000
     assert manifest["delay"] == {16: 8, 64: 51}[hop]
+
+
+def test_only_a_split_builds_its_items_and_a_full_build_completes_the_same_dataset(tmp_path):
+    full, only = tmp_path / "full", tmp_path / "only"
+    build(full, "--limit", 5, "--sample-rate", 8000)
+    build(only, "--limit", 5, "--sample-rate", 8000, "--only", "test")
+    everything, tested = load_manifest(full)["items"], load_manifest(only)["items"]
+    assert tested and set(tested) == {i for i, r in everything.items() if r["split"] == "test"}
+    build(only, "--limit", 5, "--sample-rate", 8000)
+    assert load_manifest(only)["items"].keys() == everything.keys()

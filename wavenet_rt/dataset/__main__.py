@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     b.add_argument("--valid", type=float, default=0.1, help="fraction of pieces for validation (default 0.1)")
     b.add_argument("--test", type=float, default=0.1, help="fraction of pieces for testing (default 0.1)")
     b.add_argument("--seed", type=int, default=0, help="seed of the piece split (default 0)")
+    b.add_argument("--only", choices=["train", "valid", "test"], action="append", metavar="SPLIT",
+                   help="build only this split's items (repeatable; e.g. --only test for an evaluation on a "
+                        "new machine); pieces are split as in a full build, which later completes the dataset")
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     i = commands.add_parser("info", help="summarise a built dataset")
     i.add_argument("dir", type=Path)
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "info":
             print(summary(load_manifest(args.dir)))
             return 0
-        manifest = build(args.out, options_from_args(args), jobs=args.jobs)
+        splits = tuple(args.only) if args.only else ("train", "valid", "test")
+        manifest = build(args.out, options_from_args(args), jobs=args.jobs, splits=splits)
     except (DatasetError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -238,8 +238,10 @@ def finished_items(done: dict[str, Any], out: Path) -> set[str]:
     return {rid for rid, r in done.items() if "part_of" not in r and rid not in missing}
 
 
-def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True) -> dict[str, Any]:
-    """Builds (or resumes building) the dataset in `out`; returns the manifest."""
+def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True,
+          splits: tuple[str, ...] = ("train", "valid", "test")) -> dict[str, Any]:
+    """Builds (or resumes building) the dataset in `out`, only the items of `splits` (the pieces are split
+    the same either way, so a later build of the rest completes the same dataset); returns the manifest."""
     options.check()
     if options.renders:
         audio_io.check_renderer(Path(options.soundfont))
@@ -249,7 +251,7 @@ def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True
     items = plan_items(find_pieces(options), options)
     done = manifest["items"]
     complete = finished_items(done, out)
-    todo = [it for it in items if it.id not in complete]
+    todo = [it for it in items if it.id not in complete and it.split in splits]
     # The source folder may have changed since the last run: keep only planned items (and their parts),
     # with today's split.
     kept = {it.id: it.split for it in items if it.id in complete}
@@ -259,7 +261,8 @@ def build(out: Path, options: BuildOptions, jobs: int = 1, progress: bool = True
     save_manifest(out, manifest)
     pool = ProcessPoolExecutor(max_workers=max(1, jobs))
     # disable=None: the bar on a terminal only; a log would collect every redraw
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), unit="item", desc="building",
+    wanted = sum(it.split in splits for it in items)
+    bar = tqdm(total=wanted, initial=wanted - len(todo), unit="item", desc="building",
                disable=None if progress else True)
     try:
         running = {pool.submit(process_item, it, options, out): it for it in todo}

@@ -130,17 +130,21 @@ def likelihood(args: argparse.Namespace, model_path: Path) -> dict:
 
 # ---- renders -----------------------------------------------------------------------------------------
 
-def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[str, Path, int]]:
-    """(piece, MIDI file, global class) of the first `count` distinct pieces of a split, by name."""
+def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[str, Path, int, str]]:
+    """(piece, MIDI file, global class, kind) of `count` distinct pieces of a split: scores ("chorale") and
+    generated lines ("line") taken in turn, each kind by name, so every kind of material is heard."""
     manifest = load_manifest(data)
-    pieces: dict[str, tuple[str, Path, int]] = {}
+    kinds: dict[str, dict[str, tuple[str, Path, int, str]]] = {"chorale": {}, "line": {}}
     for name, r in sorted(manifest["items"].items()):
         whole = "part_of" not in r  # the melody is taken from the whole piece; parts would repeat it
-        if r["split"] == split and r.get("midi") and whole and r["piece"] not in pieces:
-            pieces[r["piece"]] = (name, data / r["midi"], int(r.get("global_id", 0)))
-    if not pieces:
+        kind = "line" if r.get("line") else "chorale"
+        if r["split"] == split and r.get("midi") and whole and r["piece"] not in kinds[kind]:
+            kinds[kind][r["piece"]] = (name, data / r["midi"], int(r.get("global_id", 0)), kind)
+    if not any(kinds.values()):
         raise SystemExit(f"{data} has no {split} pieces with MIDI: evaluate needs a MIDI-conditioned dataset")
-    return list(pieces.values())[:count]
+    queues = [list(k.values()) for k in kinds.values() if k]
+    taken = [queue[i] for i in range(max(map(len, queues))) for queue in queues if i < len(queue)]
+    return taken[:count]
 
 
 def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse.Namespace,
@@ -212,10 +216,10 @@ def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.T
     rows, melodies_seen = [], set()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name, chorale, global_id in held_out_pieces(args.data, args.pieces, args.split):
+        for name, chorale, global_id, kind in held_out_pieces(args.data, args.pieces, args.split):
             melody = work / f"{name}.melody.mid"
-            pieces = [("chorale", chorale)]
-            if qm.write_melody(chorale, melody):
+            pieces = [(kind, chorale)]
+            if kind == "chorale" and qm.write_melody(chorale, melody):
                 # two versions of a piece can share their top line (music21's bwv190.7 and bwv190.7-inst):
                 # it is scored once
                 heard = tuple((n.start, n.end, n.pitch) for n in qm.midi_notes(melody) if n.start < args.seconds)

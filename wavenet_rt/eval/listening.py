@@ -4,6 +4,7 @@
 # soundfont's render of the same MIDI go through the same functions, so the soundfont's figure is the ceiling.
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -21,11 +22,14 @@ class Transcriber:
     """basic-pitch on onnxruntime (no TensorFlow), loaded once; its default thresholds."""
 
     def __init__(self) -> None:
+        logging.disable(logging.WARNING)  # basic-pitch warns on import about every backend it does not find
         try:
             from basic_pitch import ICASSP_2022_MODEL_PATH
             from basic_pitch.inference import Model
         except ImportError as err:
             raise RuntimeError(INSTALL_HINT) from err
+        finally:
+            logging.disable(logging.NOTSET)
         self._model = Model(str(Path(ICASSP_2022_MODEL_PATH).parent / "nmp.onnx"))
 
     def notes(self, audio: np.ndarray, rate: int) -> list[Note]:
