@@ -108,10 +108,10 @@ def test_play_compose_records_the_composed_piece(tmp_path, impulse_model_file):
 def test_play_harmonize_over_jack(jack_server, impulse_model_file, tmp_path):
     import json
 
-    from jack_probe import JackProbe, note_latencies
     from test_live import start_play, stop_play
 
     from wavenet_rt.compose.weights import save_composer
+    from wavenet_rt.live.probe import JackProbe, note_latencies
 
     composer = tmp_path / "tiny.safetensors"
     save_composer(tensors(random_net(0.3)), TINY, composer)
