@@ -70,3 +70,20 @@ def test_a_broken_midi_file_says_what_is_wrong(tmp_path, midi_file):
         result = run_cli(["wavenet_rt.render", path, tmp_path / "o.wav"])
         assert result.returncode == 2, result.stderr
         assert f"cannot read MIDI file {path}: it ends early (empty or truncated)" in result.stderr, result.stderr
+
+
+def test_demo_renders_the_shipped_piece(tmp_path, midi_file, impulse_model_file):
+    from wavenet_rt.weights import DEMO_PIECE
+
+    demo = mido.MidiFile(str(DEMO_PIECE))  # what ships: four parts, 24 s, on the piano's keys
+    parts = [t for t in demo.tracks if any(m.type == "note_on" for m in t)]
+    assert len(parts) == 4 and 20 < demo.length < 30
+    options = ["--model", impulse_model_file, "--seconds", "3"]
+    by_flag = run_cli(["wavenet_rt.render", "--demo", tmp_path / "a.wav", *options])
+    by_path = run_cli(["wavenet_rt.render", DEMO_PIECE, tmp_path / "b.wav", *options])
+    assert by_flag.returncode == 0 and by_path.returncode == 0, by_flag.stderr
+    a, _ = soundfile.read(tmp_path / "a.wav")
+    b, _ = soundfile.read(tmp_path / "b.wav")
+    assert np.abs(a).max() > 0.05 and np.array_equal(a, b)
+    both = run_cli(["wavenet_rt.render", "--demo", midi_file, tmp_path / "c.wav"])
+    assert both.returncode == 2 and "--demo is the MIDI input" in both.stderr

@@ -13,7 +13,7 @@ from . import _engine
 from .conditioning import midi_duration, read_midi_events
 from .engine import Engine
 from .voice_options import add_voice_options, model_voices
-from .weights import ModelFileError, default_model_path
+from .weights import DEMO_PIECE, ModelFileError, default_model_path
 
 BLOCK = 4096  # samples generated per progress update
 
@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m wavenet_rt.render",
         description="Render a MIDI file to a WAV file with a WaveNet model, or let the model free-run.",
         epilog="Examples: render song.mid song.wav --model runs/small/model.safetensors;  "
-               "render noise.wav --seconds 5 (free-running)")
+               "render noise.wav --seconds 5 (free-running); render --demo take.wav")
     p.add_argument("midi", nargs="?", type=Path, metavar="MIDI", help="input MIDI file (none: free-running)")
     p.add_argument("out", type=Path, metavar="OUT", help="output audio file (.wav, .flac, ...)")
     p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
@@ -35,8 +35,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--samplerate", type=int, metavar="HZ",
                    help="sample rate to write, resampled from the model's (default: the model's own, e.g. 16000; "
                         "play --out writes the device's, e.g. 48000)")
+    p.add_argument("--demo", action="store_true",
+                   help="render the demo piece that ships with the package (24 s, four parts, written by the "
+                        "shipped composer) instead of a MIDI file")
     add_voice_options(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.demo:
+        if args.midi is not None:
+            p.error("--demo is the MIDI input: give only OUT")
+        args.midi = DEMO_PIECE
+    return args
 
 
 def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: argparse.Namespace) -> np.ndarray:

@@ -14,6 +14,8 @@ from .config import WaveNetConfig
 FORMAT_NAME = "wavenet_rt"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.safetensors"
+# `render --demo`, `play --demo`: a 24 s four-part piece the shipped composer wrote (models/COMPOSER.md)
+DEMO_PIECE = Path(__file__).parent / "models" / "demo.mid"
 
 
 class ModelFileError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..compose.live import add_live_options, live_source
 from ..engine import Engine
 from ..voice_options import add_voice_options, model_voices
-from ..weights import ModelFileError, default_model_path
+from ..weights import DEMO_PIECE, ModelFileError, default_model_path
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
 
 
@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="live MIDI: alone opens a virtual input 'wavenet_rt'; with NAME connects to the first "
                           "input whose name contains NAME")
     src.add_argument("--midi-file", metavar="FILE", help="play a MIDI file through the same path, in real time")
+    src.add_argument("--demo", action="store_true",
+                     help="play the demo piece that ships with the package (24 s, written by the shipped composer)")
     src.add_argument("--midi-backend", default="auto", choices=BACKENDS,
                      help="MIDI system (default auto: jack when a JACK server runs, else alsa)")
     src.add_argument("--list-midi", action="store_true", help="list MIDI inputs and exit")
@@ -57,6 +59,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                ("--seconds", args.seconds, 0.0)):
         if value is not None and not value >= low:  # `not >=` also refuses NaN
             p.error(f"{option} must be at least {low}, got {value}")
+    if args.demo:
+        if args.midi_file or args.midi_in is not None:
+            p.error("--demo is the MIDI source: drop --midi-file / --midi-in")
+        args.midi_file = str(DEMO_PIECE)
     return args
 
 
