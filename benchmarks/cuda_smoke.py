@@ -1,6 +1,9 @@
 # A short CUDA engine run for compute-sanitizer (benchmarks/gpu_suite.sh): every code path of the kernel
 # (silence priming, sampling, teacher forcing, conditioning, global classes, padding streams, clusters of
-# each size the plan picks) in a few launches, small enough to finish under memcheck and racecheck.
+# each size the plan picks) in a few launches. --size picks the models: tiny (racecheck, synccheck), small
+# (memcheck), all (tiny and medium: the plain first run).
+import argparse
+
 import numpy as np
 import torch
 
@@ -8,14 +11,22 @@ from wavenet_rt import WaveNet, WaveNetConfig
 from wavenet_rt.engine import Engine
 
 
+def configs(size: str) -> list[WaveNetConfig]:
+    tiny = WaveNetConfig(dilations=[1, 2, 4], kernel_size=3, residual_channels=5, gate_channels=6, skip_channels=7,
+                         classes=11, cond_channels=3, cond_hop=4, global_classes=2)
+    if size == "tiny":
+        return [tiny]
+    if size == "small":
+        return [WaveNetConfig.preset("small", cond_channels=176, cond_hop=64)]
+    return [tiny, WaveNetConfig.preset("medium", cond_channels=176, cond_hop=64)]
+
+
 def main() -> None:
+    p = argparse.ArgumentParser(description="A short run of every CUDA engine code path.")
+    p.add_argument("--size", choices=["tiny", "small", "all"], default="all")
+    size = p.parse_args().size
     torch.manual_seed(0)
-    configs = [
-        WaveNetConfig(dilations=[1, 2, 4], kernel_size=3, residual_channels=5, gate_channels=6, skip_channels=7,
-                      classes=11, cond_channels=3, cond_hop=4, global_classes=2),
-        WaveNetConfig.preset("medium", cond_channels=176, cond_hop=64),
-    ]
-    for config in configs:
+    for config in configs(size):
         model = WaveNet(config).eval()
         for streams, precision in ((1, "fp32"), (3, "fp16")):
             engine = Engine(model, backend="cuda", streams=streams, precision=precision)

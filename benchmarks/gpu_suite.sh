@@ -1,29 +1,69 @@
 #!/usr/bin/env bash
-# The GPU machine's one command: build the engine with its CUDA code, run the GPU tests (and the CPU
-# engine's, which share the references), compute-sanitizer memcheck and racecheck on a short run, then the
-# benchmark. Everything lands in $OUT (default ./gpu_out); summary.txt has one line per step.
-# Usage: OUT=/some/dir bash benchmarks/gpu_suite.sh   (no package registry there: the build uses none)
+# The GPU machine's one command (issue 21), about 540 s in all: build for sm_90 only, a plain CUDA run first
+# (a sticky device fault inside pytest would fail every later test), the GPU tests, compute-sanitizer
+# (memcheck on the small model, racecheck and synccheck on a tiny one), the quick benchmark, then the full one
+# if time is left. Each step has its own timeout and writes to $OUT as it goes; summary.txt has one line per
+# step, the logs keep their last 64 KB. --dry-run (CI, no GPU): runs the steps that need no GPU and prints the
+# rest. Usage: OUT=/some/dir bash benchmarks/gpu_suite.sh [--dry-run]   (no package registry is used)
 set -uo pipefail
+cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
+BUDGET=${BUDGET:-540}  # seconds for the whole suite; the full benchmark runs only if it fits
+DRY=0
+[[ ${1:-} == --dry-run ]] && DRY=1
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 CUDAARCHS=90
 summary() { echo "$1" | tee -a "$OUT/summary.txt"; }
 
-{ nvidia-smi; nvcc --version; python3 --version; } >"$OUT/machine.txt" 2>&1
-if ! WAVENET_RT_CUDA=ON python3 -m pip install --no-build-isolation --no-deps -e . >"$OUT/build.log" 2>&1; then
-  summary "build: FAILED (build.log)"
-  tail -40 "$OUT/build.log"
+# step NAME SECONDS LOG GPU(0|1) CMD...: runs CMD under its own timeout (cut to what is left of BUDGET),
+# appending to $OUT/LOG (capped); a GPU step is only printed in a dry run.
+step() {
+  local name=$1 seconds=$2 log=$OUT/$3 gpu=$4 started=$SECONDS rc
+  shift 4
+  if ((DRY && gpu)); then
+    summary "$name: would run (timeout ${seconds}s): $*"
+    return 0
+  fi
+  ((seconds > BUDGET - SECONDS)) && seconds=$((BUDGET - SECONDS))  # never past the suite's budget
+  if ((seconds < 10)); then
+    summary "$name: skipped, ${SECONDS}s of ${BUDGET}s used"
+    return 1
+  fi
+  echo "=== $name: $*" >>"$log"
+  timeout --kill-after=10 "$seconds" "$@" >>"$log" 2>&1
+  rc=$?
+  tail -c 65536 "$log" >"$log.tmp" && mv "$log.tmp" "$log"
+  summary "$name: rc=$rc$( ((rc == 124 || rc == 137)) && echo ' (TIMED OUT)') in $((SECONDS - started))s: $(tail -1 "$log")"
+  return "$rc"
+}
+sanitize() {  # sanitize TOOL SECONDS SIZE
+  step "compute-sanitizer $1 ($3 model)" "$2" sanitizers.log 1 compute-sanitizer --tool "$1" --print-limit 20 \
+    --error-exitcode 99 python3 benchmarks/cuda_smoke.py --size "$3"
+}
+
+summary "gpu_suite $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null)$( ((DRY)) && echo ' (dry run)')"
+if ((!DRY)); then
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nvcc --version | tail -1; } \
+    2>&1 | while read -r line; do summary "machine: $line"; done
+fi
+summary "machine: $(python3 --version) torch $(python3 -c 'import torch; print(torch.__version__)' 2>&1)"
+if ! step build 200 build.log "$DRY" env WAVENET_RT_CUDA=ON \
+    python3 -m pip install --no-build-isolation --no-deps -e .; then
   exit 1
 fi
-summary "build: ok"
-
-python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_engine.py >"$OUT/tests.log" 2>&1
-summary "tests: rc=$? ($(tail -1 "$OUT/tests.log"))"
-
-for tool in memcheck racecheck; do
-  compute-sanitizer --tool "$tool" --error-exitcode 99 python3 benchmarks/cuda_smoke.py >"$OUT/$tool.log" 2>&1
-  summary "compute-sanitizer $tool: rc=$? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1))"
-done
-
-python3 benchmarks/gpu_bench.py --out "$OUT" 2>&1 | tee "$OUT/bench.log"
-summary "benchmark: rc=${PIPESTATUS[0]}"
+step "imports (GPU image only)" 60 smoke.log 0 python3 tests/support/gpu_image.py --check || exit 1
+step "collect" 60 tests.log 0 python3 -m pytest -q -p no:cacheprovider --timeout=90 --collect-only tests/test_cuda.py \
+  tests/test_engine.py || exit 1
+step "smoke (plain)" 45 smoke.log 1 python3 benchmarks/cuda_smoke.py
+step tests 150 tests.log 1 python3 -m pytest -q -rs -p no:cacheprovider --timeout=90 tests/test_cuda.py \
+  tests/test_engine.py
+sanitize memcheck 50 small
+sanitize racecheck 40 tiny
+sanitize synccheck 25 tiny
+step "benchmark --quick" 45 bench.log 1 python3 benchmarks/gpu_bench.py --quick --out "$OUT"
+if ((DRY || SECONDS + 150 <= BUDGET)); then
+  step "benchmark (full)" 150 bench.log 1 python3 benchmarks/gpu_bench.py --out "$OUT"
+else
+  summary "benchmark (full): skipped, ${SECONDS}s of ${BUDGET}s used"
+fi
+summary "done in ${SECONDS}s; files: $(ls "$OUT" | tr '\n' ' ')"

@@ -4,11 +4,13 @@
 # without one is tested everywhere.
 import numpy as np
 import pytest
-from scipy import stats
-from test_engine import generated_codes, inputs, model_for, random_config, reference_logits, sleep_pattern
+from support.chi2 import contingency_pvalue
+from support.picks import assert_same_picks, reference_logits
+from test_engine import asleep_frames, generated_codes, inputs, model_for, random_config, sleep_pattern
 
 from wavenet_rt import WaveNetConfig
 from wavenet_rt.engine import Engine, cuda_available
+from wavenet_rt.mulaw import silence_code
 
 gpu = pytest.mark.gpu  # conftest.py skips these without a CUDA device
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 1e-2}
@@ -68,7 +70,8 @@ def test_standard_sizes_equal_forward(name, streams):
 
 @gpu
 def test_fp32_generates_the_cpu_engines_samples():
-    """Same seed, same RNG, logits equal to ~1e-6: the same 10,000 samples, in uneven blocks."""
+    """Same seed, same RNG, logits equal to ~1e-6: the same picks (support/picks.py: the contract's from
+    forward's logits but for rare CDF-boundary cases), in uneven blocks."""
     config = WaveNetConfig.preset("small", cond_channels=7, cond_hop=64, global_classes=3)
     model = model_for(config)
     rng = np.random.default_rng(2)
@@ -79,26 +82,31 @@ def test_fp32_generates_the_cpu_engines_samples():
         engine = Engine(model, backend=backend, streams=3)
         engine.reset(11)
         samples.append(generated_codes(engine, 10000, cond, glob, block=997))
-    assert np.array_equal(samples[0], samples[1])
+    boundary = assert_same_picks(model, samples[0], samples[1], 11, cond, glob)
+    print(f"{boundary} boundary picks in {samples[0].size}")
 
 
 @gpu
 def test_sleeping_streams_play_the_cpu_engines_samples():
     """Streams that fall silent sleep on the frame the CPU engine's do (the count kept in each CTA and
     carried between launches) and wake to the same samples: the CPU skips a settled sleeper, the GPU
-    computes it, and the two must agree."""
+    computes it, and the two must agree (silence while asleep, the contract's picks elsewhere)."""
     config = WaveNetConfig(dilations=[1, 2, 4, 8, 16, 32] * 2, residual_channels=16, gate_channels=32,
                            skip_channels=32, classes=256, cond_channels=7, cond_hop=16)  # settles in 270 samples
     model = model_for(config)
     rng = np.random.default_rng(6)
-    streams, frames = 6, 400
-    cond = (rng.random((streams, 7, frames)) * sleep_pattern(streams, frames, rng)[:, None, :]).astype(np.float32)
+    streams, frames, hop, after = 6, 400, 16, 10
+    keys = sleep_pattern(streams, frames, rng)
+    cond = (rng.random((streams, 7, frames)) * keys[:, None, :]).astype(np.float32)
     samples = []
     for backend in ("cpu", "cuda"):
-        engine = Engine(model, backend=backend, streams=streams, sleep_after=0.01)
+        sleep_after = (after - 0.5) * hop / config.sample_rate  # rounds up to `after` frames
+        engine = Engine(model, backend=backend, streams=streams, sleep_after=sleep_after)
         engine.reset(2)
-        samples.append(generated_codes(engine, frames * 16, cond, block=613))
-    assert np.array_equal(samples[0], samples[1])
+        samples.append(generated_codes(engine, frames * hop, cond, block=613))
+    asleep = np.repeat(asleep_frames(keys, after), hop, axis=1)
+    assert all((codes[asleep] == silence_code(config.classes)).all() for codes in samples)
+    assert_same_picks(model, samples[0], samples[1], 2, cond, asleep=asleep)
 
 
 @gpu
@@ -114,7 +122,7 @@ def test_half_precision_generation_matches_the_cpu_statistically():
         histograms.append(np.bincount(codes.ravel(), minlength=config.classes))
     table = np.array(histograms)
     table = table[:, table.sum(axis=0) >= 20]  # chi-square needs populated cells
-    assert stats.chi2_contingency(table).pvalue > 1e-4
+    assert contingency_pvalue(table) > 1e-4
 
 
 @gpu
@@ -133,7 +141,7 @@ def test_repeated_runs_are_identical_and_blocks_do_not_matter():
 @gpu
 def test_period_taps_equal_forward_and_the_cpu_engine():
     """The period taps on the GPU (a warp per stream, rank 0's history in device memory read by every CTA)
-    against forward in float64, then sample for sample against the CPU engine."""
+    against forward in float64, then pick for pick against the CPU engine (support/picks.py)."""
     from test_excitation import excited_config, key_roll, with_live_excitation
 
     config = excited_config(dilations=[1, 2, 4, 8, 16, 32, 64], cond_hop=64)
@@ -145,10 +153,10 @@ def test_period_taps_equal_forward_and_the_cpu_engine():
     got = Engine(model, backend="cuda", streams=streams).logits(codes, cond)
     want = reference_logits(model, codes, cond.astype(np.float64), None)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    keys = key_roll(streams, 3000 // 64 + 1, np.random.default_rng(9))
     samples = []
     for backend in ("cpu", "cuda"):
         engine = Engine(model, backend=backend, streams=streams)
         engine.reset(4)
-        samples.append(generated_codes(engine, 3000, key_roll(streams, 3000 // 64 + 1, np.random.default_rng(9)),
-                                       block=251))
-    assert np.array_equal(samples[0], samples[1])
+        samples.append(generated_codes(engine, 3000, keys, block=251))
+    assert_same_picks(model, samples[0], samples[1], 4, keys, lead=600)  # silence as far back as A0's taps

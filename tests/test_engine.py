@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import stats
+from support.chi2 import chisquare_pvalue
+from support.picks import assert_same_picks, reference_logits
 
 from wavenet_rt import WaveNet, WaveNetConfig, save_model
 from wavenet_rt.engine import Engine as AnyEngine
@@ -49,15 +50,6 @@ def inputs(config, streams, steps, rng):
     cond = rng.random((streams, config.cond_channels, frames)) if config.cond_channels else None
     glob = rng.integers(0, config.global_classes, streams) if config.global_classes else None
     return codes, cond, glob
-
-
-def reference_logits(model, codes, cond, glob):
-    """WaveNet.forward in float64."""
-    m = model.double()
-    out = m(torch.from_numpy(codes), None if cond is None else torch.from_numpy(cond),
-            None if glob is None else torch.from_numpy(glob)).detach().numpy()
-    model.float()
-    return out
 
 
 def simd_available(simd):
@@ -157,6 +149,31 @@ def test_generation_follows_forward_and_the_sampling_contract(temperature):
             cdf = np.cumsum(w) / w.sum()
             assert temperature > 0 and np.min(np.abs(cdf - u[t])) < 1e-4
             assert t > n // 2, "engine and forward parted early"
+
+
+def test_kernel_sets_pick_alike():
+    """The kernel sets sum in different orders (logits ~1e-6 apart), so one pick whose uniform sits on a CDF
+    boundary may part their streams: each must follow the contract on its own history (support/picks.py),
+    with boundary picks rare. A changed pick is caught."""
+    config = WaveNetConfig.preset("small", cond_channels=7, cond_hop=64, global_classes=3)
+    model = model_for(config)
+    rng = np.random.default_rng(2)
+    n = 4000
+    cond = rng.random((3, 7, n // 64 + 1)).astype(np.float32)
+    glob = np.array([0, 1, 2])
+    codes = {}
+    for simd in filter(simd_available, SIMD):
+        engine = Engine(model, streams=3, simd=simd)
+        engine.reset(11)
+        codes[simd] = generated_codes(engine, n, cond, glob, block=997)
+    assert len(codes) >= 2, "this CPU has only the portable kernels"
+    for simd in list(codes)[1:]:
+        boundary = assert_same_picks(model, codes["portable"], codes[simd], 11, cond, glob)
+        print(f"portable vs {simd}: {boundary} boundary picks in {codes[simd].size}")
+    wrong = codes[list(codes)[-1]].copy()
+    wrong[1, 2000] = (wrong[1, 2000] + config.classes // 2) % config.classes  # far from any boundary
+    with pytest.raises(AssertionError, match="not the contract's picks"):
+        assert_same_picks(model, codes["portable"], wrong, 11, cond, glob)
 
 
 def sleep_pattern(streams, frames, rng):
@@ -309,7 +326,7 @@ def test_sampled_classes_follow_the_softmax():
         codes = mulaw_encode(engine.generate(25000, temperature=temperature), 16).ravel()
         p = torch.softmax(bias.double() / temperature, 0).numpy()
         observed = np.bincount(codes, minlength=16)
-        assert stats.chisquare(observed, p * len(codes)).pvalue > 1e-4
+        assert chisquare_pvalue(observed, p * len(codes)) > 1e-4
     engine.reset(3)
     assert (mulaw_encode(engine.generate(100, temperature=0.0), 16) == 15).all()  # argmax: the largest bias
 

@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mido
 import numpy as np
 
 from . import _engine
+
+if TYPE_CHECKING:  # mido only where a file is read: the GPU machine's image has no mido
+    import mido
 
 LOWEST_KEY = _engine.LOWEST_KEY  # A0, the lowest piano key
 KEYS = _engine.KEYS
@@ -79,6 +82,8 @@ class MidiConditioner:
 
 def read_midi_events(path: str | Path) -> list[tuple[float, mido.Message]]:
     """The channel messages of a MIDI file with their times in seconds (tempo changes applied)."""
+    import mido
+
     try:
         midi = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
