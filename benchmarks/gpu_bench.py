@@ -14,6 +14,7 @@ import torch
 
 from wavenet_rt import WaveNet, WaveNetConfig
 from wavenet_rt.engine import Engine
+from wavenet_rt.weights import default_model_path, load_model
 
 COND_CHANNELS = 176  # roll88_onset88, as in latency.py
 TARGETS = {"medium_1": 96000, "medium_many_per_stream": 48000, "large_1": 48000}
@@ -112,7 +113,8 @@ def torch_rate(model: WaveNet, streams: int, samples: int) -> dict:
             "samples_per_s": per_stream * streams}
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, save) -> dict:
+    """Every section; `save(results)` after each, so a run cut short by its timeout keeps what it measured."""
     plan = {  # size: (stream counts, precisions)
         "medium": ([1, 128, 256, 512], ["fp32", "fp16", "bf16"]),
         "large": ([1, 64], ["fp32", "fp16"]),
@@ -133,7 +135,34 @@ def run(quick: bool) -> dict:
                 rows.append(row)
                 print_row(size, rows[-1])
         results["sizes"][size] = rows
+        save(results)
+    results["shipped"] = realtime_streams(quick)
+    save(results)
     return results
+
+
+def realtime_streams(quick: bool) -> dict:
+    """How many streams of the shipped model one GPU keeps real time at 16 kHz and at 48 kHz: per-stream
+    rates over a ladder of stream counts, each beside PyTorch at the same count (whose graph leaves out the
+    model's period taps: a few multiply-adds per sample, so the ratio errs in PyTorch's favour)."""
+    model = load_model(default_model_path())
+    samples, baseline_samples = (512, 100) if quick else (4096, 1000)
+    rows, best = [], {}
+    for streams in (128, 256, 512, 1024, 2048):
+        baseline = torch_rate(model, streams, baseline_samples)
+        model.cpu()
+        rows.append(baseline)
+        for precision in ("fp32", "fp16"):
+            row = engine_rate(model, streams, precision, samples)
+            row["vs_pytorch"] = row["samples_per_s_per_stream"] / baseline["samples_per_s_per_stream"]
+            rows.append(row)
+            print_row("shipped", row)
+            for rate in (16000, 48000):
+                if row["samples_per_s_per_stream"] >= rate:
+                    key = f"{precision}_{rate // 1000}k"
+                    best[key] = max(best.get(key, 0), streams)
+    return {"model": str(default_model_path().name), "sample_rate": model.config.sample_rate,
+            "realtime_streams": best, "rows": rows}
 
 
 def print_row(size: str, r: dict) -> None:
@@ -149,10 +178,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("gpu_bench.py needs a CUDA device")
-    results = run(args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"gpu-{datetime.now():%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(results, indent=1))
+    run(args.quick, lambda results: path.write_text(json.dumps(results, indent=1)))
     print(f"wrote {path}")
 
 

@@ -15,7 +15,8 @@ IMPORTABLE = {"numpy", "safetensors", "torch", "torchgen", "functorch", "pytest"
               "scikit_build_core", "filelock", "typing_extensions", "sympy", "mpmath", "networkx", "jinja2",
               "markupsafe", "fsspec", "setuptools", "pkg_resources", "_distutils_hack",
               "wavenet_rt", "support", "conftest", "cuda_smoke", "gpu_bench"}
-SUITE_MODULES = ["wavenet_rt", "wavenet_rt.model", "conftest", "test_cuda", "cuda_smoke", "gpu_bench"]
+SUITE_MODULES = ["wavenet_rt", "wavenet_rt.model", "conftest", "test_cuda", "test_excitation", "cuda_smoke",
+                 "gpu_bench"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
