@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The GPU machine's one command (issue 21), about 540 s in all: build for sm_90 only, a plain CUDA run first
-# (a sticky device fault inside pytest would fail every later test), the GPU tests, compute-sanitizer
-# (memcheck on the small model, racecheck and synccheck on a tiny one), the cluster barrier / DSMEM
-# micro-benchmark, then the full benchmark if time is left (else its quick form). Each step has its own timeout and writes to $OUT as it goes; summary.txt has one line per
-# step, the logs keep their last 64 KB. --dry-run (CI, no GPU): runs the steps that need no GPU and prints the
-# rest. Usage: OUT=/some/dir bash benchmarks/gpu_suite.sh [--dry-run]   (no package registry is used)
+# The GPU machine's one command (issue 21), about 500 s in all: build for sm_90 only, a plain CUDA run first
+# (a sticky device fault inside pytest would fail every later test), the GPU tests, compute-sanitizer memcheck
+# (small model) and synccheck (tiny), the cluster barrier / DSMEM micro-benchmark, the full benchmark if time
+# is left (else its quick form), an Nsight Compute profile, then racecheck (tiny, the slowest tool). Each step
+# has its own timeout and writes to $OUT as it goes; summary.txt has one line per step, the logs keep their
+# last 256 KB. --dry-run (CI, no GPU): runs the steps that need no GPU and prints the rest.
+# Usage: OUT=/some/dir bash benchmarks/gpu_suite.sh [--dry-run]   (no package registry is used)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -32,13 +33,15 @@ step() {
   echo "=== $name: $*" >>"$log"
   timeout --kill-after=10 "$seconds" "$@" >>"$log" 2>&1
   rc=$?
-  tail -c 65536 "$log" >"$log.tmp" && mv "$log.tmp" "$log"
+  tail -c 262144 "$log" >"$log.tmp" && mv "$log.tmp" "$log"
   summary "$name: rc=$rc$( ((rc == 124 || rc == 137)) && echo ' (TIMED OUT)') in $((SECONDS - started))s: $(tail -1 "$log")"
   return "$rc"
 }
-sanitize() {  # sanitize TOOL SECONDS SIZE
-  step "compute-sanitizer $1 ($3 model)" "$2" sanitizers.log 1 compute-sanitizer --tool "$1" --print-limit 20 \
-    --error-exitcode 99 python3 benchmarks/cuda_smoke.py --size "$3"
+sanitize() {  # sanitize TOOL SECONDS ARGS...
+  local tool=$1 seconds=$2
+  shift 2
+  step "compute-sanitizer $tool ($*)" "$seconds" sanitizers.log 1 compute-sanitizer --tool "$tool" \
+    --print-limit 20 --error-exitcode 99 python3 benchmarks/cuda_smoke.py "$@"
 }
 
 summary "gpu_suite $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null)$( ((DRY)) && echo ' (dry run)')"
@@ -54,19 +57,23 @@ fi
 mkdir -p build
 step "build cluster_sync" 60 build.log 0 nvcc -O3 -arch=sm_90 -o build/cluster_sync benchmarks/cluster_sync.cu \
   || ((!DRY)) || exit 1  # the dry run (CI) proves it compiles
-step "imports (GPU image only)" 60 smoke.log 0 python3 tests/support/gpu_image.py --check || exit 1
+step "imports (GPU image only)" 60 tests.log 0 python3 tests/support/gpu_image.py --check || exit 1
 step "collect" 60 tests.log 0 python3 -m pytest -q -p no:cacheprovider --timeout=90 --collect-only tests/test_cuda.py \
   tests/test_engine.py || exit 1
-step "smoke (plain)" 45 smoke.log 1 python3 benchmarks/cuda_smoke.py
+step "smoke (plain)" 45 tests.log 1 python3 benchmarks/cuda_smoke.py
 step tests 150 tests.log 1 python3 -m pytest -q -rs -p no:cacheprovider --timeout=90 tests/test_cuda.py \
   tests/test_engine.py
-sanitize memcheck 50 small
-sanitize racecheck 40 tiny
-sanitize synccheck 25 tiny
+sanitize memcheck 50 --size small
+sanitize synccheck 25 --size tiny
 step "cluster sync" 30 bench.log 1 bash -c "build/cluster_sync | tee $OUT/cluster_sync.json"
 if ((DRY || SECONDS + 150 <= BUDGET)); then
   step benchmark 150 bench.log 1 python3 benchmarks/gpu_bench.py --out "$OUT"
 else  # a smoke run of the benchmark; its JSON stays out of $OUT (8 files come back at most)
   step "benchmark --quick" 60 bench.log 1 python3 benchmarks/gpu_bench.py --quick --out /tmp/gpu_bench_quick
 fi
+step "profile (ncu)" 100 profile.log 1 ncu --clock-control none --kernel-name regex:generate_kernel --launch-count 4 \
+  --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+  --section SchedulerStats --section InstructionStats --section SourceCounters --import-source yes \
+  python3 benchmarks/cuda_profile.py
+sanitize racecheck 150 --size tiny --short  # last: the slowest tool, and it has never finished in 40 s
 summary "done in ${SECONDS}s; files: $(ls "$OUT" | tr '\n' ' ')"

@@ -14,9 +14,9 @@ IMPORTABLE = {"numpy", "safetensors", "torch", "torchgen", "functorch", "pytest"
               "iniconfig", "packaging", "pygments", "pytest_timeout", "pybind11", "cmake", "ninja",
               "scikit_build_core", "filelock", "typing_extensions", "sympy", "mpmath", "networkx", "jinja2",
               "markupsafe", "fsspec", "setuptools", "pkg_resources", "_distutils_hack",
-              "wavenet_rt", "support", "conftest", "cuda_smoke", "gpu_bench"}
+              "wavenet_rt", "support", "conftest", "cuda_smoke", "cuda_profile", "gpu_bench"}
 SUITE_MODULES = ["wavenet_rt", "wavenet_rt.model", "conftest", "test_cuda", "test_excitation", "cuda_smoke",
-                 "gpu_bench"]
+                 "cuda_profile", "gpu_bench"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
