@@ -2,23 +2,16 @@
 # source checked before a WAV file is created, a device that refuses the rate is one clear line, the status
 # line kept out of logs, the rate written said, and the MIDI system chosen (JACK when a server runs, else
 # ALSA) and named, with the JACK library's own noise kept off the terminal.
-import mido
 import pytest
 from support.cli import run_cli
+from support.midi_files import write_notes
 
 JACK_NOISE = ("Cannot connect to server", "JackShmReadWritePtr", "jack server is not running")
 
 
 @pytest.fixture(scope="module")
 def midi_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("midi") / "one.mid"
-    midi = mido.MidiFile(ticks_per_beat=1000)
-    track = mido.MidiTrack()
-    midi.tracks.append(track)
-    track.append(mido.Message("note_on", note=60, velocity=90, time=200))
-    track.append(mido.Message("note_off", note=60, time=400))
-    midi.save(path)
-    return path
+    return write_notes(tmp_path_factory.mktemp("midi") / "one.mid", [(60, 0.1, 0.3)])
 
 
 def play(*args, server="no_server_here"):

@@ -7,20 +7,12 @@ import pytest
 import soundfile
 import soxr
 from support.cli import run_cli
+from support.midi_files import write_notes
 
 
 @pytest.fixture(scope="module")
 def midi_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("midi") / "two.mid"
-    midi = mido.MidiFile(ticks_per_beat=1000)  # 120 bpm: 2000 ticks per second
-    track = mido.MidiTrack()
-    midi.tracks.append(track)
-    track.append(mido.Message("note_on", note=60, velocity=90, time=200))
-    track.append(mido.Message("note_off", note=60, time=400))
-    track.append(mido.Message("note_on", note=64, velocity=90, time=200))
-    track.append(mido.Message("note_off", note=64, time=600))
-    midi.save(path)
-    return path
+    return write_notes(tmp_path_factory.mktemp("midi") / "two.mid", [(60, 0.1, 0.3), (64, 0.4, 0.7)])
 
 
 def test_usage_takes_midi_and_out_once_and_help_gives_defaults():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from support.midi_files import TICKS_PER_SECOND, write_notes
 
 from wavenet_rt import WaveNet, WaveNetConfig, load_model
 from wavenet_rt.conditioning import MidiConditioner
@@ -76,14 +77,10 @@ def single_note_files(folder, count, notes, seed=0):
     folder.mkdir()
     rng = np.random.default_rng(seed)
     for i in range(count):
-        midi = mido.MidiFile(ticks_per_beat=1000)  # at the default 120 bpm one tick is 0.5 ms
-        track = mido.MidiTrack()
-        midi.tracks.append(track)
-        note = notes[i % len(notes)]
-        track.append(mido.Message("note_on", note=note, velocity=int(rng.integers(70, 111)),
-                                  time=int(rng.uniform(200, 600))))
-        track.append(mido.Message("note_off", note=note, time=int(rng.uniform(800, 1800))))
-        midi.save(folder / f"note{i:02d}.mid")
+        velocity = int(rng.integers(70, 111))
+        on = int(rng.uniform(200, 600)) / TICKS_PER_SECOND
+        off = on + int(rng.uniform(800, 1800)) / TICKS_PER_SECOND
+        write_notes(folder / f"note{i:02d}.mid", [(notes[i % len(notes)], on, off, velocity)])
 
 
 def test_midi_conditioning_selects_the_pitch_free_running(tmp_path):

@@ -1,14 +1,12 @@
 # The play and render commands as a user runs them: device listing and errors, a MIDI file played in real
 # time and recorded, the same without any audio device, and offline rendering; the impulse model makes the
 # recorded audio's loud stretches line up with the MIDI file's notes.
-import os
-import subprocess
-import sys
 
-import mido
 import numpy as np
 import pytest
 import soundfile
+from support.cli import run_cli
+from support.midi_files import write_notes
 
 pytestmark = pytest.mark.slow
 
@@ -17,22 +15,8 @@ NOTES = [(0.3, 0.5), (0.9, 1.0), (1.4, 1.9)]  # (on, off) seconds
 
 @pytest.fixture(scope="module")
 def midi_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("midi") / "three.mid"
-    midi = mido.MidiFile(ticks_per_beat=1000)  # 120 bpm: 2000 ticks per second
-    track = mido.MidiTrack()
-    midi.tracks.append(track)
-    now = 0
-    for k, (on, off) in enumerate(NOTES):
-        track.append(mido.Message("note_on", note=60 + k, velocity=90, time=round(on * 2000) - now))
-        track.append(mido.Message("note_off", note=60 + k, time=round((off - on) * 2000)))
-        now = round(off * 2000)
-    midi.save(path)
-    return path
-
-
-def run(args, server, timeout=60):
-    env = {**os.environ, "JACK_DEFAULT_SERVER": server, "JACK_NO_START_SERVER": "1"}
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return write_notes(tmp_path_factory.mktemp("midi") / "three.mid",
+                       [(60 + k, on, off) for k, (on, off) in enumerate(NOTES)])
 
 
 def loud_spans(path, threshold=0.5):
@@ -52,18 +36,18 @@ def assert_follows_notes(path, latency_bound):
 
 
 def test_listing_and_device_errors(jack_server, impulse_model_file):
-    listed = run(["wavenet_rt.play", "--list-devices"], jack_server)
+    listed = run_cli(["wavenet_rt.play", "--list-devices"], jack_server)
     assert listed.returncode == 0 and "system" in listed.stdout
-    bad = run(["wavenet_rt.play", "--model", str(impulse_model_file), "--device", "no-such-card", "--seconds", "1"],
+    bad = run_cli(["wavenet_rt.play", "--model", str(impulse_model_file), "--device", "no-such-card", "--seconds", "1"],
               jack_server)
     assert bad.returncode == 2 and "no output device matches 'no-such-card'" in bad.stderr and "system" in bad.stderr
-    no_device = run(["wavenet_rt.play", "--model", str(impulse_model_file), "--seconds", "1"], "no_server_here")
+    no_device = run_cli(["wavenet_rt.play", "--model", str(impulse_model_file), "--seconds", "1"], "no_server_here")
     assert no_device.returncode == 2 and "--out" in no_device.stderr
 
 
 def test_midi_file_played_live_and_recorded(jack_server, impulse_model_file, midi_file, tmp_path):
     out = tmp_path / "take.wav"
-    result = run(["wavenet_rt.play", "--model", str(impulse_model_file), "--midi-file", str(midi_file),
+    result = run_cli(["wavenet_rt.play", "--model", str(impulse_model_file), "--midi-file", str(midi_file),
                   "--out", str(out), "--latency", "5"], jack_server)
     assert result.returncode == 0, result.stderr[-2000:]
     delays = assert_follows_notes(out, latency_bound=0.1)
@@ -76,7 +60,7 @@ def test_without_an_audio_device_out_still_renders(impulse_model_file, midi_file
     # 40 ms queued ahead: on a busy 2-core VM the default 10 ms once ran dry for 28 samples mid-note (the
     # stand-in output then caught up in bursts after late wake-ups); this test is about rendering without a
     # device, not about the scheduler.
-    result = run(["wavenet_rt.play", "--model", str(impulse_model_file), "--midi-file", str(midi_file),
+    result = run_cli(["wavenet_rt.play", "--model", str(impulse_model_file), "--midi-file", str(midi_file),
                   "--out", str(out), "--latency", "40"], "no_server_here")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no audio output device" in result.stderr
@@ -85,7 +69,7 @@ def test_without_an_audio_device_out_still_renders(impulse_model_file, midi_file
 
 def test_offline_render_follows_the_file(impulse_model_file, midi_file, tmp_path):
     out = tmp_path / "render.wav"
-    result = run(["wavenet_rt.render", str(midi_file), str(out), "--model", str(impulse_model_file)], "unused")
+    result = run_cli(["wavenet_rt.render", str(midi_file), str(out), "--model", str(impulse_model_file)], "unused")
     assert result.returncode == 0, result.stderr[-2000:]
     delays = assert_follows_notes(out, latency_bound=0.002)  # offline: the frame (0.5 ms) and nothing else
     assert max(delays) < 0.0012
@@ -93,7 +77,7 @@ def test_offline_render_follows_the_file(impulse_model_file, midi_file, tmp_path
 
 def test_shipped_default_model_plays_without_model_option(midi_file, tmp_path):
     out = tmp_path / "take.wav"
-    result = run(["wavenet_rt.play", "--midi-file", str(midi_file), "--seconds", "2", "--out", str(out)],
+    result = run_cli(["wavenet_rt.play", "--midi-file", str(midi_file), "--seconds", "2", "--out", str(out)],
                  "no_server_here")
     assert result.returncode == 0, result.stderr[-2000:]
     audio, rate = soundfile.read(out)
