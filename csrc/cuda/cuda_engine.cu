@@ -93,6 +93,19 @@ SliceLayout slice_layout(const KernelShape& s) {
   return l;
 }
 
+void set_dividers(KernelShape& s) {
+  auto by = [](int d) { return Divider(static_cast<uint32_t>(d > 0 ? d : 1)); };  // taps = 0: no loop runs
+  s.by_residual = by(s.residual);
+  s.by_batch = by(s.batch);
+  s.by_taps = by(s.kernel_size - 1);
+  s.by_gate_rows = by(2 * s.hn);
+  s.by_hn = by(s.hn);
+  s.by_skip = by(s.skip);
+  s.by_sn = by(s.sn);
+  s.by_classes = by(s.classes);
+  s.by_cluster = by(s.cluster);
+}
+
 // The launch geometry chosen for a device: cluster size, streams per cluster, whether the weights live in
 // shared memory.
 struct Plan {
@@ -182,6 +195,7 @@ Plan choose_plan(KernelShape shape, int streams, Precision precision, const cuda
     long long best_waves = 0;
     for (int batch = 1; batch <= std::min(kMaxBatch, streams); ++batch) {
       shape.batch = batch;
+      set_dividers(shape);
       for (bool resident : {true, false}) {
         Plan plan{shape, slice, resident, 0, 0, 0};
         plan.smem =

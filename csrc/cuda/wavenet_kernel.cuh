@@ -215,8 +215,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     const long long frame =
         with_cond ? block_first_frame(t, s.cond_hop) - block_first_frame(args.t0, s.cond_hop) : 0;
     for (int i = tid; i < s.layers * B * 2 * hn; i += kThreads) {
-      const int row = i % (2 * hn), b = (i / (2 * hn)) % B, l = i / (2 * hn * B);
-      const int h = rank * hn + row % hn;
+      const int rows_of = s.by_gate_rows.div(i), row = i - rows_of * 2 * hn;
+      const int l = s.by_batch.div(rows_of), b = rows_of - l * B;
+      const int h = rank * hn + (row < hn ? row : row - hn);
       float v = 0.0f;
       if (h < H) {
         const int g = row < hn ? h : H + h;  // filter half, then gate half
@@ -256,9 +257,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     const bool last = l == s.layers - 1;
     const int rows = s.ring_rows[l];
     float* layer_past = past_x + static_cast<long long>(l) * taps * B * R;
-    if (static_cast<int>(l % n_cta) == static_cast<int>(rank) && rows) {  // one CTA keeps the layer's ring
+    if (s.by_cluster.mod(l) == static_cast<int>(rank) && rows) {  // one CTA keeps the layer's ring
       for (int i = tid; i < B * R; i += kThreads) {
-        const int b = i / R, o = i % R;
+        const int b = s.by_residual.div(i), o = i - b * R;
         float* ring = args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l];
         if (priming) {
           for (int row = 0; row < rows; ++row) ring[static_cast<long long>(row) * R + o] = x[i];
@@ -274,7 +275,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     // Pre-activations of the owned rows: a warp per (stream, row), lanes over the inputs.
     const W* conv = w + l * sl.layer_stride + sl.conv;
     for (int item = warp; item < B * 2 * hn; item += warps) {
-      const int b = item / (2 * hn), row = item % (2 * hn);
+      const int b = s.by_gate_rows.div(item), row = item - b * 2 * hn;
       const W* wr = conv + static_cast<long long>(row) * K * R;
       float acc = 0.0f;
       for (int i = lane; i < R; i += 32) acc += load(wr + (K - 1) * R + i) * x[b * R + i];  // current input
@@ -287,14 +288,14 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     }
     __syncthreads();
     for (int i = tid; i < B * hn; i += kThreads) {
-      const int b = i / hn, h = i % hn;
+      const int b = s.by_hn.div(i), h = i - b * hn;
       z[i] = tanhf(a[b * 2 * hn + h]) * sigmoid(a[b * 2 * hn + hn + h]);
     }
     __syncthreads();
     if (!priming) {  // skip: accumulated locally, summed across the cluster once per sample
       const W* skip_w = w + l * sl.layer_stride + sl.skip;
       for (int i = tid; i < B * S; i += kThreads) {
-        const int b = i / S, o = i % S;
+        const int b = s.by_skip.div(i), o = i - b * S;
         float acc = 0.0f;
         for (int h = 0; h < hn; ++h) acc += load(skip_w + static_cast<long long>(h) * S + o) * z[b * hn + h];
         skip_acc[i] += acc;
@@ -306,20 +307,23 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     const W* res_w = w + l * sl.layer_stride + sl.res;
     float* exchange = xchg_x + static_cast<long long>(l & 1) * n_cta * B * R;
     for (int i = tid; i < B * R; i += kThreads) {
-      const int b = i / R, o = i % R;
+      const int b = s.by_residual.div(i), o = i - b * R;
       float acc = 0.0f;
       for (int h = 0; h < hn; ++h) acc += load(res_w + static_cast<long long>(h) * R + o) * z[b * hn + h];
       share_partial(exchange, B * R, i, acc, rank, n_cta);
     }
     cluster_barrier();
     for (int i = tid; i < B * R; i += kThreads) {
-      x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + i % R]);
+      x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + s.by_residual.mod(i)]);
     }
     __syncthreads();
   };
 
   auto embed_codes = [&]() {
-    for (int i = tid; i < B * R; i += kThreads) x[i] = args.embed[codes[i / R] * R + i % R];
+    for (int i = tid; i < B * R; i += kThreads) {
+      const int b = s.by_residual.div(i);
+      x[i] = args.embed[codes[b] * R + i - b * R];
+    }
   };
 
   // The period taps at step t (excitation.h), added to the embedded inputs: a warp per stream, lanes over
@@ -350,7 +354,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       if (lane == 0) excite[b] = held ? static_cast<float>(sum / held) : 0.0f;
     }
     __syncthreads();
-    for (int i = tid; i < B * R; i += kThreads) x[i] += args.excite[i % R] * excite[i / R];
+    for (int i = tid; i < B * R; i += kThreads) {
+      const int b = s.by_residual.div(i);
+      x[i] += args.excite[i - b * R] * excite[b];
+    }
   };
 
   if (args.prime) {
@@ -380,7 +387,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     embed_codes();
     if (args.excite) add_period_taps(t);  // its __syncthreads also orders embed_codes' writes of x
     for (int i = tid; i < s.layers * taps * B * R; i += kThreads) {  // every layer's past inputs, at once
-      const int o = i % R, b = (i / R) % B, m1 = (i / (R * B)) % taps, l = i / (R * B * taps);
+      const int i_r = s.by_residual.div(i), o = i - i_r * R;
+      const int i_rb = s.by_batch.div(i_r), b = i_r - i_rb * B;
+      const int l = s.by_taps.div(i_rb), m1 = i_rb - l * taps;
       const int rows = s.ring_rows[l];
       const long long back =
           static_cast<long long>(m1 + 1) * s.dilation[l];  // < rows: never this sample's slot
@@ -399,12 +408,12 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     }
     cluster_barrier();
     for (int i = tid; i < B * S; i += kThreads) {
-      hid[i] = fmaxf(sum_partials(xchg_skip, B * S, i, n_cta, args.skip_bias[i % S]), 0.0f);
+      hid[i] = fmaxf(sum_partials(xchg_skip, B * S, i, n_cta, args.skip_bias[s.by_skip.mod(i)]), 0.0f);
     }
     __syncthreads();
     const W* head1 = w + sl.head1;
     for (int item = warp; item < B * sn; item += warps) {
-      const int b = item / sn, j = item % sn, row = rank * sn + j;
+      const int b = s.by_sn.div(item), j = item - b * sn, row = rank * sn + j;
       float acc = 0.0f;
       for (int i = lane; i < S; i += 32)
         acc += load(head1 + static_cast<long long>(j) * S + i) * hid[b * S + i];
@@ -414,23 +423,23 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     __syncthreads();
     const W* head2 = w + sl.head2;
     for (int i = tid; i < B * Q; i += kThreads) {
-      const int b = i / Q, q = i % Q;
+      const int b = s.by_classes.div(i), q = i - b * Q;
       float acc = 0.0f;
       for (int j = 0; j < sn; ++j) acc += load(head2 + static_cast<long long>(j) * Q + q) * h1[b * sn + j];
       share_partial(xchg_logits, B * Q, i, acc, rank, n_cta);
     }
     cluster_barrier();
     for (int i = tid; i < B * Q; i += kThreads) {
-      logits[i] = sum_partials(xchg_logits, B * Q, i, n_cta, args.head2_bias[i % Q]);
+      logits[i] = sum_partials(xchg_logits, B * Q, i, n_cta, args.head2_bias[s.by_classes.mod(i)]);
     }
     __syncthreads();
 
     if (args.forced) {
       if (rank == 0) {
         for (int i = tid; i < B * Q; i += kThreads) {
-          const int stream = first_stream + i / Q;
+          const int b = s.by_classes.div(i), stream = first_stream + b;
           if (stream < s.streams)
-            args.logits_out[(static_cast<long long>(stream) * Q + i % Q) * args.n + step] = logits[i];
+            args.logits_out[(static_cast<long long>(stream) * Q + i - b * Q) * args.n + step] = logits[i];
         }
       }
     } else {
