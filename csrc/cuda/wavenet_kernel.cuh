@@ -23,7 +23,7 @@ namespace wavenet_rt::cuda {
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
   long long x, past_x, fbias, a, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
-      prefix, excite, codes, quiet;
+      prefix, excite, codes, quiet, ring_pos;
   long long floats;  // total floats after the weights
 
   __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
@@ -56,6 +56,7 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.excite = take(b);
   m.codes = take(b);
   m.quiet = take(b);
+  m.ring_pos = take(s.layers);
   m.floats = at;
   return m;
 }
@@ -197,6 +198,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   float *weights = f + m.weights, *prefix = f + m.prefix, *excite = f + m.excite;
   int* codes = reinterpret_cast<int*>(f + m.codes);
   int* quiet = reinterpret_cast<int*>(f + m.quiet);
+  // Each layer's ring slot of the current sample, t % ring_rows: set once per launch, then advanced by
+  // one per sample (no 64-bit modulo per element).
+  int* ring_pos = reinterpret_cast<int*>(f + m.ring_pos);
 
   const W* w = args.slices + rank * s.slice_elems;
   if (args.resident) {  // the launch's one read of the weights from device memory
@@ -207,6 +211,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   for (int b = tid; b < B; b += kThreads) {
     codes[b] = args.codes[first_stream + b];
     quiet[b] = args.quiet_frames[first_stream + b];
+  }
+  for (int l = tid; l < s.layers; l += kThreads) {
+    ring_pos[l] = s.ring_rows[l] ? static_cast<int>(args.t0 % static_cast<unsigned>(s.ring_rows[l])) : 0;
   }
   cluster_barrier();  // every CTA of the cluster has started (its shared memory exists) before any peer write
 
@@ -253,7 +260,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
 
   // One layer for every stream of the cluster. priming: every tap reads the current input (the state
   // after an endless constant input), the ring is filled with it and the skip path is not needed.
-  auto run_layer = [&](int l, uint64_t t, bool priming) {
+  auto run_layer = [&](int l, bool priming) {
     const bool last = l == s.layers - 1;
     const int rows = s.ring_rows[l];
     float* layer_past = past_x + static_cast<long long>(l) * taps * B * R;
@@ -264,7 +271,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
         if (priming) {
           for (int row = 0; row < rows; ++row) ring[static_cast<long long>(row) * R + o] = x[i];
         } else {
-          ring[static_cast<long long>(t % rows) * R + o] = x[i];
+          ring[static_cast<long long>(ring_pos[l]) * R + o] = x[i];
         }
       }
     }
@@ -364,7 +371,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     set_frame_biases(args.t0, false);
     embed_codes();  // the silence code
     __syncthreads();
-    for (int l = 0; l < s.layers; ++l) run_layer(l, args.t0, true);
+    for (int l = 0; l < s.layers; ++l) run_layer(l, true);
     if (args.history && rank == 0) {  // the period taps' history holds the silence too
       const int length = s.history_mask + 1;
       for (int i = tid; i < B * length; i += kThreads)
@@ -390,16 +397,15 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       const int i_r = s.by_residual.div(i), o = i - i_r * R;
       const int i_rb = s.by_batch.div(i_r), b = i_r - i_rb * B;
       const int l = s.by_taps.div(i_rb), m1 = i_rb - l * taps;
-      const int rows = s.ring_rows[l];
-      const long long back =
-          static_cast<long long>(m1 + 1) * s.dilation[l];  // < rows: never this sample's slot
-      const long long row = (static_cast<long long>(t % rows) - back % rows + rows) % rows;
+      const int rows = s.ring_rows[l], back = (m1 + 1) * s.dilation[l];  // < rows: never this sample's slot
+      const int now = ring_pos[l], row = now >= back ? now - back : now - back + rows;
       // L2, not L1: another CTA of the cluster wrote it (ordered by the cluster barriers in between).
-      past_x[i] = __ldcg(args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l] + row * R + o);
+      past_x[i] = __ldcg(args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l] +
+                            static_cast<long long>(row) * R + o);
     }
     for (int i = tid; i < B * S; i += kThreads) skip_acc[i] = 0.0f;
     __syncthreads();
-    for (int l = 0; l < s.layers; ++l) run_layer(l, t, false);
+    for (int l = 0; l < s.layers; ++l) run_layer(l, false);
 
     // Skip sum across the cluster, then the head: head1 rows split over the CTAs, head2 partial sums
     // swapped like the residual's.
@@ -457,6 +463,11 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
             args.audio[static_cast<long long>(stream) * args.n + step] = args.decode[code];
         }
       }
+    }
+    // Every read of ring_pos for this sample (the gather, the ring owners' writes) came before the head's
+    // barriers above.
+    for (int l = tid; l < s.layers; l += kThreads) {
+      if (s.ring_rows[l]) ring_pos[l] = ring_pos[l] + 1 == s.ring_rows[l] ? 0 : ring_pos[l] + 1;
     }
     __syncthreads();
   }
