@@ -22,7 +22,7 @@ namespace wavenet_rt::cuda {
 // Shared memory carve-up, in floats after the (16-byte aligned) weight slice; host and device agree.
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
-  long long x, past_x, fbias, a, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
+  long long x, past_x, fbias, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
       prefix, excite, codes, quiet, ring_pos;
   long long floats;  // total floats after the weights
 
@@ -42,7 +42,6 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.x = take(b * r);
   m.past_x = take(s.layers * taps * b * r);
   m.fbias = take(s.layers * b * 2 * s.hn);
-  m.a = take(b * 2 * s.hn);
   m.z = take(b * s.hn);
   m.xchg_x = take(2 * n * b * r);
   m.skip_acc = take(b * s.skip);
@@ -192,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   const long long weight_bytes = args.resident ? s.slice_elems * static_cast<long long>(sizeof(W)) : 0;
   const SmemLayout m = smem_layout(s, weight_bytes);
   float* f = reinterpret_cast<float*>(smem + m.weights_bytes);
-  float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *a = f + m.a, *z = f + m.z;
+  float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *z = f + m.z;
   float *xchg_x = f + m.xchg_x, *skip_acc = f + m.skip_acc, *xchg_skip = f + m.xchg_skip, *hid = f + m.hid;
   float *h1 = f + m.h1, *xchg_logits = f + m.xchg_logits, *logits = f + m.logits;
   float *weights = f + m.weights, *prefix = f + m.prefix, *excite = f + m.excite;
@@ -279,10 +278,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       for (int i = tid; i < taps * B * R; i += kThreads) layer_past[i] = x[i % (B * R)];
       __syncthreads();
     }
-    // Pre-activations of the owned rows: a warp per (stream, row), lanes over the inputs.
+    // Pre-activation of owned row `row` (filter rows first, then gate rows) for stream b: lanes over the
+    // inputs, then a warp sum.
     const W* conv = w + l * sl.layer_stride + sl.conv;
-    for (int item = warp; item < B * 2 * hn; item += warps) {
-      const int b = s.by_gate_rows.div(item), row = item - b * 2 * hn;
+    auto pre_activation = [&](int b, int row) {
       const W* wr = conv + static_cast<long long>(row) * K * R;
       float acc = 0.0f;
       for (int i = lane; i < R; i += 32) acc += load(wr + (K - 1) * R + i) * x[b * R + i];  // current input
@@ -290,13 +289,14 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
         const float* in = layer_past + (static_cast<long long>(m1) * B + b) * R;
         for (int i = lane; i < R; i += 32) acc += load(wr + (K - 2 - m1) * R + i) * in[i];
       }
-      acc = warp_sum(acc);
-      if (lane == 0) a[item] = acc + fbias[(l * B + b) * 2 * hn + row];
-    }
-    __syncthreads();
-    for (int i = tid; i < B * hn; i += kThreads) {
-      const int b = s.by_hn.div(i), h = i - b * hn;
-      z[i] = tanhf(a[b * 2 * hn + h]) * sigmoid(a[b * 2 * hn + hn + h]);
+      return warp_sum(acc) + fbias[(l * B + b) * 2 * hn + row];
+    };
+    // The gated activations: a warp per (stream, owned channel) computes its filter and gate rows, so z
+    // needs no second pass (and no barrier) over the pre-activations.
+    for (int item = warp; item < B * hn; item += warps) {
+      const int b = s.by_hn.div(item), h = item - b * hn;
+      const float filter = pre_activation(b, h), gate = pre_activation(b, hn + h);
+      if (lane == 0) z[item] = tanhf(filter) * sigmoid(gate);
     }
     __syncthreads();
     if (!priming) {  // skip: accumulated locally, summed across the cluster once per sample
