@@ -93,6 +93,20 @@ SliceLayout slice_layout(const KernelShape& s) {
   return l;
 }
 
+// The kernel's index arithmetic for this shape (kernel_args.h): one divider per launch-fixed divisor.
+void set_dividers(KernelShape& s) {
+  auto by = [](int d) { return Divider(static_cast<uint32_t>(d > 0 ? d : 1)); };  // taps = 0: no loop runs
+  s.by_residual = by(s.residual);
+  s.by_batch = by(s.batch);
+  s.by_taps = by(s.kernel_size - 1);
+  s.by_gate_rows = by(2 * s.hn);
+  s.by_hn = by(s.hn);
+  s.by_skip = by(s.skip);
+  s.by_sn = by(s.sn);
+  s.by_classes = by(s.classes);
+  s.by_cluster = by(s.cluster);
+}
+
 // The launch geometry chosen for a device: cluster size, streams per cluster, whether the weights live in
 // shared memory.
 struct Plan {
@@ -166,22 +180,28 @@ int active_clusters(const Plan& plan, Precision precision, const cudaDeviceProp&
   return clusters;
 }
 
-// The largest cluster that runs (more CTAs = shorter per-layer work and more on-chip memory for weights),
-// then the fewest streams per cluster that still put every stream on the device in one wave, with the
-// weights in shared memory when they fit.
+// The plan for `streams` streams: the largest cluster that puts every stream on the device in one wave
+// (clusters run a launch's samples start to end, so a second wave doubles the launch's time), with the
+// fewest streams per cluster that do, the weights in shared memory when they fit. Cluster sizes are tried
+// from the largest down, each with the real occupancy of the plan (its batch and shared memory): at 128
+// medium fp32 streams no batch fits clusters of 16 in one wave (the H200 profile: 64 launched, 14
+// resident), so smaller cluster sizes must be tried before settling for several waves. Larger clusters
+// stay preferred when several fit: a cluster barrier costs about the same at 2 to 16 CTAs
+// (benchmarks/results/cluster-sync-h200-20261204.json) and more CTAs split each sample's serial chain
+// finer; a smaller cluster saves remote stores and partial sums, which has not been measured to win yet.
+// Without any one-wave plan: the fewest waves, the larger cluster on ties.
 Plan choose_plan(KernelShape shape, int streams, Precision precision, const cudaDeviceProp& prop) {
-  std::vector<int> sizes;
-  for (int size = prop.major >= 9 ? kMaxClusterSize : 1; size >= 1; size /= 2) sizes.push_back(size);
-  for (int cluster : sizes) {
+  Plan best;
+  long long best_waves = 0;
+  for (int cluster = prop.major >= 9 ? kMaxClusterSize : 1; cluster >= 1; cluster /= 2) {
     shape.cluster = cluster;
     shape.hn = (shape.half_gate + cluster - 1) / cluster;
     shape.sn = (shape.skip + cluster - 1) / cluster;
     const SliceLayout slice = slice_layout(shape);
     shape.slice_elems = slice.head2 + static_cast<long long>(shape.classes) * shape.sn;
-    Plan best;
-    long long best_waves = 0;
     for (int batch = 1; batch <= std::min(kMaxBatch, streams); ++batch) {
       shape.batch = batch;
+      set_dividers(shape);
       for (bool resident : {true, false}) {
         Plan plan{shape, slice, resident, 0, 0, 0};
         plan.smem =
@@ -201,8 +221,8 @@ Plan choose_plan(KernelShape shape, int streams, Precision precision, const cuda
         break;  // a resident plan beats a non-resident one at the same batch
       }
     }
-    if (best_waves) return best;  // more streams than the device holds at once: the fewest waves
   }
+  if (best_waves) return best;  // more streams than the device holds at once: the fewest waves
   throw std::invalid_argument("this model's per-sample buffers do not fit in the GPU's shared memory");
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "cuda/fast_divide.h"
+
 namespace wavenet_rt::cuda {
 
 constexpr int kMaxLayers = 64;       // fixed so the layer tables travel in the kernel's parameter space
@@ -26,6 +28,9 @@ struct KernelShape {
   long long ring_offset[kMaxLayers];  // floats from a stream's ring block to this layer's ring
   long long ring_stride;              // floats per stream of ring state
   long long slice_elems;              // weights per CTA slice (see slice_layout in cuda_engine.cu)
+  // The per-sample loops' index arithmetic (set by set_dividers in cuda_engine.cu): flat indices split
+  // into (stream, channel) and the like without runtime integer division.
+  Divider by_residual, by_batch, by_taps, by_gate_rows /* 2 hn */, by_hn, by_skip, by_sn, by_classes, by_cluster;
 };
 
 // Per-CTA weight slice offsets, in elements, relative to the slice start; the same for every rank.

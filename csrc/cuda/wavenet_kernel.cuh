@@ -22,8 +22,8 @@ namespace wavenet_rt::cuda {
 // Shared memory carve-up, in floats after the (16-byte aligned) weight slice; host and device agree.
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
-  long long x, past_x, fbias, a, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
-      prefix, excite, codes, quiet;
+  long long x, past_x, fbias, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
+      prefix, excite, codes, quiet, ring_pos;
   long long floats;  // total floats after the weights
 
   __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
@@ -42,7 +42,6 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.x = take(b * r);
   m.past_x = take(s.layers * taps * b * r);
   m.fbias = take(s.layers * b * 2 * s.hn);
-  m.a = take(b * 2 * s.hn);
   m.z = take(b * s.hn);
   m.xchg_x = take(2 * n * b * r);
   m.skip_acc = take(b * s.skip);
@@ -56,6 +55,7 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.excite = take(b);
   m.codes = take(b);
   m.quiet = take(b);
+  m.ring_pos = take(s.layers);
   m.floats = at;
   return m;
 }
@@ -90,6 +90,23 @@ __device__ __forceinline__ float* peer(float* local, unsigned rank) {
 __device__ __forceinline__ void cluster_barrier() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cooperative_groups::this_cluster().sync();
+#else
+  __syncthreads();
+#endif
+}
+
+// The same barrier in two halves, so that work touching neither exchange buffers nor peers' data can
+// hide its latency: arrive releases this thread's shared-memory writes (local or remote), wait returns once
+// every thread of the cluster has arrived and acquires their writes.
+__device__ __forceinline__ void cluster_arrive() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cooperative_groups::this_cluster().barrier_arrive();
+#endif
+}
+
+__device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cooperative_groups::this_cluster().barrier_wait();
 #else
   __syncthreads();
 #endif
@@ -191,12 +208,15 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   const long long weight_bytes = args.resident ? s.slice_elems * static_cast<long long>(sizeof(W)) : 0;
   const SmemLayout m = smem_layout(s, weight_bytes);
   float* f = reinterpret_cast<float*>(smem + m.weights_bytes);
-  float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *a = f + m.a, *z = f + m.z;
+  float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *z = f + m.z;
   float *xchg_x = f + m.xchg_x, *skip_acc = f + m.skip_acc, *xchg_skip = f + m.xchg_skip, *hid = f + m.hid;
   float *h1 = f + m.h1, *xchg_logits = f + m.xchg_logits, *logits = f + m.logits;
   float *weights = f + m.weights, *prefix = f + m.prefix, *excite = f + m.excite;
   int* codes = reinterpret_cast<int*>(f + m.codes);
   int* quiet = reinterpret_cast<int*>(f + m.quiet);
+  // Each layer's ring slot of the current sample, t % ring_rows: set once per launch, then advanced by
+  // one per sample (no 64-bit modulo per element).
+  int* ring_pos = reinterpret_cast<int*>(f + m.ring_pos);
 
   const W* w = args.slices + rank * s.slice_elems;
   if (args.resident) {  // the launch's one read of the weights from device memory
@@ -208,6 +228,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     codes[b] = args.codes[first_stream + b];
     quiet[b] = args.quiet_frames[first_stream + b];
   }
+  for (int l = tid; l < s.layers; l += kThreads) {
+    ring_pos[l] = s.ring_rows[l] ? static_cast<int>(args.t0 % static_cast<unsigned>(s.ring_rows[l])) : 0;
+  }
   cluster_barrier();  // every CTA of the cluster has started (its shared memory exists) before any peer write
 
   // Frame biases of the owned gate rows: conv bias + global class + (with_cond) the frame's projection.
@@ -215,8 +238,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     const long long frame =
         with_cond ? block_first_frame(t, s.cond_hop) - block_first_frame(args.t0, s.cond_hop) : 0;
     for (int i = tid; i < s.layers * B * 2 * hn; i += kThreads) {
-      const int row = i % (2 * hn), b = (i / (2 * hn)) % B, l = i / (2 * hn * B);
-      const int h = rank * hn + row % hn;
+      const int rows_of = s.by_gate_rows.div(i), row = i - rows_of * 2 * hn;
+      const int l = s.by_batch.div(rows_of), b = rows_of - l * B;
+      const int h = rank * hn + (row < hn ? row : row - hn);
       float v = 0.0f;
       if (h < H) {
         const int g = row < hn ? h : H + h;  // filter half, then gate half
@@ -252,18 +276,18 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
 
   // One layer for every stream of the cluster. priming: every tap reads the current input (the state
   // after an endless constant input), the ring is filled with it and the skip path is not needed.
-  auto run_layer = [&](int l, uint64_t t, bool priming) {
+  auto run_layer = [&](int l, bool priming) {
     const bool last = l == s.layers - 1;
     const int rows = s.ring_rows[l];
     float* layer_past = past_x + static_cast<long long>(l) * taps * B * R;
-    if (static_cast<int>(l % n_cta) == static_cast<int>(rank) && rows) {  // one CTA keeps the layer's ring
+    if (s.by_cluster.mod(l) == static_cast<int>(rank) && rows) {  // one CTA keeps the layer's ring
       for (int i = tid; i < B * R; i += kThreads) {
-        const int b = i / R, o = i % R;
+        const int b = s.by_residual.div(i), o = i - b * R;
         float* ring = args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l];
         if (priming) {
           for (int row = 0; row < rows; ++row) ring[static_cast<long long>(row) * R + o] = x[i];
         } else {
-          ring[static_cast<long long>(t % rows) * R + o] = x[i];
+          ring[static_cast<long long>(ring_pos[l]) * R + o] = x[i];
         }
       }
     }
@@ -271,10 +295,10 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       for (int i = tid; i < taps * B * R; i += kThreads) layer_past[i] = x[i % (B * R)];
       __syncthreads();
     }
-    // Pre-activations of the owned rows: a warp per (stream, row), lanes over the inputs.
+    // Pre-activation of owned row `row` (filter rows first, then gate rows) for stream b: lanes over the
+    // inputs, then a warp sum.
     const W* conv = w + l * sl.layer_stride + sl.conv;
-    for (int item = warp; item < B * 2 * hn; item += warps) {
-      const int b = item / (2 * hn), row = item % (2 * hn);
+    auto pre_activation = [&](int b, int row) {
       const W* wr = conv + static_cast<long long>(row) * K * R;
       float acc = 0.0f;
       for (int i = lane; i < R; i += 32) acc += load(wr + (K - 1) * R + i) * x[b * R + i];  // current input
@@ -282,44 +306,58 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
         const float* in = layer_past + (static_cast<long long>(m1) * B + b) * R;
         for (int i = lane; i < R; i += 32) acc += load(wr + (K - 2 - m1) * R + i) * in[i];
       }
-      acc = warp_sum(acc);
-      if (lane == 0) a[item] = acc + fbias[(l * B + b) * 2 * hn + row];
+      return warp_sum(acc) + fbias[(l * B + b) * 2 * hn + row];
+    };
+    // The gated activations: a warp per (stream, owned channel) computes its filter and gate rows, so z
+    // needs no second pass (and no barrier) over the pre-activations.
+    for (int item = warp; item < B * hn; item += warps) {
+      const int b = s.by_hn.div(item), h = item - b * hn;
+      const float filter = pre_activation(b, h), gate = pre_activation(b, hn + h);
+      if (lane == 0) z[item] = tanhf(filter) * sigmoid(gate);
     }
     __syncthreads();
-    for (int i = tid; i < B * hn; i += kThreads) {
-      const int b = i / hn, h = i % hn;
-      z[i] = tanhf(a[b * 2 * hn + h]) * sigmoid(a[b * 2 * hn + hn + h]);
-    }
-    __syncthreads();
-    if (!priming) {  // skip: accumulated locally, summed across the cluster once per sample
+    // Skip: accumulated locally (each thread its own outputs, reading z), summed across the cluster once
+    // per sample.
+    auto add_skip = [&]() {
+      if (priming) return;
       const W* skip_w = w + l * sl.layer_stride + sl.skip;
       for (int i = tid; i < B * S; i += kThreads) {
-        const int b = i / S, o = i % S;
+        const int b = s.by_skip.div(i), o = i - b * S;
         float acc = 0.0f;
         for (int h = 0; h < hn; ++h) acc += load(skip_w + static_cast<long long>(h) * S + o) * z[b * hn + h];
         skip_acc[i] += acc;
       }
+    };
+    if (last) {
+      add_skip();
+      return;
     }
-    if (last) return;
     // Residual: this CTA's share of every output, written into slot `rank` of every CTA's exchange
     // buffer; buffers alternate by layer so a fast CTA never overwrites what a slow one still reads.
     const W* res_w = w + l * sl.layer_stride + sl.res;
     float* exchange = xchg_x + static_cast<long long>(l & 1) * n_cta * B * R;
     for (int i = tid; i < B * R; i += kThreads) {
-      const int b = i / R, o = i % R;
+      const int b = s.by_residual.div(i), o = i - b * R;
       float acc = 0.0f;
       for (int h = 0; h < hn; ++h) acc += load(res_w + static_cast<long long>(h) * R + o) * z[b * hn + h];
       share_partial(exchange, B * R, i, acc, rank, n_cta);
     }
-    cluster_barrier();
+    // The skip path runs inside the barrier: z is rewritten only after the __syncthreads below, which
+    // every thread reaches after its skip, and skip_acc is private to each thread's outputs.
+    cluster_arrive();
+    add_skip();
+    cluster_wait();
     for (int i = tid; i < B * R; i += kThreads) {
-      x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + i % R]);
+      x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + s.by_residual.mod(i)]);
     }
     __syncthreads();
   };
 
   auto embed_codes = [&]() {
-    for (int i = tid; i < B * R; i += kThreads) x[i] = args.embed[codes[i / R] * R + i % R];
+    for (int i = tid; i < B * R; i += kThreads) {
+      const int b = s.by_residual.div(i);
+      x[i] = args.embed[codes[b] * R + i - b * R];
+    }
   };
 
   // The period taps at step t (excitation.h), added to the embedded inputs: a warp per stream, lanes over
@@ -350,14 +388,17 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       if (lane == 0) excite[b] = held ? static_cast<float>(sum / held) : 0.0f;
     }
     __syncthreads();
-    for (int i = tid; i < B * R; i += kThreads) x[i] += args.excite[i % R] * excite[i / R];
+    for (int i = tid; i < B * R; i += kThreads) {
+      const int b = s.by_residual.div(i);
+      x[i] += args.excite[i - b * R] * excite[b];
+    }
   };
 
   if (args.prime) {
     set_frame_biases(args.t0, false);
     embed_codes();  // the silence code
     __syncthreads();
-    for (int l = 0; l < s.layers; ++l) run_layer(l, args.t0, true);
+    for (int l = 0; l < s.layers; ++l) run_layer(l, true);
     if (args.history && rank == 0) {  // the period taps' history holds the silence too
       const int length = s.history_mask + 1;
       for (int i = tid; i < B * length; i += kThreads)
@@ -380,17 +421,18 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     embed_codes();
     if (args.excite) add_period_taps(t);  // its __syncthreads also orders embed_codes' writes of x
     for (int i = tid; i < s.layers * taps * B * R; i += kThreads) {  // every layer's past inputs, at once
-      const int o = i % R, b = (i / R) % B, m1 = (i / (R * B)) % taps, l = i / (R * B * taps);
-      const int rows = s.ring_rows[l];
-      const long long back =
-          static_cast<long long>(m1 + 1) * s.dilation[l];  // < rows: never this sample's slot
-      const long long row = (static_cast<long long>(t % rows) - back % rows + rows) % rows;
+      const int i_r = s.by_residual.div(i), o = i - i_r * R;
+      const int i_rb = s.by_batch.div(i_r), b = i_r - i_rb * B;
+      const int l = s.by_taps.div(i_rb), m1 = i_rb - l * taps;
+      const int rows = s.ring_rows[l], back = (m1 + 1) * s.dilation[l];  // < rows: never this sample's slot
+      const int now = ring_pos[l], row = now >= back ? now - back : now - back + rows;
       // L2, not L1: another CTA of the cluster wrote it (ordered by the cluster barriers in between).
-      past_x[i] = __ldcg(args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l] + row * R + o);
+      past_x[i] = __ldcg(args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l] +
+                            static_cast<long long>(row) * R + o);
     }
     for (int i = tid; i < B * S; i += kThreads) skip_acc[i] = 0.0f;
     __syncthreads();
-    for (int l = 0; l < s.layers; ++l) run_layer(l, t, false);
+    for (int l = 0; l < s.layers; ++l) run_layer(l, false);
 
     // Skip sum across the cluster, then the head: head1 rows split over the CTAs, head2 partial sums
     // swapped like the residual's.
@@ -399,12 +441,12 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     }
     cluster_barrier();
     for (int i = tid; i < B * S; i += kThreads) {
-      hid[i] = fmaxf(sum_partials(xchg_skip, B * S, i, n_cta, args.skip_bias[i % S]), 0.0f);
+      hid[i] = fmaxf(sum_partials(xchg_skip, B * S, i, n_cta, args.skip_bias[s.by_skip.mod(i)]), 0.0f);
     }
     __syncthreads();
     const W* head1 = w + sl.head1;
     for (int item = warp; item < B * sn; item += warps) {
-      const int b = item / sn, j = item % sn, row = rank * sn + j;
+      const int b = s.by_sn.div(item), j = item - b * sn, row = rank * sn + j;
       float acc = 0.0f;
       for (int i = lane; i < S; i += 32)
         acc += load(head1 + static_cast<long long>(j) * S + i) * hid[b * S + i];
@@ -414,23 +456,23 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     __syncthreads();
     const W* head2 = w + sl.head2;
     for (int i = tid; i < B * Q; i += kThreads) {
-      const int b = i / Q, q = i % Q;
+      const int b = s.by_classes.div(i), q = i - b * Q;
       float acc = 0.0f;
       for (int j = 0; j < sn; ++j) acc += load(head2 + static_cast<long long>(j) * Q + q) * h1[b * sn + j];
       share_partial(xchg_logits, B * Q, i, acc, rank, n_cta);
     }
     cluster_barrier();
     for (int i = tid; i < B * Q; i += kThreads) {
-      logits[i] = sum_partials(xchg_logits, B * Q, i, n_cta, args.head2_bias[i % Q]);
+      logits[i] = sum_partials(xchg_logits, B * Q, i, n_cta, args.head2_bias[s.by_classes.mod(i)]);
     }
     __syncthreads();
 
     if (args.forced) {
       if (rank == 0) {
         for (int i = tid; i < B * Q; i += kThreads) {
-          const int stream = first_stream + i / Q;
+          const int b = s.by_classes.div(i), stream = first_stream + b;
           if (stream < s.streams)
-            args.logits_out[(static_cast<long long>(stream) * Q + i % Q) * args.n + step] = logits[i];
+            args.logits_out[(static_cast<long long>(stream) * Q + i - b * Q) * args.n + step] = logits[i];
         }
       }
     } else {
@@ -448,6 +490,11 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
             args.audio[static_cast<long long>(stream) * args.n + step] = args.decode[code];
         }
       }
+    }
+    // Every read of ring_pos for this sample (the gather, the ring owners' writes) came before the head's
+    // barriers above.
+    for (int l = tid; l < s.layers; l += kThreads) {
+      if (s.ring_rows[l]) ring_pos[l] = ring_pos[l] + 1 == s.ring_rows[l] ? 0 : ring_pos[l] + 1;
     }
     __syncthreads();
   }
