@@ -95,23 +95,6 @@ __device__ __forceinline__ void cluster_barrier() {
 #endif
 }
 
-// The same barrier in two halves, so that work touching neither exchange buffers nor peers' data can
-// hide its latency: arrive releases this thread's shared-memory writes (local or remote), wait returns once
-// every thread of the cluster has arrived and acquires their writes.
-__device__ __forceinline__ void cluster_arrive() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cooperative_groups::this_cluster().barrier_arrive();
-#endif
-}
-
-__device__ __forceinline__ void cluster_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cooperative_groups::this_cluster().barrier_wait();
-#else
-  __syncthreads();
-#endif
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
@@ -316,10 +299,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       if (lane == 0) z[item] = tanhf(filter) * sigmoid(gate);
     }
     __syncthreads();
-    // Skip: accumulated locally (each thread its own outputs, reading z), summed across the cluster once
-    // per sample.
-    auto add_skip = [&]() {
-      if (priming) return;
+    if (!priming) {  // skip: accumulated locally, summed across the cluster once per sample
       const W* skip_w = w + l * sl.layer_stride + sl.skip;
       for (int i = tid; i < B * S; i += kThreads) {
         const int b = s.by_skip.div(i), o = i - b * S;
@@ -327,11 +307,8 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
         for (int h = 0; h < hn; ++h) acc += load(skip_w + static_cast<long long>(h) * S + o) * z[b * hn + h];
         skip_acc[i] += acc;
       }
-    };
-    if (last) {
-      add_skip();
-      return;
     }
+    if (last) return;
     // Residual: this CTA's share of every output, written into slot `rank` of every CTA's exchange
     // buffer; buffers alternate by layer so a fast CTA never overwrites what a slow one still reads.
     const W* res_w = w + l * sl.layer_stride + sl.res;
@@ -342,11 +319,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       for (int h = 0; h < hn; ++h) acc += load(res_w + static_cast<long long>(h) * R + o) * z[b * hn + h];
       share_partial(exchange, B * R, i, acc, rank, n_cta);
     }
-    // The skip path runs inside the barrier: z is rewritten only after the __syncthreads below, which
-    // every thread reaches after its skip, and skip_acc is private to each thread's outputs.
-    cluster_arrive();
-    add_skip();
-    cluster_wait();
+    cluster_barrier();
     for (int i = tid; i < B * R; i += kThreads) {
       x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + s.by_residual.mod(i)]);
     }
