@@ -195,3 +195,49 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
         path.write_bytes(bad)
         result = host(lv2_path, "model", path)
         assert result.returncode == 1 and why in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("jalv"), reason="jalv is not installed")
+def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, impulse_model_file):
+    """jalv on a JACK server runs the plugin with a saved state that picks the impulse model; a separate JACK
+    client plays notes into its MIDI port and records it: every key is heard, within the frame, the
+    resampler's delay and the period that the graph's order adds."""
+    import time
+
+    from wavenet_rt.live.probe import JackProbe, note_latencies
+
+    state = tmp_path / "state"
+    state.mkdir()
+    presets = "".join(f"@prefix {p}: <http://lv2plug.in/ns/{ns}#> .\n" for p, ns in
+                      [("lv2", "lv2core"), ("pset", "ext/presets"), ("state", "ext/state")])
+    presets += "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+    (state / "manifest.ttl").write_text(presets + f"<state.ttl> a pset:Preset ; lv2:appliesTo <{URI}> ; "
+                                        "rdfs:seeAlso <state.ttl> .\n")
+    (state / "state.ttl").write_text(presets + f"<> a pset:Preset ; lv2:appliesTo <{URI}> ; state:state "
+                                     f"[ <urn:wavenet_rt:lv2:model> <file://{impulse_model_file}> ] .\n")
+    env = {**lv2_env(lv2_path), "JACK_DEFAULT_SERVER": jack_server, "JACK_NO_START_SERVER": "1"}
+    jalv = subprocess.Popen(["jalv", "-i", "-n", "wavenet_rt_jalv", "-l", str(state)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        probe = JackProbe(jack_server, 10, name="wavenet_rt_lv2_probe")
+        probe.connect("wavenet_rt_jalv:midi_in", "wavenet_rt_jalv:out")
+        messages = []
+        for k in range(20):
+            note = 30 + 3 * k
+            messages += [(0.25 * k, bytes([0x90, note, 100])), (0.25 * k + 0.1, bytes([0x80, note, 0]))]
+        probe.play(messages)
+        probe.wait_until_sent(15)
+        time.sleep(0.5)
+        on, off = note_latencies(probe)
+        probe.close()
+    finally:
+        jalv.terminate()
+        log, _ = jalv.communicate(timeout=30)
+    assert f"loaded {impulse_model_file}" in log, log
+    period = probe.period
+    print(f"jalv, {period}-frame periods: note-on -> loud {on} frames, off -> silent {off} frames")
+    assert len(on) == 20 and len(off) == 20
+    # a conditioning frame (8 samples at 16 kHz = 24 frames), the resampler (24) and one period
+    assert min(on) >= 0 and max(on) <= 24 + 24 + period + 8
+    assert min(off) >= 0 and max(off) <= 24 + 24 + period + 48
