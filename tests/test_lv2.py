@@ -236,7 +236,7 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
         log, _ = jalv.communicate(timeout=30)
     assert f"loaded {impulse_model_file}" in log, log
     period = probe.period
-    print(f"jalv, {period}-frame periods: note-on -> loud {on} frames, off -> silent {off} frames")
+    print(f"jalv, {period}-frame periods, {probe.xruns} xruns: note-on -> loud {on} frames, off -> silent {off} frames")
     assert len(on) == 20 and len(off) == 20
     # a conditioning frame (8 samples at 16 kHz = 24 frames), the resampler (24) and one period
     assert min(on) >= 0 and max(on) <= 24 + 24 + period + 8
