@@ -95,6 +95,21 @@ def play(lv2_path, tmp_path, midi_file, rate, blocks, *options):
     return np.fromfile(out, np.float32), dict(zip(stats[::2], map(float, stats[1::2]))), result.stderr
 
 
+def test_install_replaces_an_older_copy_and_says_where_it_went(tmp_path):
+    stale = tmp_path / "wavenet_rt.lv2" / "stale.ttl"
+    stale.parent.mkdir()
+    stale.write_text("left from an older install")
+    result = run_cli(["wavenet_rt.lv2", "install", "--dest", tmp_path])
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and (tmp_path / "wavenet_rt.lv2" / "wavenet_rt.so").is_file()
+    assert f"installed {tmp_path / 'wavenet_rt.lv2'}" in result.stderr and f"LV2_PATH={tmp_path}" in result.stderr
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    result = run_cli(["wavenet_rt.lv2", "install", "--dest", not_a_folder])
+    assert result.returncode == 2 and "is not a folder" in result.stderr
+    assert "--dest DIR" in run_cli(["wavenet_rt.lv2", "install", "--help"]).stdout
+
+
 def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
     env = lv2_env(lv2_path)
     listed = subprocess.run(["lv2ls"], capture_output=True, text=True, env=env, timeout=60)
@@ -162,6 +177,7 @@ def test_a_bad_model_file_leaves_it_silent_and_logged(lv2_path, tmp_path, midi_f
     assert "cannot play model" in log and why in log, log
     assert not audio.any()
     assert stats["allocations"] == 0
+    assert stats["work_allocations"] > 0  # the counter sees what the plugin allocates (in its worker)
 
 
 def test_state_saves_and_restores_the_model_path(lv2_path, tmp_path):

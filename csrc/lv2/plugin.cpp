@@ -110,7 +110,9 @@ Player* load_player(Plugin* p, const char* path, int voices, float sleep) {
     EngineOptions options;
     options.streams = std::max(1, v);
     options.threads = 1;  // run() waits on no other thread
-    options.sleep_after_frames = c.cond_channels ? static_cast<int>(std::ceil(sleep * c.sample_rate / c.cond_hop)) : 0;
+    // as wavenet_rt/engine.py rounds sleep_after (seconds) to frames
+    options.sleep_after_frames =
+        c.cond_channels ? static_cast<int>(std::ceil(static_cast<double>(sleep) * c.sample_rate / c.cond_hop)) : 0;
     auto player = std::make_unique<Player>();
     player->engine = make_engine("cpu", model->weights, options);
     PerformerOptions po;
