@@ -219,9 +219,7 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
     """jalv on a JACK server runs the plugin with a saved state that picks the impulse model; a separate JACK
     client plays notes into its MIDI port and records it: every key is heard, within the frame, the
     resampler's delay and the period that the graph's order adds."""
-    import time
-
-    from wavenet_rt.live.probe import JackProbe, note_latencies
+    from wavenet_rt.live.probe import JackProbe, play_and_measure
 
     state = tmp_path / "state"
     state.mkdir()
@@ -242,11 +240,7 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
         for k in range(20):
             note = 30 + 3 * k
             messages += [(0.25 * k, bytes([0x90, note, 100])), (0.25 * k + 0.1, bytes([0x80, note, 0]))]
-        probe.play(messages)
-        probe.wait_until_sent(15)
-        time.sleep(0.5)
-        on, off = note_latencies(probe)
-        probe.close()
+        on, off = play_and_measure(probe, messages)
     finally:
         jalv.terminate()
         log, _ = jalv.communicate(timeout=30)
