@@ -151,6 +151,26 @@ def test_a_different_seed_or_shifted_note_would_be_caught(lv2_path, tmp_path, mi
     assert np.max(np.abs(audio[:n] - late[:n])) > 1e-2
 
 
+def test_a_chosen_model_and_the_controls_play_what_render_plays(lv2_path, tmp_path, midi_file):
+    """A model chosen through the model parameter (patch:Set, loaded by the worker), with voices, sleep and
+    temperature from the control ports, plays what render plays with the same options, from its frame 0."""
+    model = tmp_path / "chosen.safetensors"
+    shutil.copy(DEFAULT_MODEL, model)
+    out = tmp_path / "render.wav"
+    result = run_cli(["wavenet_rt.render", midi_file, out, "--seconds", SECONDS, "--model", model, "--voices", 2,
+                      "--temperature", 0.7, "--sleep-after", 0.3], timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = resampled(lv2_path, tmp_path, soundfile.read(out, dtype="float32")[0], 44100)
+    audio, stats, log = play(lv2_path, tmp_path, midi_file, 44100, "300,7", "--model", model, "--set", "voices=2",
+                             "--set", "temperature=0.7", "--set", "sleep=0.3")
+    assert f"loaded {model} (2 voice(s)" in log
+    n = min(len(audio), len(expected))
+    error = float(np.max(np.abs(audio[:n] - expected[:n])))
+    print(f"chosen model, 2 voices, temperature 0.7, sleep 0.3: max error {error:.2e}")
+    assert error < 2e-4 and np.sqrt(np.mean(expected[:n] ** 2)) > 0.01
+    assert stats["allocations"] == 0 and stats["locks"] == 0
+
+
 def test_gain_scales_the_output(lv2_path, tmp_path, midi_file):
     plain, _, _ = play(lv2_path, tmp_path, midi_file, 48000, "256")
     quiet, _, _ = play(lv2_path, tmp_path, midi_file, 48000, "256", "--set", "gain=-6")

@@ -110,9 +110,10 @@ Player* load_player(Plugin* p, const char* path, int voices, float sleep) {
     EngineOptions options;
     options.streams = std::max(1, v);
     options.threads = 1;  // run() waits on no other thread
-    // as wavenet_rt/engine.py rounds sleep_after (seconds) to frames
-    options.sleep_after_frames =
-        c.cond_channels ? static_cast<int>(std::ceil(static_cast<double>(sleep) * c.sample_rate / c.cond_hop)) : 0;
+    // Seconds to frames as wavenet_rt/engine.py rounds them, less a hair: the port's float holds 0.3 s as
+    // 0.30000001, which must not round up to one frame more than 0.3 does.
+    const double frames = static_cast<double>(sleep) * c.sample_rate / c.cond_hop;
+    options.sleep_after_frames = c.cond_channels ? static_cast<int>(std::ceil(frames - 1e-4)) : 0;
     auto player = std::make_unique<Player>();
     player->engine = make_engine("cpu", model->weights, options);
     PerformerOptions po;

@@ -251,11 +251,13 @@ int play(int argc, char** argv) {
       die(std::string("unknown option ") + argv[i]);
     }
   }
-  // A chosen model loads through the worker: the performance (frame 0) starts once it is swapped in.
-  int64_t warmup = 0;
+  // A chosen model loads through the worker (with the voices and sleep the ports say): run() asks for it in
+  // the first cycle, the worker loads it after that run, and the second cycle's work_response swaps it in,
+  // so the recording below starts at its frame 0.
   if (!model.empty()) {
     inst.set_model(model);
-    for (; warmup < 3; ++warmup) inst.cycle(1);
+    inst.cycle(1);
+    inst.cycle(1);
   }
   std::vector<float> audio(frames);
   size_t next = 0;
