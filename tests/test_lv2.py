@@ -92,7 +92,8 @@ def play(lv2_path, tmp_path, midi_file, rate, blocks, *options):
     result = host(lv2_path, "play", URI, rate, blocks, events, round(SECONDS * rate), out, *options)
     assert result.returncode == 0, result.stderr
     stats = result.stdout.split()
-    return np.fromfile(out, np.float32), dict(zip(stats[::2], map(float, stats[1::2]))), result.stderr
+    stats = {k: v if k == "announced" else float(v) for k, v in zip(stats[::2], stats[1::2])}
+    return np.fromfile(out, np.float32), stats, result.stderr
 
 
 def test_install_replaces_an_older_copy_and_says_where_it_went(tmp_path):
@@ -119,7 +120,7 @@ def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
     assert "Class:             Instrument Plugin" in info
     for feature in ("urid#map", "worker#schedule"):
         assert f"http://lv2plug.in/ns/ext/{feature}" in info.split("Optional Features")[0]
-    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency"):
+    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify"):
         assert f"Symbol:      {symbol}\n" in info
     assert "http://lv2plug.in/ns/ext/state#interface" in info and "http://lv2plug.in/ns/ext/worker#interface" in info
 
@@ -139,7 +140,7 @@ def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, re
     assert error < 2e-4, f"plugin and render differ by up to {error}"
     assert stats["allocations"] == 0 and stats["locks"] == 0
     assert stats["latency"] == round(8 / MODEL_RATE * rate)  # the resampler's group delay: 16 taps / 2
-    assert "loaded" in log
+    assert "loaded" in log and stats["announced"].endswith("wavenet_rt.lv2/default.safetensors")
 
 
 def test_a_different_seed_or_shifted_note_would_be_caught(lv2_path, tmp_path, midi_file, rendered):
@@ -164,6 +165,7 @@ def test_a_chosen_model_and_the_controls_play_what_render_plays(lv2_path, tmp_pa
     audio, stats, log = play(lv2_path, tmp_path, midi_file, 44100, "300,7", "--model", model, "--set", "voices=2",
                              "--set", "temperature=0.7", "--set", "sleep=0.3")
     assert f"loaded {model} (2 voice(s)" in log
+    assert stats["announced"] == str(model)  # told the host on its notify port
     n = min(len(audio), len(expected))
     error = float(np.max(np.abs(audio[:n] - expected[:n])))
     print(f"chosen model, 2 voices, temperature 0.7, sleep 0.3: max error {error:.2e}")

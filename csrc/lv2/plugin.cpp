@@ -4,6 +4,7 @@
 // plays the same audio. Models load in the worker thread and are swapped in by work_response(); run()
 // never allocates, locks or waits.
 #include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
 #include <lv2/core/lv2.h>
 #include <lv2/log/log.h>
@@ -38,7 +39,7 @@ constexpr int kBlock = 256;         // model samples per performer call
 constexpr int kMidiCapacity = 4096; // MIDI messages waiting for their frame, preallocated
 constexpr size_t kMaxPath = 4096;
 
-enum Port { kMidiIn = 0, kAudioOut, kGainDb, kTemperature, kVoices, kSleep, kLatency, kPorts };
+enum Port { kMidiIn = 0, kAudioOut, kGainDb, kTemperature, kVoices, kSleep, kLatency, kNotify, kPorts };
 
 // One model playing at the host's rate: everything a voices/sleep/model change rebuilds, made in the worker.
 struct Player {
@@ -74,9 +75,11 @@ struct Plugin {
   LV2_Worker_Schedule* schedule = nullptr;
   LV2_Log_Logger logger{};
   struct {
-    LV2_URID midi_event, atom_path, atom_urid, atom_object, patch_set, patch_property, patch_value, model;
+    LV2_URID midi_event, atom_path, atom_urid, atom_object, patch_set, patch_get, patch_property, patch_value, model;
   } uris{};
   const LV2_Atom_Sequence* midi_in = nullptr;
+  LV2_Atom_Sequence* notify = nullptr;
+  LV2_Atom_Forge forge{};
   float* out = nullptr;
   const float* control[kPorts] = {};
   float* latency = nullptr;
@@ -84,6 +87,7 @@ struct Plugin {
   Player* player = nullptr;
   char path[kMaxPath] = {};  // the model chosen last (saved in the state), loaded or not
   bool loading = false;      // a load is in the worker: no second one until it answers
+  bool announce = true;      // tell the host (notify port) which model is chosen: at start, on change, on patch:Get
   LoadRequest request{};     // run()'s message to the worker, preallocated
 };
 
@@ -189,6 +193,26 @@ void play(Player* pl, float* out, uint32_t n) {
   pl->frames += n;
 }
 
+// The notify port's sequence for this cycle: a patch:Set naming the chosen model when there is news.
+void announce(Plugin* p) {
+  if (!p->notify) return;
+  const uint32_t capacity = p->notify->atom.size;
+  lv2_atom_forge_set_buffer(&p->forge, reinterpret_cast<uint8_t*>(p->notify), capacity);
+  LV2_Atom_Forge_Frame sequence, object;
+  lv2_atom_forge_sequence_head(&p->forge, &sequence, 0);
+  if (p->announce) {
+    lv2_atom_forge_frame_time(&p->forge, 0);
+    lv2_atom_forge_object(&p->forge, &object, 0, p->uris.patch_set);
+    lv2_atom_forge_key(&p->forge, p->uris.patch_property);
+    lv2_atom_forge_urid(&p->forge, p->uris.model);
+    lv2_atom_forge_key(&p->forge, p->uris.patch_value);
+    // a buffer too small for the path leaves the news for the next cycle
+    if (lv2_atom_forge_path(&p->forge, p->path, static_cast<uint32_t>(std::strlen(p->path)))) p->announce = false;
+    lv2_atom_forge_pop(&p->forge, &object);
+  }
+  lv2_atom_forge_pop(&p->forge, &sequence);
+}
+
 LV2_Handle instantiate(const LV2_Descriptor*, double rate, const char* bundle, const LV2_Feature* const* features) {
   auto p = std::make_unique<Plugin>();
   p->rate = rate;
@@ -213,8 +237,10 @@ LV2_Handle instantiate(const LV2_Descriptor*, double rate, const char* bundle, c
   LV2_URID_Map* m = p->map;
   p->uris = {m->map(m->handle, LV2_MIDI__MidiEvent),   m->map(m->handle, LV2_ATOM__Path),
              m->map(m->handle, LV2_ATOM__URID),        m->map(m->handle, LV2_ATOM__Object),
-             m->map(m->handle, LV2_PATCH__Set),        m->map(m->handle, LV2_PATCH__property),
+             m->map(m->handle, LV2_PATCH__Set),        m->map(m->handle, LV2_PATCH__Get),
+             m->map(m->handle, LV2_PATCH__property),
              m->map(m->handle, LV2_PATCH__value),      m->map(m->handle, kModelUri)};
+  lv2_atom_forge_init(&p->forge, m);
   copy_path(p->path, (p->bundle + kDefaultModel).c_str());
   p->player = load_player(p.get(), p->path, -1, 1.0f);  // the port defaults: the model's voices, 1 s sleep
   return p.release();
@@ -225,6 +251,7 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
   if (port == kMidiIn) p->midi_in = static_cast<const LV2_Atom_Sequence*>(data);
   else if (port == kAudioOut) p->out = static_cast<float*>(data);
   else if (port == kLatency) p->latency = static_cast<float*>(data);
+  else if (port == kNotify) p->notify = static_cast<LV2_Atom_Sequence*>(data);
   else if (port < kPorts) p->control[port] = static_cast<const float*>(data);
 }
 
@@ -242,6 +269,10 @@ void run(LV2_Handle h, uint32_t n) {
         copy_path(p->path, path);
         p->loading = false;  // a newer choice replaces any answer still to come (it is freed on arrival)
         request_load(p, p->path, voices, sleep);
+        p->announce = true;
+      } else if (ev->body.type == p->uris.atom_object &&
+                 reinterpret_cast<const LV2_Atom_Object*>(&ev->body)->body.otype == p->uris.patch_get) {
+        p->announce = true;
       } else if (pl && ev->body.type == p->uris.midi_event && ev->body.size >= 1) {
         // Host frame F sits at model time F * down / up; the first model sample at or after it is one the
         // performer has not yet made, so no event is late and every event lands where a render puts it.
@@ -254,6 +285,7 @@ void run(LV2_Handle h, uint32_t n) {
     }
   }
   if (pl && !p->loading && (voices != pl->voices || sleep != pl->sleep)) request_load(p, p->path, voices, sleep);
+  announce(p);
   if (!p->out) return;
   if (!pl) {
     std::fill(p->out, p->out + n, 0.0f);
@@ -350,6 +382,7 @@ LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve, LV2
   char* absolute = map_path ? map_path->absolute_path(map_path->handle, saved) : nullptr;
   copy_path(p->path, absolute ? absolute : saved);
   std::free(absolute);
+  p->announce = true;
   const int voices = p->player ? p->player->voices : -1;
   const float sleep = p->player ? p->player->sleep : 1.0f;
   delete p->player;

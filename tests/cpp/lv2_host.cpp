@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <lilv/lilv.h>
 #include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
 #include <lv2/log/log.h>
 #include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
@@ -121,6 +122,8 @@ struct Instance {
   std::vector<float> controls;
   std::vector<float> out;
   alignas(8) unsigned char midi[65536];
+  alignas(8) unsigned char notify[65536];
+  std::string announced;  // the model path the plugin last named on its notify port
   LV2_Atom_Forge forge;
   long work_allocations = 0;  // made by the worker's work(), outside run()
 
@@ -139,6 +142,7 @@ struct Instance {
     out.assign(max_block, 0.0f);
     lilv_instance_connect_port(instance, h.port("out"), out.data());
     lilv_instance_connect_port(instance, h.port("midi_in"), midi);
+    lilv_instance_connect_port(instance, h.port("notify"), notify);
     lv2_atom_forge_init(&forge, &h.urids.map);
     lilv_instance_activate(instance);
     begin_events();
@@ -166,13 +170,29 @@ struct Instance {
     lv2_atom_forge_key(&forge, host.urids.id(LV2_PATCH__property));
     lv2_atom_forge_urid(&forge, host.urids.id("urn:wavenet_rt:lv2:model"));
     lv2_atom_forge_key(&forge, host.urids.id(LV2_PATCH__value));
-    lv2_atom_forge_path(&forge, path.c_str(), static_cast<uint32_t>(path.size() + 1));
+    lv2_atom_forge_path(&forge, path.c_str(), static_cast<uint32_t>(path.size()));
     lv2_atom_forge_pop(&forge, &object);
+  }
+
+  void read_notify() {
+    const auto* seq = reinterpret_cast<const LV2_Atom_Sequence*>(notify);
+    if (seq->atom.type != host.urids.id(LV2_ATOM__Sequence)) return;
+    LV2_ATOM_SEQUENCE_FOREACH(seq, ev) {
+      if (ev->body.type != host.urids.id(LV2_ATOM__Object)) continue;
+      const LV2_Atom* value = nullptr;
+      lv2_atom_object_get(reinterpret_cast<const LV2_Atom_Object*>(&ev->body), host.urids.id(LV2_PATCH__value),
+                          &value, 0);
+      if (value && value->type == host.urids.id(LV2_ATOM__Path)) {
+        announced = static_cast<const char*>(LV2_ATOM_BODY_CONST(value));
+      }
+    }
   }
 
   // One cycle: run() and the worker's answers counted; then the worker does its queued work (not counted).
   void cycle(uint32_t n) {
     lv2_atom_forge_pop(&forge, &sequence);
+    auto* out_seq = reinterpret_cast<LV2_Atom_Sequence*>(notify);
+    out_seq->atom = {sizeof(notify) - sizeof(LV2_Atom), host.urids.id(LV2_ATOM__Chunk)};  // capacity, for the plugin
     counting.store(true);
     lilv_instance_run(instance, n);
     for (int i = 0; i < host.responses.count; ++i) {
@@ -180,6 +200,7 @@ struct Instance {
     }
     counting.store(false);
     host.responses.count = 0;
+    read_notify();
     // work() is counted apart: its allocations (inside the plugin) show that the counter sees the plugin's.
     const long before = allocations.load();
     counting.store(true);
@@ -276,8 +297,9 @@ int play(int argc, char** argv) {
   std::FILE* f = std::fopen(argv[7], "wb");
   if (!f || std::fwrite(audio.data(), sizeof(float), audio.size(), f) != audio.size()) die("cannot write output");
   std::fclose(f);
-  std::printf("cycles %ld allocations %ld locks %ld latency %g work_allocations %ld\n", cycles, allocations.load(),
-              locks.load(), inst.controls[host.port("latency")], inst.work_allocations);
+  std::printf("cycles %ld allocations %ld locks %ld latency %g work_allocations %ld announced %s\n", cycles,
+              allocations.load(), locks.load(), inst.controls[host.port("latency")], inst.work_allocations,
+              inst.announced.c_str());
   return 0;
 }
 
