@@ -1,6 +1,7 @@
 # Builds wavenet_rt._engine by running CMake (see CMakeLists.txt), in the style of pybind11's
 # cmake_example. WAVENET_RT_CUDA=AUTO|ON|OFF in the environment picks whether CUDA sources are built.
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ class CMakeBuild(build_ext):
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
         subprocess.run(["cmake", ext.source_dir, *cmake_args], cwd=build_dir, check=True)
         subprocess.run(["cmake", "--build", ".", "--parallel", jobs], cwd=build_dir, check=True)
+
+    def copy_extensions_to_source(self) -> None:
+        super().copy_extensions_to_source()
+        # The LV2 bundle CMake writes beside the extension (with lv2-dev installed) goes in place with it.
+        bundle = Path(self.build_lib) / "wavenet_rt" / "wavenet_rt.lv2"
+        if bundle.is_dir():
+            shutil.copytree(bundle, Path("wavenet_rt") / "wavenet_rt.lv2", dirs_exist_ok=True)
 
 
 setup(

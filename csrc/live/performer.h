@@ -35,6 +35,8 @@ class Performer {
   // The next n (1 .. block) samples, voices mixed, into out (n). The temperature and global class are
   // those in force at the block's last frame. Real-time safe.
   void generate(int n, float* out);
+  // The base temperature from the next block on (the mod wheel still raises it). Real-time safe.
+  void set_temperature(float temperature) { options_.temperature = temperature; }
 
   const Engine& engine() const { return *engine_; }
   int block() const { return options_.block; }

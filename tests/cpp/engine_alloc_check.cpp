@@ -18,42 +18,7 @@
 #include "core/engine.h"
 #include "live/synth.h"
 
-extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void __libc_free(void*);
-}
-
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<long> allocations{0}, locks{0};
-using MutexLock = int (*)(pthread_mutex_t*);
-MutexLock real_mutex_lock = nullptr;  // glibc's, found with dlsym before anything is counted
-void count() {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace
-
-extern "C" {
-void* malloc(size_t n) { count(); return __libc_malloc(n); }
-void* calloc(size_t n, size_t size) { count(); return __libc_calloc(n, size); }
-void* realloc(void* p, size_t n) { count(); return __libc_realloc(p, n); }
-void* aligned_alloc(size_t alignment, size_t n) { count(); return __libc_memalign(alignment, n); }
-void* memalign(size_t alignment, size_t n) { count(); return __libc_memalign(alignment, n); }
-int posix_memalign(void** out, size_t alignment, size_t n) {
-  count();
-  *out = __libc_memalign(alignment, n);
-  return *out ? 0 : 12;  // ENOMEM
-}
-void free(void* p) { __libc_free(p); }
-int pthread_mutex_lock(pthread_mutex_t* m) {
-  if (counting.load(std::memory_order_relaxed)) locks.fetch_add(1, std::memory_order_relaxed);
-  if (real_mutex_lock == nullptr) real_mutex_lock = reinterpret_cast<MutexLock>(dlsym(RTLD_NEXT, "pthread_mutex_lock"));
-  return real_mutex_lock(m);
-}
-}
+#include "alloc_counter.h"
 
 namespace {
 

@@ -146,3 +146,15 @@ def note_latencies(probe: JackProbe, threshold: float = 0.5) -> tuple[list[int],
             starts = np.flatnonzero(run)
             off.append(int(starts[0]) if len(starts) else -1)
     return on, off
+
+
+def play_and_measure(probe: JackProbe, messages: list[tuple[float, bytes]],
+                     timeout: float = 15.0) -> tuple[list[int], list[int]]:
+    """Plays `messages` (as JackProbe.play), lets the last one sound half a second, closes the probe and
+    returns note_latencies."""
+    probe.play(messages)
+    probe.wait_until_sent(timeout)
+    time.sleep(0.5)
+    on_off = note_latencies(probe)
+    probe.close()
+    return on_off

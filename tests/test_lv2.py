@@ -1,0 +1,275 @@
+# The LV2 plugin (csrc/lv2/) in real hosts: lilv's lv2ls / lv2info see it, and an offline lilv host
+# (tests/cpp/lv2_host.cpp) plays MIDI through it at 44.1 and 48 kHz in odd and 1-frame blocks, which must
+# give what `python -m wavenet_rt.render` gives for the same file and seed, resampled the plugin's way;
+# no allocation or lock inside run(); bad model files leave it silent and logged; its state keeps the model.
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import soundfile
+from support.cli import run_cli
+
+from wavenet_rt.conditioning import read_midi_events
+from wavenet_rt.weights import DEFAULT_MODEL, read_model_file
+
+URI = "urn:wavenet_rt:lv2:synth"
+HOST = Path(__file__).resolve().parents[1] / "build" / "cpp_checks" / "lv2_host"
+MODEL_RATE = 16000
+SECONDS = 2.0
+
+pytestmark = [
+    pytest.mark.skipif(not HOST.is_file(), reason="the LV2 test host was not built (needs lv2-dev and liblilv-dev)"),
+    pytest.mark.skipif(not shutil.which("lv2info"), reason="lilv-utils (lv2ls, lv2info) is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def lv2_path(tmp_path_factory):
+    """An LV2 folder holding the bundle, put there by the install command."""
+    dest = tmp_path_factory.mktemp("lv2")
+    result = run_cli(["wavenet_rt.lv2", "install", "--dest", dest])
+    assert result.returncode == 0, result.stderr
+    assert (dest / "wavenet_rt.lv2" / "manifest.ttl").is_file()
+    return dest
+
+
+def lv2_env(lv2_path):
+    """LV2_PATH as a host on this system sees it: our folder first, then the system's (the LV2 specs)."""
+    return {**os.environ, "LV2_PATH": f"{lv2_path}:/usr/lib/lv2:/usr/local/lib/lv2"}
+
+
+def host(lv2_path, *args, timeout=300):
+    return subprocess.run([str(HOST), *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=lv2_env(lv2_path))
+
+
+@pytest.fixture(scope="module")
+def midi_file(tmp_path_factory):
+    """Chords and a melody with every time on a 10 ms grid, so a host frame at 44.1 or 48 kHz and a model
+    sample at 16 kHz fall on exactly the same instant."""
+    path = tmp_path_factory.mktemp("midi") / "piece.mid"
+    midi = mido.MidiFile(ticks_per_beat=1000)  # 120 bpm: 2000 ticks per second, 20 ticks = 10 ms
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    steps = [("note_on", 60, 100), ("note_on", 64, 90), ("note_on", 67, 80), ("note_off", 64, 0),
+             ("note_on", 72, 110), ("note_off", 60, 0), ("note_off", 67, 0), ("note_on", 55, 70),
+             ("note_off", 72, 0), ("note_off", 55, 0)]
+    for k, (kind, note, velocity) in enumerate(steps):
+        track.append(mido.Message(kind, note=note, velocity=velocity, time=0 if k == 1 else 20 * (7 + 3 * k)))
+    midi.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, midi_file):
+    """`render` of the piece at the model's rate (seed 0, the model's voices and sleep), as float32."""
+    out = tmp_path_factory.mktemp("render") / "piece.wav"
+    result = run_cli(["wavenet_rt.render", midi_file, out, "--seconds", SECONDS, "--seed", 0], timeout=300)
+    assert result.returncode == 0, result.stderr
+    audio, rate = soundfile.read(out, dtype="float32")
+    assert rate == MODEL_RATE
+    return audio
+
+
+def resampled(lv2_path, tmp_path, audio, rate):
+    """The render through the resampler alone, from the model's rate to the host's."""
+    raw_in, raw_out = tmp_path / "model.f32", tmp_path / "resampled.f32"
+    audio.astype(np.float32).tofile(raw_in)
+    result = host(lv2_path, "resample", MODEL_RATE, rate, raw_in, raw_out)
+    assert result.returncode == 0, result.stderr
+    return np.fromfile(raw_out, np.float32)
+
+
+def play(lv2_path, tmp_path, midi_file, rate, blocks, *options):
+    events = tmp_path / "events.txt"
+    events.write_text("".join(f"{round(seconds * rate)} {' '.join(map(str, msg.bytes()))}\n"
+                              for seconds, msg in read_midi_events(midi_file)))
+    out = tmp_path / "plugin.f32"
+    result = host(lv2_path, "play", URI, rate, blocks, events, round(SECONDS * rate), out, *options)
+    assert result.returncode == 0, result.stderr
+    stats = result.stdout.split()
+    stats = {k: v if k == "announced" else float(v) for k, v in zip(stats[::2], stats[1::2])}
+    return np.fromfile(out, np.float32), stats, result.stderr
+
+
+def test_install_replaces_an_older_copy_and_says_where_it_went(tmp_path):
+    stale = tmp_path / "wavenet_rt.lv2" / "stale.ttl"
+    stale.parent.mkdir()
+    stale.write_text("left from an older install")
+    result = run_cli(["wavenet_rt.lv2", "install", "--dest", tmp_path])
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and (tmp_path / "wavenet_rt.lv2" / "wavenet_rt.so").is_file()
+    assert f"installed {tmp_path / 'wavenet_rt.lv2'}" in result.stderr and f"LV2_PATH={tmp_path}" in result.stderr
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    result = run_cli(["wavenet_rt.lv2", "install", "--dest", not_a_folder])
+    assert result.returncode == 2 and "is not a folder" in result.stderr
+    assert "--dest DIR" in run_cli(["wavenet_rt.lv2", "install", "--help"]).stdout
+
+
+def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
+    env = lv2_env(lv2_path)
+    listed = subprocess.run(["lv2ls"], capture_output=True, text=True, env=env, timeout=60)
+    assert URI in listed.stdout.split()
+    info = subprocess.run(["lv2info", URI], capture_output=True, text=True, env=env, timeout=60).stdout
+    assert "Has latency:       yes, reported by port 6" in info
+    assert "Class:             Instrument Plugin" in info
+    for feature in ("urid#map", "worker#schedule"):
+        assert f"http://lv2plug.in/ns/ext/{feature}" in info.split("Optional Features")[0]
+    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify"):
+        assert f"Symbol:      {symbol}\n" in info
+    assert "http://lv2plug.in/ns/ext/state#interface" in info and "http://lv2plug.in/ns/ext/worker#interface" in info
+
+
+@pytest.mark.parametrize("rate,blocks", [(44100, "1"), (44100, "37,1,512,5"), (48000, "128"), (48000, "1,255,3,1024")])
+def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, rendered, rate, blocks):
+    """Same notes at the same instants, same seed: the plugin's output is the render resampled by the same
+    resampler, up to the render file's 16-bit rounding; run() neither allocates nor locks."""
+    audio, stats, log = play(lv2_path, tmp_path, midi_file, rate, blocks)
+    expected = resampled(lv2_path, tmp_path, rendered, rate)
+    n = min(len(audio), len(expected))
+    assert n >= round(SECONDS * rate) - 4
+    rms = float(np.sqrt(np.mean(expected[:n] ** 2)))
+    error = float(np.max(np.abs(audio[:n] - expected[:n])))
+    print(f"{rate} Hz, blocks {blocks}: rms {rms:.4f}, max error {error:.2e}, {stats}")
+    assert rms > 0.01, "the piece should be audible"
+    assert error < 2e-4, f"plugin and render differ by up to {error}"
+    assert stats["allocations"] == 0 and stats["locks"] == 0
+    assert stats["latency"] == round(8 / MODEL_RATE * rate)  # the resampler's group delay: 16 taps / 2
+    assert "loaded" in log and stats["announced"].endswith("wavenet_rt.lv2/default.safetensors")
+
+
+def test_a_different_seed_or_shifted_note_would_be_caught(lv2_path, tmp_path, midi_file, rendered):
+    """The comparison above can fail: the plugin played 10 ms late differs from the render by far more."""
+    audio, _, _ = play(lv2_path, tmp_path, midi_file, 48000, "64")
+    expected = resampled(lv2_path, tmp_path, rendered, 48000)
+    late = np.concatenate([np.zeros(480, np.float32), expected])[: len(expected)]
+    n = min(len(audio), len(late))
+    assert np.max(np.abs(audio[:n] - late[:n])) > 1e-2
+
+
+def test_a_chosen_model_and_the_controls_play_what_render_plays(lv2_path, tmp_path, midi_file):
+    """A model chosen through the model parameter (patch:Set, loaded by the worker), with voices, sleep and
+    temperature from the control ports, plays what render plays with the same options, from its frame 0."""
+    model = tmp_path / "chosen.safetensors"
+    shutil.copy(DEFAULT_MODEL, model)
+    out = tmp_path / "render.wav"
+    result = run_cli(["wavenet_rt.render", midi_file, out, "--seconds", SECONDS, "--model", model, "--voices", 2,
+                      "--temperature", 0.7, "--sleep-after", 0.3], timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = resampled(lv2_path, tmp_path, soundfile.read(out, dtype="float32")[0], 44100)
+    audio, stats, log = play(lv2_path, tmp_path, midi_file, 44100, "300,7", "--model", model, "--set", "voices=2",
+                             "--set", "temperature=0.7", "--set", "sleep=0.3")
+    assert f"loaded {model} (2 voice(s)" in log
+    assert stats["announced"] == str(model)  # told the host on its notify port
+    n = min(len(audio), len(expected))
+    error = float(np.max(np.abs(audio[:n] - expected[:n])))
+    print(f"chosen model, 2 voices, temperature 0.7, sleep 0.3: max error {error:.2e}")
+    assert error < 2e-4 and np.sqrt(np.mean(expected[:n] ** 2)) > 0.01
+    assert stats["allocations"] == 0 and stats["locks"] == 0
+
+
+def test_gain_scales_the_output(lv2_path, tmp_path, midi_file):
+    plain, _, _ = play(lv2_path, tmp_path, midi_file, 48000, "256")
+    quiet, _, _ = play(lv2_path, tmp_path, midi_file, 48000, "256", "--set", "gain=-6")
+    np.testing.assert_allclose(quiet, plain * 10 ** (-6 / 20), atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "foreign", "nan"])
+def test_a_bad_model_file_leaves_it_silent_and_logged(lv2_path, tmp_path, midi_file, damage):
+    path = tmp_path / "model.safetensors"
+    good = DEFAULT_MODEL.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(good[:5000])
+    elif damage == "foreign":
+        path.write_bytes(good.replace(b'"format":"wavenet_rt"', b'"format":"other_tool"'))
+    elif damage == "nan":
+        from safetensors.numpy import save_file
+
+        config, tensors = read_model_file(DEFAULT_MODEL)
+        tensors["head2.bias"][3] = np.nan
+        save_file(tensors, str(path), metadata={"format": "wavenet_rt", "format_version": "1",
+                                                "config": config.to_json()})
+    audio, stats, log = play(lv2_path, tmp_path, midi_file, 48000, "100", "--model", path)
+    why = {"missing": "not found", "truncated": "truncated", "foreign": "not a wavenet_rt model", "nan": "NaN"}[damage]
+    assert "cannot play model" in log and why in log, log
+    assert not audio.any()
+    assert stats["allocations"] == 0
+    assert stats["work_allocations"] > 0  # the counter sees what the plugin allocates (in its worker)
+
+
+def test_state_saves_and_restores_the_model_path(lv2_path, tmp_path):
+    other = tmp_path / "other.safetensors"
+    shutil.copy(DEFAULT_MODEL, other)
+    result = host(lv2_path, "state", URI, other)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("----")[:2]
+    for saved in (first, second):
+        assert f"<urn:wavenet_rt:lv2:model> <file://{other}>" in saved
+    # the restored instance (its default model loaded first) loads the saved one
+    assert result.stderr.count(f"loaded {other}") == 2, result.stderr
+
+
+def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
+    config, tensors = read_model_file(DEFAULT_MODEL)
+    result = host(lv2_path, "model", DEFAULT_MODEL)
+    assert result.returncode == 0, result.stdout
+    fields = result.stdout.split()
+    got = dict(zip(fields[1::2], fields[2::2]))
+    assert int(got["floats"]) == sum(t.size for t in tensors.values())
+    assert float(got["sum"]) == pytest.approx(sum(float(t.astype(np.float64).sum()) for t in tensors.values()),
+                                              rel=1e-9)
+    assert int(got["layers"]) == config.layers and int(got["voices"]) == config.voices
+    assert got["features"] == config.cond_features
+    text = DEFAULT_MODEL.read_bytes()
+    for bad, why in [(text.replace(b'\\"voices\\": 4', b'\\"voicez\\": 4'), "does not know: 'voicez'"),
+                     (text.replace(b'"dtype":"F32"', b'"dtype":"F16"', 1), "is not float32"),
+                     (text[:8] + b"[" + text[9:], "not valid JSON")]:
+        path = tmp_path / "bad.safetensors"
+        path.write_bytes(bad)
+        result = host(lv2_path, "model", path)
+        assert result.returncode == 1 and why in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("jalv"), reason="jalv is not installed")
+def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, impulse_model_file):
+    """jalv on a JACK server runs the plugin with a saved state that picks the impulse model; a separate JACK
+    client plays notes into its MIDI port and records it: every key is heard, within the frame, the
+    resampler's delay and the period that the graph's order adds."""
+    from wavenet_rt.live.probe import JackProbe, play_and_measure
+
+    state = tmp_path / "state"
+    state.mkdir()
+    presets = "".join(f"@prefix {p}: <http://lv2plug.in/ns/{ns}#> .\n" for p, ns in
+                      [("lv2", "lv2core"), ("pset", "ext/presets"), ("state", "ext/state")])
+    presets += "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+    (state / "manifest.ttl").write_text(presets + f"<state.ttl> a pset:Preset ; lv2:appliesTo <{URI}> ; "
+                                        "rdfs:seeAlso <state.ttl> .\n")
+    (state / "state.ttl").write_text(presets + f"<> a pset:Preset ; lv2:appliesTo <{URI}> ; state:state "
+                                     f"[ <urn:wavenet_rt:lv2:model> <file://{impulse_model_file}> ] .\n")
+    env = {**lv2_env(lv2_path), "JACK_DEFAULT_SERVER": jack_server, "JACK_NO_START_SERVER": "1"}
+    jalv = subprocess.Popen(["jalv", "-i", "-n", "wavenet_rt_jalv", "-l", str(state)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        probe = JackProbe(jack_server, 10, name="wavenet_rt_lv2_probe")
+        probe.connect("wavenet_rt_jalv:midi_in", "wavenet_rt_jalv:out")
+        messages = []
+        for k in range(20):
+            note = 30 + 3 * k
+            messages += [(0.25 * k, bytes([0x90, note, 100])), (0.25 * k + 0.1, bytes([0x80, note, 0]))]
+        on, off = play_and_measure(probe, messages)
+    finally:
+        jalv.terminate()
+        log, _ = jalv.communicate(timeout=30)
+    assert f"loaded {impulse_model_file}" in log, log
+    period = probe.period
+    print(f"jalv, {period}-frame periods, {probe.xruns} xruns: note-on -> loud {on} frames, off -> silent {off} frames")
+    assert len(on) == 20 and len(off) == 20
+    # a conditioning frame (8 samples at 16 kHz = 24 frames), the resampler (24) and one period
+    assert min(on) >= 0 and max(on) <= 24 + 24 + period + 8
+    assert min(off) >= 0 and max(off) <= 24 + 24 + period + 48

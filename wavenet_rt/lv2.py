@@ -1,0 +1,59 @@
+# `python -m wavenet_rt.lv2 install [--dest DIR]`: copies the LV2 bundle the build made (wavenet_rt.lv2: the
+# plugin, its Turtle and the shipped model, csrc/lv2/) to where hosts look for plugins, ~/.lv2 by default.
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+BUNDLE = Path(__file__).parent / "wavenet_rt.lv2"
+PLUGIN_URI = "urn:wavenet_rt:lv2:synth"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m wavenet_rt.lv2",
+        description="The wavenet_rt instrument as an LV2 plugin for DAWs and other LV2 hosts (Ardour, jalv, ...).",
+        epilog=f"After installing: `jalv {PLUGIN_URI}` plays it from JACK MIDI; in Ardour add it as an "
+               "instrument (Plugin Selector, search 'wavenet_rt').")
+    sub = p.add_subparsers(dest="command", required=True)
+    install = sub.add_parser("install", help="copy the wavenet_rt.lv2 bundle to an LV2 folder",
+                             description="Copy the wavenet_rt.lv2 bundle (plugin, Turtle, shipped model) to an LV2 "
+                                         "folder; an older copy there is replaced.")
+    install.add_argument("--dest", type=Path, default=Path.home() / ".lv2", metavar="DIR",
+                         help="LV2 folder to install into (default ~/.lv2; hosts also search the folders in LV2_PATH)")
+    return p.parse_args(argv)
+
+
+def install(dest: Path) -> Path:
+    """Copies the built bundle into dest (created if missing) and returns the installed bundle's path."""
+    if not (BUNDLE / "manifest.ttl").is_file():
+        raise FileNotFoundError(
+            f"no LV2 bundle was built ({BUNDLE} is missing): install lv2-dev (apt-get install lv2-dev) and rebuild "
+            "(python setup.py build_ext --inplace)")
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"--dest {dest} is not a folder")
+    target = dest / BUNDLE.name
+    dest.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(BUNDLE, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        target = install(args.dest)
+    except (FileNotFoundError, NotADirectoryError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    on_path = args.dest.resolve() == (Path.home() / ".lv2").resolve()
+    hint = "" if on_path else f" (not a default LV2 folder: run hosts with LV2_PATH={args.dest})"
+    print(f"installed {target}{hint}; try: jalv {PLUGIN_URI}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
