@@ -57,25 +57,36 @@ void matvec_any(const W* w, int in, int out, const float* x, float* y) {
   }
 }
 
-// R rows of x against V output vectors: R * V accumulators, each weight vector loaded once for R rows.
-// Every output is its start value plus the products in input order, one FMA chain each, whatever R and V:
-// a row's result does not depend on how many rows share the pass (the engine's streams batch freely).
-template <int R, int V, typename W>
-inline void matmat_block(const W* w, int in, int out, const float* x, int x_stride, float* y, int y_stride) {
-  __m256 acc[R][V];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_loadu_ps(y + r * y_stride + 8 * v);
+// Compile-time indices 0 .. N-1 (no standard header: see the top of this file).
+template <int... K>
+struct Indices {};
+template <int N, int... K>
+struct MakeIndices : MakeIndices<N - 1, N - 1, K...> {};
+template <int... K>
+struct MakeIndices<0, K...> {
+  using type = Indices<K...>;
+};
+
+// R rows of x against V output vectors: R * V accumulators (K = r * V + v), each weight vector loaded once
+// for R rows. Every output is its start value plus the products in input order, one FMA chain each,
+// whatever R and V: a row's result does not depend on how many rows share the pass (the engine's streams
+// batch freely). Written as folds over constant indices so that GCC keeps the accumulators in registers
+// (with loops over an accumulator array it stores them to the stack every iteration).
+template <int R, int V, typename W, int... K>
+inline void matmat_block(Indices<K...>, const W* w, int in, int out, const float* x, int x_stride, float* y,
+                         int y_stride) {
+  __m256 acc[R * V];
+  ((acc[K] = _mm256_loadu_ps(y + (K / V) * y_stride + 8 * (K % V))), ...);
   for (int i = 0; i < in; ++i) {
     const W* row = w + static_cast<long>(i) * out;
-    __m256 wv[V];
-    for (int v = 0; v < V; ++v) wv[v] = load_weights(row + 8 * v);
-    for (int r = 0; r < R; ++r) {
-      const __m256 xr = _mm256_broadcast_ss(x + static_cast<long>(r) * x_stride + i);
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(wv[v], xr, acc[r][v]);
-    }
+    ((acc[K] = _mm256_fmadd_ps(load_weights(row + 8 * (K % V)), _mm256_broadcast_ss(x + static_cast<long>(K / V) * x_stride + i), acc[K])), ...);
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + r * y_stride + 8 * v, acc[r][v]);
+  ((_mm256_storeu_ps(y + (K / V) * y_stride + 8 * (K % V), acc[K])), ...);
+}
+
+template <int R, int V, typename W>
+inline void matmat_block(const W* w, int in, int out, const float* x, int x_stride, float* y, int y_stride) {
+  matmat_block<R, V>(typename MakeIndices<R * V>::type{}, w, in, out, x, x_stride, y, y_stride);
 }
 
 // The last `rest` (< V) vectors of a row group's outputs.
