@@ -185,7 +185,8 @@ def batching_config():
 @pytest.mark.parametrize("simd", SIMD)
 def test_every_batch_size_equals_forward(simd):
     """A thread's awake streams go through each layer as one batch (matrix-matrix products): teacher-forced
-    logits equal forward() for 1..17 streams, on one thread and on two (which deal the streams out)."""
+    logits equal forward() for 1..17 streams, on one thread and on two (which deal the streams out), and a
+    stream's logits are the bits it gets alone."""
     if not simd_available(simd):
         pytest.skip(f"this CPU or build has no {simd} kernels")
     config = batching_config()
@@ -196,6 +197,10 @@ def test_every_batch_size_equals_forward(simd):
         got = Engine(model, streams=streams, threads=1 + streams % 2, simd=simd).logits(codes, cond, glob)
         want = reference_logits(model, codes, cond, glob)
         assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), streams
+        # and bit for bit what the stream computes alone: no batch size changes a stream's arithmetic
+        last = streams - 1
+        alone = Engine(model, streams=1, simd=simd).logits(codes[last:], cond[last:], glob[last:])
+        assert np.array_equal(got[last:], alone), streams
 
 
 def spans_of_keys(streams, frames, span, rng):
