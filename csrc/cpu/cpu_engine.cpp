@@ -393,7 +393,8 @@ void CpuEngine::step(Batch& batch, int count, uint64_t t, const int* ring_pos) {
     }
     layer.taps[k - 1].matmat(kernels_, xs, row, count, batch.gate_in.data(), g2);  // the current inputs
     for (int b = 0; b < count; ++b) {
-      kernels_.gate(batch.gate_in.data() + static_cast<long>(b) * g2, hp_, batch.gated.data() + static_cast<long>(b) * hp_);
+      kernels_.gate(batch.gate_in.data() + static_cast<long>(b) * g2, hp_,
+                    batch.gated.data() + static_cast<long>(b) * hp_);
     }
     // x += res, skip += skip; the last layer has only the skip part
     layer.out.matmat(kernels_, batch.gated.data(), hp_, count, layer.has_residual ? xs : xs + rp_, row);

@@ -79,7 +79,9 @@ inline void matmat_block(Indices<K...>, const W* w, int in, int out, const float
   ((acc[K] = _mm256_loadu_ps(y + (K / V) * y_stride + 8 * (K % V))), ...);
   for (int i = 0; i < in; ++i) {
     const W* row = w + static_cast<long>(i) * out;
-    ((acc[K] = _mm256_fmadd_ps(load_weights(row + 8 * (K % V)), _mm256_broadcast_ss(x + static_cast<long>(K / V) * x_stride + i), acc[K])), ...);
+    ((acc[K] = _mm256_fmadd_ps(load_weights(row + 8 * (K % V)),
+                               _mm256_broadcast_ss(x + static_cast<long>(K / V) * x_stride + i), acc[K])),
+     ...);
   }
   ((_mm256_storeu_ps(y + (K / V) * y_stride + 8 * (K % V), acc[K])), ...);
 }

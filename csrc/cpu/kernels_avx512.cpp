@@ -78,7 +78,9 @@ inline void matmat_block(Indices<K...>, const W* w, int in, int out, const float
   ((acc[K] = _mm512_loadu_ps(y + (K / V) * y_stride + 16 * (K % V))), ...);
   for (int i = 0; i < in; ++i) {
     const W* row = w + static_cast<long>(i) * out;
-    ((acc[K] = _mm512_fmadd_ps(load_weights(row + 16 * (K % V)), _mm512_set1_ps(x[static_cast<long>(K / V) * x_stride + i]), acc[K])), ...);
+    ((acc[K] = _mm512_fmadd_ps(load_weights(row + 16 * (K % V)),
+                               _mm512_set1_ps(x[static_cast<long>(K / V) * x_stride + i]), acc[K])),
+     ...);
   }
   ((_mm512_storeu_ps(y + (K / V) * y_stride + 16 * (K % V), acc[K])), ...);
 }

@@ -49,10 +49,14 @@ void check(const Kernels& k) {
   std::vector<double> want_rows(ys.begin(), ys.end());
   for (int r = 0; r < rows; ++r)
     for (int i = 0; i < in; ++i)
-      for (int o = 0; o < out; ++o) want_rows[r * y_stride + o] += static_cast<double>(w[i * out + o]) * xs[r * stride + i];
+      for (int o = 0; o < out; ++o) {
+        want_rows[r * y_stride + o] += static_cast<double>(w[i * out + o]) * xs[r * stride + i];
+      }
   k.matmat(w.data(), in, out, xs.data(), stride, rows, ys.data(), y_stride);
   worst = 0;
-  for (int i = 0; i < rows * y_stride; ++i) worst = std::fmax(worst, std::fabs(ys[i] - want_rows[i]) / (1 + std::fabs(want_rows[i])));
+  for (int i = 0; i < rows * y_stride; ++i) {
+    worst = std::fmax(worst, std::fabs(ys[i] - want_rows[i]) / (1 + std::fabs(want_rows[i])));
+  }
   expect(worst < 1e-5, k.name, "matmat differs from float64 (or wrote between output rows)", worst);
 
   // Batching must not change a row's result: each row alone gives the bits it got among `rows`, for
