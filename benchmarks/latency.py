@@ -329,10 +329,15 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = list(results["sizes"])
+    if not sizes:  # --only-voices
+        fig, curve = plt.subplots(figsize=(6, 4))
+        plot_voices(results["voices"], curve)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return
     fig, (ax, curve) = plt.subplots(1, 2, figsize=(12, 4))
     plot_voices(results["voices"], curve)
-    if not sizes:
-        ax.set_axis_off()
     labels, width = [], 0.8
     series: dict[str, list[float]] = {}
     for size in sizes:
@@ -348,8 +353,7 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xticks(range(len(sizes)), sizes)
     ax.set_ylabel("real-time factor at 48 kHz (one stream, one thread)")
     ax.set_title(f"wavenet_rt engines on {results['machine']['cpu']}", fontsize=9)
-    if sizes:
-        ax.legend()
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
