@@ -1,7 +1,8 @@
 # The headline benchmark: how fast each engine generates, for each standard model size, beside the PyTorch
 # incremental generator measured in the same run (so every figure is also a ratio); and, where jackd is
-# installed, the live synth measured from outside over JACK: key-to-sound latency, jitter, underruns.
-# Prints tables, writes JSON and a PNG plot to benchmarks/results/. `--quick` is the CI-sized run.
+# installed, the live synth measured from outside over JACK: key-to-sound latency, jitter, underruns; the voice
+# cost curve (N awake voices beside one stream at a time and the machine's own fp32 matmul rate). Prints
+# tables, writes JSON and a PNG plot to benchmarks/results/. `--quick` is the CI-sized run.
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,8 @@ from wavenet_rt.engine import Engine, cuda_available
 RATES = (16000, 24000, 48000)
 BLOCK = 64  # samples per block in the per-block timings (a live synth's typical block)
 COND_CHANNELS = 176  # roll88_onset88: the conditioning cost is part of the figure
+VOICES = (1, 2, 4, 8, 16, 32)  # awake voices in the voice cost curve
+MATMUL = 1024  # the reference product: (MATMUL x MATMUL) @ (MATMUL x MATMUL) in fp32 on one thread
 
 
 def parse_args(argv):
@@ -35,6 +38,7 @@ def parse_args(argv):
     p.add_argument("--notes", type=int, default=120, help="notes per live latency run (default 120)")
     p.add_argument("--soak", type=float, default=600, help="seconds of each underrun soak run (default 600)")
     p.add_argument("--no-engines", dest="engines", action="store_false", help="only the live part")
+    p.add_argument("--only-voices", action="store_true", help="only the voice cost curve (no engine table, no live)")
     return p.parse_args(argv)
 
 
@@ -117,6 +121,84 @@ def pytorch_figures(model, seconds: float) -> dict:
             "samples_per_s_per_stream": rate, "samples_per_s": rate,
             "block_ms": {"p50": 1e3 * float(np.median(times)), "p99": 1e3 * float(np.percentile(times, 99)),
                          "max": 1e3 * float(times.max())}, "blocks": len(times)}
+
+
+def matmul_rate(seconds: float) -> float:
+    """Multiply-adds per second of a torch fp32 MATMUL^3 matrix product on one thread: what this machine's
+    core does at its best, measured in the same run as the engines."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(MATMUL, MATMUL), torch.randn(MATMUL, MATMUL)
+        for _ in range(3):
+            a @ b
+        times = time_blocks(lambda: a @ b, seconds, min_blocks=5)
+    finally:
+        torch.set_num_threads(threads)
+    return MATMUL**3 / float(np.median(times))
+
+
+def multiply_adds_per_sample(config: WaveNetConfig) -> float:
+    """The network's multiply-adds per generated sample: every layer's dilated taps and 1x1 residual / skip
+    products, the two heads, and the conditioning projection once per frame."""
+    r, g, s, h = config.residual_channels, config.gate_channels, config.skip_channels, config.gate_channels // 2
+    layers = len(config.dilations)
+    per_layer = config.kernel_size * r * g + h * (r + s)
+    last = h * r  # the last layer has no residual output
+    heads = s * s + s * config.classes
+    cond = config.cond_channels * g * layers / config.cond_hop
+    return layers * per_layer - last + heads + cond
+
+
+def voice_curve(model, counts, thread_counts, seconds: float, matmul: float) -> list[dict]:
+    """Aggregate samples/s of N awake voices (each holds a key; no sleeping) per thread count, beside one
+    stream at a time on each thread (the unbatched cost: N voices take N times one) and beside the single-
+    thread matrix-product rate (the share of the machine's multiply-add rate the engine reaches)."""
+    macs = multiply_adds_per_sample(model.config)
+    rate = model.config.sample_rate
+    one = engine_figures(model, "cpu", 1, 1, seconds)["samples_per_s"]
+    rows = []
+    for threads in thread_counts:
+        for voices in counts:
+            if threads > voices:
+                continue
+            figures = engine_figures(model, "cpu", voices, threads, seconds)
+            aggregate = figures["samples_per_s"]
+            rows.append({"voices": voices, "threads": threads, "samples_per_s": aggregate,
+                         "real_time_factor": aggregate / (voices * rate),  # >= 1: every voice keeps up
+                         "real_time_voices": aggregate / rate,
+                         "one_stream_at_a_time_samples_per_s": one * threads,
+                         "vs_one_stream_at_a_time": aggregate / (one * threads),
+                         "multiply_adds_per_s": aggregate * macs,
+                         "share_of_matmul_rate": aggregate * macs / (matmul * threads),
+                         "block_ms": figures["block_ms"], "details": figures["details"]})
+    return rows
+
+
+def run_voices(args) -> dict:
+    sizes = ["small"] if args.quick else ["small", "medium"]
+    seconds = 0.3 if args.quick else args.seconds
+    counts = (1, 2, 4) if args.quick else VOICES
+    threads = (1,) if args.quick else (1, 2)
+    matmul = matmul_rate(seconds)
+    out = {"matmul_multiply_adds_per_s": matmul, "matmul": f"torch fp32 {MATMUL}x{MATMUL} @ {MATMUL}x{MATMUL}, "
+           "1 thread", "sizes": {}}
+    print(f"\nvoice cost curve (all voices awake, {BLOCK}-sample blocks); fp32 matmul on one thread: "
+          f"{matmul / 1e9:.2f} G multiply-adds/s")
+    for size in sizes:
+        model = make_model(size)
+        rows = voice_curve(model, counts, threads, seconds, matmul)
+        out["sizes"][size] = {"multiply_adds_per_sample": multiply_adds_per_sample(model.config),
+                              "sample_rate": model.config.sample_rate, "rows": rows}
+        for r in rows:
+            print(f"  {size:7} {r['voices']:3d} voices {r['threads']} thread(s)  "
+                  f"{r['samples_per_s']:10,.0f} samples/s  "
+                  f"RTF {r['real_time_factor']:6.2f} ({r['real_time_voices']:5.1f} voices real time)  "
+                  f"x{r['vs_one_stream_at_a_time']:.2f} vs one stream at a time  "
+                  f"{100 * r['share_of_matmul_rate']:5.1f}% of matmul")
+    return out
 
 
 def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
@@ -247,7 +329,15 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = list(results["sizes"])
-    fig, ax = plt.subplots(figsize=(7, 4))
+    if not sizes:  # --only-voices
+        fig, curve = plt.subplots(figsize=(6, 4))
+        plot_voices(results["voices"], curve)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return
+    fig, (ax, curve) = plt.subplots(1, 2, figsize=(12, 4))
+    plot_voices(results["voices"], curve)
     labels, width = [], 0.8
     series: dict[str, list[float]] = {}
     for size in sizes:
@@ -269,9 +359,27 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_voices(voices: dict, ax) -> None:
+    """The voice cost curve: share of the single-thread matmul rate against awake voices."""
+    for size, data in voices["sizes"].items():
+        for threads in sorted({r["threads"] for r in data["rows"]}):
+            rows = [r for r in data["rows"] if r["threads"] == threads]
+            ax.plot([r["voices"] for r in rows], [100 * r["share_of_matmul_rate"] for r in rows], marker="o",
+                    label=f"{size}, {threads} thread(s)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("awake voices")
+    ax.set_ylabel("% of the 1-thread fp32 matmul multiply-add rate")
+    ax.set_ylim(bottom=0)
+    ax.set_title("voice cost curve (per thread)", fontsize=9)
+    ax.legend(fontsize=8)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.only_voices:
+        args.engines, args.live = False, False
     results = run(args)
+    results["voices"] = run_voices(args)
     live = args.live if args.live is not None else (not args.quick and shutil.which("jackd") is not None)
     if live:
         results["live"] = run_live(args)
@@ -279,9 +387,8 @@ def main(argv=None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name = f"latency-{'quick-' if args.quick else ''}{stamp}"
     (args.out / f"{name}.json").write_text(json.dumps(results, indent=1))
-    if results["sizes"]:
-        plot(results, args.out / f"{name}.png")
-    print(f"\nwrote {args.out / name}.json" + (" and .png" if results["sizes"] else ""), file=sys.stderr)
+    plot(results, args.out / f"{name}.png")
+    print(f"\nwrote {args.out / name}.json and .png", file=sys.stderr)
     return 0
 
 

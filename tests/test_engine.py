@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from support.chi2 import chisquare_pvalue
-from support.picks import assert_same_picks, reference_logits
+from support.picks import assert_same_picks, departures, reference_logits
 
 from wavenet_rt import WaveNet, WaveNetConfig, save_model
 from wavenet_rt.engine import Engine as AnyEngine
@@ -174,6 +174,77 @@ def test_kernel_sets_pick_alike():
     wrong[1, 2000] = (wrong[1, 2000] + config.classes // 2) % config.classes  # far from any boundary
     with pytest.raises(AssertionError, match="not the contract's picks"):
         assert_same_picks(model, codes["portable"], wrong, 11, cond, glob)
+
+
+def batching_config():
+    """Channel counts whose padded widths leave every column-block tail in the kernels' matrix products."""
+    return WaveNetConfig(dilations=[1, 2, 4, 8, 1, 16], kernel_size=2, residual_channels=11, gate_channels=40,
+                         skip_channels=70, classes=100, cond_channels=3, cond_hop=5, global_classes=2)
+
+
+@pytest.mark.parametrize("simd", SIMD)
+def test_every_batch_size_equals_forward(simd):
+    """A thread's awake streams go through each layer as one batch (matrix-matrix products): teacher-forced
+    logits equal forward() for 1..17 streams, on one thread and on two (which deal the streams out), and a
+    stream's logits are the bits it gets alone."""
+    if not simd_available(simd):
+        pytest.skip(f"this CPU or build has no {simd} kernels")
+    config = batching_config()
+    model = model_for(config)
+    rng = np.random.default_rng(17)
+    for streams in range(1, 18):
+        codes, cond, glob = inputs(config, streams, 60, rng)
+        got = Engine(model, streams=streams, threads=1 + streams % 2, simd=simd).logits(codes, cond, glob)
+        want = reference_logits(model, codes, cond, glob)
+        assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), streams
+        # and bit for bit what the stream computes alone: no batch size changes a stream's arithmetic
+        last = streams - 1
+        alone = Engine(model, streams=1, simd=simd).logits(codes[last:], cond[last:], glob[last:])
+        assert np.array_equal(got[last:], alone), streams
+
+
+def spans_of_keys(streams, frames, span, rng):
+    """(streams, frames) key roll in spans of `span` frames, each held or silent at random."""
+    return np.repeat(rng.random((streams, frames // span)) < 0.5, span, axis=1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_awake_and_sleeping_streams_mix_in_any_batch(threads):
+    """17 streams that sleep and wake at random: every awake sample is the contract's pick from forward()
+    over the stream's own history (support/picks.py), asleep ones are silence; a stream's samples are the
+    same bits whichever others share its batch (the odd streams play alike when the even ones play and when
+    they sleep throughout); the kernel sets pick alike."""
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 1, 2], kernel_size=3, residual_channels=9, gate_channels=14,
+                           skip_channels=11, classes=48, cond_channels=4, cond_hop=6)
+    model = model_for(config)
+    rng = np.random.default_rng(23)
+    streams, hop, after, frames = 17, config.cond_hop, 8, 240
+    keys = spans_of_keys(streams, frames, 40, rng)
+    keys[1, :] = True  # one stream that never sleeps, one that sleeps throughout
+    keys[3, :] = False
+    alone = keys.copy()
+    alone[::2] = False
+    level = rng.random((streams, config.cond_channels, frames))
+    sleep_after = (after - 0.5) * hop / config.sample_rate
+    silence = silence_code(config.classes)
+    codes = {}
+    for simd in filter(simd_available, SIMD):
+        for name, roll in (("all", keys), ("odd", alone)):
+            engine = Engine(model, streams=streams, threads=threads, simd=simd, sleep_after=sleep_after)
+            engine.reset(seed=9)
+            cond = level * roll[:, None, :]
+            codes[simd, name] = generated_codes(engine, frames * hop, cond, None, 1.0, block=53)
+            asleep = np.repeat(asleep_frames(roll, after), hop, axis=1)
+            assert (codes[simd, name][asleep] == silence).all()
+            departures(model, codes[simd, name], 9, cond, asleep=asleep)
+        assert np.array_equal(codes[simd, "all"][1::2], codes[simd, "odd"][1::2]), simd
+    asleep = np.repeat(asleep_frames(keys, after), hop, axis=1)
+    assert 0.2 < asleep.mean() < 0.8
+    sets = sorted({simd for simd, _ in codes})
+    for simd in sets[1:]:
+        boundary = assert_same_picks(model, codes[sets[0], "all"], codes[simd, "all"], 9, level * keys[:, None, :],
+                                     asleep=asleep)
+        print(f"{sets[0]} vs {simd}: {boundary} boundary picks in {keys.size * hop}")
 
 
 def sleep_pattern(streams, frames, rng):

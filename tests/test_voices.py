@@ -15,6 +15,7 @@ from wavenet_rt.conditioning import ONSET_FRAMES, MidiConditioner, mix_voices
 from wavenet_rt.mulaw import mulaw_decode, silence_code
 
 HOP = 8
+TAIL = 8000  # samples a released voice still sounds at 16 kHz (kReleaseTailSeconds = 0.5 in voices.h)
 
 
 def note_events(notes):
@@ -24,12 +25,15 @@ def note_events(notes):
 
 def reference_frames(notes, voices, frames):
     """Expected (voices, 176, frames) from [(on_sample, off_sample, note, velocity)], by the allocation
-    rules: re-strike keeps the voice; else the free voice whose last key is nearest, ties to the one free
-    longest, voices never used last; else the voice whose note began first is taken."""
+    rules: a re-strike keeps the voice that plays the key or still sounds its tail; else an idle voice (free
+    for TAIL samples or never used), the one whose last key is nearest, ties to the one free longest, voices
+    never used last; else the voice in its tail released longest ago, ties to the nearest last key; else the
+    voice whose note began first is taken."""
     events = note_events(notes)
     out = np.zeros((voices, 176, frames), np.float32)
     key = [None] * voices  # (note, velocity) a voice plays
-    last, free_since, struck, onset_left = [None] * voices, [-1] * voices, [-1] * voices, [0] * voices
+    never = -(10**18)
+    last, free_since, struck, onset_left = [None] * voices, [never] * voices, [-1] * voices, [0] * voices
     held = {}
     e = 0
     for f in range(frames):
@@ -43,12 +47,16 @@ def reference_frames(notes, voices, frames):
                         key[v], free_since[v] = None, t
                 continue
             held[n] = vel
-            playing = [v for v in range(voices) if key[v] and key[v][0] == n]
-            free = [v for v in range(voices) if key[v] is None]
+            tails = [v for v in range(voices) if key[v] is None and t - free_since[v] < TAIL]
+            playing = [v for v in range(voices) if key[v] and key[v][0] == n] + [v for v in tails if last[v] == n]
+            idle = [v for v in range(voices) if key[v] is None and v not in tails]
+            line = lambda v, n=n: abs(last[v] - n) if last[v] is not None else 1 << 20  # noqa: E731
             if playing:
                 v = playing[0]
-            elif free:
-                v = min(free, key=lambda v: (abs(last[v] - n) if last[v] is not None else 1 << 20, free_since[v], v))
+            elif idle:
+                v = min(idle, key=lambda v: (line(v), free_since[v], v))
+            elif tails:
+                v = min(tails, key=lambda v: (free_since[v], line(v), v))
             else:
                 v = min(range(voices), key=lambda v: (struck[v], v))
             key[v], last[v], struck[v], onset_left[v] = (n, vel), n, t, ONSET_FRAMES
@@ -69,19 +77,20 @@ def conditioner_frames(notes, voices, frames):
     return conditioner.frames(frames)
 
 
-@pytest.mark.parametrize("voices", [1, 3, 4])
-def test_allocation_matches_the_reference_on_random_playing(voices):
-    rng = np.random.default_rng(voices)
+@pytest.mark.parametrize("voices, span", [(1, 6000), (3, 6000), (4, 40000), (16, 6000), (16, 40000)])
+def test_allocation_matches_the_reference_on_random_playing(voices, span):
+    """Dense playing (every released voice in its tail) and sparse (tails end, voices fall idle)."""
+    rng = np.random.default_rng(voices + span)
     notes, held_until = [], {}
     for _ in range(300):
-        on = int(rng.integers(0, 6000))
+        on = int(rng.integers(0, span))
         n = int(rng.integers(40, 80))
         if held_until.get(n, -1) >= on:  # one key cannot be down twice
             continue
         off = on + int(rng.integers(1, 400))
         held_until[n] = off
         notes.append((on, off, n, int(rng.integers(1, 128))))
-    frames = 6500 // HOP
+    frames = (span + 500) // HOP
     np.testing.assert_array_equal(conditioner_frames(notes, voices, frames), reference_frames(notes, voices, frames))
 
 
@@ -94,6 +103,62 @@ def test_chord_lines_stay_in_their_voices_and_a_full_house_takes_the_oldest():
     late = [(0, 1600, 60, 100), (400, 1600, 64, 100), (800, 1600, 67, 100)]
     two = conditioner_frames(late, 2, 1600 // HOP)
     assert sorted(int(np.flatnonzero(two[v, :88, 150])[0]) + 21 for v in range(2)) == [64, 67]
+
+
+def voices_heard(frames, f):
+    """The key (MIDI note) each voice shows at frame f, None where it shows none."""
+    return [int(np.flatnonzero(frames[v, :88, f])[0]) + 21 if frames[v, :88, f].any() else None
+            for v in range(frames.shape[0])]
+
+
+def messages_frames(messages, voices, frames):
+    conditioner = MidiConditioner("roll88_onset88", 16000, HOP, voices)
+    for sample, msg in messages:
+        conditioner.push(msg, sample)
+    return conditioner.frames(frames)
+
+
+def on(note):
+    return mido.Message("note_on", note=note, velocity=80)
+
+
+def off(note):
+    return mido.Message("note_off", note=note)
+
+
+def test_when_every_voice_sounds_the_quietest_gives_way():
+    """Three voices: A held throughout, B and C released, so in their tails: D takes B's voice (released
+    longer ago, so quieter), E takes C's; with all three held, F takes the oldest held note, A's."""
+    a, b, c, d, e, f = 60, 64, 67, 72, 50, 55
+    frames = messages_frames([(0, on(a)), (0, on(b)), (400, on(c)), (800, off(b)), (1600, off(c)), (2000, on(d)),
+                              (2400, on(e)), (2800, on(f))], 3, 3000 // HOP)
+    assert voices_heard(frames, 90) == [a, b, c]
+    assert voices_heard(frames, 230) == [a, None, None]  # B and C released: tails, nothing shown
+    assert voices_heard(frames, 260) == [a, d, None]
+    assert voices_heard(frames, 310) == [a, d, e]
+    assert voices_heard(frames, 360) == [f, d, e]
+
+
+def test_an_idle_voice_is_taken_before_a_tail_and_a_restruck_key_keeps_its_voice():
+    """Two voices: a key struck inside another's tail goes to the idle voice, even though the tail's line
+    is nearer; a key struck again inside its own tail returns to its voice; after TAIL a voice is idle."""
+    frames = messages_frames([(0, on(60)), (400, off(60)), (800, on(62)), (1200, off(62)), (1600, on(60)),
+                              (2000, off(60)), (TAIL + 3000, on(59))], 2, (TAIL + 3200) // HOP)
+    assert voices_heard(frames, 20) == [60, None]
+    assert voices_heard(frames, 120) == [None, 62]  # voice 0 still sounds 60's tail
+    assert voices_heard(frames, 220) == [60, None]  # re-struck in its tail: its own voice
+    # at TAIL + 3000 voice 0's tail (from 2000) is over, voice 1's (from 1200) too: the nearer line wins
+    assert voices_heard(frames, (TAIL + 3100) // HOP) == [59, None]
+
+
+def test_all_notes_off_releases_every_voice_into_its_tail():
+    """CC123 frees the voices (their tails sound on), and later keys are shared out by the same rules."""
+    frames = messages_frames([(0, on(60)), (0, on(64)), (400, mido.Message("control_change", control=123, value=0)),
+                              (800, on(67)), (1200, on(62))], 3, 1600 // HOP)
+    assert voices_heard(frames, 20) == [60, 64, None]
+    assert voices_heard(frames, 80) == [None, None, None]
+    assert voices_heard(frames, 130) == [None, None, 67]  # an idle voice first: both tails ring on
+    assert voices_heard(frames, 180) == [62, None, 67]  # then a tail (both as old, both two keys away: the first)
 
 
 def test_a_key_released_under_the_pedal_keeps_its_voice_until_the_pedal_lifts():
@@ -183,3 +248,16 @@ def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
 
     with pytest.raises(ValueError, match="streams=4"):
         LiveSynth(Engine(impulse_model_file_hop64), device=None, voices=4)
+
+
+def test_the_shipped_model_plays_at_least_sixteen_voices(tmp_path):
+    from wavenet_rt import WaveNet, WaveNetConfig
+    from wavenet_rt.voice_options import PLAYER_VOICES, model_voices
+    from wavenet_rt.weights import DEFAULT_MODEL
+
+    assert PLAYER_VOICES >= 16 and model_voices(DEFAULT_MODEL, None) >= 16
+    assert model_voices(DEFAULT_MODEL, 3) == 3  # --voices still says what it says
+    no_voices = tmp_path / "one_stream.safetensors"
+    save_model(WaveNet(WaveNetConfig(dilations=[1], residual_channels=2, gate_channels=2, skip_channels=2,
+                                     classes=8, cond_channels=176)), no_voices)
+    assert model_voices(no_voices, None) == 0  # a model that hears every key in one stream keeps one

@@ -60,7 +60,7 @@ class MidiConditioner:
         self.sample_rate = sample_rate
         self.hop = hop
         self.voices = voices
-        self._core = _engine.Conditioner(features, hop, voices=voices)
+        self._core = _engine.Conditioner(features, hop, voices=voices, sample_rate=sample_rate)
 
     @property
     def ignored(self) -> int:

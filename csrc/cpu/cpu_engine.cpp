@@ -1,6 +1,7 @@
-// CpuEngine (cpu_engine.h): weight repacking, per-stream state, and the per-sample step. The arithmetic
-// lives in the kernels (kernels.h); this file decides what is computed when: the conditioning once per
-// frame, the tap products per sample, residual and skip accumulated in place.
+// CpuEngine (cpu_engine.h): weight repacking, per-stream state, and the per-sample step of a batch of
+// streams. The arithmetic lives in the kernels (kernels.h); this file decides what is computed when: the
+// conditioning once per frame, the past taps' products ahead, the rest per sample for all awake streams at
+// once, residual and skip accumulated in place.
 #include "cpu/cpu_engine.h"
 
 #include <algorithm>
@@ -19,15 +20,12 @@
 
 namespace wavenet_rt::cpu {
 
-// Everything one stream owns. x and skip are adjacent so the fused residual/skip product of a layer
-// accumulates into both with one pass over [x | skip]. Cache-line aligned: threads own different streams.
+// Everything one stream keeps from sample to sample. Cache-line aligned: threads own different streams.
 struct alignas(64) CpuEngine::StreamState {
   std::vector<FloatBuffer> rings;  // per layer: (ring_rows, Rp), row = one past layer input
   std::vector<FloatBuffer> past;   // per layer: (past_batch, 2Hp), the past taps' share of each pre-activation
   FloatBuffer biases;              // (layers, 2Hp): conv bias + global class + current frame
-  FloatBuffer x_skip;              // (Rp + Sp): residual stream, then skip sum
   FloatBuffer frame;  // (C): the current conditioning frame, gathered contiguous for the projection
-  FloatBuffer gate_in, gated, hidden, logits, weights;
   std::vector<int> held_keys;  // the period taps' keys sounding in the current frame; `held` in use
   int held = 0;
   FloatBuffer history;  // the companded inputs, a ring indexed by sample position (period taps only)
@@ -37,6 +35,18 @@ struct alignas(64) CpuEngine::StreamState {
   int slept = 0;         // samples slept, counted up to settle_samples_
   bool skipped = false;  // the last sample was skipped: the past-tap products may be stale
   int32_t biases_gid = -1;  // the global class `biases` were set for with `frame`; -1: not set from a frame
+};
+
+// One thread's streams that compute this sample, and their per-sample vectors, row b for members[b]. Each
+// row of x_skip holds a stream's residual vector then its skip sum, adjacent, so the fused residual/skip
+// product of a layer accumulates into both with one pass over [x | skip].
+struct alignas(64) CpuEngine::Batch {
+  std::vector<int> members;     // stream indices
+  std::vector<int32_t> codes;   // their inputs this sample
+  FloatBuffer x_skip;           // (capacity, Rp + Sp)
+  FloatBuffer gate_in, gated;   // (capacity, 2Hp), (capacity, Hp)
+  FloatBuffer hidden, logits;   // (capacity, Sp), (capacity, Kp)
+  FloatBuffer weights;          // (Kp): one pick's sampling weights
 };
 
 struct CpuEngine::Job {
@@ -121,16 +131,25 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
       s.past.emplace_back(static_cast<size_t>(layer.past_batch) * 2 * hp_);
     }
     s.biases = FloatBuffer(static_cast<size_t>(layers) * 2 * hp_);
-    s.x_skip = FloatBuffer(rp_ + sp_);
     s.frame = FloatBuffer(std::max(1, config_.cond_channels));
-    s.gate_in = FloatBuffer(2 * hp_);
-    s.gated = FloatBuffer(hp_);
-    s.hidden = FloatBuffer(sp_);
-    s.logits = FloatBuffer(kp_);
-    s.weights = FloatBuffer(kp_);
     s.held_keys.resize(kExcitationKeys);
     if (config_.excitation) s.history = FloatBuffer(history_mask_ + 1);
   }
+  const int threads = pool_.threads();
+  const size_t capacity = (streams_ + threads - 1) / threads;  // thread i takes every threads-th stream
+  batches_.resize(threads);
+  for (Batch& b : batches_) {
+    b.members.resize(capacity);
+    b.codes.resize(capacity);
+    b.x_skip = FloatBuffer(capacity * (rp_ + sp_));
+    b.gate_in = FloatBuffer(capacity * 2 * hp_);
+    b.gated = FloatBuffer(capacity * hp_);
+    b.hidden = FloatBuffer(capacity * sp_);
+    b.logits = FloatBuffer(capacity * kp_);
+    b.weights = FloatBuffer(kp_);
+  }
+  order_.resize(streams_);
+  computes_.resize(streams_);
   pos_stride_ = (layers + 15) / 16 * 16 + 16;
   ring_pos_.assign(static_cast<size_t>(pool_.threads()) * pos_stride_, 0);
   clear(0);
@@ -289,19 +308,19 @@ void CpuEngine::add_period_taps(const StreamState& s, uint64_t t, float* x) cons
 
 // The state after an endless silence: a constant input makes every layer's input constant, so one pass
 // with all taps reading the same vector finds each layer's value, which then fills its ring.
-void CpuEngine::prime_with_silence(StreamState& s) const {
+void CpuEngine::prime_with_silence(StreamState& s, Batch& scratch) const {
   const int g2 = 2 * hp_;
-  float* x = s.x_skip.data();
+  float* x = scratch.x_skip.data();
   std::memcpy(x, embed_.data() + static_cast<long>(silence_code_) * rp_, rp_ * sizeof(float));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const PackedLayer& layer = layers_[l];
     for (int row = 0; row < layer.ring_rows; ++row) std::memcpy(s.rings[l].data() + row * rp_, x, rp_ * sizeof(float));
     if (!layer.has_residual) break;
-    float* a = s.gate_in.data();
+    float* a = scratch.gate_in.data();
     std::memcpy(a, s.biases.data() + l * g2, g2 * sizeof(float));
     kernels_.matvec(layer.tap_sum.data(), config_.residual_channels, g2, x, a);
-    kernels_.gate(a, hp_, s.gated.data());
-    layer.out.matvec(kernels_, s.gated.data(), x);  // the skip part is not used
+    kernels_.gate(a, hp_, scratch.gated.data());
+    layer.out.matvec(kernels_, scratch.gated.data(), x);  // the skip part is not used
     for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
   }
   if (s.history.size()) std::fill_n(s.history.data(), s.history.size(), companded(silence_code_, config_.classes));
@@ -321,8 +340,8 @@ void CpuEngine::precompute_past(StreamState& s, size_t l, int pos) const {
     int row = pos - m * layer.dilation;
     if (row < 0) row += layer.ring_rows;
     const int first = std::min(batch, layer.ring_rows - row);  // rows up to the ring's end, then from 0
-    weights.matmat(kernels_, ring + static_cast<long>(row) * rp_, rp_, first, past);
-    if (first < batch) weights.matmat(kernels_, ring, rp_, batch - first, past + static_cast<long>(first) * g2);
+    weights.matmat(kernels_, ring + static_cast<long>(row) * rp_, rp_, first, past, g2);
+    if (first < batch) weights.matmat(kernels_, ring, rp_, batch - first, past + static_cast<long>(first) * g2, g2);
   }
 }
 
@@ -338,55 +357,71 @@ void CpuEngine::refresh_past(StreamState& s, uint64_t t, const int* ring_pos) co
   s.skipped = false;
 }
 
-// One sample of one stream at time t: consumes `code`, leaves the next sample's logits in s.logits.
-void CpuEngine::step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const {
-  const int k = config_.kernel_size, g2 = 2 * hp_;
-  float* x = s.x_skip.data();
-  float* skip = x + rp_;
-  std::memcpy(x, embed_.data() + static_cast<long>(code) * rp_, rp_ * sizeof(float));
-  if (config_.excitation) {
-    s.history.data()[t & history_mask_] = companded(code, config_.classes);
-    if (s.held) add_period_taps(s, t, x);
+// One sample at time t of the batch's first `count` streams: consumes batch.codes, leaves the next
+// sample's logits in batch.logits. Per stream only what is its own (input, biases, past taps, ring); the
+// products of the current input, the gate's outputs and the heads are one matrix product for all.
+void CpuEngine::step(Batch& batch, int count, uint64_t t, const int* ring_pos) {
+  const int k = config_.kernel_size, g2 = 2 * hp_, row = rp_ + sp_;
+  float* xs = batch.x_skip.data();
+  for (int b = 0; b < count; ++b) {
+    StreamState& s = states_[batch.members[b]];
+    float* x = xs + static_cast<long>(b) * row;
+    const int32_t code = batch.codes[b];
+    std::memcpy(x, embed_.data() + static_cast<long>(code) * rp_, rp_ * sizeof(float));
+    if (config_.excitation) {
+      s.history.data()[t & history_mask_] = companded(code, config_.classes);
+      if (s.held) add_period_taps(s, t, x);
+    }
+    std::memcpy(x + rp_, skip_bias_.data(), sp_ * sizeof(float));
   }
-  std::memcpy(skip, skip_bias_.data(), sp_ * sizeof(float));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const PackedLayer& layer = layers_[l];
-    float* a = s.gate_in.data();
-    const float* bias = s.biases.data() + l * g2;
-    if (layer.ring_rows) {
-      const int j = static_cast<int>(t % layer.past_batch);
-      if (j == 0) precompute_past(s, l, ring_pos[l]);
-      const float* past = s.past[l].data() + static_cast<long>(j) * g2;
-      for (int o = 0; o < g2; ++o) a[o] = bias[o] + past[o];
-      std::memcpy(s.rings[l].data() + static_cast<long>(ring_pos[l]) * rp_, x, rp_ * sizeof(float));
-    } else {
-      std::memcpy(a, bias, g2 * sizeof(float));
+    for (int b = 0; b < count; ++b) {
+      StreamState& s = states_[batch.members[b]];
+      float* a = batch.gate_in.data() + static_cast<long>(b) * g2;
+      const float* bias = s.biases.data() + l * g2;
+      if (layer.ring_rows) {
+        const int j = static_cast<int>(t % layer.past_batch);
+        if (j == 0) precompute_past(s, l, ring_pos[l]);
+        const float* past = s.past[l].data() + static_cast<long>(j) * g2;
+        for (int o = 0; o < g2; ++o) a[o] = bias[o] + past[o];
+        std::memcpy(s.rings[l].data() + static_cast<long>(ring_pos[l]) * rp_, xs + static_cast<long>(b) * row,
+                    rp_ * sizeof(float));
+      } else {
+        std::memcpy(a, bias, g2 * sizeof(float));
+      }
     }
-    layer.taps[k - 1].matvec(kernels_, x, a);  // the current input
-    kernels_.gate(a, hp_, s.gated.data());
+    layer.taps[k - 1].matmat(kernels_, xs, row, count, batch.gate_in.data(), g2);  // the current inputs
+    for (int b = 0; b < count; ++b) {
+      kernels_.gate(batch.gate_in.data() + static_cast<long>(b) * g2, hp_,
+                    batch.gated.data() + static_cast<long>(b) * hp_);
+    }
+    // x += res, skip += skip; the last layer has only the skip part
+    layer.out.matmat(kernels_, batch.gated.data(), hp_, count, layer.has_residual ? xs : xs + rp_, row);
     if (layer.has_residual) {
-      layer.out.matvec(kernels_, s.gated.data(), x);  // x += res, skip += skip
-      for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
-    } else {
-      layer.out.matvec(kernels_, s.gated.data(), skip);
+      for (int b = 0; b < count; ++b) {
+        float* x = xs + static_cast<long>(b) * row;
+        for (int o = 0; o < rp_; ++o) x[o] += layer.res_bias.data()[o];
+      }
     }
   }
-  kernels_.relu(skip, sp_);
-  std::memcpy(s.hidden.data(), head1_bias_.data(), sp_ * sizeof(float));
-  head1_.matvec(kernels_, skip, s.hidden.data());
-  kernels_.relu(s.hidden.data(), sp_);
-  std::memcpy(s.logits.data(), head2_bias_.data(), kp_ * sizeof(float));
-  head2_.matvec(kernels_, s.hidden.data(), s.logits.data());
+  for (int b = 0; b < count; ++b) {
+    kernels_.relu(xs + static_cast<long>(b) * row + rp_, sp_);
+    std::memcpy(batch.hidden.data() + static_cast<long>(b) * sp_, head1_bias_.data(), sp_ * sizeof(float));
+    std::memcpy(batch.logits.data() + static_cast<long>(b) * kp_, head2_bias_.data(), kp_ * sizeof(float));
+  }
+  head1_.matmat(kernels_, xs + rp_, row, count, batch.hidden.data(), sp_);
+  kernels_.relu(batch.hidden.data(), count * sp_);
+  head2_.matmat(kernels_, batch.hidden.data(), sp_, count, batch.logits.data(), kp_);
 }
 
 // The sampling contract of csrc/core/sampling.h, with the exp weights from the (bit-identical) kernel.
-int32_t CpuEngine::pick(StreamState& s, int stream, uint64_t index, float temperature) const {
-  const float* logits = s.logits.data();
+int32_t CpuEngine::pick(const float* logits, float* weights, int stream, uint64_t index, float temperature) const {
   const int n = config_.classes;
   const int best = argmax(logits, n);
   if (!(temperature >= kMinTemperature)) return best;
-  kernels_.sampling_weights(logits, kp_, logits[best], 1.0f / temperature, s.weights.data());
-  return pick_by_weights(s.weights.data(), n, sampling_uniform(seed_, static_cast<uint32_t>(stream), index), best);
+  kernels_.sampling_weights(logits, kp_, logits[best], 1.0f / temperature, weights);
+  return pick_by_weights(weights, n, sampling_uniform(seed_, static_cast<uint32_t>(stream), index), best);
 }
 
 void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* global_ids, const float* temperatures,
@@ -395,6 +430,7 @@ void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* gl
   if (n == 0) return;
   ExclusiveCall exclusive(busy_);
   check_block_inputs(config_, streams_, cond, frames, block_frames(t_, n, config_.cond_hop), global_ids);
+  deal_streams(cond, frames, false);
   Job job{n, cond, frames, global_ids, temperatures, audio, nullptr, nullptr, this};
   pool_.run(&CpuEngine::run_job, &job);
   t_ += n;
@@ -408,6 +444,7 @@ void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const
   check_block_inputs(config_, streams_, cond, frames, frames, global_ids);
   clear(seed_);
   for (StreamState& s : states_) s.primed = true;  // forward()'s zero history, not silence
+  deal_streams(cond, frames, true);
   Job job{steps, cond, frames, global_ids, nullptr, nullptr, codes, out, this};
   pool_.run(&CpuEngine::run_job, &job);
   t_ = steps;
@@ -415,15 +452,33 @@ void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const
 
 void CpuEngine::run_job(void* context, int thread_index) noexcept {
   const Job& job = *static_cast<const Job*>(context);
-  CpuEngine& e = *job.engine;
-  const int threads = e.pool_.threads();
-  e.run_streams(job, thread_index, e.streams_ * thread_index / threads, e.streams_ * (thread_index + 1) / threads);
+  job.engine->run_streams(job, thread_index);
 }
 
-// Generates (or teacher-forces) the block for streams [first, last) on the calling thread, sample by
-// sample; within a sample the streams of this thread take turns, sharing the weights through the cache.
-void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
-  if (first >= last) return;
+// Orders the streams for this block: first those that will compute (all of them when teacher forcing;
+// else the ones not skipped now, and sleepers whose frames in this block hold a key, which wake), then the
+// settled sleepers. Threads take the order round-robin, so each gets its share of the work: the voices
+// that sound are few and move about. A stream waking mid-block without a key is the one misjudged case.
+void CpuEngine::deal_streams(const float* cond, int frames, bool all_compute) {
+  const long per_stream = static_cast<long>(config_.cond_channels) * frames;
+  for (int si = 0; si < streams_; ++si) {
+    bool computes = all_compute || !sleep_after_frames_ || !states_[si].skipped;
+    for (long c = 0; c < per_stream && !computes; ++c) computes = cond[si * per_stream + c] != 0.0f;
+    computes_[si] = computes;
+  }
+  int n = 0;
+  for (int pass = 1; pass >= 0; --pass) {
+    for (int si = 0; si < streams_; ++si) {
+      if (computes_[si] == pass) order_[n++] = si;
+    }
+  }
+}
+
+// Generates (or teacher-forces) the block for this thread's streams (order_[thread], order_[thread +
+// threads], ...), sample by sample; within a sample the ones that compute go through the network together.
+void CpuEngine::run_streams(const Job& job, int thread) {
+  const int threads = pool_.threads();
+  Batch& batch = batches_[thread];
   const uint64_t hop = config_.cond_hop;
   const int channels = config_.cond_channels;
   int* pos = ring_pos_.data() + static_cast<long>(thread) * pos_stride_;
@@ -433,12 +488,14 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
   const uint64_t first_frame = block_first_frame(t_, config_.cond_hop);
   for (int i = 0; i < job.n; ++i) {
     const uint64_t t = t_ + i;
-    for (int si = first; si < last; ++si) {
+    int count = 0;
+    for (int k = thread; k < streams_; k += threads) {
+      const int si = order_[k];
       StreamState& s = states_[si];
       const int32_t gid = job.global_ids ? job.global_ids[si] : 0;
       if (!s.primed) {
         set_frame_biases(s, nullptr, gid, false);
-        prime_with_silence(s);
+        prime_with_silence(s, batch);
         // the biases now hold this class and an empty frame, which a stream without keys keeps
         std::fill_n(s.frame.data(), s.frame.size(), 0.0f);
         s.biases_gid = gid;
@@ -472,13 +529,20 @@ void CpuEngine::run_streams(const Job& job, int thread, int first, int last) {
         continue;
       }
       if (s.skipped) refresh_past(s, t, pos);
-      const int32_t code = job.codes ? job.codes[static_cast<long>(si) * job.n + i] : s.code;
-      step(s, code, t, pos);
+      batch.members[count] = si;
+      batch.codes[count++] = job.codes ? job.codes[static_cast<long>(si) * job.n + i] : s.code;
+    }
+    if (count) step(batch, count, t, pos);
+    for (int b = 0; b < count; ++b) {
+      const int si = batch.members[b];
+      StreamState& s = states_[si];
+      const float* logits = batch.logits.data() + static_cast<long>(b) * kp_;
+      const bool asleep = !job.codes && is_asleep(s.quiet_frames, sleep_after_frames_);
       if (job.codes) {
         float* out = job.logits_out + static_cast<long>(si) * config_.classes * job.n + i;
-        for (int c = 0; c < config_.classes; ++c) out[static_cast<long>(c) * job.n] = s.logits.data()[c];
+        for (int c = 0; c < config_.classes; ++c) out[static_cast<long>(c) * job.n] = logits[c];
       } else {
-        s.code = asleep ? silence_code_ : pick(s, si, t, job.temperatures[si]);
+        s.code = asleep ? silence_code_ : pick(logits, batch.weights.data(), si, t, job.temperatures[si]);
         job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
       }
       if (asleep) ++s.slept;

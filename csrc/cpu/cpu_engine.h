@@ -1,8 +1,9 @@
 // The CPU engine: Fast-WaveNet cached generation in float32. Per layer and stream a ring of the past
 // inputs its dilated taps read; the products of the past taps computed ahead, several samples at once;
-// conditioning projected once per frame; the residual and skip 1x1 products fused into one pass that
-// accumulates straight into the residual and skip vectors; streams split over worker threads; a sleeping
-// stream skipped once its state has settled. All memory is allocated in the constructor.
+// conditioning projected once per frame. The awake streams of a thread go through each layer together,
+// so each weight read serves all of them (small matrix-matrix products, residual and skip fused into one);
+// streams are dealt out to worker threads by who computes; a sleeping stream is skipped once its state
+// has settled. All memory is allocated in the constructor.
 #pragma once
 
 #include <atomic>
@@ -51,21 +52,23 @@ class CpuEngine final : public Engine {
 
  private:
   struct StreamState;
+  struct Batch;
   struct Job;
 
   void pack(const HostWeights& weights);
   void clear(uint64_t seed);  // reset() without the busy check
   static void run_job(void* job, int thread_index) noexcept;
-  void run_streams(const Job& job, int thread, int first, int last);
+  void deal_streams(const float* cond, int frames, bool all_compute);
+  void run_streams(const Job& job, int thread);
   void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
   void set_held_keys(StreamState& s, const float* frame) const;
   void count_quiet_frames(StreamState& s, const float* frame, bool frame_start) const;
   void add_period_taps(const StreamState& s, uint64_t t, float* x) const;
-  void prime_with_silence(StreamState& s) const;
-  void step(StreamState& s, int32_t code, uint64_t t, const int* ring_pos) const;
+  void prime_with_silence(StreamState& s, Batch& scratch) const;
+  void step(Batch& batch, int count, uint64_t t, const int* ring_pos);
   void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
   void refresh_past(StreamState& s, uint64_t t, const int* ring_pos) const;
-  int32_t pick(StreamState& s, int stream, uint64_t index, float temperature) const;
+  int32_t pick(const float* logits, float* weights, int stream, uint64_t index, float temperature) const;
 
   ModelConfig config_;
   const Kernels& kernels_;
@@ -87,6 +90,9 @@ class CpuEngine final : public Engine {
   int settle_samples_ = 0;  // a sleeping stream fed silence this long has a constant state: skip it
 
   std::vector<StreamState> states_;
+  std::vector<Batch> batches_;  // per thread: the streams computing this sample, and their vectors
+  std::vector<int> order_;      // streams that compute this block first; thread i takes i, i + threads, ...
+  std::vector<char> computes_;  // per stream, while dealing: does it compute in this block?
   std::vector<int> ring_pos_;  // per thread, pos_stride_ apart: each layer's ring write position
   int pos_stride_ = 0;         // a cache line apart, so threads never share one
   std::atomic<bool> busy_{false};  // one call at a time: the bindings release the GIL

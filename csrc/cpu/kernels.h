@@ -15,12 +15,14 @@ struct Kernels {
   int lanes;  // every vector length handed to these kernels is a multiple of it
   // y[0..out) += sum_i w[i * out + o] * x[i], i < in. out is padded.
   void (*matvec)(const float* w, int in, int out, const float* x, float* y);
-  // The same for `rows` vectors at once (row r of x at x + r * x_stride, of y at y + r * out): each
-  // weight is loaded once for several rows.
-  void (*matmat)(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y);
+  // The same for `rows` vectors at once (row r of x at x + r * x_stride, of y at y + r * y_stride): each
+  // weight is loaded once for several rows. Each row's result is the same whatever `rows` is (one
+  // summation order per kernel set), so a stream computes alike alone or batched with others.
+  void (*matmat)(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y, int y_stride);
   // The same two with IEEE half-precision weights (the engine's fp16 mode), float32 arithmetic.
   void (*matvec_h)(const uint16_t* w, int in, int out, const float* x, float* y);
-  void (*matmat_h)(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y);
+  void (*matmat_h)(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y,
+                   int y_stride);
   // z[o] = tanh(a[o]) * sigmoid(a[half + o]), o < half (padded).
   void (*gate)(const float* a, int half, float* z);
   // v = max(v, 0), n padded.

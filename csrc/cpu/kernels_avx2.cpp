@@ -57,48 +57,86 @@ void matvec_any(const W* w, int in, int out, const float* x, float* y) {
   }
 }
 
-// kRows rows of x against V output vectors: kRows * V accumulators, each weight vector loaded once.
-constexpr int kRows = 4;
+// Compile-time indices 0 .. N-1 (no standard header: see the top of this file).
+template <int... K>
+struct Indices {};
+template <int N, int... K>
+struct MakeIndices : MakeIndices<N - 1, N - 1, K...> {};
+template <int... K>
+struct MakeIndices<0, K...> {
+  using type = Indices<K...>;
+};
 
-template <int V, typename W>
-inline void matmat_block(const W* w, int in, int out, const float* x, int x_stride, float* y) {
-  __m256 acc[kRows][V];
-  for (int r = 0; r < kRows; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_loadu_ps(y + r * out + 8 * v);
+// R rows of x against V output vectors: R * V accumulators (K = r * V + v), each weight vector loaded once
+// for R rows. Every output is its start value plus the products in input order, one FMA chain each,
+// whatever R and V: a row's result does not depend on how many rows share the pass (the engine's streams
+// batch freely). Written as folds over constant indices so that GCC keeps the accumulators in registers
+// (with loops over an accumulator array it stores them to the stack every iteration).
+template <int R, int V, typename W, int... K>
+inline void matmat_block(Indices<K...>, const W* w, int in, int out, const float* x, int x_stride, float* y,
+                         int y_stride) {
+  __m256 acc[R * V];
+  ((acc[K] = _mm256_loadu_ps(y + (K / V) * y_stride + 8 * (K % V))), ...);
   for (int i = 0; i < in; ++i) {
     const W* row = w + static_cast<long>(i) * out;
-    __m256 wv[V];
-    for (int v = 0; v < V; ++v) wv[v] = load_weights(row + 8 * v);
-    for (int r = 0; r < kRows; ++r) {
-      const __m256 xr = _mm256_broadcast_ss(x + static_cast<long>(r) * x_stride + i);
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(wv[v], xr, acc[r][v]);
+    ((acc[K] = _mm256_fmadd_ps(load_weights(row + 8 * (K % V)),
+                               _mm256_broadcast_ss(x + static_cast<long>(K / V) * x_stride + i), acc[K])),
+     ...);
+  }
+  ((_mm256_storeu_ps(y + (K / V) * y_stride + 8 * (K % V), acc[K])), ...);
+}
+
+template <int R, int V, typename W>
+inline void matmat_block(const W* w, int in, int out, const float* x, int x_stride, float* y, int y_stride) {
+  matmat_block<R, V>(typename MakeIndices<R * V>::type{}, w, in, out, x, x_stride, y, y_stride);
+}
+
+// The last `rest` (< V) vectors of a row group's outputs.
+template <int R, int V, typename W>
+inline void matmat_tail(int rest, const W* w, int in, int out, const float* x, int x_stride, float* y, int y_stride) {
+  if constexpr (V > 0) {
+    if (rest == V) matmat_block<R, V>(w, in, out, x, x_stride, y, y_stride);
+    else matmat_tail<R, V - 1>(rest, w, in, out, x, x_stride, y, y_stride);
+  }
+}
+
+// `groups` groups of R rows. Column blocks outside, row groups inside, so a block of weights stays in L1
+// while every group reads it. V fills the 16 registers: R * V accumulators, with chains enough for FMA latency.
+template <int R, typename W>
+void matmat_rows(const W* w, int in, int out, const float* x, int x_stride, int groups, float* y, int y_stride) {
+  constexpr int V = R == 4 ? 3 : R == 3 ? 4 : R == 2 ? 6 : 8;
+  int o = 0;
+  for (; o + 8 * V <= out; o += 8 * V) {
+    for (int g = 0; g < groups; ++g) {
+      matmat_block<R, V>(w + o, in, out, x + static_cast<long>(g) * R * x_stride, x_stride,
+                         y + static_cast<long>(g) * R * y_stride + o, y_stride);
     }
   }
-  for (int r = 0; r < kRows; ++r)
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + r * out + 8 * v, acc[r][v]);
+  if (o == out) return;
+  for (int g = 0; g < groups; ++g) {
+    matmat_tail<R, V - 1>((out - o) / 8, w + o, in, out, x + static_cast<long>(g) * R * x_stride, x_stride,
+                          y + static_cast<long>(g) * R * y_stride + o, y_stride);
+  }
 }
 
 template <typename W>
-void matmat_any(const W* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
-  int r = 0;
-  for (; r + kRows <= rows; r += kRows) {
-    const float* xr = x + static_cast<long>(r) * x_stride;
-    float* yr = y + static_cast<long>(r) * out;
-    int o = 0;
-    for (; o + 24 <= out; o += 24) matmat_block<3>(w + o, in, out, xr, x_stride, yr + o);
-    if (out - o == 16) matmat_block<2>(w + o, in, out, xr, x_stride, yr + o);
-    if (out - o == 8) matmat_block<1>(w + o, in, out, xr, x_stride, yr + o);
-  }
-  for (; r < rows; ++r) matvec_any(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+void matmat_any(const W* w, int in, int out, const float* x, int x_stride, int rows, float* y, int y_stride) {
+  const int groups = rows / 4, rest = rows % 4;
+  if (groups) matmat_rows<4>(w, in, out, x, x_stride, groups, y, y_stride);
+  x += static_cast<long>(groups) * 4 * x_stride;
+  y += static_cast<long>(groups) * 4 * y_stride;
+  if (rest == 3) matmat_rows<3>(w, in, out, x, x_stride, 1, y, y_stride);
+  if (rest == 2) matmat_rows<2>(w, in, out, x, x_stride, 1, y, y_stride);
+  if (rest == 1) matmat_rows<1>(w, in, out, x, x_stride, 1, y, y_stride);
 }
 
 void matvec(const float* w, int in, int out, const float* x, float* y) { matvec_any(w, in, out, x, y); }
 void matvec_h(const uint16_t* w, int in, int out, const float* x, float* y) { matvec_any(w, in, out, x, y); }
-void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
-  matmat_any(w, in, out, x, x_stride, rows, y);
+void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y, int y_stride) {
+  matmat_any(w, in, out, x, x_stride, rows, y, y_stride);
 }
-void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
-  matmat_any(w, in, out, x, x_stride, rows, y);
+void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y, int y_stride) {
+  matmat_any(w, in, out, x, x_stride, rows, y, y_stride);
 }
 
 // exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/core/sampling.h.

@@ -17,8 +17,10 @@ void matvec(const float* w, int in, int out, const float* x, float* y) {
   }
 }
 
-void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
-  for (int r = 0; r < rows; ++r) matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+void matmat(const float* w, int in, int out, const float* x, int x_stride, int rows, float* y, int y_stride) {
+  for (int r = 0; r < rows; ++r) {
+    matvec(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * y_stride);
+  }
 }
 
 void matvec_h(const uint16_t* w, int in, int out, const float* x, float* y) {
@@ -29,8 +31,10 @@ void matvec_h(const uint16_t* w, int in, int out, const float* x, float* y) {
   }
 }
 
-void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y) {
-  for (int r = 0; r < rows; ++r) matvec_h(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * out);
+void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y, int y_stride) {
+  for (int r = 0; r < rows; ++r) {
+    matvec_h(w, in, out, x + static_cast<long>(r) * x_stride, y + static_cast<long>(r) * y_stride);
+  }
 }
 
 void gate(const float* a, int half, float* z) {

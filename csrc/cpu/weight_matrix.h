@@ -20,13 +20,13 @@ class WeightMatrix {
   float* staging() { return f32_.data(); }
   void finish(bool half);
 
-  // y += W x, and the same for `rows` rows of x (x_stride apart) into rows of y (out apart).
+  // y += W x, and the same for `rows` rows of x (x_stride apart) into rows of y (y_stride apart).
   void matvec(const Kernels& k, const float* x, float* y) const {
     if (half_) k.matvec_h(f16_.data(), in_, out_, x, y); else k.matvec(f32_.data(), in_, out_, x, y);
   }
-  void matmat(const Kernels& k, const float* x, int x_stride, int rows, float* y) const {
-    if (half_) k.matmat_h(f16_.data(), in_, out_, x, x_stride, rows, y);
-    else k.matmat(f32_.data(), in_, out_, x, x_stride, rows, y);
+  void matmat(const Kernels& k, const float* x, int x_stride, int rows, float* y, int y_stride) const {
+    if (half_) k.matmat_h(f16_.data(), in_, out_, x, x_stride, rows, y, y_stride);
+    else k.matmat(f32_.data(), in_, out_, x, x_stride, rows, y, y_stride);
   }
 
  private:

@@ -51,7 +51,7 @@ void Performer::reset(uint64_t seed) {
   engine_->reset(seed);
   conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity,
                                                options_.fixed_capacity, options_.voices,
-                                               engine_->config().global_classes);
+                                               engine_->config().global_classes, engine_->config().sample_rate);
   t_ = 0;
   temperature_ = options_.temperature;
   global_id_ = options_.global_id;

@@ -16,9 +16,9 @@ int feature_channels(const std::string& features) {
 }
 
 Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity, int voices,
-                         int programs)
+                         int programs, int sample_rate)
     : channels_(feature_channels(features)), hop_(hop), programs_(programs), fixed_capacity_(fixed_capacity),
-      voices_(voices) {
+      voices_(voices, release_tail_samples(sample_rate)) {
   if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
   if (hop < 1) throw std::invalid_argument("hop must be >= 1");
   if (programs < 0 || programs > 128) throw std::invalid_argument("programs must be in [0, 128]");

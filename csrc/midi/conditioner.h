@@ -34,9 +34,10 @@ class Conditioner {
   // whose frames show every key (how training data is conditioned); N: N streams, each showing only the
   // key its voice plays (voices.h), with its own onsets. Throws for voices outside [0, 64]. programs:
   // how many program numbers select something (the model's global classes); other program changes are
-  // counted as ignored.
+  // counted as ignored. sample_rate: the model's, for how long a released voice's tail sounds
+  // (release_tail_samples in voices.h; 0: no tails).
   Conditioner(const std::string& features, int hop, int capacity = 1024, bool fixed_capacity = false,
-              int voices = 0, int programs = 0);
+              int voices = 0, int programs = 0, int sample_rate = 0);
 
   int channels() const { return channels_; }
   int voices() const { return voices_.voices(); }

@@ -31,10 +31,11 @@ void bind_conditioner(py::module_& m) {
       py::arg("audio"), "voices' streams (streams, n) -> their mix (n,), as the live synth mixes them");
   m.def("feature_channels", &feature_channels, py::arg("features"), "channels of a feature set, -1 if unknown");
   py::class_<Conditioner>(m, "Conditioner", "MIDI bytes -> conditioning frames (csrc/midi/conditioner.h)")
-      .def(py::init([](const std::string& features, int hop, int capacity, int voices) {
-             return std::make_unique<Conditioner>(features, hop, capacity, false, voices);
+      .def(py::init([](const std::string& features, int hop, int capacity, int voices, int sample_rate) {
+             return std::make_unique<Conditioner>(features, hop, capacity, false, voices, 0, sample_rate);
            }),
-           py::arg("features"), py::arg("hop"), py::arg("capacity") = 1024, py::arg("voices") = 0)
+           py::arg("features"), py::arg("hop"), py::arg("capacity") = 1024, py::arg("voices") = 0,
+           py::arg("sample_rate") = 0)
       .def_property_readonly("channels", &Conditioner::channels)
       .def_property_readonly("voices", &Conditioner::voices)
       .def_property_readonly("next_frame", &Conditioner::next_frame)

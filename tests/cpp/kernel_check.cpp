@@ -41,35 +41,59 @@ void check(const Kernels& k) {
   expect(worst < 1e-5, k.name, "matvec differs from float64", worst);
 
   const int rows = 7, stride = in + 3;  // odd row count: the kernels' row blocking has a remainder
-  std::vector<float> xs(rows * stride), ys(rows * out);
+  const int y_stride = out + k.lanes;   // output rows apart, as the engine's [residual | skip] rows are
+  std::vector<float> xs(rows * stride), ys(rows * y_stride);
   for (float& v : xs) v = normal(rng);
   for (float& v : ys) v = normal(rng);
+  const std::vector<float> ys_start = ys;
   std::vector<double> want_rows(ys.begin(), ys.end());
   for (int r = 0; r < rows; ++r)
     for (int i = 0; i < in; ++i)
-      for (int o = 0; o < out; ++o) want_rows[r * out + o] += static_cast<double>(w[i * out + o]) * xs[r * stride + i];
-  k.matmat(w.data(), in, out, xs.data(), stride, rows, ys.data());
+      for (int o = 0; o < out; ++o) {
+        want_rows[r * y_stride + o] += static_cast<double>(w[i * out + o]) * xs[r * stride + i];
+      }
+  k.matmat(w.data(), in, out, xs.data(), stride, rows, ys.data(), y_stride);
   worst = 0;
-  for (int i = 0; i < rows * out; ++i) worst = std::fmax(worst, std::fabs(ys[i] - want_rows[i]) / (1 + std::fabs(want_rows[i])));
-  expect(worst < 1e-5, k.name, "matmat differs from float64", worst);
+  for (int i = 0; i < rows * y_stride; ++i) {
+    worst = std::fmax(worst, std::fabs(ys[i] - want_rows[i]) / (1 + std::fabs(want_rows[i])));
+  }
+  expect(worst < 1e-5, k.name, "matmat differs from float64 (or wrote between output rows)", worst);
+
+  // Batching must not change a row's result: each row alone gives the bits it got among `rows`, for
+  // every output width the engine uses (column blocks and their tails).
+  for (int width : {out, k.lanes, 3 * k.lanes, 5 * k.lanes, 10 * k.lanes, 16 * k.lanes, 20 * k.lanes}) {
+    std::vector<float> wide(static_cast<size_t>(in) * width), together(rows * width), alone(width);
+    for (float& v : wide) v = normal(rng);
+    for (int batch = 1; batch <= rows; ++batch) {
+      for (int i = 0; i < batch * width; ++i) together[i] = ys_start[i % ys_start.size()];
+      k.matmat(wide.data(), in, width, xs.data(), stride, batch, together.data(), width);
+      int differing = 0;
+      for (int r = 0; r < batch; ++r) {
+        for (int o = 0; o < width; ++o) alone[o] = ys_start[(r * width + o) % ys_start.size()];
+        k.matmat(wide.data(), in, width, xs.data() + r * stride, stride, 1, alone.data(), width);
+        differing += std::memcmp(alone.data(), together.data() + r * width, width * sizeof(float)) != 0;
+      }
+      expect(differing == 0, k.name, "a matmat row depends on how many rows share the call", batch * 1000 + width);
+    }
+  }
 
   // Half-precision weights: the same products with the weights rounded to half, in float64.
   std::vector<uint16_t> wh(w.size());
   for (size_t i = 0; i < w.size(); ++i) wh[i] = wavenet_rt::cpu::float_to_half(w[i]);
-  std::vector<float> yh(out, 0.5f), ysh(rows * out, -0.25f);
-  std::vector<double> want_h(out, 0.5), want_sh(rows * out, -0.25);
+  std::vector<float> yh(out, 0.5f), ysh(rows * y_stride, -0.25f);
+  std::vector<double> want_h(out, 0.5), want_sh(rows * y_stride, -0.25);
   for (int i = 0; i < in; ++i) {
     for (int o = 0; o < out; ++o) {
       const double wi = wavenet_rt::cpu::half_to_float(wh[i * out + o]);
       want_h[o] += wi * x[i];
-      for (int r = 0; r < rows; ++r) want_sh[r * out + o] += wi * xs[r * stride + i];
+      for (int r = 0; r < rows; ++r) want_sh[r * y_stride + o] += wi * xs[r * stride + i];
     }
   }
   k.matvec_h(wh.data(), in, out, x.data(), yh.data());
-  k.matmat_h(wh.data(), in, out, xs.data(), stride, rows, ysh.data());
+  k.matmat_h(wh.data(), in, out, xs.data(), stride, rows, ysh.data(), y_stride);
   worst = 0;
   for (int o = 0; o < out; ++o) worst = std::fmax(worst, std::fabs(yh[o] - want_h[o]) / (1 + std::fabs(want_h[o])));
-  for (int i = 0; i < rows * out; ++i) worst = std::fmax(worst, std::fabs(ysh[i] - want_sh[i]) / (1 + std::fabs(want_sh[i])));
+  for (int i = 0; i < rows * y_stride; ++i) worst = std::fmax(worst, std::fabs(ysh[i] - want_sh[i]) / (1 + std::fabs(want_sh[i])));
   expect(worst < 1e-5, k.name, "half-weight products differ from float64", worst);
 
   for (float& v : a) v = normal(rng) * 5;
