@@ -248,16 +248,3 @@ def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
 
     with pytest.raises(ValueError, match="streams=4"):
         LiveSynth(Engine(impulse_model_file_hop64), device=None, voices=4)
-
-
-def test_the_shipped_model_plays_at_least_sixteen_voices(tmp_path):
-    from wavenet_rt import WaveNet, WaveNetConfig
-    from wavenet_rt.voice_options import PLAYER_VOICES, model_voices
-    from wavenet_rt.weights import DEFAULT_MODEL
-
-    assert PLAYER_VOICES >= 16 and model_voices(DEFAULT_MODEL, None) >= 16
-    assert model_voices(DEFAULT_MODEL, 3) == 3  # --voices still says what it says
-    no_voices = tmp_path / "one_stream.safetensors"
-    save_model(WaveNet(WaveNetConfig(dilations=[1], residual_channels=2, gate_channels=2, skip_channels=2,
-                                     classes=8, cond_channels=176)), no_voices)
-    assert model_voices(no_voices, None) == 0  # a model that hears every key in one stream keeps one

@@ -13,29 +13,23 @@ from .weights import read_model_config
 # idle hiss (about -48 dB) half a second after its key lifts, so a voice a second past its last key only hisses.
 PLAYER_SLEEP_AFTER_S = 1.0
 
-# The fewest voices a model that plays by voices gets unless --voices says otherwise: a pianist's two hands
-# with the pedal down sound more than ten notes at once, and sleeping voices cost nothing.
-PLAYER_VOICES = 16
-
 
 def add_voice_options(p: argparse.ArgumentParser) -> None:
     """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
     p.add_argument("--voices", type=int, metavar="N", help=(
         "polyphony: share the keys out to N voices, one engine stream each, mixed (a voice costs compute "
         "while it sounds; when all sound, the quietest gives way: a released note's tail, then the oldest "
-        "held note); 0: one stream hears every key. Default: the model's own, at least "
-        f"{PLAYER_VOICES} for a model that plays by voices (the shipped model, which learned single lines)"))
+        "held note); 0: one stream hears every key. Default: the model's own (4 for the shipped model, which "
+        "learned single lines; 16 does not yet play a chorale live on 2 cores)"))
     p.add_argument("--sleep-after", type=float, default=PLAYER_SLEEP_AFTER_S, metavar="SECONDS", help=(
         "a voice with no key down this long sleeps until its next key: silence instead of the model's idle "
         f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))
 
 
 def model_voices(model: Path, voices: int | None) -> int:
-    """The voices to play `model` with: `voices` when given, else the model file's own default, raised to
-    PLAYER_VOICES when the model plays by voices at all."""
+    """The voices to play `model` with: `voices` when given, else the model file's own default."""
     if voices is None:
-        own = read_model_config(model).voices
-        return max(own, PLAYER_VOICES) if own else 0
+        return read_model_config(model).voices
     if not 0 <= voices <= MAX_VOICES:
         raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
     return voices
