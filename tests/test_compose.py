@@ -103,6 +103,24 @@ def test_rules_hold_where_the_model_alone_breaks_them(tiny_file):
     assert crossings(ruled) <= composer.relaxed < 10
 
 
+def test_a_composed_piece_opens_and_closes_on_the_tonic_chord(tiny_file):
+    """The first and last bars sound the tonic triad, the bass on the tonic, whatever the (random) model
+    says in between; without the rules nothing holds it there."""
+    from wavenet_rt.compose.keyfinder import parse_key
+    from wavenet_rt.compose.tokens import STEPS_PER_BAR, sounding
+
+    net = load_net(tiny_file)
+    for key, triad in (("G", {7, 11, 2}), ("Dm", {2, 5, 9})):
+        tonic = parse_key(key) % 12
+        for rules, holds in ((True, True), (False, False)):
+            pitches = sounding(Composer(net, key, seed=2, rules=rules).compose(6 * STEPS_PER_BAR))
+            framed = np.concatenate([pitches[:STEPS_PER_BAR], pitches[-STEPS_PER_BAR:]])
+            voiced = framed[framed > 0] % 12
+            on_chord = voiced.size > 0.9 * framed.size and set(voiced) <= triad
+            bass = framed[:, 1][framed[:, 1] > 0] % 12
+            assert (on_chord and bass.size and (bass == tonic).all()) == holds, (key, rules, framed)
+
+
 def test_harmonizer_keeps_the_melody_and_is_causal(tiny_file):
     net = load_net(tiny_file)
     melody = [pitch_token(p) if i % 4 == 0 else HOLD for i, p in enumerate([72] * 8 + [74] * 8)]

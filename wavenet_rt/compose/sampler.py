@@ -12,13 +12,31 @@ import numpy as np
 from .keyfinder import parse_key
 from .numpy_model import NumpyComposerNet
 from .rules import allowed
-from .tokens import HOLD, REST, STEPS_PER_BAR, STEPS_PER_QUARTER, pitch_token, token_pitch
+from .tokens import HOLD, REST, STEPS_PER_BAR, STEPS_PER_QUARTER, VOCAB, pitch_token, token_pitch
 from .weights import load_composer_file
 
 
 def load_net(path: Path | None = None) -> NumpyComposerNet:
     config, tensors, _ = load_composer_file(path)
     return NumpyComposerNet(config, tensors)
+
+
+# With the rules on, a composed piece opens on the tonic chord for a bar and a piece of known length ends on
+# it for a bar: the model alone drifts (docs/experiments/2026-12-04-composer-key-bias.md), and the framing
+# makes every piece start and end in its key, as chorales do.
+OPENING_STEPS = STEPS_PER_BAR
+CLOSING_STEPS = STEPS_PER_BAR
+
+
+def tonic_chord(key: int, voice: int, sounding: int) -> np.ndarray:
+    """Mask (VOCAB,) of the tokens that keep `voice` on the key's tonic triad (the tonic alone in the bass):
+    its notes, and HOLD where the voice already sounds one."""
+    classes = (0,) if voice == 1 else (0, 3, 7) if key >= 12 else (0, 4, 7)
+    relative = (token_pitch(np.arange(VOCAB)) - key % 12) % 12
+    mask = np.isin(relative, classes)
+    mask[[REST, HOLD]] = False
+    mask[HOLD] = sounding > 0 and (sounding - key % 12) % 12 in classes
+    return mask
 
 
 def choose(logits: np.ndarray, mask: np.ndarray | None, temperature: float, top_p: float,
@@ -56,6 +74,7 @@ class _Writer:
         self.step_index = phase  # sixteenths since a bar started: 0 begins on a downbeat
         self.relaxed = 0  # voices for which no token kept every rule (the crossing rule was dropped)
         self._soprano_logits: np.ndarray | None = None  # see prefetch
+        self.framed: set[int] = set()  # step indices held to the tonic chord (Composer)
 
     def prefetch(self) -> None:
         """Runs the model for the next step's soprano now (its input, the last token, is known), so the next
@@ -78,6 +97,12 @@ class _Writer:
                 if mask.sum() <= 1:  # only REST left: give up on crossing before giving up on the voice
                     mask = allowed(voice, self.sounding, now, decided, crossing=False)
                     self.relaxed += 1
+            if self.rules and self.step_index in self.framed:
+                chord = tonic_chord(self.key, voice, self.sounding[voice])
+                if mask is not None:
+                    chord &= mask
+                if chord.any():  # else the rules win: the voice moves as the model says
+                    mask = chord
             token = choose(logits, mask, self.temperature, self.top_p, self.rng)
         now[voice] = 0 if token == REST else self.sounding[voice] if token == HOLD else token_pitch(token)
         self.prev_token = token
@@ -100,6 +125,7 @@ class Composer(_Writer):
     def __init__(self, net: NumpyComposerNet | None = None, key: int | str = "C", seed: int = 0,
                  temperature: float = 1.0, top_p: float = 0.95, rules: bool = True):
         super().__init__(net, key, seed, temperature, top_p, rules)
+        self.framed = set(range(OPENING_STEPS))
 
     def steps(self) -> Iterator[np.ndarray]:
         """Without end: (4,) tokens S, B, A, T per sixteenth, in the model's constant time per step."""
@@ -110,6 +136,8 @@ class Composer(_Writer):
         """(steps, 4) tokens."""
         from tqdm import tqdm
 
+        end = self.step_index + steps
+        self.framed |= set(range(max(self.step_index, end - CLOSING_STEPS), end))
         gen = self.steps()
         return np.array([next(gen) for _ in tqdm(range(steps), desc="composing", unit="step", disable=not progress)])
 
