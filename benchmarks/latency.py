@@ -512,6 +512,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.lv2:
         results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
                    "model": "impulse (wavenet_rt.live.probe.impulse_model): no attack of its own", "notes": args.notes,
                    "lv2": run_lv2(args)}
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
