@@ -325,9 +325,10 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
 def jalv_soak(server, probe, seconds: float) -> dict:
     """`seconds` of dense chords into jalv, with a control instrument on the same server hearing the same
     notes: jack_midisine (JACK's example sine synth, next to no work). Every JACK xrun the probe sees is
-    counted (as live_run's soak counts them), and jackd's own account of each says whose it was: jalv's (its
-    cycle, the plugin's run() inside, unfinished at the deadline), the control's (a client late through no
-    work of its own: this machine's scheduling), or the server's (its timer woke late)."""
+    counted (as live_run's soak counts them), and jackd's own account of each says whose it was (xrun_causes).
+    The plugin's are jalv's cycles still running at the deadline or finishing after it; jalv signalled but
+    not yet woken is the scheduler's delay (its cycle, the plugin's run() inside, had not begun), as are all
+    the control's; "driver" is the server's timer waking late."""
     import subprocess
 
     env = {**os.environ, "JACK_DEFAULT_SERVER": server.name, "JACK_NO_START_SERVER": "1"}
@@ -340,14 +341,16 @@ def jalv_soak(server, probe, seconds: float) -> dict:
         probe.wait_until_sent(seconds + 30)
         time.sleep(0.5)
         causes = server.xrun_causes(mark)
-        result = {"seconds": seconds, "midi_events_sent": len(probe.sent) - sent_before,
-                  "midi_events_scheduled": len(messages), "probe_jack_xruns": probe.xruns - xruns_before,
-                  "xruns_by_cause": causes, "plugin_xruns": causes.get(JALV, 0),
-                  "control_xruns": causes.get(CONTROL, 0), "server_xruns": causes.get("driver", 0)}
     finally:
         control.terminate()
         control.wait(timeout=10)
-    return result
+    jalv, control_causes = causes.get(JALV, {}), causes.get(CONTROL, {})
+    return {"seconds": seconds, "midi_events_sent": len(probe.sent) - sent_before,
+            "midi_events_scheduled": len(messages), "probe_jack_xruns": probe.xruns - xruns_before,
+            "xruns_by_cause": causes, "plugin_xruns": jalv.get("Running", 0) + jalv.get("finished late", 0),
+            "jalv_not_woken_xruns": jalv.get("Triggered", 0), "control_xruns": sum(control_causes.values()),
+            "control_running_xruns": control_causes.get("Running", 0) + control_causes.get("finished late", 0),
+            "server_xruns": sum(causes.get("driver", {}).values())}
 
 
 def run_live(args) -> list[dict]:
@@ -397,9 +400,10 @@ def print_lv2(r: dict) -> None:
     soak = r["jalv"]["soak"]
     if soak:
         print(f"jalv soak, {soak['seconds']:.0f} s of dense chords ({soak['midi_events_sent']} MIDI events): "
-              f"{soak['probe_jack_xruns']} JACK xruns seen; jackd blames jalv (the plugin) for {soak['plugin_xruns']}, "
-              f"the control instrument for {soak['control_xruns']}, its own timer for {soak['server_xruns']} "
-              f"{soak['xruns_by_cause']}")
+              f"{soak['probe_jack_xruns']} JACK xruns seen; jackd found jalv running late (the plugin's) "
+              f"{soak['plugin_xruns']} times, not yet woken {soak['jalv_not_woken_xruns']}; the control instrument "
+              f"late {soak['control_xruns']} ({soak['control_running_xruns']} running); its own timer late "
+              f"{soak['server_xruns']}; {soak['xruns_by_cause']}")
 
 
 def print_live(r: dict) -> None:

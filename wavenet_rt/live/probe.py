@@ -60,22 +60,31 @@ class JackServer:
         """Where the log ends now: pass it to xrun_causes to count only what comes after."""
         return self.log.stat().st_size if self.log else 0
 
-    def xrun_causes(self, since: int = 0) -> dict[str, int]:
-        """The xruns jackd logged after byte `since`, by cause: the name of the client it found unfinished at
-        the cycle's end (or finishing after it), or "driver" when its own timer woke late (the server's own)."""
+    def xrun_causes(self, since: int = 0) -> dict[str, dict[str, int]]:
+        """The xruns jackd logged after byte `since`, by cause and how: for each client it found unfinished at
+        a cycle's deadline, in which state (XRUN_LINE), or "driver": "late" when its own timer woke late."""
         with open(self.log, "rb") as f:
             f.seek(since)
             text = f.read().decode(errors="replace")
-        causes: dict[str, int] = {}
-        for client, late_driver in XRUN_LINE.findall(text):
-            cause = client or ("driver" if late_driver else "")
-            causes[cause] = causes.get(cause, 0) + 1
+        causes: dict[str, dict[str, int]] = {}
+        for unfinished, state, finished_late, _driver_late in XRUN_LINE.findall(text):
+            if unfinished:
+                cause, how = unfinished, state
+            elif finished_late:
+                cause, how = finished_late, "finished late"
+            else:
+                cause, how = "driver", "late"
+            causes.setdefault(cause, {})
+            causes[cause][how] = causes[cause].get(how, 0) + 1
         return causes
 
 
-# jackd's (JACK2) messages for an xrun: JackEngine::CheckXRun names the late client, the timed (dummy) driver
-# says when its cycle began late.
-XRUN_LINE = re.compile(r"JackEngine::XRun: client(?: =)? (\S+) (?:was not finished|finished after)|"
+# jackd's (JACK2) messages for an xrun. JackEngine::CheckXRun names each client unfinished at the deadline
+# with its state: "Triggered" (signalled, its thread not yet woken: the scheduler's delay, none of its own
+# work begun) or "Running" (inside its cycle); or one that finished after the deadline. The timed (dummy)
+# driver says when its own cycle began late.
+XRUN_LINE = re.compile(r"JackEngine::XRun: client = (\S+) was not finished, state = (\w+)|"
+                       r"JackEngine::XRun: client (\S+) finished after current callback|"
                        r"(JackTimedDriver::Process XRun)")
 
 
