@@ -1,8 +1,9 @@
 # The headline benchmark: how fast each engine generates, for each standard model size, beside the PyTorch
 # incremental generator measured in the same run (so every figure is also a ratio); and, where jackd is
 # installed, the live synth measured from outside over JACK: key-to-sound latency, jitter, underruns; the voice
-# cost curve (N awake voices beside one stream at a time and the machine's own fp32 matmul rate). Prints
-# tables, writes JSON and a PNG plot to benchmarks/results/. `--quick` is the CI-sized run.
+# cost curve (N awake voices beside one stream at a time and the machine's own fp32 matmul rate); with --lv2,
+# the LV2 plugin in jalv beside play. Prints tables, writes JSON (and a PNG plot) to benchmarks/results/.
+# `--quick` is the CI-sized run.
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,9 @@ def parse_args(argv):
     p.add_argument("--soak", type=float, default=600, help="seconds of each underrun soak run (default 600)")
     p.add_argument("--no-engines", dest="engines", action="store_false", help="only the live part")
     p.add_argument("--only-voices", action="store_true", help="only the voice cost curve (no engine table, no live)")
+    p.add_argument("--lv2", action="store_true",
+                   help="only the LV2 plugin in jalv beside play (key-to-sound at 64 and 128 frames, the soak at 128); "
+                        "writes lv2-latency-*.json")
     return p.parse_args(argv)
 
 
@@ -201,12 +205,58 @@ def run_voices(args) -> dict:
     return out
 
 
+def note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
+    """`notes` 50 ms notes, 90-110 ms apart at random, so they fall anywhere within a period."""
+    rng = np.random.default_rng(seed)
+    messages, t = [], 0.0
+    for _ in range(notes):
+        messages += [(t, bytes([0x90, 60, 100])), (t + 0.05, bytes([0x80, 60, 0]))]
+        t += rng.uniform(0.09, 0.11)
+    return messages
+
+
+def chord_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
+    """Dense chords for `seconds`: every 100-300 ms a chord of 4-10 keys across the keyboard, each key held
+    0.2-0.8 s, so chords overlap and a dozen or more keys are often down at once."""
+    rng = np.random.default_rng(seed)
+    messages, t = [], 0.0
+    while t < seconds:
+        for note in rng.choice(np.arange(24, 108), int(rng.integers(4, 11)), replace=False):
+            end = min(t + rng.uniform(0.2, 0.8), seconds)
+            messages += [(t, bytes([0x90, int(note), int(rng.integers(40, 128))])), (end, bytes([0x80, int(note), 0]))]
+        t += rng.uniform(0.1, 0.3)
+    return messages
+
+
+def measure_notes(probe, notes: int, seed: int) -> tuple[list[int], list[int], int]:
+    """Plays note_messages into the synth and returns the frames from each note-on to sound and from each
+    note-off to silence (note_latencies), and the JACK xruns the probe saw meanwhile."""
+    from wavenet_rt.live.probe import note_latencies
+
+    xruns_before = probe.xruns
+    probe.play(note_messages(notes, seed))
+    probe.wait_until_sent(notes * 0.11 + 5)
+    time.sleep(0.3)
+    on, off = note_latencies(probe)
+    return on, off, probe.xruns - xruns_before
+
+
+def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
+    """measure_notes' frames as milliseconds: key-to-sound percentiles, note-off to silence."""
+    on_ms = np.array(on, dtype=float) * 1e3 / rate
+    p95 = float(np.percentile(on_ms, 95))
+    return {"notes": len(on), "key_to_sound_ms": {
+                "p5": float(np.percentile(on_ms, 5)), "p50": float(np.median(on_ms)), "p95": p95,
+                "max": float(on_ms.max()), "min": float(on_ms.min()), "jitter_p95_minus_min": p95 - float(on_ms.min())},
+            "note_off_to_silence_ms_p50": float(np.median(np.array(off, dtype=float) * 1e3 / rate))}
+
+
 def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
     """One JACK server at `period` frames: `notes` notes at random offsets for latency, then (if asked) a
     soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
     import subprocess
 
-    from wavenet_rt.live.probe import JackProbe, JackServer, note_latencies
+    from wavenet_rt.live.probe import JackProbe, JackServer
 
     server = JackServer(f"wavenet_rt_bench_{period}", 48000, period)
     stats_file = work / f"stats_{period}.json"
@@ -216,17 +266,7 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     try:
         probe = JackProbe(server.name, notes * 0.1 + 5)
         probe.connect("wavenet_rt:", "PortAudio:out_0")
-        rng = np.random.default_rng(period)
-        messages, t = [], 0.0
-        for _ in range(notes):
-            messages += [(t, bytes([0x90, 60, 100])), (t + 0.05, bytes([0x80, 60, 0]))]
-            t += rng.uniform(0.09, 0.11)  # notes fall anywhere within a period
-        xruns_before = probe.xruns
-        probe.play(messages)
-        probe.wait_until_sent(notes * 0.11 + 5)
-        time.sleep(0.3)
-        on, off = note_latencies(probe)
-        xruns_notes = probe.xruns - xruns_before
+        on, off, xruns_notes = measure_notes(probe, notes, period)
         soak_xruns = None
         if soak_seconds:
             xruns_before = probe.xruns
@@ -238,19 +278,79 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
         play.wait(timeout=30)
         server.stop()
     stats = json.loads(stats_file.read_text())
-    on_ms = np.array(on, dtype=float) / 48
     seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
-    return {"period": period, "notes": len(on), "key_to_sound_ms": {
-                "p50": float(np.median(on_ms)), "p95": float(np.percentile(on_ms, 95)), "max": float(on_ms.max()),
-                "min": float(on_ms.min()), "jitter_p95_minus_min": float(np.percentile(on_ms, 95) - on_ms.min())},
-            "note_off_to_silence_ms_p50": float(np.median(np.array(off) / 48)),
-            "jack_xruns_during_notes": xruns_notes, "soak_seconds": soak_seconds,
+    return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes,
+            "soak_seconds": soak_seconds,
             "synth_underruns": stats["underruns"], "synth_device_xruns": stats["device_xruns"],
             "synth_callback_max_ms": 1e3 * stats["callback_seconds_max"],
             "synth_callback_cpu_max_ms": 1e3 * stats["callback_cpu_seconds_max"],
             "control_jack_xruns_during_soak": soak_xruns, "synth_target_frames": stats["target_frames"],
             "played_seconds": seconds, "frames_delivered": stats["frames_delivered"],
             "frames_expected": seconds * 48000, "synth_latency_ms": 1e3 * stats["latency_s"]}
+
+
+JALV = "wavenet_rt_jalv"  # jalv's JACK client name: jackd names it when it is late
+CONTROL = "midisine"  # jack_midisine's
+
+
+def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
+    """The LV2 plugin (this checkout's bundle) in jalv on a JACK server at `period` frames, its saved state
+    choosing `model_file`: `notes` notes for latency as live_run plays them, then (if asked) a soak of dense
+    chords (jalv_soak)."""
+    from wavenet_rt.live.probe import JackProbe, JackServer
+    from wavenet_rt.lv2 import BUNDLE, start_jalv, write_state
+
+    if not (BUNDLE / "manifest.ttl").is_file():
+        raise FileNotFoundError(f"no LV2 bundle at {BUNDLE}: build it (needs lv2-dev; setup.py build_ext --inplace)")
+    state = write_state(work / "state", model_file)
+    server = JackServer(f"wavenet_rt_lv2_{period}", 48000, period, log=work / f"jackd_lv2_{period}.log")
+    jalv_log = work / f"jalv_{period}.log"
+    with open(jalv_log, "w") as log:
+        jalv = start_jalv(server.name, state, JALV, log)
+    try:
+        probe = JackProbe(server.name, notes * 0.1 + 5, name="wavenet_rt_lv2_probe")
+        probe.connect(f"{JALV}:midi_in", f"{JALV}:out")
+        on, off, xruns_notes = measure_notes(probe, notes, period)
+        soak = jalv_soak(server, probe, soak_seconds) if soak_seconds else None
+        probe.close()
+    finally:
+        jalv.terminate()
+        jalv.wait(timeout=30)
+        server.stop()
+    if f"loaded {model_file}" not in jalv_log.read_text():
+        raise RuntimeError(f"jalv did not load {model_file}: {jalv_log.read_text()[-2000:]}")
+    return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes, "soak": soak}
+
+
+def jalv_soak(server, probe, seconds: float) -> dict:
+    """`seconds` of dense chords into jalv, with a control instrument on the same server hearing the same
+    notes: jack_midisine (JACK's example sine synth, next to no work). Every JACK xrun the probe sees is
+    counted (as live_run's soak counts them), and jackd's own account of each says whose it was (xrun_causes).
+    The plugin's are jalv's cycles still running at the deadline or finishing after it; jalv signalled but
+    not yet woken is the scheduler's delay (its cycle, the plugin's run() inside, had not begun), as are all
+    the control's; "driver" is the server's timer waking late."""
+    import subprocess
+
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server.name, "JACK_NO_START_SERVER": "1"}
+    control = subprocess.Popen(["jack_midisine"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        probe.send_to(f"{CONTROL}:midi_in")
+        messages = chord_messages(seconds, server.period)
+        mark, xruns_before, sent_before = server.log_mark(), probe.xruns, len(probe.sent)
+        probe.play(messages)
+        probe.wait_until_sent(seconds + 30)
+        time.sleep(0.5)
+        causes = server.xrun_causes(mark)
+    finally:
+        control.terminate()
+        control.wait(timeout=10)
+    jalv, control_causes = causes.get(JALV, {}), causes.get(CONTROL, {})
+    return {"seconds": seconds, "midi_events_sent": len(probe.sent) - sent_before,
+            "midi_events_scheduled": len(messages), "probe_jack_xruns": probe.xruns - xruns_before,
+            "xruns_by_cause": causes, "plugin_xruns": jalv.get("Running", 0) + jalv.get("finished late", 0),
+            "jalv_not_woken_xruns": jalv.get("Triggered", 0), "control_xruns": sum(control_causes.values()),
+            "control_running_xruns": control_causes.get("Running", 0) + control_causes.get("finished late", 0),
+            "server_xruns": sum(causes.get("driver", {}).values())}
 
 
 def run_live(args) -> list[dict]:
@@ -268,6 +368,42 @@ def run_live(args) -> list[dict]:
             rows.append(live_run(period, args.notes, soak, model_file, Path(work)))
             print_live(rows[-1])
     return rows
+
+
+def run_lv2(args) -> list[dict]:
+    """The LV2 plugin in jalv beside `play`, both with the impulse model (so neither's figure holds a model's
+    own attack), at 64- and 128-frame periods in the same run; the soak (if asked) at 128."""
+    import tempfile
+
+    from wavenet_rt import save_model
+    from wavenet_rt.live.probe import impulse_model
+
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        model_file = Path(work) / "impulse.safetensors"
+        save_model(impulse_model(), model_file)
+        for period in (64, 128):
+            play = live_run(period, args.notes, 0, model_file, Path(work))
+            jalv = jalv_run(period, args.notes, args.soak if period == 128 else 0, model_file, Path(work))
+            rows.append({"period": period, "play": play, "jalv": jalv, "jalv_minus_play_ms": {
+                q: jalv["key_to_sound_ms"][q] - play["key_to_sound_ms"][q] for q in ("p5", "p50", "p95")}})
+            print_lv2(rows[-1])
+    return rows
+
+
+def print_lv2(r: dict) -> None:
+    for host in ("play", "jalv"):
+        k = r[host]["key_to_sound_ms"]
+        print(f"{host}, {r['period']:3d}-frame periods: key-to-sound p5 {k['p5']:.2f} p50 {k['p50']:.2f} "
+              f"p95 {k['p95']:.2f} max {k['max']:.2f} ms over {r[host]['notes']} notes, "
+              f"{r[host]['jack_xruns_during_notes']} JACK xruns")
+    soak = r["jalv"]["soak"]
+    if soak:
+        print(f"jalv soak, {soak['seconds']:.0f} s of dense chords ({soak['midi_events_sent']} MIDI events): "
+              f"{soak['probe_jack_xruns']} JACK xruns seen; jackd found jalv running late (the plugin's) "
+              f"{soak['plugin_xruns']} times, not yet woken {soak['jalv_not_woken_xruns']}; the control instrument "
+              f"late {soak['control_xruns']} ({soak['control_running_xruns']} running); its own timer late "
+              f"{soak['server_xruns']}; {soak['xruns_by_cause']}")
 
 
 def print_live(r: dict) -> None:
@@ -376,6 +512,16 @@ def plot_voices(voices: dict, ax) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.lv2:
+        results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
+                   "model": "impulse (wavenet_rt.live.probe.impulse_model): no attack of its own", "notes": args.notes,
+                   "lv2": run_lv2(args)}
+        (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
+        print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
+        return 0
     if args.only_voices:
         args.engines, args.live = False, False
     results = run(args)
@@ -383,8 +529,6 @@ def main(argv=None) -> int:
     live = args.live if args.live is not None else (not args.quick and shutil.which("jackd") is not None)
     if live:
         results["live"] = run_live(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     name = f"latency-{'quick-' if args.quick else ''}{stamp}"
     (args.out / f"{name}.json").write_text(json.dumps(results, indent=1))
     plot(results, args.out / f"{name}.png")

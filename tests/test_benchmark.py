@@ -1,6 +1,8 @@
-# The engine benchmark's quick mode runs end to end and writes a complete results file and plot.
+# The engine benchmark's quick mode runs end to end and writes a complete results file and plot; its LV2 part
+# measures the plugin in jalv beside play.
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +37,31 @@ def test_quick_benchmark_writes_results(tmp_path):
         assert r["share_of_matmul_rate"] == pytest.approx(
             r["samples_per_s"] * small["multiply_adds_per_sample"] / voices["matmul_multiply_adds_per_s"])
         assert 0 < r["share_of_matmul_rate"] < 1.5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(map(shutil.which, ("jalv", "jackd", "jack_midisine"))),
+                    reason="jalv, jackd or jack_midisine is not installed")
+@pytest.mark.skipif(not (BENCHMARK.parents[1] / "wavenet_rt" / "wavenet_rt.lv2" / "manifest.ttl").is_file(),
+                    reason="the LV2 bundle was not built (needs lv2-dev)")
+def test_lv2_part_measures_jalv_beside_play(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCHMARK), "--lv2", "--notes", "10", "--soak", "2", "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=BENCHMARK.parents[1],
+                            env={**os.environ, "PYTHONPATH": str(BENCHMARK.parents[1])})
+    assert result.returncode == 0, result.stderr[-2000:]
+    [json_file] = tmp_path.glob("lv2-latency-*.json")
+    rows = json.loads(json_file.read_text())["lv2"]
+    assert [r["period"] for r in rows] == [64, 128]
+    for r in rows:
+        for host in ("play", "jalv"):
+            k = r[host]["key_to_sound_ms"]
+            assert r[host]["notes"] == 10 and 0 <= k["min"] <= k["p5"] <= k["p50"] <= k["p95"] <= k["max"]
+        # jalv: the period the graph's cycle adds, a conditioning frame and the resampler (24 + 24 frames)
+        assert r["jalv"]["key_to_sound_ms"]["max"] <= (r["period"] + 48 + 8) / 48
+        assert r["jalv_minus_play_ms"]["p50"] == pytest.approx(
+            r["jalv"]["key_to_sound_ms"]["p50"] - r["play"]["key_to_sound_ms"]["p50"])
+    assert rows[0]["jalv"]["soak"] is None
+    soak = rows[1]["jalv"]["soak"]
+    assert soak["seconds"] == 2 and soak["midi_events_sent"] == soak["midi_events_scheduled"] > 50
+    jalv = soak["xruns_by_cause"].get("wavenet_rt_jalv", {})
+    assert soak["plugin_xruns"] == jalv.get("Running", 0) + jalv.get("finished late", 0)

@@ -1,8 +1,10 @@
 # The live path end to end on a real JACK server (dummy driver) with real JACK MIDI ports, nothing mocked:
 # `python -m wavenet_rt.play --midi-in` runs as a performer would start it; a separate JACK client plays
-# notes into its MIDI port and records its audio.
+# notes into its MIDI port and records its audio. Also: jackd's log names the client that made an xrun.
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -98,3 +100,34 @@ def test_a_minute_at_512_frames_without_an_underrun(jack_server, impulse_model_f
     assert stats["slow_callbacks"] <= stats["callbacks"] // 1000, stats
     # every callback but the first is inside the timed span: frames = elapsed x rate within a period
     assert abs(played - 512 - seconds * 48000) <= 512 * (1 + xruns)
+
+
+@pytest.mark.skipif(not shutil.which("jack_midisine"), reason="jack_midisine (JACK's example clients) is not installed")
+def test_the_server_log_names_the_client_that_made_an_xrun(tmp_path):
+    """What benchmarks/latency.py --lv2 counts as the plugin's xruns: a client stopped for 0.3 s is named
+    by jackd for the cycles it missed; before that, a quiet half second names nobody for that client."""
+    from wavenet_rt.live.probe import JackServer
+
+    server = JackServer("wavenet_rt_test_blame", 48000, 128, log=tmp_path / "jackd.log")
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server.name, "JACK_NO_START_SERVER": "1"}
+    client = subprocess.Popen(["jack_midisine"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run(["jack_wait", "-s", server.name, "-w", "-t", "5"], capture_output=True, timeout=10)
+        time.sleep(0.5)
+        mark = server.log_mark()
+        time.sleep(0.5)
+        before = server.xrun_causes(mark)
+        mark = server.log_mark()
+        client.send_signal(signal.SIGSTOP)
+        time.sleep(0.3)
+        client.send_signal(signal.SIGCONT)
+        time.sleep(0.3)
+        stopped = server.xrun_causes(mark)
+    finally:
+        client.terminate()
+        client.wait(timeout=10)
+        server.stop()
+    print(f"running: {before}; stopped 0.3 s: {stopped}")
+    assert "midisine" not in before
+    # 0.3 s is 112 cycles of 128 frames; jackd names it on each it checks, signalled but never woken
+    assert stopped["midisine"].get("Triggered", 0) >= 10 and "Running" not in stopped["midisine"]

@@ -242,19 +242,10 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
     client plays notes into its MIDI port and records it: every key is heard, within the frame, the
     resampler's delay and the period that the graph's order adds."""
     from wavenet_rt.live.probe import JackProbe, play_and_measure
+    from wavenet_rt.lv2 import start_jalv, write_state
 
-    state = tmp_path / "state"
-    state.mkdir()
-    presets = "".join(f"@prefix {p}: <http://lv2plug.in/ns/{ns}#> .\n" for p, ns in
-                      [("lv2", "lv2core"), ("pset", "ext/presets"), ("state", "ext/state")])
-    presets += "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
-    (state / "manifest.ttl").write_text(presets + f"<state.ttl> a pset:Preset ; lv2:appliesTo <{URI}> ; "
-                                        "rdfs:seeAlso <state.ttl> .\n")
-    (state / "state.ttl").write_text(presets + f"<> a pset:Preset ; lv2:appliesTo <{URI}> ; state:state "
-                                     f"[ <urn:wavenet_rt:lv2:model> <file://{impulse_model_file}> ] .\n")
-    env = {**lv2_env(lv2_path), "JACK_DEFAULT_SERVER": jack_server, "JACK_NO_START_SERVER": "1"}
-    jalv = subprocess.Popen(["jalv", "-i", "-n", "wavenet_rt_jalv", "-l", str(state)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    state = write_state(tmp_path / "state", impulse_model_file)
+    jalv = start_jalv(jack_server, state, "wavenet_rt_jalv", subprocess.PIPE, lv2_path)
     try:
         probe = JackProbe(jack_server, 10, name="wavenet_rt_lv2_probe")
         probe.connect("wavenet_rt_jalv:midi_in", "wavenet_rt_jalv:out")

@@ -1,9 +1,12 @@
 # `python -m wavenet_rt.lv2 install [--dest DIR]`: copies the LV2 bundle the build made (wavenet_rt.lv2: the
-# plugin, its Turtle and the shipped model, csrc/lv2/) to where hosts look for plugins, ~/.lv2 by default.
+# plugin, its Turtle and the shipped model, csrc/lv2/) to where hosts look for plugins, ~/.lv2 by default;
+# write_state makes a saved state choosing a model (for jalv -l: the tests and benchmarks/latency.py --lv2).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,6 +43,29 @@ def install(dest: Path) -> Path:
         shutil.rmtree(target)
     shutil.copytree(BUNDLE, target)
     return target
+
+
+def write_state(folder: Path, model: Path) -> Path:
+    """A saved plugin state (an LV2 preset) choosing `model`, in `folder`: what `jalv -l folder` loads, so a
+    host starts the plugin with that model, as a session would."""
+    presets = "".join(f"@prefix {p}: <http://lv2plug.in/ns/{ns}#> .\n" for p, ns in
+                      [("lv2", "lv2core"), ("pset", "ext/presets"), ("state", "ext/state")])
+    presets += "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.ttl").write_text(presets + f"<state.ttl> a pset:Preset ; lv2:appliesTo <{PLUGIN_URI}> ; "
+                                         "rdfs:seeAlso <state.ttl> .\n")
+    (folder / "state.ttl").write_text(presets + f"<> a pset:Preset ; lv2:appliesTo <{PLUGIN_URI}> ; state:state "
+                                      f"[ <urn:wavenet_rt:lv2:model> <{Path(model).resolve().as_uri()}> ] .\n")
+    return folder
+
+
+def start_jalv(server: str, state: Path, name: str, log, lv2_path: Path = BUNDLE.parent) -> subprocess.Popen:
+    """jalv on JACK server `server` as client `name`, running the plugin found in `lv2_path` (by default the
+    bundle this checkout built) from the saved state in `state` (write_state); its messages go to `log`."""
+    env = {**os.environ, "LV2_PATH": f"{lv2_path}:/usr/lib/lv2:/usr/local/lib/lv2", "JACK_DEFAULT_SERVER": server,
+           "JACK_NO_START_SERVER": "1"}
+    return subprocess.Popen(["jalv", "-i", "-n", name, "-l", str(state)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def main(argv: list[str] | None = None) -> int:

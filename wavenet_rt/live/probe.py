@@ -1,11 +1,15 @@
 # Measuring the live synth from outside, over JACK: a JACK client sends MIDI notes into the synth's input
 # port at known frame times and records the synth's audio output, counting the server's xruns. With the
 # impulse model (silence, or full scale while any key is down) key-to-sound latency is exact in frames.
-# Used by benchmarks/latency.py (live part) and tests/test_live.py.
+# jackd's log says whose each xrun was. Used by benchmarks/latency.py (live and LV2 parts), tests/test_live.py
+# and tests/test_lv2.py.
 from __future__ import annotations
 
+import contextlib
+import re
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,12 +39,14 @@ def impulse_model(cond_hop: int = 8, sample_rate: int = 16000):
 
 
 class JackServer:
-    """jackd with the dummy driver, started and stopped by us (named, so it never meets another)."""
+    """jackd with the dummy driver, started and stopped by us (named, so it never meets another). With `log`,
+    its messages go to that file, where it names the cause of every xrun (see xrun_causes)."""
 
-    def __init__(self, name: str, rate: int = 48000, period: int = 512) -> None:
-        self.name, self.rate, self.period = name, rate, period
-        self.process = subprocess.Popen(["jackd", "-n", name, "-R", "-d", "dummy", "-r", str(rate), "-p", str(period)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def __init__(self, name: str, rate: int = 48000, period: int = 512, log: Path | None = None) -> None:
+        self.name, self.rate, self.period, self.log = name, rate, period, log
+        with open(log, "wb") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:  # jackd keeps its copy
+            self.process = subprocess.Popen(["jackd", "-n", name, "-R", "-d", "dummy", "-r", str(rate), "-p",
+                                             str(period)], stdout=out, stderr=out)
         result = subprocess.run(["jack_wait", "-s", name, "-w", "-t", "10"], capture_output=True, text=True)
         if result.returncode != 0 or "available" not in result.stdout:
             self.stop()
@@ -49,6 +55,37 @@ class JackServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+    def log_mark(self) -> int:
+        """Where the log ends now: pass it to xrun_causes to count only what comes after."""
+        return self.log.stat().st_size if self.log else 0
+
+    def xrun_causes(self, since: int = 0) -> dict[str, dict[str, int]]:
+        """The xruns jackd logged after byte `since`, by cause and how: for each client it found unfinished at
+        a cycle's deadline, in which state (XRUN_LINE), or "driver": "late" when its own timer woke late."""
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        causes: dict[str, dict[str, int]] = {}
+        for unfinished, state, finished_late, _driver_late in XRUN_LINE.findall(text):
+            if unfinished:
+                cause, how = unfinished, state
+            elif finished_late:
+                cause, how = finished_late, "finished late"
+            else:
+                cause, how = "driver", "late"
+            causes.setdefault(cause, {})
+            causes[cause][how] = causes[cause].get(how, 0) + 1
+        return causes
+
+
+# jackd's (JACK2) messages for an xrun. JackEngine::CheckXRun names each client unfinished at the deadline
+# with its state: "Triggered" (signalled, its thread not yet woken: the scheduler's delay, none of its own
+# work begun) or "Running" (inside its cycle); or one that finished after the deadline. The timed (dummy)
+# driver says when its own cycle began late.
+XRUN_LINE = re.compile(r"JackEngine::XRun: client = (\S+) was not finished, state = (\w+)|"
+                       r"JackEngine::XRun: client (\S+) finished after current callback|"
+                       r"(JackTimedDriver::Process XRun)")
 
 
 class JackProbe:
@@ -91,19 +128,23 @@ class JackProbe:
 
     def connect(self, midi_target: str, audio_source: str, wait: float = 5.0) -> None:
         """Connects to the synth's ports once they exist (names matched by substring)."""
-        deadline = time.monotonic() + wait
-        while True:
-            midi = [p.name for p in self.client.get_ports(midi_target, is_midi=True, is_input=True)]
-            audio = [p.name for p in self.client.get_ports(audio_source, is_audio=True, is_output=True)]
-            if midi and audio:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"synth ports not found: MIDI {midi_target!r} -> {midi}, "
-                                   f"audio {audio_source!r} -> {audio}")
-            time.sleep(0.1)
-        self.client.connect(self.midi_out, midi[0])
-        self.client.connect(audio[0], self.audio_in)
+        self.send_to(midi_target, wait)
+        self.client.connect(self.port(audio_source, wait, is_audio=True, is_output=True), self.audio_in)
         time.sleep(1.0)  # a fresh MIDI connection can drop the first message
+
+    def send_to(self, midi_target: str, wait: float = 5.0) -> None:
+        """Sends the notes also to a MIDI input port matching `midi_target` (a second listener)."""
+        self.client.connect(self.midi_out, self.port(midi_target, wait, is_midi=True, is_input=True))
+
+    def port(self, name: str, wait: float = 5.0, **kind) -> str:
+        """The first port whose name contains `name` (of `kind`, as jack.Client.get_ports takes it), waiting
+        up to `wait` seconds for it to appear."""
+        deadline = time.monotonic() + wait
+        while not (ports := self.client.get_ports(name, **kind)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no JACK port {name!r} ({kind}) after {wait} s")
+            time.sleep(0.1)
+        return ports[0].name
 
     def play(self, messages: list[tuple[float, bytes]], lead: float = 0.5) -> int:
         """Schedules (seconds from now + lead, bytes); returns the frame time of second 0."""
