@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define WAVENET_RT_HD __host__ __device__ __forceinline__
-#else
-#define WAVENET_RT_HD inline
-#endif
+#include "core/host_device.h"
 
 namespace wavenet_rt::cuda {
 
