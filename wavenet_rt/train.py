@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from .batch_stream import BatchStream
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import WaveNetConfig
 from .data import Batch, WindowSampler, with_input_noise, with_input_offset
@@ -205,6 +206,7 @@ class Trainer:
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, args.warmup, self.planned))
         self.rng = np.random.default_rng([args.seed, ddp.rank])
+        self.batches: BatchStream | None = None  # started by run(), after a resumed run restored self.rng
         self.step, self.best = 0, math.inf
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -249,7 +251,8 @@ class Trainer:
                   "data order differs from an uninterrupted run", file=sys.stderr)
 
     def checkpoint(self) -> None:
-        data_rng = self.ddp.gather(self.rng.bit_generator.state)  # collective: every rank takes part
+        used = self.batches.rng_state if self.batches is not None else self.rng.bit_generator.state
+        data_rng = self.ddp.gather(used)  # collective: every rank takes part
         if self.ddp.main:
             args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
             save_checkpoint(self.run_dir, {
@@ -269,13 +272,17 @@ class Trainer:
         glob = None if batch.global_id is None else torch.from_numpy(batch.global_id).to(dev)
         return torch.from_numpy(batch.inputs).to(dev), torch.from_numpy(batch.targets).to(dev), cond, glob
 
-    def train_step(self) -> float:
-        batch = self.train_data.sample(self.rng, self.args.batch)
+    def draw_batch(self, rng: np.random.Generator) -> Batch:
+        """One training batch with its input augmentations (runs in the BatchStream's thread)."""
+        batch = self.train_data.sample(rng, self.args.batch)
         if self.args.input_noise:
-            batch = with_input_noise(batch, self.args.input_noise, self.rng, self.config.classes)
+            batch = with_input_noise(batch, self.args.input_noise, rng, self.config.classes)
         if self.args.input_offset:
-            batch = with_input_offset(batch, self.args.input_offset, self.rng, self.config.classes)
-        inputs, targets, cond, glob = self._tensors(batch)
+            batch = with_input_offset(batch, self.args.input_offset, rng, self.config.classes)
+        return batch
+
+    def train_step(self) -> float:
+        inputs, targets, cond, glob = self._tensors(self.batches.next())
         logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
         loss = F.cross_entropy(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
@@ -325,10 +332,12 @@ class Trainer:
                   f"{self.train_data.hours:.2f} h, {self.ddp.world} process(es)", file=sys.stderr)
         bar = tqdm(total=self.planned, initial=self.step, unit="step", disable=not (main and args.progress))
         started = time.monotonic()
+        self.batches = BatchStream(self.draw_batch, self.rng)
         try:
             with StopSignal() as stop:
                 self._loop(log, bar, stop, started)
         finally:
+            self.batches.close()
             bar.close()
             log.close()
         self.checkpoint()
