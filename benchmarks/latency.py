@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -39,6 +40,9 @@ def parse_args(argv):
     p.add_argument("--notes", type=int, default=120, help="notes per live latency run (default 120)")
     p.add_argument("--soak", type=float, default=600, help="seconds of each underrun soak run (default 600)")
     p.add_argument("--no-engines", dest="engines", action="store_false", help="only the live part")
+    p.add_argument("--harmonize", action="store_true",
+                   help="only `play --midi-in --harmonize` (shipped model and composer) under a melody for --soak "
+                        "seconds at 128-frame periods: underruns and the harmoniser's key-to-harmony times")
     p.add_argument("--only-voices", action="store_true", help="only the voice cost curve (no engine table, no live)")
     p.add_argument("--lv2", action="store_true",
                    help="only the LV2 plugin in jalv beside play (key-to-sound at 64 and 128 frames, the soak at 128); "
@@ -251,19 +255,34 @@ def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
             "note_off_to_silence_ms_p50": float(np.median(np.array(off, dtype=float) * 1e3 / rate))}
 
 
+@contextlib.contextmanager
+def play_on_jack(name: str, period: int, options: list[str], stats_file: Path, log: Path | None = None):
+    """A JACK dummy server at 48 kHz / `period` frames (logging to `log`) with `python -m wavenet_rt.play
+    OPTIONS --stats STATS_FILE` on it; both stopped on leaving, play first, so that it writes its counters."""
+    import subprocess
+
+    from wavenet_rt.live.probe import JackServer
+
+    server = JackServer(name, 48000, period, log=log)
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server.name}
+    play = subprocess.Popen([sys.executable, "-m", "wavenet_rt.play", *options, "--stats", str(stats_file)],
+                            env=env, stderr=subprocess.DEVNULL)
+    try:
+        yield server
+    finally:
+        play.terminate()
+        play.wait(timeout=30)
+        server.stop()
+
+
 def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
     """One JACK server at `period` frames: `notes` notes at random offsets for latency, then (if asked) a
     soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
-    import subprocess
+    from wavenet_rt.live.probe import JackProbe
 
-    from wavenet_rt.live.probe import JackProbe, JackServer
-
-    server = JackServer(f"wavenet_rt_bench_{period}", 48000, period)
     stats_file = work / f"stats_{period}.json"
-    env = {**os.environ, "JACK_DEFAULT_SERVER": server.name}
-    play = subprocess.Popen([sys.executable, "-m", "wavenet_rt.play", "--model", str(model_file), "--midi-in",
-                             "--latency", "0.1", "--stats", str(stats_file)], env=env, stderr=subprocess.DEVNULL)
-    try:
+    options = ["--model", str(model_file), "--midi-in", "--latency", "0.1"]
+    with play_on_jack(f"wavenet_rt_bench_{period}", period, options, stats_file) as server:
         probe = JackProbe(server.name, notes * 0.1 + 5)
         probe.connect("wavenet_rt:", "PortAudio:out_0")
         on, off, xruns_notes = measure_notes(probe, notes, period)
@@ -273,10 +292,6 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
             time.sleep(soak_seconds)
             soak_xruns = probe.xruns - xruns_before
         probe.close()
-    finally:
-        play.terminate()
-        play.wait(timeout=30)
-        server.stop()
     stats = json.loads(stats_file.read_text())
     seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
     return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes,
@@ -287,6 +302,46 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
             "control_jack_xruns_during_soak": soak_xruns, "synth_target_frames": stats["target_frames"],
             "played_seconds": seconds, "frames_delivered": stats["frames_delivered"],
             "frames_expected": seconds * 48000, "synth_latency_ms": 1e3 * stats["latency_s"]}
+
+
+def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
+    """A melody for the harmoniser for `seconds`: a seeded walk on C major from C4 to G5 in steps of up to a
+    third, eighths to dotted quarters at 80 beats per minute, each key released 30 ms before the next."""
+    rng = np.random.default_rng(seed)
+    scale = [n for n in range(60, 80) if n % 12 in (0, 2, 4, 5, 7, 9, 11)]
+    messages, t, degree = [], 0.0, 7
+    while t < seconds:
+        degree = int(np.clip(degree + rng.integers(-2, 3), 0, len(scale) - 1))
+        length = 0.75 * float(rng.choice([0.5, 1.0, 1.5]))
+        messages += [(t, bytes([0x90, scale[degree], int(rng.integers(60, 110))])),
+                     (t + length - 0.03, bytes([0x80, scale[degree], 0]))]
+        t += length
+    return messages
+
+
+def harmonize_run(period: int, seconds: float, work: Path) -> dict:
+    """`play --midi-in --harmonize` with the shipped model and composer on a JACK server at `period` frames,
+    a melody from a JACK client for `seconds`: the synth's underruns beside the xruns the probe saw, and the
+    harmoniser's time from each key to its harmony (play's --stats)."""
+    from wavenet_rt.live.probe import JackProbe
+
+    stats_file = work / f"harmonize_{period}.json"
+    log = work / f"jackd_harmonize_{period}.log"
+    options = ["--midi-in", "--harmonize"]
+    with play_on_jack(f"wavenet_rt_harmonize_{period}", period, options, stats_file, log) as server:
+        probe = JackProbe(server.name, 5, name="wavenet_rt_probe_harmonize")
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        messages = melody_messages(seconds, period)
+        probe.play(messages)
+        probe.wait_until_sent(seconds + 10)
+        time.sleep(0.5)
+        xruns, causes = probe.xruns, server.xrun_causes()
+        probe.close()
+    stats = json.loads(stats_file.read_text())
+    keys = sum(1 for _, m in messages if m[0] == 0x90)
+    return {"period": period, "seconds": seconds, "melody_keys": keys, "synth_underruns": stats["underruns"],
+            "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
+            "queue_depth_ms": 10.0, **{k: v for k, v in stats.items() if k.startswith("harmon")}}
 
 
 JALV = "wavenet_rt_jalv"  # jalv's JACK client name: jackd names it when it is late
@@ -521,6 +576,18 @@ def main(argv=None) -> int:
                    "lv2": run_lv2(args)}
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
+        return 0
+    if args.harmonize:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as work:
+            row = harmonize_run(128, args.soak, Path(work))
+        results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
+                   "model": "shipped (default.safetensors), shipped composer", "harmonize": row}
+        print(json.dumps(row, indent=1))
+        (args.out / f"harmonize-{stamp}.json").write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.out / f'harmonize-{stamp}.json'}", file=sys.stderr)
         return 0
     if args.only_voices:
         args.engines, args.live = False, False

@@ -139,3 +139,5 @@ def test_play_harmonize_over_jack(jack_server, impulse_model_file, tmp_path):
     # every melody key and its release came through, with the harmony's own notes on top
     assert stats["midi_events"] > 2 * len(melody) + 10 and stats["midi_ignored"] == 0, stats
     assert stats["underruns"] <= stats["device_xruns"], stats
+    # the harmoniser's own account: one harmony per key, with its time from key to hand-over
+    assert stats["harmonies"] == len(melody) and 0 < stats["harmony_ms_p50"] <= stats["harmony_ms_max"], stats

@@ -263,7 +263,11 @@ void Synth::generate_block() {
 
 void Synth::generator_loop() {
   sched_param param{};
-  param.sched_priority = 10;  // real-time if allowed (root, rtprio), below JACK's own threads
+  // Real-time if allowed (root, rtprio), at the lowest real-time priority: above every ordinary thread, but
+  // below every audio server's and client's thread (JACK's clients run at 5 under jackd -R, at 60+ under
+  // a tuned server). A block of a real model takes milliseconds; at a priority above theirs it kept the
+  // audio callback from being woken on a 2-core machine (jackd logged it "Triggered": 255 xruns a minute).
+  param.sched_priority = sched_get_priority_min(SCHED_FIFO);
   pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
   try {
     while (running_.load(std::memory_order_acquire)) {

@@ -146,6 +146,16 @@ class HarmonizingSink:
         self._clock.join(timeout=5)
         all_off(self.sink)
 
+    def figures(self, queue_ms: float) -> dict:
+        """For `play --stats`: per melody key, the time from its stamp to its harmony handed over; a harmony
+        later than the synth's queue depth (`queue_ms`) sounds a block or more after its melody note."""
+        ms = np.array(self.latencies_ns, dtype=float) / 1e6
+        if not len(ms):
+            return {"harmonies": 0}
+        return {"harmonies": len(ms), "harmony_ms_p50": float(np.median(ms)),
+                "harmony_ms_p99": float(np.percentile(ms, 99)), "harmony_ms_max": float(ms.max()),
+                "harmonies_after_queue_depth": int((ms > queue_ms).sum())}
+
 
 def add_live_options(p) -> None:
     """`play`'s options for the composer: --compose, --harmonize and their settings."""
@@ -161,7 +171,8 @@ def add_live_options(p) -> None:
 
 def live_source(args, push: Sink):
     """What --compose / --harmonize put between the synth's sink and the MIDI: (a ComposerPlayer to start once
-    the synth plays, or None; the sink MIDI input should use; what to call at the end, or None)."""
+    the synth plays, or None; the sink MIDI input should use; what to call at the end, or None: it returns
+    figures for `--stats`, or None)."""
     from .sampler import load_net
 
     if args.compose and (args.midi_in is not None or args.midi_file):
@@ -173,5 +184,10 @@ def live_source(args, push: Sink):
         return player, push, player.stop
     if args.harmonize:
         sink = HarmonizingSink(Harmonizer(load_net(args.composer), args.key, args.seed), push, args.tempo)
-        return None, sink, sink.close
+
+        def finish() -> dict:
+            sink.close()
+            return sink.figures(args.latency)
+
+        return None, sink, finish
     return None, push, None

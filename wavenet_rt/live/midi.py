@@ -75,8 +75,14 @@ def list_inputs(backend: str = "auto") -> tuple[str, list[str]]:
 
 class MidiInput:
     """A MIDI input port: virtual (others connect to it) when `name` is None, else connected to the first
-    source whose name contains `name`. Messages go to `sink` from python-rtmidi's thread as they arrive;
-    sysex, clock and active sensing are let through so they are counted, not silently dropped."""
+    source whose name contains `name`. A thread of ours polls the port every POLL_S and hands each message
+    to `sink`; sysex, clock and active sensing are let through so they are counted, not silently dropped.
+
+    Not python-rtmidi's callback: with JACK, RtMidi calls it inside JACK's real-time process thread, where
+    Python must take the GIL (waiting on any other Python thread) and the sink may work for milliseconds
+    (`--harmonize` runs the composer there): 255 xruns a minute at 128-frame periods on the 2-core VM."""
+
+    POLL_S = 0.0005  # stamps lag the key by at most this (plus a wake-up): 2,000 polls a second
 
     def __init__(self, sink: Sink, name: str | None = None, backend: str = "auto") -> None:
         self.sink = sink
@@ -94,14 +100,18 @@ class MidiInput:
                 raise MidiError(f"no MIDI input contains {name!r}; available: {ports or 'none'}")
             self._port.open_port(matches[0])
             self.description = f"{backend} MIDI input '{ports[matches[0]]}' ({backend}: {why})"
-        self._port.set_callback(self._on_message)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="midi-in", daemon=True)
+        self._thread.start()
 
-    def _on_message(self, event, _data=None) -> None:
-        message, _delta = event
-        self.sink(bytes(message), time.monotonic_ns())
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            while (event := self._port.get_message()) is not None:
+                self.sink(bytes(event[0]), time.monotonic_ns())
 
     def close(self) -> None:
-        self._port.cancel_callback()
+        self._stop.set()
+        self._thread.join(timeout=5)
         self._port.close_port()
         self._port.delete()
 

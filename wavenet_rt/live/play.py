@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
                      temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
                      voices=voices)
-    source, player, finish = None, None, None
+    source, player, finish, finish_figures = None, None, None, None
     started = time.monotonic()
     try:
         # the source opens before the recording does: a missing file or MIDI system leaves no WAV behind
@@ -148,12 +148,12 @@ def run(args: argparse.Namespace) -> int:
         if player is not None:
             player.stop()
         if finish is not None:
-            finish()
+            finish_figures = finish()
         live.stop()
     c = live.counters()
     if args.stats:
         stats = {**c, "elapsed_s": time.monotonic() - started, "samplerate": live.samplerate,
-                 "latency_s": live.synth.latency_seconds}
+                 "latency_s": live.synth.latency_seconds, **(finish_figures or {})}
         Path(args.stats).write_text(json.dumps(stats, indent=1))
     print(f"\nplayed {c['frames_delivered'] / live.samplerate:.1f} s: {c['underruns']} underruns, "
           f"{c['midi_events']} MIDI messages ({c['midi_ignored']} ignored)"
