@@ -204,12 +204,17 @@ def plot_spectrograms(audio: np.ndarray, reference: np.ndarray, rate: int, title
     plt.close(fig)
 
 
+def render_engine(model_path: Path, args: argparse.Namespace) -> Engine:
+    """The engine the renders and probes play through: CPU, the model's voices, sleeping as `render` does."""
+    return Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
+
+
 def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.Transcriber) -> list[dict]:
     import soundfile
 
     manifest = load_manifest(args.data)
     check_renderer(Path(manifest.get("options", {}).get("soundfont") or DEFAULT_SOUNDFONT))
-    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
+    engine = render_engine(model_path, args)
     rate = engine.config.sample_rate
     samples = int(args.seconds * rate)
     delay = manifest_delay(manifest) / rate  # what the model learned to wait
@@ -254,7 +259,7 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
     """Held notes over six octaves (noise floor, idle level) and notes at nine velocities, rendered by the
     model and by the reference the way the renders are."""
     manifest = load_manifest(args.data)
-    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
+    engine = render_engine(model_path, args)
     rate = engine.config.sample_rate
     delay = manifest_delay(manifest) / rate  # what the model learned to wait
     figures = {}
