@@ -327,7 +327,8 @@ def harmonize_run(period: int, seconds: float, work: Path) -> dict:
 
     stats_file = work / f"harmonize_{period}.json"
     log = work / f"jackd_harmonize_{period}.log"
-    options = ["--midi-in", "--harmonize"]
+    queue_ms = 10.0  # play's --latency: a harmony later than this misses its melody's block
+    options = ["--midi-in", "--harmonize", "--latency", str(queue_ms)]
     with play_on_jack(f"wavenet_rt_harmonize_{period}", period, options, stats_file, log) as server:
         probe = JackProbe(server.name, 5, name="wavenet_rt_probe_harmonize")
         probe.connect("wavenet_rt:", "PortAudio:out_0")
@@ -341,7 +342,7 @@ def harmonize_run(period: int, seconds: float, work: Path) -> dict:
     keys = sum(1 for _, m in messages if m[0] == 0x90)
     return {"period": period, "seconds": seconds, "melody_keys": keys, "synth_underruns": stats["underruns"],
             "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
-            "queue_depth_ms": 10.0, **{k: v for k, v in stats.items() if k.startswith("harmon")}}
+            "queue_depth_ms": queue_ms, **{k: v for k, v in stats.items() if k.startswith("harmon")}}
 
 
 JALV = "wavenet_rt_jalv"  # jalv's JACK client name: jackd names it when it is late
