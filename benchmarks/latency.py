@@ -26,6 +26,7 @@ RATES = (16000, 24000, 48000)
 BLOCK = 64  # samples per block in the per-block timings (a live synth's typical block)
 COND_CHANNELS = 176  # roll88_onset88: the conditioning cost is part of the figure
 VOICES = (1, 2, 4, 8, 16, 32)  # awake voices in the voice cost curve
+PRECISIONS = ("fp32", "fp16", "int8")  # the CPU engine's weight storages
 MATMUL = 1024  # the reference product: (MATMUL x MATMUL) @ (MATMUL x MATMUL) in fp32 on one thread
 
 
@@ -160,10 +161,11 @@ def multiply_adds_per_sample(config: WaveNetConfig) -> float:
     return layers * per_layer - last + heads + cond
 
 
-def voice_curve(model, counts, thread_counts, seconds: float, matmul: float) -> list[dict]:
-    """Aggregate samples/s of N awake voices (each holds a key; no sleeping) per thread count, beside one
-    stream at a time on each thread (the unbatched cost: N voices take N times one) and beside the single-
-    thread matrix-product rate (the share of the machine's multiply-add rate the engine reaches)."""
+def voice_curve(model, counts, thread_counts, seconds: float, matmul: float, precision: str) -> list[dict]:
+    """Aggregate samples/s of N awake voices (each holds a key; no sleeping) per thread count, in one weight
+    precision, beside one fp32 stream at a time on each thread (the unbatched cost: N voices take N times
+    one) and beside the single-thread fp32 matrix-product rate (the share of the machine's multiply-add
+    rate the engine reaches; for fp16 and int8 the same count of the model's multiply-adds)."""
     macs = multiply_adds_per_sample(model.config)
     rate = model.config.sample_rate
     one = engine_figures(model, "cpu", 1, 1, seconds)["samples_per_s"]
@@ -172,9 +174,9 @@ def voice_curve(model, counts, thread_counts, seconds: float, matmul: float) -> 
         for voices in counts:
             if threads > voices:
                 continue
-            figures = engine_figures(model, "cpu", voices, threads, seconds)
+            figures = engine_figures(model, "cpu", voices, threads, seconds, precision)
             aggregate = figures["samples_per_s"]
-            rows.append({"voices": voices, "threads": threads, "samples_per_s": aggregate,
+            rows.append({"voices": voices, "threads": threads, "precision": precision, "samples_per_s": aggregate,
                          "real_time_factor": aggregate / (voices * rate),  # >= 1: every voice keeps up
                          "real_time_voices": aggregate / rate,
                          "one_stream_at_a_time_samples_per_s": one * threads,
@@ -190,6 +192,7 @@ def run_voices(args) -> dict:
     seconds = 0.3 if args.quick else args.seconds
     counts = (1, 2, 4) if args.quick else VOICES
     threads = (1,) if args.quick else (1, 2)
+    precisions = ("fp32", "int8") if args.quick else PRECISIONS
     matmul = matmul_rate(seconds)
     out = {"matmul_multiply_adds_per_s": matmul, "matmul": f"torch fp32 {MATMUL}x{MATMUL} @ {MATMUL}x{MATMUL}, "
            "1 thread", "sizes": {}}
@@ -197,14 +200,15 @@ def run_voices(args) -> dict:
           f"{matmul / 1e9:.2f} G multiply-adds/s")
     for size in sizes:
         model = make_model(size)
-        rows = voice_curve(model, counts, threads, seconds, matmul)
+        rows = [row for precision in precisions
+                for row in voice_curve(model, counts, threads, seconds, matmul, precision)]
         out["sizes"][size] = {"multiply_adds_per_sample": multiply_adds_per_sample(model.config),
                               "sample_rate": model.config.sample_rate, "rows": rows}
         for r in rows:
-            print(f"  {size:7} {r['voices']:3d} voices {r['threads']} thread(s)  "
+            print(f"  {size:7} {r['precision']} {r['voices']:3d} voices {r['threads']} thread(s)  "
                   f"{r['samples_per_s']:10,.0f} samples/s  "
                   f"RTF {r['real_time_factor']:6.2f} ({r['real_time_voices']:5.1f} voices real time)  "
-                  f"x{r['vs_one_stream_at_a_time']:.2f} vs one stream at a time  "
+                  f"x{r['vs_one_stream_at_a_time']:.2f} vs one fp32 stream at a time  "
                   f"{100 * r['share_of_matmul_rate']:5.1f}% of matmul")
     return out
 
@@ -554,10 +558,12 @@ def plot(results: dict, path: Path) -> None:
 def plot_voices(voices: dict, ax) -> None:
     """The voice cost curve: share of the single-thread matmul rate against awake voices."""
     for size, data in voices["sizes"].items():
-        for threads in sorted({r["threads"] for r in data["rows"]}):
-            rows = [r for r in data["rows"] if r["threads"] == threads]
-            ax.plot([r["voices"] for r in rows], [100 * r["share_of_matmul_rate"] for r in rows], marker="o",
-                    label=f"{size}, {threads} thread(s)")
+        for precision in dict.fromkeys(r.get("precision", "fp32") for r in data["rows"]):
+            for threads in sorted({r["threads"] for r in data["rows"]}):
+                rows = [r for r in data["rows"] if r["threads"] == threads and r.get("precision", "fp32") == precision]
+                ax.plot([r["voices"] for r in rows], [100 * r["share_of_matmul_rate"] for r in rows], marker="o",
+                        linestyle="-" if precision == "fp32" else "--" if precision == "int8" else ":",
+                        label=f"{size} {precision}, {threads} thread(s)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("awake voices")
     ax.set_ylabel("% of the 1-thread fp32 matmul multiply-add rate")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from support.chi2 import chisquare_pvalue
+from support.int8 import int8_rounded
 from support.picks import assert_same_picks, departures, reference_logits
 
 from wavenet_rt import WaveNet, WaveNetConfig, save_model
@@ -92,6 +93,57 @@ def test_fp16_weights_stay_close_to_forward(simd, seed):
     want = reference_logits(model, codes, cond, glob)
     error = np.abs(got - want).max() / np.abs(want).max()
     assert 0 < error <= 1e-2, error  # not exact (the weights are rounded), but close
+
+
+@pytest.mark.parametrize("simd", SIMD)
+@pytest.mark.parametrize("seed", range(6))
+def test_int8_weights_compute_the_rounded_model(simd, seed):
+    """int8 mode is the model with its matrices rounded per output row (support/int8.py), computed in exact
+    integer sums of 16-bit-quantized inputs: within 2e-4 of that model's float64 forward (measured ~5e-5),
+    and its distance from the unrounded model is the rounding's (measured 5e-3 to 1.1e-2, fp16 ~6e-4)."""
+    if not simd_available(simd):
+        pytest.skip(f"this CPU or build has no {simd} kernels")
+    rng = np.random.default_rng(200 + seed)
+    config = random_config(rng)
+    model = model_for(config, seed)
+    streams = int(rng.integers(1, 6))
+    codes, cond, glob = inputs(config, streams, 2 * config.receptive_field + 5, rng)
+    got = Engine(model, streams=streams, simd=simd, precision="int8").logits(codes, cond, glob)
+    scale = np.abs(reference_logits(model, codes, cond, glob)).max()
+    rounded = reference_logits(int8_rounded(model), codes, cond, glob)
+    assert np.abs(got - rounded).max() <= 2e-4 * scale, config
+    unrounded = np.abs(got - reference_logits(model, codes, cond, glob)).max() / scale
+    assert 1e-3 < unrounded <= 3e-2, unrounded
+
+
+def test_int8_generation_follows_the_rounded_model():
+    """int8 samples are the sampling contract's picks from the rounded model's logits, boundary cases apart,
+    on every kernel set; a changed pick is caught. The 16-bit inputs put int8's logits ~40x further from
+    float64 than fp32's, so boundary picks are more frequent than support/picks.py's RARE (measured 15 in
+    9,000, all within its BOUNDARY): at most 0.5 % here."""
+    config = WaveNetConfig.preset("small", cond_channels=7, cond_hop=64, global_classes=3)
+    model = model_for(config)
+    rounded = int8_rounded(model)
+    rng = np.random.default_rng(3)
+    n = 3000
+    cond = rng.random((3, 7, n // 64 + 1)).astype(np.float32)
+    glob = np.array([0, 1, 2])
+    for simd in filter(simd_available, SIMD):
+        engine = Engine(model, streams=3, simd=simd, precision="int8")
+        engine.reset(11)
+        codes = generated_codes(engine, n, cond, glob, block=997)
+        boundary = sum(len(d) for d in departures(rounded, codes, 11, cond, glob))
+        print(f"int8 {simd}: {boundary} boundary picks in {codes.size}")
+        assert boundary <= 5e-3 * codes.size
+    codes[0, 1500] = (codes[0, 1500] + config.classes // 2) % config.classes
+    with pytest.raises(AssertionError, match="not the contract's picks"):
+        departures(rounded, codes, 11, cond, glob)
+
+
+def test_int8_refuses_matrices_too_wide_for_its_integer_sums():
+    config = WaveNetConfig(dilations=[1], residual_channels=4, gate_channels=4, skip_channels=600, classes=8)
+    with pytest.raises(ValueError, match="at most 512 inputs"):
+        Engine(model_for(config), precision="int8")
 
 
 def test_standard_sizes_equal_forward():

@@ -39,7 +39,9 @@ class Engine:
     Engine(model_or_path, backend="auto"|"cpu"|"cuda", streams=1). "auto" takes the CUDA engine when this
     build has one and a GPU is present, else the CPU engine; `.backend` says which runs and `.details`
     why. precision="fp16" stores the weights in half precision (float32 arithmetic): faster where weights
-    outgrow the cache, logits within about 1e-3 of the model's; "bf16" likewise, CUDA engine only.
+    outgrow the cache, logits within about 1e-3 of the model's; "bf16" likewise, CUDA engine only; "int8"
+    (CPU engine only) stores each matrix as int8 with one scale per output and sums exactly in integers
+    over 16-bit-quantized inputs: a quarter of fp32's bytes, logits within about 1e-2 of the model's.
     threads: CPU worker threads (0: one per stream, up to the cores); simd: "auto", "avx512", "avx2" or
     "portable". sleep_after: seconds without a key (or none since reset) after which a stream sleeps
     until its next key: it plays the silence code instead of drawing (no idle hiss) and, on the CPU, costs
@@ -62,14 +64,17 @@ class Engine:
             if not cuda_available():
                 raise EngineError("backend='cuda': no CUDA device was found")
         elif backend == "auto":
-            if cuda_available():
+            if cuda_available() and precision != "int8":
                 backend = "cuda"
             else:
                 backend = "cpu"
-                why = "no CUDA device was found" if _engine.built_with_cuda else "this build has no CUDA code"
+                why = ("int8 weights are the CPU engine's" if precision == "int8" and cuda_available() else
+                       "no CUDA device was found" if _engine.built_with_cuda else "this build has no CUDA code")
                 self.auto_note = f"auto chose the CPU engine: {why}"
         if precision == "bf16" and backend != "cuda":
-            raise EngineError("precision='bf16' is for the CUDA engine; the CPU engine takes 'fp32' or 'fp16'")
+            raise EngineError("precision='bf16' is for the CUDA engine; the CPU engine takes 'fp32', 'fp16' or 'int8'")
+        if precision == "int8" and backend == "cuda":
+            raise EngineError("precision='int8' is for the CPU engine; the CUDA engine takes 'fp32', 'fp16' or 'bf16'")
         self._engine = _engine.make_engine(backend, dataclasses.asdict(self.config), tensors, streams, threads, simd,
                                            precision, sleep_after_frames)
         self.streams = streams

@@ -12,7 +12,7 @@ import numpy as np
 from . import _engine
 from .conditioning import midi_duration, read_midi_events
 from .engine import Engine
-from .voice_options import add_voice_options, model_voices
+from .voice_options import add_precision_option, add_voice_options, model_voices
 from .weights import DEMO_PIECE, ModelFileError, default_model_path
 
 BLOCK = 4096  # samples generated per progress update
@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="render the demo piece that ships with the package (24 s, four parts, written by the "
                         "shipped composer) instead of a MIDI file")
     add_voice_options(p)
+    add_precision_option(p)
     args = p.parse_args(argv)
     if args.demo:
         if args.midi is not None:
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         voices = model_voices(model, args.voices)
         # free-running with no MIDI is the model's own idle sound: nothing to sleep through
         sleep_after = args.sleep_after if midi is not None else 0.0
-        engine = Engine(model, backend=args.backend, streams=max(1, voices), sleep_after=sleep_after)
+        engine = Engine(model, backend=args.backend, streams=max(1, voices), sleep_after=sleep_after,
+                        precision=args.precision)
         config = engine.config
         if config.global_classes and not 0 <= args.global_id < config.global_classes:
             raise ValueError(f"--global-id must be in [0, {config.global_classes - 1}] for this model")

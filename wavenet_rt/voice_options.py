@@ -26,6 +26,13 @@ def add_voice_options(p: argparse.ArgumentParser) -> None:
         f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))
 
 
+def add_precision_option(p: argparse.ArgumentParser) -> None:
+    """--precision: how the CPU engine stores the weights (the speed / fidelity trade, one help for all)."""
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"], help=(
+        "CPU engine weights: fp32 (exact), fp16 (half the bytes, float32 arithmetic), int8 (a quarter of the "
+        "bytes, integer sums; logits about 1e-2 from fp32's; CPU only). Default fp32"))
+
+
 def model_voices(model: Path, voices: int | None) -> int:
     """The voices to play `model` with: `voices` when given, else the model file's own default."""
     if voices is None:

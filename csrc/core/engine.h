@@ -45,7 +45,9 @@ struct EngineOptions {
   int streams = 1;
   int threads = 0;            // CPU: worker threads (0: one per stream, up to the cores)
   std::string simd = "auto";  // CPU: "auto", "avx512", "avx2" or "portable"
-  std::string precision = "fp32";  // weights: "fp32" (exact mode) or "fp16" (half the bytes; fp32 arithmetic)
+  // weights: "fp32" (exact mode), "fp16" (half the bytes; fp32 arithmetic), "int8" (CPU: a quarter of the
+  // bytes, per-output scales, integer sums), "bf16" (CUDA)
+  std::string precision = "fp32";
   // A stream whose conditioning frames have held no key for this many frames in a row, or none since
   // reset, sleeps: it is fed and plays the silence code instead of its draws until a frame holds a key
   // again, so a voice whose note has died away adds no hiss (and, on the CPU, costs nothing once its state

@@ -78,13 +78,6 @@ const Kernels& choose_kernels(const std::string& simd) {
   return *chosen;
 }
 
-bool precision_is_half(const std::string& precision) {
-  if (precision != "fp32" && precision != "fp16") {
-    throw std::invalid_argument("precision must be 'fp32' or 'fp16', got '" + precision + "'");
-  }
-  return precision == "fp16";
-}
-
 int thread_count(const EngineOptions& options) {
   if (options.threads < 0) throw std::invalid_argument("threads must be >= 0");
   if (options.threads > 0) return std::min(options.threads, options.streams);
@@ -107,7 +100,7 @@ int gate_row(int row, int half, int hp) { return row < half ? row : hp + (row - 
 CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     : config_(weights.config),
       kernels_(choose_kernels(options.simd)),
-      half_(precision_is_half(options.precision)),
+      precision_(parse_precision(options.precision)),
       streams_(options.streams),
       sleep_after_frames_(weights.config.cond_channels ? options.sleep_after_frames : 0),  // no keys: no sleep
       pool_(thread_count(options)) {
@@ -158,7 +151,7 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
 CpuEngine::~CpuEngine() = default;
 
 std::string CpuEngine::details() const {
-  return std::string(kernels_.name) + " kernels, " + (half_ ? "fp16" : "fp32") + " weights, " +
+  return std::string(kernels_.name) + " kernels, " + precision_name(precision_) + " weights, " +
          std::to_string(pool_.threads()) + " thread(s)";
 }
 
@@ -198,7 +191,6 @@ void CpuEngine::pack(const HostWeights& w) {
         for (int j = 0; j < k; ++j) {
           const float v = src.conv_weight[(g * r + i) * k + j];  // PyTorch (G, R, k)
           layer.taps[j].staging()[static_cast<long>(i) * g2 + row] = v;
-          layer.tap_sum.data()[static_cast<long>(i) * g2 + row] += v;
         }
       }
       if (src.cond_weight) {  // (G, C) -> (C, layers * 2Hp)
@@ -218,8 +210,13 @@ void CpuEngine::pack(const HostWeights& w) {
     const int skip_offset = layer.has_residual ? rp_ : 0;
     if (layer.has_residual) pack_transposed(src.res_weight, r, h, h, layer.out.staging(), out_cols, 0);
     pack_transposed(src.skip_weight, s, h, h, layer.out.staging(), out_cols, skip_offset);
-    for (WeightMatrix& tap : layer.taps) tap.finish(half_);
-    layer.out.finish(half_);
+    for (WeightMatrix& tap : layer.taps) tap.finish(precision_);
+    for (int i = 0; i < r; ++i) {  // the taps as stored: priming then settles where stepping would
+      for (int o = 0; o < g2; ++o) {
+        for (const WeightMatrix& tap : layer.taps) layer.tap_sum.data()[static_cast<long>(i) * g2 + o] += tap.stored(i, o);
+      }
+    }
+    layer.out.finish(precision_);
     layer.res_bias = FloatBuffer(rp_);
     if (layer.has_residual) std::memcpy(layer.res_bias.data(), src.res_bias, r * sizeof(float));
     for (int o = 0; o < s; ++o) skip_bias_.data()[o] += src.skip_bias[o];
@@ -227,12 +224,12 @@ void CpuEngine::pack(const HostWeights& w) {
   }
   head1_ = WeightMatrix(s, sp_);
   pack_transposed(w.head1_weight, s, s, s, head1_.staging(), sp_, 0);
-  head1_.finish(half_);
+  head1_.finish(precision_);
   head1_bias_ = FloatBuffer(sp_);
   std::memcpy(head1_bias_.data(), w.head1_bias, s * sizeof(float));
   head2_ = WeightMatrix(s, kp_);
   pack_transposed(w.head2_weight, c.classes, s, s, head2_.staging(), kp_, 0);
-  head2_.finish(half_);
+  head2_.finish(precision_);
   head2_bias_ = FloatBuffer(kp_);
   std::memcpy(head2_bias_.data(), w.head2_bias, c.classes * sizeof(float));
   decode_.resize(c.classes);

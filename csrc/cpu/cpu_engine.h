@@ -72,7 +72,7 @@ class CpuEngine final : public Engine {
 
   ModelConfig config_;
   const Kernels& kernels_;
-  bool half_;  // fp16 weight storage
+  Precision precision_;  // weight storage
   int streams_;
   int rp_, hp_, sp_, kp_;  // padded residual, half-gate, skip, class counts
   std::vector<PackedLayer> layers_;

@@ -10,6 +10,11 @@ namespace wavenet_rt::cpu {
 
 inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * lanes; }
 
+// The int8 mode's inputs are quantized per vector to 16-bit integers (+-kQ8InputLevels): with int8 weights,
+// a sum over at most kQ8MaxInputs products cannot overflow int32 (127 * 32767 * 512 < 2^31).
+constexpr int kQ8InputLevels = 32767;
+constexpr int kQ8MaxInputs = 512;
+
 struct Kernels {
   const char* name;
   int lanes;  // every vector length handed to these kernels is a multiple of it
@@ -23,6 +28,13 @@ struct Kernels {
   void (*matvec_h)(const uint16_t* w, int in, int out, const float* x, float* y);
   void (*matmat_h)(const uint16_t* w, int in, int out, const float* x, int x_stride, int rows, float* y,
                    int y_stride);
+  // int8 mode: y[r][o] += fma(float(acc), xscale_r * scales[o]) with acc = sum_i w[i][o] * q_r[i] in exact
+  // integer arithmetic, where q_r[i] = nearbyint(x_r[i] * (kQ8InputLevels / m_r)), m_r = max_i |x_r[i]|,
+  // xscale_r = m_r / kQ8InputLevels (q_r = 0, xscale_r = 0 for a zero row). The weights are held in pairs of
+  // inputs: w[((i / 2) * out + o) * 2 + i % 2], in rounded up to even with zero weights. Integer sums do not
+  // depend on their order, so every kernel set gives bit-identical results. in <= kQ8MaxInputs.
+  void (*matmat_q8)(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, int rows,
+                    float* y, int y_stride);
   // z[o] = tanh(a[o]) * sigmoid(a[half + o]), o < half (padded).
   void (*gate)(const float* a, int half, float* z);
   // v = max(v, 0), n padded.

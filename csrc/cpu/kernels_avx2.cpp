@@ -139,6 +139,102 @@ void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, 
   matmat_any(w, in, out, x, x_stride, rows, y, y_stride);
 }
 
+// int8 mode (kernels.h): each row of x quantized to 16-bit integers, two inputs to an int32 broadcast; weights
+// held in input pairs, so one vpmaddwd multiplies 8 outputs by 2 inputs and adds the pairs, exactly.
+float quantize_row(const float* x, int in, int32_t* pairs) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 vmax = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= in; i += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vmax);
+  float m = 0.0f;
+  for (float a : lanes) m = a > m ? a : m;
+  for (; i < in; ++i) {
+    const float a = x[i] < 0.0f ? -x[i] : x[i];
+    m = a > m ? a : m;
+  }
+  const float inv = m > 1e-30f ? kQ8InputLevels / m : 0.0f;
+  const __m256 vinv = _mm256_set1_ps(inv);
+  int16_t* q = reinterpret_cast<int16_t*>(pairs);
+  i = 0;
+  for (; i + 16 <= in; i += 16) {  // cvtps rounds to nearest even, as nearbyint does in the portable kernel
+    const __m256i lo = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+    const __m256i hi = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vinv));
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);  // undo the lane interleave
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), packed);
+  }
+  for (; i < in; ++i) q[i] = static_cast<int16_t>(_mm_cvtss_si32(_mm_set_ss(x[i] * inv)));
+  if (in % 2) q[in] = 0;
+  return m > 1e-30f ? m / kQ8InputLevels : 0.0f;
+}
+
+// 8 outputs x 2 inputs of int8 weights, widened to 16 int16 lanes.
+inline __m256i load_pair_weights(const int8_t* p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// R rows of quantized x against V vectors of 8 outputs: R * V int32 accumulators in registers, then
+// y += acc * (xscale * scale), fused, per output.
+template <int R, int V, int... K>
+inline void q8_block(Indices<K...>, const int8_t* w, const float* scales, int pairs, int out, const int32_t* xq,
+                     const float* xscale, float* y, int y_stride) {
+  __m256i acc[R * V];
+  ((acc[K] = _mm256_setzero_si256()), ...);
+  for (int p = 0; p < pairs; ++p) {
+    const int8_t* row = w + static_cast<long>(p) * out * 2;
+    ((acc[K] = _mm256_add_epi32(acc[K], _mm256_madd_epi16(load_pair_weights(row + 16 * (K % V)),
+                                                          _mm256_set1_epi32(xq[(K / V) * kQ8MaxInputs / 2 + p])))),
+     ...);
+  }
+  ((_mm256_storeu_ps(y + (K / V) * y_stride + 8 * (K % V),
+                     _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[K]),
+                                     _mm256_mul_ps(_mm256_set1_ps(xscale[K / V]), _mm256_loadu_ps(scales + 8 * (K % V))),
+                                     _mm256_loadu_ps(y + (K / V) * y_stride + 8 * (K % V))))),
+   ...);
+}
+
+template <int R, int V>
+inline void q8_block(const int8_t* w, const float* scales, int pairs, int out, const int32_t* xq, const float* xscale,
+                     float* y, int y_stride) {
+  q8_block<R, V>(typename MakeIndices<R * V>::type{}, w, scales, pairs, out, xq, xscale, y, y_stride);
+}
+
+template <int R, int V>
+inline void q8_tail(int rest, const int8_t* w, const float* scales, int pairs, int out, const int32_t* xq,
+                    const float* xscale, float* y, int y_stride) {
+  if constexpr (V > 0) {
+    if (rest == V) q8_block<R, V>(w, scales, pairs, out, xq, xscale, y, y_stride);
+    else q8_tail<R, V - 1>(rest, w, scales, pairs, out, xq, xscale, y, y_stride);
+  }
+}
+
+// One group of R rows: quantized once, then every block of outputs.
+template <int R>
+void q8_rows(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, float* y,
+             int y_stride) {
+  constexpr int V = R == 4 ? 3 : R == 3 ? 4 : R == 2 ? 6 : 8;
+  alignas(32) int32_t xq[R * kQ8MaxInputs / 2];
+  float xscale[R];
+  for (int r = 0; r < R; ++r) xscale[r] = quantize_row(x + static_cast<long>(r) * x_stride, in, xq + r * kQ8MaxInputs / 2);
+  const int pairs = (in + 1) / 2;
+  int o = 0;
+  for (; o + 8 * V <= out; o += 8 * V) q8_block<R, V>(w + 2 * o, scales + o, pairs, out, xq, xscale, y + o, y_stride);
+  if (o < out) q8_tail<R, V - 1>((out - o) / 8, w + 2 * o, scales + o, pairs, out, xq, xscale, y + o, y_stride);
+}
+
+void matmat_q8(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, int rows,
+               float* y, int y_stride) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) q8_rows<4>(w, scales, in, out, x + static_cast<long>(r) * x_stride, x_stride,
+                                           y + static_cast<long>(r) * y_stride, y_stride);
+  const float* xr = x + static_cast<long>(r) * x_stride;
+  float* yr = y + static_cast<long>(r) * y_stride;
+  if (rows - r == 3) q8_rows<3>(w, scales, in, out, xr, x_stride, yr, y_stride);
+  if (rows - r == 2) q8_rows<2>(w, scales, in, out, xr, x_stride, yr, y_stride);
+  if (rows - r == 1) q8_rows<1>(w, scales, in, out, xr, x_stride, yr, y_stride);
+}
+
 // exp by Cody-Waite reduction and Cephes' polynomial; the same steps as sampling_exp in csrc/core/sampling.h.
 inline __m256 exp_core(__m256 x) {
   const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
@@ -186,7 +282,7 @@ void sampling_weights(const float* logits, int n, float max, float inv_temperatu
 }  // namespace
 
 const Kernels* avx2_kernels() {
-  static const Kernels kernels{"avx2", 8, matvec, matmat, matvec_h, matmat_h, gate, relu, sampling_weights};
+  static const Kernels kernels{"avx2", 8, matvec, matmat, matvec_h, matmat_h, matmat_q8, gate, relu, sampling_weights};
   const bool runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return runs ? &kernels : nullptr;
 }

@@ -184,7 +184,10 @@ void sampling_weights(const float* logits, int n, float max, float inv_temperatu
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h, gate, relu, sampling_weights};
+  // int8 mode: AVX2's kernel (results are bit-identical in every set; no AVX-512 one written yet).
+  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h,
+                               avx2_kernels() ? avx2_kernels()->matmat_q8 : portable_kernels().matmat_q8,
+                               gate, relu, sampling_weights};
   return __builtin_cpu_supports("avx512f") ? &kernels : nullptr;
 }
 

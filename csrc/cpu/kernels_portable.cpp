@@ -1,5 +1,6 @@
 // Portable C++ versions of the CPU engine's inner loops (kernels.h), and the run-time choice between them
 // and the AVX2 ones. Accurate libm tanh/exp; compiled for the baseline instruction set.
+#include <algorithm>
 #include <cmath>
 
 #include "core/sampling.h"
@@ -37,6 +38,34 @@ void matmat_h(const uint16_t* w, int in, int out, const float* x, int x_stride, 
   }
 }
 
+// One row of x as 16-bit integers (kernels.h's int8 contract); returns its scale.
+float quantize_row(const float* x, int in, int16_t* q) {
+  float m = 0.0f;
+  for (int i = 0; i < in; ++i) m = std::max(m, std::fabs(x[i]));
+  const float inv = m > 1e-30f ? kQ8InputLevels / m : 0.0f;
+  for (int i = 0; i < in; ++i) q[i] = static_cast<int16_t>(std::nearbyint(x[i] * inv));
+  return m > 1e-30f ? m / kQ8InputLevels : 0.0f;
+}
+
+void matmat_q8(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, int rows,
+               float* y, int y_stride) {
+  int16_t q[kQ8MaxInputs];
+  int32_t acc[kQ8MaxInputs];  // the outputs, this many at a time
+  for (int r = 0; r < rows; ++r) {
+    const float xscale = quantize_row(x + static_cast<long>(r) * x_stride, in, q);
+    float* yr = y + static_cast<long>(r) * y_stride;
+    for (int o0 = 0; o0 < out; o0 += kQ8MaxInputs) {
+      const int width = std::min(out - o0, kQ8MaxInputs);
+      std::fill(acc, acc + width, 0);
+      for (int i = 0; i < in; ++i) {
+        const int8_t* pair = w + (static_cast<long>(i / 2) * out + o0) * 2 + i % 2;
+        for (int o = 0; o < width; ++o) acc[o] += static_cast<int32_t>(pair[2 * o]) * q[i];
+      }
+      for (int o = 0; o < width; ++o) yr[o0 + o] = std::fma(static_cast<float>(acc[o]), xscale * scales[o0 + o], yr[o0 + o]);
+    }
+  }
+}
+
 void gate(const float* a, int half, float* z) {
   for (int o = 0; o < half; ++o) z[o] = std::tanh(a[o]) / (1.0f + std::exp(-a[half + o]));
 }
@@ -52,7 +81,7 @@ void sampling_weights(const float* logits, int n, float max, float inv_temperatu
 }  // namespace
 
 const Kernels& portable_kernels() {
-  static const Kernels kernels{"portable", 8, matvec, matmat, matvec_h, matmat_h, gate, relu, sampling_weights};
+  static const Kernels kernels{"portable", 8, matvec, matmat, matvec_h, matmat_h, matmat_q8, gate, relu, sampling_weights};
   return kernels;
 }
 

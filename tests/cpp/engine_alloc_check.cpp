@@ -172,7 +172,7 @@ int main() {
   }
   int failures = 0;
   for (const std::string simd : {"portable", "auto"}) {
-    for (const std::string precision : {"fp32", "fp16"}) {
+    for (const std::string precision : {"fp32", "fp16", "int8"}) {
       for (int streams : {1, 3}) {
         const long n = allocations_while_generating(simd, precision, streams);
         std::printf("simd=%s precision=%s streams=%d: %ld allocations while generating\n", simd.c_str(),

@@ -2,6 +2,7 @@
 // sampling weights are bit-identical to csrc/core/sampling.h's sampling_exp (the contract that lets engines
 // pick the same samples from the same logits). Exit code 0 = all good. Run by tests/test_engine.py.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -127,6 +128,51 @@ void check(const Kernels& k) {
   }
 }
 
+// The int8 mode's product (kernels.h): in exact integers of the quantized inputs, so every kernel set gives
+// the portable set's bits, and the integer sum must match an int64 reference at the widest input count
+// with every product at its largest (the bound that keeps int32 from overflowing).
+void check_int8(const Kernels& k) {
+  using wavenet_rt::cpu::kQ8InputLevels;
+  using wavenet_rt::cpu::kQ8MaxInputs;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::uniform_int_distribution<int> level(-127, 127);
+  const Kernels& portable = wavenet_rt::cpu::portable_kernels();
+  for (const int in : {1, 37, 64, kQ8MaxInputs}) {
+    const int out = wavenet_rt::cpu::padded(75, k.lanes), rows = 7, stride = in + 3, y_stride = out + k.lanes;
+    const bool extreme = in == kQ8MaxInputs;
+    std::vector<int8_t> w(static_cast<size_t>((in + 1) / 2) * out * 2, 0);
+    std::vector<float> scales(out), xs(rows * stride), ys(rows * y_stride);
+    for (int i = 0; i < in; ++i)
+      for (int o = 0; o < out; ++o) w[(static_cast<size_t>(i / 2) * out + o) * 2 + i % 2] = extreme ? 127 : level(rng);
+    for (float& v : scales) v = std::fabs(normal(rng)) / 127;
+    for (float& v : xs) v = extreme ? 3.0f : normal(rng);
+    for (float& v : ys) v = normal(rng);
+    std::vector<float> got = ys, want_bits = ys;
+    k.matmat_q8(w.data(), scales.data(), in, out, xs.data(), stride, rows, got.data(), y_stride);
+    portable.matmat_q8(w.data(), scales.data(), in, out, xs.data(), stride, rows, want_bits.data(), y_stride);
+    expect(std::memcmp(got.data(), want_bits.data(), got.size() * sizeof(float)) == 0, k.name,
+           "int8 products are not bit-identical to the portable kernel's", in);
+    double worst = 0;
+    for (int r = 0; r < rows; ++r) {
+      const float* x = xs.data() + r * stride;
+      float m = 0;
+      for (int i = 0; i < in; ++i) m = std::fmax(m, std::fabs(x[i]));
+      const float inv = kQ8InputLevels / m;
+      for (int o = 0; o < out; ++o) {
+        int64_t acc = 0;
+        for (int i = 0; i < in; ++i) {
+          acc += static_cast<int64_t>(w[(static_cast<size_t>(i / 2) * out + o) * 2 + i % 2]) *
+                 static_cast<int64_t>(std::nearbyint(x[i] * inv));
+        }
+        const double want = ys[r * y_stride + o] + static_cast<double>(acc) * (m / kQ8InputLevels) * scales[o];
+        worst = std::fmax(worst, std::fabs(got[r * y_stride + o] - want) / (1 + std::fabs(want)));
+      }
+    }
+    expect(worst < 1e-6, k.name, "int8 products differ from the int64 reference", worst);
+  }
+}
+
 }  // namespace
 
 // float <-> half against the compiler's own correctly rounded _Float16 conversions.
@@ -163,6 +209,7 @@ int main() {
   for (const Kernels* k : sets) {
     if (k == nullptr) continue;
     check(*k);
+    check_int8(*k);
     std::printf("checked %s kernels\n", k->name);
   }
   return failures ? 1 : 0;

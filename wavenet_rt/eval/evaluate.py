@@ -32,7 +32,7 @@ from ..dataset.shards import load_manifest
 from ..dataset.voice_lines import write_notes_midi
 from ..engine import Engine
 from ..render import render
-from ..voice_options import add_voice_options, model_voices
+from ..voice_options import add_precision_option, add_voice_options, model_voices
 from ..weights import default_model_path, read_model_config
 from . import listening
 from . import metrics as qm
@@ -68,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0,
                    help="random seed of the renders and of the permuted-frames ablation (default 0)")
     add_voice_options(p)
+    add_precision_option(p)
     p.add_argument("--quick", action="store_true", help="one piece, 3 s, 8 windows: a smoke run")
     args = p.parse_args(argv)
     if args.quick:
@@ -206,7 +207,8 @@ def plot_spectrograms(audio: np.ndarray, reference: np.ndarray, rate: int, title
 
 def render_engine(model_path: Path, args: argparse.Namespace) -> Engine:
     """The engine the renders and probes play through: CPU, the model's voices, sleeping as `render` does."""
-    return Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after)
+    return Engine(model_path, backend="cpu", streams=max(1, args.voices), sleep_after=args.sleep_after,
+                  precision=args.precision)
 
 
 def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.Transcriber) -> list[dict]:
@@ -294,7 +296,8 @@ def other_timbre_chroma(midi: Path, reference: np.ndarray, rate: int, samples: i
 
 def warm_up(model_path: Path, args: argparse.Namespace) -> dict:
     """The first second from reset with no key down: a WaveNet 'crash' shows as a loud burst here."""
-    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices))  # every sample drawn: no sleeping
+    # every sample drawn: no sleeping
+    engine = Engine(model_path, backend="cpu", streams=max(1, args.voices), precision=args.precision)
     audio = render_piece(engine, None, engine.config.sample_rate, args)
     return {"first_second_peak_no_keys": float(np.abs(audio).max()),
             "first_second_rms_no_keys": float(np.sqrt(np.mean(audio ** 2)))}
@@ -442,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
                    "temperature": args.temperature, "seed": args.seed, "voices": args.voices,
-                   "sleep_after_s": args.sleep_after, "quick": args.quick},
+                   "sleep_after_s": args.sleep_after, "precision": args.precision, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,
                "summary": summarise(rows, nll), "targets": TARGETS,
                "listening": {"summary": heard, "probes": probe, "targets": LISTENING_TARGETS},

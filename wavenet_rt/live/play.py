@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..compose.live import add_live_options, live_source
 from ..engine import Engine
-from ..voice_options import add_voice_options, model_voices
+from ..voice_options import add_precision_option, add_voice_options, model_voices
 from ..weights import DEMO_PIECE, ModelFileError, default_model_path
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
 
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     m = p.add_argument_group("model")
     m.add_argument("--model", help="model file (default: the shipped model)")
     m.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
-    m.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="CPU engine weights (default fp32)")
+    add_precision_option(m)
     m.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature with the mod wheel at rest (full wheel doubles it; default 1.0)")
     m.add_argument("--global-id", type=int, default=0, help="starting global class (program change sets it)")
