@@ -169,6 +169,9 @@ float quantize_row(const float* x, int in, int32_t* pairs) {
   return m > 1e-30f ? m / kQ8InputLevels : 0.0f;
 }
 
+// An empty instruction that needs `v` in a register: keeps GCC from spilling a loop's accumulators.
+inline void in_register(__m256i& v) { __asm__("" : "+x"(v)); }
+
 // 8 outputs x 2 inputs of int8 weights, widened to 16 int16 lanes.
 inline __m256i load_pair_weights(const int8_t* p) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -186,6 +189,8 @@ inline void q8_block(Indices<K...>, const int8_t* w, const float* scales, int pa
     ((acc[K] = _mm256_add_epi32(acc[K], _mm256_madd_epi16(load_pair_weights(row + 16 * (K % V)),
                                                           _mm256_set1_epi32(xq[(K / V) * kQ8MaxInputs / 2 + p])))),
      ...);
+    // Pin the accumulators to registers across iterations: without this GCC spills some to the stack.
+    (in_register(acc[K]), ...);
   }
   ((_mm256_storeu_ps(y + (K / V) * y_stride + 8 * (K % V),
                      _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[K]),
@@ -213,7 +218,9 @@ inline void q8_tail(int rest, const int8_t* w, const float* scales, int pairs, i
 template <int R>
 void q8_rows(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, float* y,
              int y_stride) {
-  constexpr int V = R == 4 ? 3 : R == 3 ? 4 : R == 2 ? 6 : 8;
+  // Fewer accumulators than the float kernel: each vpmaddwd needs a register for its product before the add
+  // (an FMA accumulates in place), and R * V + V weights + R inputs must fit the 16 registers unspilled.
+  constexpr int V = R == 4 ? 2 : R == 3 ? 3 : R == 2 ? 4 : 6;
   alignas(32) int32_t xq[R * kQ8MaxInputs / 2];
   float xscale[R];
   for (int r = 0; r < R; ++r) xscale[r] = quantize_row(x + static_cast<long>(r) * x_stride, in, xq + r * kQ8MaxInputs / 2);
