@@ -50,6 +50,11 @@ def test_samplerate_resamples_the_model_rate_render_and_says_the_rate(tmp_path, 
     expected = np.clip(soxr.resample(reference, 16000, 48000), -1, 1)  # the file holds 16-bit, clipped samples
     assert len(audio) == len(expected) and np.abs(audio - expected).max() < 2e-3
     assert np.abs(audio).max() > 0.9  # the notes are there, not only silence
+    int8 = run_cli(["wavenet_rt.render", midi_file, tmp_path / "int8.wav", "--model", impulse_model_file,
+                    "--precision", "int8"])
+    assert int8.returncode == 0 and "int8 weights" in int8.stderr, int8.stderr
+    audio8, _ = soundfile.read(tmp_path / "int8.wav")  # the impulse model's notes survive the rounding
+    assert len(audio8) == len(reference) and np.abs(audio8 - reference).max() < 0.05
     bad = run_cli(["wavenet_rt.render", midi_file, tmp_path / "x.wav", "--samplerate", "0"])
     assert bad.returncode == 2 and "--samplerate" in bad.stderr
 

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     how = (f"resampled from the model's {config.sample_rate} Hz" if rate != config.sample_rate
            else "the model's rate; --samplerate HZ resamples")
-    print(f"wrote {out} ({len(audio) / rate:.2f} s at {rate} Hz, {how})", file=sys.stderr)
+    print(f"wrote {out} ({len(audio) / rate:.2f} s at {rate} Hz, {how}; played by {engine.details})", file=sys.stderr)
     return 0
 
 
