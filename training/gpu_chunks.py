@@ -10,14 +10,12 @@ import json
 import multiprocessing
 import os
 import shutil
-import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wavenet_rt.dataset.shards import load_manifest, save_manifest  # noqa: E402
+from wavenet_rt.dataset.shards import load_manifest, save_manifest  # installed: gpu_train.sh installs it first
 
 VALID_SECONDS = 600  # of lone lines, for 32 validation windows
 
