@@ -526,7 +526,7 @@ def plot(results: dict, path: Path) -> None:
 
     sizes = list(results["sizes"])
     if not sizes:  # --only-voices
-        fig, curve = plt.subplots(figsize=(6, 4))
+        fig, curve = plt.subplots(figsize=(8, 5))
         plot_voices(results["voices"], curve)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
@@ -556,20 +556,24 @@ def plot(results: dict, path: Path) -> None:
 
 
 def plot_voices(voices: dict, ax) -> None:
-    """The voice cost curve: share of the single-thread matmul rate against awake voices."""
+    """The voice cost curve: share of the single-thread matmul rate against awake voices; one colour per
+    size and thread count, one line style per precision."""
+    styles = {"fp32": "-", "fp16": ":", "int8": "--"}
+    colour = 0
     for size, data in voices["sizes"].items():
-        for precision in dict.fromkeys(r.get("precision", "fp32") for r in data["rows"]):
-            for threads in sorted({r["threads"] for r in data["rows"]}):
+        for threads in sorted({r["threads"] for r in data["rows"]}):
+            for precision in dict.fromkeys(r.get("precision", "fp32") for r in data["rows"]):
                 rows = [r for r in data["rows"] if r["threads"] == threads and r.get("precision", "fp32") == precision]
                 ax.plot([r["voices"] for r in rows], [100 * r["share_of_matmul_rate"] for r in rows], marker="o",
-                        linestyle="-" if precision == "fp32" else "--" if precision == "int8" else ":",
+                        color=f"C{colour}", linestyle=styles.get(precision, "-."),
                         label=f"{size} {precision}, {threads} thread(s)")
+            colour += 1
     ax.set_xscale("log", base=2)
     ax.set_xlabel("awake voices")
     ax.set_ylabel("% of the 1-thread fp32 matmul multiply-add rate")
     ax.set_ylim(bottom=0)
     ax.set_title("voice cost curve (per thread)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,8 @@ def test_quick_benchmark_writes_results(tmp_path):
     voices = results["voices"]
     assert voices["matmul_multiply_adds_per_s"] > 1e8
     small = voices["sizes"]["small"]
-    assert [(r["precision"], r["voices"]) for r in small["rows"]] == [(p, v) for p in ("fp32", "int8") for v in (1, 2, 4)]
+    expected = [(precision, v) for precision in ("fp32", "int8") for v in (1, 2, 4)]
+    assert [(r["precision"], r["voices"]) for r in small["rows"]] == expected
     for r in small["rows"]:  # the figures are ratios of one another, as documented
         assert r["real_time_factor"] == pytest.approx(r["samples_per_s"] / (r["voices"] * 16000))
         assert r["share_of_matmul_rate"] == pytest.approx(

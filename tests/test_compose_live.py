@@ -108,7 +108,7 @@ def test_play_compose_records_the_composed_piece(tmp_path, impulse_model_file):
 def test_play_harmonize_over_jack(jack_server, impulse_model_file, tmp_path):
     import json
 
-    from test_live import start_play, stop_play
+    from support.play_process import start_play, stop_play
 
     from wavenet_rt.compose.weights import save_composer
     from wavenet_rt.live.probe import JackProbe, note_latencies

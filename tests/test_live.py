@@ -6,28 +6,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
+from support.play_process import start_play, stop_play
 
 from wavenet_rt.live.probe import JackProbe, note_latencies
 
 pytestmark = pytest.mark.slow
-
-
-def start_play(server, model, stats, *extra):
-    env = {**os.environ, "JACK_DEFAULT_SERVER": server}
-    return subprocess.Popen([sys.executable, "-m", "wavenet_rt.play", "--model", str(model), "--midi-in",
-                             "--stats", str(stats), *map(str, extra)], env=env, stderr=subprocess.PIPE, text=True)
-
-
-def stop_play(play):
-    play.terminate()  # like Ctrl-C: play stops cleanly and writes its counters
-    _, err = play.communicate(timeout=30)
-    assert play.returncode == 0, err[-2000:]
-    return err
 
 
 def test_keys_turn_the_impulse_model_loud_and_off_turns_it_silent(jack_server, impulse_model_file, tmp_path):
