@@ -15,6 +15,11 @@ inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * lanes; }
 constexpr int kQ8InputLevels = 32767;
 constexpr int kQ8MaxInputs = 512;
 
+// Where int8 weight (input i, output o) of a matrix with `out` outputs lies: inputs in pairs, so one 16-byte
+// load holds 8 outputs x 2 inputs (the layout matmat_q8 reads). Static: the SIMD files include this header,
+// and a copy of it built with their flags must never be the one the linker keeps for portable code.
+static inline long q8_index(int i, int o, int out) { return (static_cast<long>(i / 2) * out + o) * 2 + i % 2; }
+
 struct Kernels {
   const char* name;
   int lanes;  // every vector length handed to these kernels is a multiple of it
@@ -31,7 +36,7 @@ struct Kernels {
   // int8 mode: y[r][o] += fma(float(acc), xscale_r * scales[o]) with acc = sum_i w[i][o] * q_r[i] in exact
   // integer arithmetic, where q_r[i] = nearbyint(x_r[i] * (kQ8InputLevels / m_r)), m_r = max_i |x_r[i]|,
   // xscale_r = m_r / kQ8InputLevels (q_r = 0, xscale_r = 0 for a zero row). The weights are held in pairs of
-  // inputs: w[((i / 2) * out + o) * 2 + i % 2], in rounded up to even with zero weights. Integer sums do not
+  // inputs: w[q8_index(i, o, out)], in rounded up to even with zero weights. Integer sums do not
   // depend on their order, so every kernel set gives bit-identical results. in <= kQ8MaxInputs.
   void (*matmat_q8)(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, int rows,
                     float* y, int y_stride);

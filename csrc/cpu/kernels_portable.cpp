@@ -50,18 +50,13 @@ float quantize_row(const float* x, int in, int16_t* q) {
 void matmat_q8(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, int rows,
                float* y, int y_stride) {
   int16_t q[kQ8MaxInputs];
-  int32_t acc[kQ8MaxInputs];  // the outputs, this many at a time
   for (int r = 0; r < rows; ++r) {
     const float xscale = quantize_row(x + static_cast<long>(r) * x_stride, in, q);
     float* yr = y + static_cast<long>(r) * y_stride;
-    for (int o0 = 0; o0 < out; o0 += kQ8MaxInputs) {
-      const int width = std::min(out - o0, kQ8MaxInputs);
-      std::fill(acc, acc + width, 0);
-      for (int i = 0; i < in; ++i) {
-        const int8_t* pair = w + (static_cast<long>(i / 2) * out + o0) * 2 + i % 2;
-        for (int o = 0; o < width; ++o) acc[o] += static_cast<int32_t>(pair[2 * o]) * q[i];
-      }
-      for (int o = 0; o < width; ++o) yr[o0 + o] = std::fma(static_cast<float>(acc[o]), xscale * scales[o0 + o], yr[o0 + o]);
+    for (int o = 0; o < out; ++o) {
+      int32_t acc = 0;
+      for (int i = 0; i < in; ++i) acc += static_cast<int32_t>(w[q8_index(i, o, out)]) * q[i];
+      yr[o] = std::fma(static_cast<float>(acc), xscale * scales[o], yr[o]);
     }
   }
 }

@@ -51,7 +51,7 @@ void WeightMatrix::quantize_int8() {
     scales_.data()[o] = scale;
     for (int i = 0; i < in_; ++i) {
       const float q = std::nearbyint(f32_.data()[static_cast<long>(i) * out_ + o] / scale);
-      q8_[(static_cast<size_t>(i / 2) * out_ + o) * 2 + i % 2] = static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q)));
+      q8_[q8_index(i, o, out_)] = static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q)));
     }
   }
 }
@@ -59,7 +59,7 @@ void WeightMatrix::quantize_int8() {
 float WeightMatrix::stored(int i, int o) const {
   switch (precision_) {
     case Precision::fp16: return half_to_float(f16_[static_cast<size_t>(i) * out_ + o]);
-    case Precision::int8: return q8_[(static_cast<size_t>(i / 2) * out_ + o) * 2 + i % 2] * scales_.data()[o];
+    case Precision::int8: return q8_[q8_index(i, o, out_)] * scales_.data()[o];
     default: return f32_.data()[static_cast<size_t>(i) * out_ + o];
   }
 }

@@ -41,7 +41,7 @@ class WeightMatrix {
   Precision precision_ = Precision::fp32;
   FloatBuffer f32_;
   std::vector<uint16_t> f16_;
-  std::vector<int8_t> q8_;  // input pairs: ((i / 2) * out + o) * 2 + i % 2
+  std::vector<int8_t> q8_;  // input pairs: q8_index (kernels.h)
   FloatBuffer scales_;      // int8: per output
 };
 

@@ -144,7 +144,7 @@ void check_int8(const Kernels& k) {
     std::vector<int8_t> w(static_cast<size_t>((in + 1) / 2) * out * 2, 0);
     std::vector<float> scales(out), xs(rows * stride), ys(rows * y_stride);
     for (int i = 0; i < in; ++i)
-      for (int o = 0; o < out; ++o) w[(static_cast<size_t>(i / 2) * out + o) * 2 + i % 2] = extreme ? 127 : level(rng);
+      for (int o = 0; o < out; ++o) w[wavenet_rt::cpu::q8_index(i, o, out)] = extreme ? 127 : level(rng);
     for (float& v : scales) v = std::fabs(normal(rng)) / 127;
     for (float& v : xs) v = extreme ? 3.0f : normal(rng);
     for (float& v : ys) v = normal(rng);
@@ -162,7 +162,7 @@ void check_int8(const Kernels& k) {
       for (int o = 0; o < out; ++o) {
         int64_t acc = 0;
         for (int i = 0; i < in; ++i) {
-          acc += static_cast<int64_t>(w[(static_cast<size_t>(i / 2) * out + o) * 2 + i % 2]) *
+          acc += static_cast<int64_t>(w[wavenet_rt::cpu::q8_index(i, o, out)]) *
                  static_cast<int64_t>(std::nearbyint(x[i] * inv));
         }
         const double want = ys[r * y_stride + o] + static_cast<double>(acc) * (m / kQ8InputLevels) * scales[o];
