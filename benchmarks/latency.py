@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -48,6 +49,8 @@ def parse_args(argv):
     p.add_argument("--lv2", action="store_true",
                    help="only the LV2 plugin in jalv beside play (key-to-sound at 64 and 128 frames, the soak at 128); "
                         "writes lv2-latency-*.json")
+    p.add_argument("--lv2-soak-model", type=Path, metavar="MODEL",
+                   help="with --lv2: also soak jalv playing MODEL (e.g. the shipped one) with its own voices")
     return p.parse_args(argv)
 
 
@@ -355,8 +358,8 @@ CONTROL = "midisine"  # jack_midisine's
 
 def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
     """The LV2 plugin (this checkout's bundle) in jalv on a JACK server at `period` frames, its saved state
-    choosing `model_file`: `notes` notes for latency as live_run plays them, then (if asked) a soak of dense
-    chords (jalv_soak)."""
+    choosing `model_file`: `notes` notes for latency as live_run plays them (none: no latency figures), then
+    (if asked) a soak of dense chords (jalv_soak)."""
     from wavenet_rt.live.probe import JackProbe, JackServer
     from wavenet_rt.lv2 import BUNDLE, start_jalv, write_state
 
@@ -366,12 +369,15 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     server = JackServer(f"wavenet_rt_lv2_{period}", 48000, period, log=work / f"jackd_lv2_{period}.log")
     jalv_log = work / f"jalv_{period}.log"
     with open(jalv_log, "w") as log:
-        jalv = start_jalv(server.name, state, JALV, log)
+        jalv = start_jalv(server.name, state, JALV, log, console=True)
     try:
         probe = JackProbe(server.name, notes * 0.1 + 5, name="wavenet_rt_lv2_probe")
         probe.connect(f"{JALV}:midi_in", f"{JALV}:out")
-        on, off, xruns_notes = measure_notes(probe, notes, period)
-        soak = jalv_soak(server, probe, soak_seconds) if soak_seconds else None
+        figures = {}
+        if notes:
+            on, off, xruns_notes = measure_notes(probe, notes, period)
+            figures = {**note_figures(on, off), "jack_xruns_during_notes": xruns_notes}
+        soak = jalv_soak(server, probe, soak_seconds, jalv, jalv_log) if soak_seconds else None
         probe.close()
     finally:
         jalv.terminate()
@@ -379,16 +385,26 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
         server.stop()
     if f"loaded {model_file}" not in jalv_log.read_text():
         raise RuntimeError(f"jalv did not load {model_file}: {jalv_log.read_text()[-2000:]}")
-    return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes, "soak": soak}
+    return {"period": period, "model": str(model_file), **figures, "soak": soak}
 
 
-def jalv_soak(server, probe, seconds: float) -> dict:
+def plugin_loads(jalv_log: Path, since: int = 0) -> list[float]:
+    """The plugin's load port as jalv printed it (`monitors`) after byte `since` of its log: per quarter
+    second, the most CPU time one run() took, in % of its block's duration."""
+    with open(jalv_log, "rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    return [float(v) for v in re.findall(r"^load = ([0-9.]+)$", text, re.MULTILINE)]
+
+
+def jalv_soak(server, probe, seconds: float, jalv, jalv_log: Path) -> dict:
     """`seconds` of dense chords into jalv, with a control instrument on the same server hearing the same
     notes: jack_midisine (JACK's example sine synth, next to no work). Every JACK xrun the probe sees is
     counted (as live_run's soak counts them), and jackd's own account of each says whose it was (xrun_causes).
     The plugin's are jalv's cycles still running at the deadline or finishing after it; jalv signalled but
     not yet woken is the scheduler's delay (its cycle, the plugin's run() inside, had not begun), as are all
-    the control's; "driver" is the server's timer waking late."""
+    the control's; "driver" is the server's timer waking late. The plugin's own load port says whether its
+    run() ever needed more than its block: if not, no xrun was its work's doing."""
     import subprocess
 
     env = {**os.environ, "JACK_DEFAULT_SERVER": server.name, "JACK_NO_START_SERVER": "1"}
@@ -397,10 +413,13 @@ def jalv_soak(server, probe, seconds: float) -> dict:
         probe.send_to(f"{CONTROL}:midi_in")
         messages = chord_messages(seconds, server.period)
         mark, xruns_before, sent_before = server.log_mark(), probe.xruns, len(probe.sent)
+        jalv_mark = jalv_log.stat().st_size
         probe.play(messages)
-        probe.wait_until_sent(seconds + 30)
+        with asking_for_monitors(jalv, 0.25):  # the load port's window
+            probe.wait_until_sent(seconds + 30)
         time.sleep(0.5)
         causes = server.xrun_causes(mark)
+        loads = plugin_loads(jalv_log, jalv_mark)
     finally:
         control.terminate()
         control.wait(timeout=10)
@@ -410,7 +429,32 @@ def jalv_soak(server, probe, seconds: float) -> dict:
             "xruns_by_cause": causes, "plugin_xruns": jalv.get("Running", 0) + jalv.get("finished late", 0),
             "jalv_not_woken_xruns": jalv.get("Triggered", 0), "control_xruns": sum(control_causes.values()),
             "control_running_xruns": control_causes.get("Running", 0) + control_causes.get("finished late", 0),
-            "server_xruns": sum(causes.get("driver", {}).values())}
+            "server_xruns": sum(causes.get("driver", {}).values()),
+            "plugin_load_readings": len(loads), "plugin_load_max_pct": max(loads, default=None),
+            "plugin_load_p99_pct": float(np.percentile(loads, 99)) if loads else None,
+            "plugin_blocks_over_100pct_readings": sum(v > 100 for v in loads)}
+
+
+@contextlib.contextmanager
+def asking_for_monitors(jalv, every: float):
+    """Types `monitors` into jalv's console every `every` seconds while the block runs (its main thread
+    answers; the audio thread is not involved)."""
+    import threading
+
+    done = threading.Event()
+
+    def ask():
+        while not done.wait(every):
+            jalv.stdin.write("monitors\n")
+            jalv.stdin.flush()
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        asker.join()
 
 
 def run_live(args) -> list[dict]:
@@ -451,19 +495,35 @@ def run_lv2(args) -> list[dict]:
     return rows
 
 
+def run_lv2_model_soak(model_file: Path, seconds: float) -> dict:
+    """The dense-chord soak at 128 frames with a trained model in jalv (its own voices): no latency
+    figures (the impulse detector needs the impulse model), the xruns and the plugin's load."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        soak = jalv_run(128, 0, seconds, model_file.resolve(), Path(work))["soak"]
+    print_soak(soak, model_file.name)
+    return {"period": 128, "model": str(model_file), "soak": soak}
+
+
 def print_lv2(r: dict) -> None:
     for host in ("play", "jalv"):
         k = r[host]["key_to_sound_ms"]
         print(f"{host}, {r['period']:3d}-frame periods: key-to-sound p5 {k['p5']:.2f} p50 {k['p50']:.2f} "
               f"p95 {k['p95']:.2f} max {k['max']:.2f} ms over {r[host]['notes']} notes, "
               f"{r[host]['jack_xruns_during_notes']} JACK xruns")
-    soak = r["jalv"]["soak"]
-    if soak:
-        print(f"jalv soak, {soak['seconds']:.0f} s of dense chords ({soak['midi_events_sent']} MIDI events): "
-              f"{soak['probe_jack_xruns']} JACK xruns seen; jackd found jalv running late (the plugin's) "
-              f"{soak['plugin_xruns']} times, not yet woken {soak['jalv_not_woken_xruns']}; the control instrument "
-              f"late {soak['control_xruns']} ({soak['control_running_xruns']} running); its own timer late "
-              f"{soak['server_xruns']}; {soak['xruns_by_cause']}")
+    if r["jalv"]["soak"]:
+        print_soak(r["jalv"]["soak"], "impulse model")
+
+
+def print_soak(soak: dict, model: str) -> None:
+    print(f"jalv soak ({model}), {soak['seconds']:.0f} s of dense chords ({soak['midi_events_sent']} MIDI events): "
+          f"{soak['probe_jack_xruns']} JACK xruns seen; jackd found jalv running late {soak['plugin_xruns']} "
+          f"times, not yet woken {soak['jalv_not_woken_xruns']}; the control instrument late "
+          f"{soak['control_xruns']} ({soak['control_running_xruns']} running); its own timer late "
+          f"{soak['server_xruns']}; the plugin's load port: max {soak['plugin_load_max_pct']}% "
+          f"(p99 {soak['plugin_load_p99_pct']}%) of a block over {soak['plugin_load_readings']} readings, "
+          f"{soak['plugin_blocks_over_100pct_readings']} over 100%; {soak['xruns_by_cause']}")
 
 
 def print_live(r: dict) -> None:
@@ -585,6 +645,8 @@ def main(argv=None) -> int:
                    "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
                    "model": "impulse (wavenet_rt.live.probe.impulse_model): no attack of its own", "notes": args.notes,
                    "lv2": run_lv2(args)}
+        if args.lv2_soak_model and args.soak:
+            results["lv2_model_soak"] = run_lv2_model_soak(args.lv2_soak_model, args.soak)
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
         return 0

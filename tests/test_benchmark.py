@@ -66,3 +66,6 @@ def test_lv2_part_measures_jalv_beside_play(tmp_path):
     assert soak["seconds"] == 2 and soak["midi_events_sent"] == soak["midi_events_scheduled"] > 50
     jalv = soak["xruns_by_cause"].get("wavenet_rt_jalv", {})
     assert soak["plugin_xruns"] == jalv.get("Running", 0) + jalv.get("finished late", 0)
+    # the plugin's load port, read through jalv's console about every quarter second: the impulse model's
+    # run() needs a sliver of each block
+    assert soak["plugin_load_readings"] >= 4 and 0 < soak["plugin_load_max_pct"] < 100

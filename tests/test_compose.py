@@ -140,6 +140,26 @@ def test_harmonizer_keeps_the_melody_and_is_causal(tiny_file):
     assert pitches[0] == 72 and pitches.shape == (4,)
 
 
+def test_speculation_answers_as_the_step_would(tiny_file):
+    """The live harmoniser writes each step ahead for likely keys; a key among them gets the same harmony
+    (and leaves the same state behind) as computing it when the key comes; other keys are computed then."""
+    net = load_net(tiny_file)
+    plain, ahead = Harmonizer(net, "C", seed=5), Harmonizer(net, "C", seed=5)
+    adopted = 0
+    for i, pitch in enumerate([72, 74, 76, 74, 79, 72, 60, 71, 72, 72, 84, 67]):
+        expected = plain.note(pitch)
+        list(ahead.speculate(range(pitch - 3, pitch + 2) if i % 5 != 4 else (50, 51)))  # every 5th: a miss
+        adopted += ahead.speculation is not None and pitch in ahead.speculation.pitches
+        assert np.array_equal(ahead.note(pitch), expected), i
+        for down in (True, False):  # grid steps between keys, as the live clock takes them
+            assert np.array_equal(ahead.wait(down), plain.wait(down))
+    assert adopted == 10 and ahead.relaxed == plain.relaxed
+    stale = ahead.speculate([60, 62])
+    next(stale)
+    ahead.wait(False)  # the step moved on before the speculation finished: it is dropped, not adopted
+    assert list(stale) == [] and ahead.speculation is None
+
+
 def test_lengths_and_keys():
     assert steps_for(bars=8) == 128
     assert steps_for(seconds=12, tempo=80) == 64  # 16 beats = 4 bars

@@ -70,6 +70,25 @@ def test_harmonizing_sink_adds_the_harmonizers_voices_at_the_keys_time(net):
     live.close()
 
 
+def test_harmonizing_sink_answers_nearby_keys_from_what_it_wrote_ahead(net):
+    """Between keys the clock thread writes the harmony ahead for keys near the last one: such a key is
+    answered with no model call, with the harmony a plain Harmonizer computes; a far key is computed."""
+    sink = Recorder()
+    harmonizer = Harmonizer(net, "C", seed=6)
+    live = HarmonizingSink(harmonizer, sink, tempo=1)  # no clock step during the test
+    reference = Harmonizer(net, "C", seed=6)
+    for i, pitch in enumerate([72, 74, 71, 76, 48, 50]):
+        deadline = time.monotonic() + 10
+        while i and not (harmonizer.speculation and harmonizer.speculation.done) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        before = len(sink.events)
+        live(bytes(mido.Message("note_on", note=pitch, velocity=90).bytes()), i)
+        ons = sorted(m.note for m, _, _ in sink.events[before:] if m.type == "note_on")
+        assert ons == sorted(int(p) for p in reference.note(pitch) if p), pitch
+    live.close()
+    assert live.figures(10.0)["harmonies_written_ahead"] == 4  # all but the first key and the leap to 48
+
+
 def test_harmonizing_sink_clock_advances_the_grid(net):
     harmonizer = Harmonizer(net, "C", seed=1)
     live = HarmonizingSink(harmonizer, Recorder(), tempo=1500)  # 10 ms sixteenths

@@ -120,7 +120,7 @@ def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
     assert "Class:             Instrument Plugin" in info
     for feature in ("urid#map", "worker#schedule"):
         assert f"http://lv2plug.in/ns/ext/{feature}" in info.split("Optional Features")[0]
-    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify"):
+    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify", "load"):
         assert f"Symbol:      {symbol}\n" in info
     assert "http://lv2plug.in/ns/ext/state#interface" in info and "http://lv2plug.in/ns/ext/worker#interface" in info
 
@@ -128,7 +128,8 @@ def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
 @pytest.mark.parametrize("rate,blocks", [(44100, "1"), (44100, "37,1,512,5"), (48000, "128"), (48000, "1,255,3,1024")])
 def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, rendered, rate, blocks):
     """Same notes at the same instants, same seed: the plugin's output is the render resampled by the same
-    resampler, up to the render file's 16-bit rounding; run() neither allocates nor locks."""
+    resampler, up to the render file's 16-bit rounding; run() neither allocates nor locks; its load port
+    tells the truth."""
     audio, stats, log = play(lv2_path, tmp_path, midi_file, rate, blocks)
     expected = resampled(lv2_path, tmp_path, rendered, rate)
     n = min(len(audio), len(expected))
@@ -140,6 +141,10 @@ def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, re
     assert error < 2e-4, f"plugin and render differ by up to {error}"
     assert stats["allocations"] == 0 and stats["locks"] == 0
     assert stats["latency"] == round(8 / MODEL_RATE * rate)  # the resampler's group delay: 16 taps / 2
+    # the load port against the host's own clock around each run() (which holds the plugin's): per quarter
+    # second, never above the host's figure and close to it
+    assert stats["load_windows"] >= 4 * SECONDS - 1
+    assert stats["load_above_host"] <= 1e-3 and stats["load_min_ratio"] > 0.8
     assert "loaded" in log and stats["announced"].endswith("wavenet_rt.lv2/default.safetensors")
 
 

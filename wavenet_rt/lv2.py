@@ -59,13 +59,17 @@ def write_state(folder: Path, model: Path) -> Path:
     return folder
 
 
-def start_jalv(server: str, state: Path, name: str, log, lv2_path: Path = BUNDLE.parent) -> subprocess.Popen:
+def start_jalv(server: str, state: Path, name: str, log, lv2_path: Path = BUNDLE.parent,
+               console: bool = False) -> subprocess.Popen:
     """jalv on JACK server `server` as client `name`, running the plugin found in `lv2_path` (by default the
-    bundle this checkout built) from the saved state in `state` (write_state); its messages go to `log`."""
+    bundle this checkout built) from the saved state in `state` (write_state); its messages go to `log`.
+    With `console`, jalv reads its commands from a pipe (`monitors` prints the output controls, e.g.
+    "load = 3.2") and writes line by line, so the log can be read while it runs."""
     env = {**os.environ, "LV2_PATH": f"{lv2_path}:/usr/lib/lv2:/usr/local/lib/lv2", "JACK_DEFAULT_SERVER": server,
            "JACK_NO_START_SERVER": "1"}
-    return subprocess.Popen(["jalv", "-i", "-n", name, "-l", str(state)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
+    command = ["stdbuf", "-oL", "jalv"] if console else ["jalv", "-i"]
+    return subprocess.Popen([*command, "-n", name, "-l", str(state)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.PIPE if console else None, text=True)
 
 
 def main(argv: list[str] | None = None) -> int:

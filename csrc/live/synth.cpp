@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/futex.h"
+#include "core/thread_cpu_time.h"
 
 namespace wavenet_rt {
 namespace {
@@ -37,14 +38,6 @@ const SynthOptions& checked(const SynthOptions& o) {
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// CPU time this thread has run: unlike wall time, not inflated when the host preempts the thread
-// (a shared VM steals the CPU for milliseconds at a time). A clock read, no lock and no allocation.
-int64_t thread_cpu_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 void atomic_max(std::atomic<double>& value, double candidate) {

@@ -25,6 +25,7 @@
 
 #include "core/engine.h"
 #include "core/model_file.h"
+#include "core/thread_cpu_time.h"
 #include "live/performer.h"
 #include "live/resampler.h"
 
@@ -39,7 +40,7 @@ constexpr int kBlock = 256;         // model samples per performer call
 constexpr int kMidiCapacity = 4096; // MIDI messages waiting for their frame, preallocated
 constexpr size_t kMaxPath = 4096;
 
-enum Port { kMidiIn = 0, kAudioOut, kGainDb, kTemperature, kVoices, kSleep, kLatency, kNotify, kPorts };
+enum Port { kMidiIn = 0, kAudioOut, kGainDb, kTemperature, kVoices, kSleep, kLatency, kNotify, kLoad, kPorts };
 
 // One model playing at the host's rate: everything a voices/sleep/model change rebuilds, made in the worker.
 struct Player {
@@ -83,12 +84,18 @@ struct Plugin {
   float* out = nullptr;
   const float* control[kPorts] = {};
   float* latency = nullptr;
+  float* load = nullptr;
 
   Player* player = nullptr;
   char path[kMaxPath] = {};  // the model chosen last (saved in the state), loaded or not
   bool loading = false;      // a load is in the worker: no second one until it answers
   bool announce = true;      // tell the host (notify port) which model is chosen: at start, on change, on patch:Get
   LoadRequest request{};     // run()'s message to the worker, preallocated
+  // The load port: the largest share of its block's duration that one run() spent computing (CPU time, in
+  // %), over each quarter second of host frames; shown once that quarter second is complete.
+  double load_peak = 0;
+  int64_t load_frames = 0;
+  float load_shown = 0;
 };
 
 std::string bundle_path(const char* b) {
@@ -252,11 +259,12 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
   else if (port == kAudioOut) p->out = static_cast<float*>(data);
   else if (port == kLatency) p->latency = static_cast<float*>(data);
   else if (port == kNotify) p->notify = static_cast<LV2_Atom_Sequence*>(data);
+  else if (port == kLoad) p->load = static_cast<float*>(data);
   else if (port < kPorts) p->control[port] = static_cast<const float*>(data);
 }
 
-void run(LV2_Handle h, uint32_t n) {
-  Plugin* p = static_cast<Plugin*>(h);
+// One block: MIDI and parameter messages, then the audio.
+void run_block(Plugin* p, uint32_t n) {
   Player* pl = p->player;
   if (p->latency) {
     *p->latency = pl ? static_cast<float>(std::round(pl->resampler->delay_seconds() * p->rate)) : 0.0f;
@@ -298,6 +306,27 @@ void run(LV2_Handle h, uint32_t n) {
     const float gain = std::pow(10.0f, gain_db / 20.0f);
     for (uint32_t i = 0; i < n; ++i) p->out[i] *= gain;
   }
+}
+
+// A run() whose compute exceeds its block's duration makes the host late whatever else runs: the load port
+// tells a performer (and the soak in benchmarks/latency.py) whether the plugin's own work ever came near.
+void measure_load(Plugin* p, int64_t cpu_ns, uint32_t n) {
+  if (n == 0) return;
+  p->load_peak = std::max(p->load_peak, 100.0 * 1e-9 * static_cast<double>(cpu_ns) * p->rate / n);
+  p->load_frames += n;
+  if (p->load_frames * 4 >= static_cast<int64_t>(p->rate)) {
+    p->load_shown = static_cast<float>(p->load_peak);
+    p->load_peak = 0;
+    p->load_frames = 0;
+  }
+  if (p->load) *p->load = p->load_shown;
+}
+
+void run(LV2_Handle h, uint32_t n) {
+  Plugin* p = static_cast<Plugin*>(h);
+  const int64_t started = thread_cpu_ns();
+  run_block(p, n);
+  measure_load(p, thread_cpu_ns() - started, n);
 }
 
 void cleanup(LV2_Handle h) {

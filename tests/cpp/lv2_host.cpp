@@ -1,7 +1,7 @@
 // An offline LV2 host on the lilv C API, for tests/test_lv2.py: finds the plugin through LV2_PATH like any
 // host, feeds it MIDI in blocks of the sizes asked for, runs its worker between blocks, and counts every
 // allocation and mutex lock made inside run() and work_response() (it replaces malloc and
-// pthread_mutex_lock: alloc_counter.h). Also saves and restores its state through lilv, and
+// pthread_mutex_lock: alloc_counter.h), and times each run() from outside to check the plugin's load port. Also saves and restores its state through lilv, and
 // offers the two independent references the tests need: the resampler alone and the C++ model reader.
 //   lv2_host play URI RATE BLOCKS EVENTS FRAMES OUT.f32 [--model PATH] [--set SYMBOL=VALUE]...
 //   lv2_host state URI MODEL          lv2_host resample IN_RATE OUT_RATE IN.f32 OUT.f32
@@ -18,6 +18,7 @@
 #include <lv2/worker/worker.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdarg>
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "core/model_file.h"
+#include "core/thread_cpu_time.h"
 #include "live/resampler.h"
 
 #include "alloc_counter.h"
@@ -126,8 +128,15 @@ struct Instance {
   std::string announced;  // the model path the plugin last named on its notify port
   LV2_Atom_Forge forge;
   long work_allocations = 0;  // made by the worker's work(), outside run()
+  // The load port checked from outside: each run()'s CPU time as a share of its block, the peak per quarter
+  // second of frames (the port's window), beside what the port shows when that quarter second completes.
+  double rate;
+  uint32_t load_port;
+  double window_peak = 0;
+  int64_t window_frames = 0;
+  struct { long windows = 0; double port_max = 0, host_max = 0, min_ratio = INFINITY, above = 0; } load;
 
-  Instance(Host& h, double rate, int max_block) : host(h) {
+  Instance(Host& h, double rate_, int max_block) : host(h), rate(rate_), load_port(h.port("load")) {
     instance = lilv_plugin_instantiate(h.plugin, rate, h.features);
     if (!instance) die("instantiation failed");
     worker = static_cast<const LV2_Worker_Interface*>(lilv_instance_get_extension_data(instance, LV2_WORKER__interface));
@@ -188,13 +197,29 @@ struct Instance {
     }
   }
 
+  void check_load(int64_t cpu_ns, uint32_t n) {
+    window_peak = std::max(window_peak, 100.0 * 1e-9 * static_cast<double>(cpu_ns) * rate / n);
+    window_frames += n;
+    if (window_frames * 4 < static_cast<int64_t>(rate)) return;
+    const double shown = controls[load_port];
+    ++load.windows;
+    load.port_max = std::max(load.port_max, shown);
+    load.host_max = std::max(load.host_max, window_peak);
+    load.min_ratio = std::min(load.min_ratio, shown / window_peak);
+    load.above = std::max(load.above, shown - window_peak);  // the port's run() is inside the host's
+    window_peak = 0;
+    window_frames = 0;
+  }
+
   // One cycle: run() and the worker's answers counted; then the worker does its queued work (not counted).
   void cycle(uint32_t n) {
     lv2_atom_forge_pop(&forge, &sequence);
     auto* out_seq = reinterpret_cast<LV2_Atom_Sequence*>(notify);
     out_seq->atom = {sizeof(notify) - sizeof(LV2_Atom), host.urids.id(LV2_ATOM__Chunk)};  // capacity, for the plugin
     counting.store(true);
+    const int64_t started = wavenet_rt::thread_cpu_ns();
     lilv_instance_run(instance, n);
+    check_load(wavenet_rt::thread_cpu_ns() - started, n);
     for (int i = 0; i < host.responses.count; ++i) {
       worker->work_response(lilv_instance_get_handle(instance), host.responses.sizes[i], host.responses.data[i]);
     }
@@ -297,8 +322,10 @@ int play(int argc, char** argv) {
   std::FILE* f = std::fopen(argv[7], "wb");
   if (!f || std::fwrite(audio.data(), sizeof(float), audio.size(), f) != audio.size()) die("cannot write output");
   std::fclose(f);
-  std::printf("cycles %ld allocations %ld locks %ld latency %g work_allocations %ld announced %s\n", cycles,
+  std::printf("cycles %ld allocations %ld locks %ld latency %g work_allocations %ld load_windows %ld "
+              "load_port_max %g load_host_max %g load_min_ratio %g load_above_host %g announced %s\n", cycles,
               allocations.load(), locks.load(), inst.controls[host.port("latency")], inst.work_allocations,
+              inst.load.windows, inst.load.port_max, inst.load.host_max, inst.load.min_ratio, inst.load.above,
               inst.announced.c_str());
   return 0;
 }

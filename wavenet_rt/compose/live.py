@@ -14,9 +14,11 @@ import numpy as np
 from ..live.midi import Sink
 from .midi_out import CHANNEL
 from .sampler import Composer, Harmonizer
-from .tokens import STEPS_PER_QUARTER
+from .tokens import HIGH, LOW, STEPS_PER_QUARTER
 
 LEAD_NS = 5_000_000  # hand messages over this early; their timestamps carry the exact time (as FilePlayer)
+SPECULATE_SEMITONES = 7  # a melody mostly moves within a fifth: 15 keys written ahead per step
+DONE = object()  # what next() gives for a finished speculation
 
 
 def changes(before: np.ndarray, after: np.ndarray, restruck: np.ndarray, velocity: int = 80,
@@ -91,7 +93,9 @@ class ComposerPlayer:
 class HarmonizingSink:
     """A Sink that passes every message on and answers each melody key with the Harmonizer's three lower
     voices, stamped with the key's time; a clock thread advances the model's grid at `tempo` while the key
-    is held or released, so it hears rhythm as well as pitch. One melody line: a new key ends the last."""
+    is held or released, so it hears rhythm as well as pitch, and between steps writes the harmony ahead for
+    the keys within SPECULATE_SEMITONES of the last one, so such a key is answered at once. One melody
+    line: a new key ends the last."""
 
     def __init__(self, harmonizer: Harmonizer, sink: Sink, tempo: float) -> None:
         self.harmonizer, self.sink = harmonizer, sink
@@ -100,7 +104,11 @@ class HarmonizingSink:
         self.sounding = np.zeros(4, dtype=np.int64)  # what this sink has sounded (S, B, A, T)
         self.latencies_ns: list[int] = []  # per melody key: from its time stamp to the harmony handed over
         # (the synth places both at the stamp + its queue depth: the same block while this stays below that)
+        self.last_key = 72  # where the speculation centres until a key is struck
+        self._ahead = None  # the speculation under way (Harmonizer.speculate), one model call per next()
+        self._keys_waiting = 0
         self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._clock = threading.Thread(target=self._tick, name="harmonizer-clock", daemon=True)
         self._clock.start()
@@ -112,7 +120,9 @@ class HarmonizingSink:
         if not (on or off):
             self.sink(message, time_ns)
             return
+        self._keys_waiting += 1  # the clock thread lets us in between its model calls (a Lock is not fair)
         with self._lock:
+            self._keys_waiting -= 1
             if on:  # the melody first, at once; the harmony after the model has chosen it, with the same stamp
                 melody = np.array([message[1], 0, 0, 0])
                 for m in changes(self.sounding, melody, np.ones(4, dtype=bool), message[2], range(1)):
@@ -127,22 +137,38 @@ class HarmonizingSink:
                 return  # the release of a key a newer one already replaced
             for m in messages:
                 self.sink(bytes(m.bytes()), time_ns)
-            if on:
+            if on:  # a step was taken: write the next one ahead (a release takes none: what is written holds)
                 self.latencies_ns.append(time.monotonic_ns() - time_ns)
-            self.harmonizer.prefetch()
+                self.last_key = message[1]
+                self._ahead = self.harmonizer.speculate(self._candidates())
             self._next_tick = time.monotonic() + self.step_s
+        self._wake.set()
+
+    def _candidates(self) -> range:
+        return range(max(LOW, self.last_key - SPECULATE_SEMITONES), min(HIGH, self.last_key + SPECULATE_SEMITONES) + 1)
 
     def _tick(self) -> None:
+        """The clock thread: a grid step when one is due; otherwise one model call of the speculation, under
+        the lock, so a key waits for at most one call; idle until the next step when nothing is left."""
         self._next_tick = time.monotonic() + self.step_s
-        while not self._stop.wait(max(0.0, self._next_tick - time.monotonic())):
+        while not self._stop.is_set():
             with self._lock:
                 if time.monotonic() >= self._next_tick:
                     self.harmonizer.wait(down=bool(self.melody))
-                    self.harmonizer.prefetch()
                     self._next_tick += self.step_s
+                    self._ahead = self.harmonizer.speculate(self._candidates())
+                if self._ahead is not None and next(self._ahead, DONE) is DONE:
+                    self._ahead = None
+                idle = self._ahead is None
+            if idle:
+                self._wake.wait(max(0.0, self._next_tick - time.monotonic()))
+                self._wake.clear()
+            while self._keys_waiting and not self._stop.is_set():  # a key is at the lock: let it in first
+                time.sleep(0.0002)
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._clock.join(timeout=5)
         all_off(self.sink)
 
@@ -152,7 +178,8 @@ class HarmonizingSink:
         ms = np.array(self.latencies_ns, dtype=float) / 1e6
         if not len(ms):
             return {"harmonies": 0}
-        return {"harmonies": len(ms), "harmony_ms_p50": float(np.median(ms)),
+        return {"harmonies": len(ms), "harmonies_written_ahead": self.harmonizer.answered_ahead,
+                "harmony_ms_p50": float(np.median(ms)),
                 "harmony_ms_p99": float(np.percentile(ms, 99)), "harmony_ms_max": float(ms.max()),
                 "harmonies_after_queue_depth": int((ms > queue_ms).sum())}
 
@@ -173,12 +200,17 @@ def live_source(args, push: Sink):
     """What --compose / --harmonize put between the synth's sink and the MIDI: (a ComposerPlayer to start once
     the synth plays, or None; the sink MIDI input should use; what to call at the end, or None: it returns
     figures for `--stats`, or None)."""
+    from threadpoolctl import threadpool_limits
+
     from .sampler import load_net
 
     if args.compose and (args.midi_in is not None or args.midi_file):
         raise ValueError("--compose plays on its own: drop --midi-in / --midi-file")
     if args.harmonize and args.midi_in is None:
         raise ValueError("--harmonize needs a melody from --midi-in")
+    # The composer's batched products would start BLAS threads that spin on the cores the engine needs
+    # (27,451 underruns in 5 minutes of --harmonize on 2 cores, against 1,296 before batching): one thread.
+    threadpool_limits(1, user_api="blas")
     if args.compose:
         player = ComposerPlayer(Composer(load_net(args.composer), args.key, args.seed), args.tempo, push)
         return player, push, player.stop

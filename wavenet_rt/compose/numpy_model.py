@@ -1,7 +1,10 @@
 # The composer network in NumPy, for composing without torch: a whole-window forward (NLL, tests) and an
 # incremental one token at a time with a ring key/value cache of `context` tokens per layer, so a stream
-# runs without end in constant memory and time per token. Same function as model.py (tests compare).
+# runs without end in constant memory and time per token; and branches: several continuations of a stream
+# computed together, one of which may be adopted. Same function as model.py (tests compare).
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -27,8 +30,13 @@ def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (x - mu) / np.sqrt(var + 1e-5) * w + b
 
 
+# Constants are Python floats: NumPy 2 keeps a float32 array float32 with them, where a NumPy float64
+# scalar (np.sqrt(...)) turns the product, and every layer after it, into float64.
+GELU_SCALE = math.sqrt(2 / math.pi)
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.tanh(GELU_SCALE * (x + 0.044715 * x * x * x)))
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -86,7 +94,7 @@ class NumpyComposerNet:
                 lo = max(0, a - c.context + 1)
                 offset = np.arange(a, b)[:, None] - np.arange(lo, b)[None, :]  # query minus key position
                 mask = np.where((offset >= 0) & (offset < c.context), 0, -np.inf).astype(self.dtype)
-                scores = q[:, a:b] @ k[:, lo:b].transpose(0, 2, 1) / np.sqrt(c.head_dim) + mask
+                scores = q[:, a:b] @ k[:, lo:b].transpose(0, 2, 1) * c.head_dim ** -0.5 + mask
                 att[:, a:b] = softmax(scores) @ v[:, lo:b]
             x = self._block_tail(i, x, att.transpose(1, 0, 2).reshape(t, c.d_model))
         return self._logits(x)
@@ -115,8 +123,68 @@ class Stream:
         for i in range(c.layers):
             q, k, v = net._qkv(i, x, angles)
             self.kt[i, :, :, slot], self.v[i, :, slot] = k[:, 0], v[:, 0]
-            scores = q @ self.kt[i, :, :, :n] / np.sqrt(c.head_dim)  # (H, 1, n)
+            scores = q @ self.kt[i, :, :, :n] * c.head_dim ** -0.5  # (H, 1, n)
             att = softmax(scores) @ self.v[i, :, :n]  # (H, 1, hd)
             x = net._block_tail(i, x, att.reshape(1, c.d_model))
         self.position += 1
         return net._logits(x)[0]
+
+    def branch(self, count: int) -> Branches:
+        """`count` continuations of this stream from where it stands, computed together (Branches.step); the
+        stream itself is left as it is until one is adopted."""
+        return Branches(self, count)
+
+    def adopt(self, branches: Branches, b: int) -> None:
+        """Continues this stream as branch `b` went on: its keys and values join the ring."""
+        c = self.net.config
+        for j in range(branches.steps):
+            slot = (self.position + j) % c.context
+            self.kt[:, :, :, slot] = branches.k[j][:, :, b]
+            self.v[:, :, slot] = branches.v[j][:, :, b]
+        self.position += branches.steps
+
+
+class Branches:
+    """Continuations of a stream that share its cache: each step attends to the stream's last positions (as
+    many as the context still reaches) and to the branch's own keys and values."""
+
+    def __init__(self, stream: Stream, count: int):
+        self.stream, self.count = stream, count
+        self.k: list[np.ndarray] = []  # per step: (layers, H, B, hd)
+        self.v: list[np.ndarray] = []
+
+    @property
+    def steps(self) -> int:
+        return len(self.k)
+
+    def step(self, prevs: np.ndarray, voice: int, phase: int, key: int) -> np.ndarray:
+        """Logits (B, vocab) of each branch's next token, given each branch's token before it: what
+        Stream.step would give on a copy of the stream that had taken that branch."""
+        stream, net, c = self.stream, self.stream.net, self.stream.net.config
+        b = self.count
+        position = stream.position + self.steps
+        x = net.embed(np.asarray(prevs), np.full(b, voice), np.full(b, phase), key)  # (B, D)
+        angles = rotary_angles(np.full(b, position), c.head_dim)
+        n = min(stream.position, c.context)
+        hidden = self._hidden_slots(position, n)  # (n,): 0 where the query still sees the slot, else -inf
+        k_new = np.empty((c.layers, c.heads, b, c.head_dim), dtype=net.dtype)
+        v_new = np.empty_like(k_new)
+        for i in range(c.layers):
+            q, k_new[i], v_new[i] = net._qkv(i, x, angles)  # (H, B, hd)
+            own_k = np.stack([kk[i] for kk in self.k] + [k_new[i]], axis=2)  # (H, B, j, hd)
+            own_v = np.stack([vv[i] for vv in self.v] + [v_new[i]], axis=2)
+            scores = np.concatenate([q @ stream.kt[i, :, :, :n] + hidden,  # (H, B, n): one product per head
+                                     np.einsum("hbd,hbjd->hbj", q, own_k)], axis=-1) * c.head_dim ** -0.5
+            weights = softmax(scores)
+            att = weights[..., :n] @ stream.v[i, :, :n] + np.einsum("hbj,hbjd->hbd", weights[..., n:], own_v)
+            x = net._block_tail(i, x, att.transpose(1, 0, 2).reshape(b, c.d_model))
+        self.k.append(k_new)
+        self.v.append(v_new)
+        return net._logits(x)
+
+    def _hidden_slots(self, position: int, n: int) -> np.ndarray:
+        """Over the stream's n filled ring slots: 0 where a query at `position` still sees the position the
+        slot holds (within the context), -inf where the branch's own positions have pushed it out."""
+        c, last = self.stream.net.config, self.stream.position - 1
+        held = last - (last - np.arange(n)) % c.context  # the position each slot holds
+        return np.where(held > position - c.context, 0.0, -np.inf).astype(self.stream.net.dtype)

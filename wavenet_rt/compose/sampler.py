@@ -4,6 +4,7 @@
 # voice-leading rules (rules.py) forbid the tokens that would break them.
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class _Writer:
         self.step_index = phase  # sixteenths since a bar started: 0 begins on a downbeat
         self.relaxed = 0  # voices for which no token kept every rule (the crossing rule was dropped)
         self._soprano_logits: np.ndarray | None = None  # see prefetch
+        self.speculation: Speculation | None = None  # Harmonizer: this step's answers to likely keys
         self.framed: set[int] = set()  # step indices held to the tonic chord (Composer)
 
     def prefetch(self) -> None:
@@ -82,40 +84,47 @@ class _Writer:
         if self._soprano_logits is None:
             self._soprano_logits = self.stream.step(self.prev_token, 0, self.step_index % STEPS_PER_BAR, self.key)
 
-    def _feed(self, voice: int, forced: int | None, now: np.ndarray, decided: list[int]) -> int:
+    def _feed(self, voice: int, forced: int | None, now: np.ndarray) -> int:
         if voice == 0:
             self.prefetch()
             logits, self._soprano_logits = self._soprano_logits, None
         else:
             logits = self.stream.step(self.prev_token, voice, self.step_index % STEPS_PER_BAR, self.key)
-        if forced is not None:
-            token = forced
-        else:
-            mask = None
-            if self.rules:
-                mask = allowed(voice, self.sounding, now, decided)
-                if mask.sum() <= 1:  # only REST left: give up on crossing before giving up on the voice
-                    mask = allowed(voice, self.sounding, now, decided, crossing=False)
-                    self.relaxed += 1
-            if self.rules and self.step_index in self.framed:
-                chord = tonic_chord(self.key, voice, self.sounding[voice])
-                if mask is not None:
-                    chord &= mask
-                if chord.any():  # else the rules win: the voice moves as the model says
-                    mask = chord
-            token = choose(logits, mask, self.temperature, self.top_p, self.rng)
-        now[voice] = 0 if token == REST else self.sounding[voice] if token == HOLD else token_pitch(token)
+        token, relaxed = (forced, False) if forced is not None else self._pick(voice, logits, now, self.rng)
+        self.relaxed += relaxed
+        self._sound(voice, token, now)
         self.prev_token = token
         return token
+
+    def _pick(self, voice: int, logits: np.ndarray, now: np.ndarray, rng: np.random.Generator) -> tuple[int, bool]:
+        """The voice's token under the rules (the voices above it already in `now`), and whether the crossing
+        rule had to be dropped to find one."""
+        mask, relaxed = None, False
+        if self.rules:
+            mask = allowed(voice, self.sounding, now, list(range(voice)))
+            if mask.sum() <= 1:  # only REST left: give up on crossing before giving up on the voice
+                mask = allowed(voice, self.sounding, now, list(range(voice)), crossing=False)
+                relaxed = True
+        if self.rules and self.step_index in self.framed:
+            chord = tonic_chord(self.key, voice, self.sounding[voice])
+            if mask is not None:
+                chord &= mask
+            if chord.any():  # else the rules win: the voice moves as the model says
+                mask = chord
+        return choose(logits, mask, self.temperature, self.top_p, rng), relaxed
+
+    def _sound(self, voice: int, token: int, now: np.ndarray) -> None:
+        now[voice] = 0 if token == REST else self.sounding[voice] if token == HOLD else token_pitch(token)
 
     def _step(self, forced: tuple[int | None, ...]) -> np.ndarray:
         """One grid step; `forced`: per voice (S, B, A, T) a token to take as given, or None to sample."""
         now = np.zeros(4, dtype=np.int64)
         tokens = np.zeros(4, dtype=np.int64)
         for voice in range(4):
-            tokens[voice] = self._feed(voice, forced[voice], now, list(range(voice)))
+            tokens[voice] = self._feed(voice, forced[voice], now)
         self.sounding = now
         self.step_index += 1
+        self.speculation = None
         return tokens
 
 
@@ -149,6 +158,7 @@ class Harmonizer(_Writer):
     def __init__(self, net: NumpyComposerNet | None = None, key: int | str = "C", seed: int = 0,
                  temperature: float = 1.0, top_p: float = 0.95, rules: bool = True, phase: int = 0):
         super().__init__(net, key, seed, temperature, top_p, rules, phase)
+        self.answered_ahead = 0  # keys whose answer a speculation had written
 
     def step(self, soprano: int) -> np.ndarray:
         """soprano: the melody's token for this step (REST, HOLD or a note token) -> (4,) tokens S, B, A, T."""
@@ -160,9 +170,59 @@ class Harmonizer(_Writer):
         return self._step((HOLD if down else REST,) * 4)
 
     def note(self, pitch: int) -> np.ndarray:
-        """A melody key struck now: the step's four MIDI pitches (S, B, A, T; 0 where a voice rests)."""
-        self.step(pitch_token(pitch))
+        """A melody key struck now: the step's four MIDI pitches (S, B, A, T; 0 where a voice rests). A key
+        the finished speculation holds costs no model call: its answer was written ahead, the same one."""
+        spec = self.speculation
+        if spec is not None and spec.done and pitch in spec.pitches:
+            self._adopt(spec, spec.pitches.index(pitch))
+            self.answered_ahead += 1
+        else:
+            self.step(pitch_token(pitch))
         return self.sounding.copy()
+
+    def speculate(self, pitches) -> Iterator[None]:
+        """Writes ahead this step's answer to each of `pitches` (distinct MIDI pitches), all together: one
+        batched model call per lower voice. A generator: each next() does one call, so a caller can let a
+        key in between; the work is dropped when the step moves on before it is done."""
+        self.prefetch()
+        spec = self.speculation = Speculation(self, [int(p) for p in pitches])
+        for voice in range(1, 4):
+            if self.speculation is not spec:  # a step was taken meanwhile: this is stale
+                return
+            logits = spec.branches.step(spec.tokens[:, voice - 1], voice, self.step_index % STEPS_PER_BAR, self.key)
+            for b, rng in enumerate(spec.rngs):
+                token, relaxed = self._pick(voice, logits[b], spec.now[b], rng)
+                spec.tokens[b, voice], spec.relaxed[b] = token, spec.relaxed[b] + relaxed
+                self._sound(voice, token, spec.now[b])
+            yield
+        spec.done = True
+
+    def _adopt(self, spec: Speculation, b: int) -> None:
+        """Takes branch b of a finished speculation as this step, as _step would have taken it."""
+        self._soprano_logits = None  # the soprano was given: its logits were not needed
+        self.stream.adopt(spec.branches, b)
+        self.rng, self.relaxed = spec.rngs[b], self.relaxed + int(spec.relaxed[b])
+        self.prev_token = int(spec.tokens[b, 3])
+        self.sounding = spec.now[b].copy()
+        self.step_index += 1
+        self.speculation = None
+
+
+class Speculation:
+    """One step written ahead for several soprano pitches: per pitch the tokens, what sounds, the sampler's
+    random state and the model's continuation (a branch of the stream)."""
+
+    def __init__(self, harmonizer: Harmonizer, pitches: list[int]):
+        self.pitches = pitches
+        n = len(pitches)
+        self.tokens = np.zeros((n, 4), dtype=np.int64)
+        self.tokens[:, 0] = [pitch_token(p) for p in pitches]
+        self.now = np.zeros((n, 4), dtype=np.int64)
+        self.now[:, 0] = pitches
+        self.relaxed = np.zeros(n, dtype=np.int64)
+        self.rngs = [copy.deepcopy(harmonizer.rng) for _ in pitches]  # each draws what _step would draw
+        self.branches = harmonizer.stream.branch(n)
+        self.done = False
 
 
 def steps_for(bars: float | None = None, seconds: float | None = None, tempo: float = 90.0) -> int:
