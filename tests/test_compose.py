@@ -1,6 +1,7 @@
 # The composer: NumPy inference (ring KV cache) against the PyTorch model in float64, sampling (seed,
 # temperature, top-p), the voice-leading rules holding in what it writes, the harmoniser's causality, the
 # model file's checks and the compose command end to end. Tiny random models: no training needed.
+import copy
 import subprocess
 import sys
 
@@ -62,6 +63,32 @@ def test_stream_equals_torch_forward_and_runs_past_the_context():
     # float32 (what composing uses) stays close to the float64 reference
     f32 = NumpyComposerNet(TINY, tensors(torch_net)).stream()
     np.testing.assert_allclose([f32.step(p, v, f, 7) for p, v, f in zip(prev, voice, phase)], steps, atol=1e-3)
+
+
+def test_branches_compute_what_a_copy_of_the_stream_would():
+    """Several continuations computed together (the harmoniser's speculation): each branch's logits are a
+    stepped copy's, with the ring not yet full and wrapped, and a stream that adopts a branch goes on as
+    the copy does; a branch that no longer fits its stream is refused."""
+    net = NumpyComposerNet(TINY, tensors(random_net(0.3)), np.float64)
+    prev, voice, phase = inputs(3 * TINY.context, seed=3)
+    for filled in (2, TINY.context - 1, 2 * TINY.context + 3):
+        stream = net.stream()
+        for p, v, f in zip(prev[:filled], voice[:filled], phase[:filled]):
+            stream.step(p, v, f, 5)
+        branches = stream.branch(4)
+        tokens = np.random.default_rng(filled).integers(0, TINY.vocab, (3, 4))
+        logits = [branches.step(tokens[j], 1 + j, 9, 5) for j in range(3)]
+        for b in range(4):
+            copy_ = copy.deepcopy(stream)
+            expected = [copy_.step(int(tokens[j, b]), 1 + j, 9, 5) for j in range(3)]
+            np.testing.assert_allclose([step[b] for step in logits], expected, atol=1e-12)
+        copy_ = copy.deepcopy(stream)
+        for j in range(3):
+            copy_.step(int(tokens[j, 2]), 1 + j, 9, 5)
+        stream.adopt(branches, 2)
+        np.testing.assert_allclose(stream.step(7, 0, 10, 5), copy_.step(7, 0, 10, 5), atol=1e-12)
+        with pytest.raises(ValueError):
+            stream.adopt(branches, 1)  # the stream has moved on
 
 
 def test_choose_temperature_and_top_p():

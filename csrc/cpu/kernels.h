@@ -8,7 +8,8 @@
 
 namespace wavenet_rt::cpu {
 
-inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * lanes; }
+// Static, as q8_index below: a copy built with a SIMD file's flags must never serve portable code.
+static inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * lanes; }
 
 // The int8 mode's inputs are quantized per vector to 16-bit integers (+-kQ8InputLevels): with int8 weights,
 // a sum over at most kQ8MaxInputs products cannot overflow int32 (127 * 32767 * 512 < 2^31).

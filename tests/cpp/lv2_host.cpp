@@ -198,6 +198,7 @@ struct Instance {
   }
 
   void check_load(int64_t cpu_ns, uint32_t n) {
+    if (n == 0) return;  // as the plugin: an empty block has no duration to share
     window_peak = std::max(window_peak, 100.0 * 1e-9 * static_cast<double>(cpu_ns) * rate / n);
     window_frames += n;
     if (window_frames * 4 < static_cast<int64_t>(rate)) return;

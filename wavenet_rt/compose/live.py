@@ -106,7 +106,9 @@ class HarmonizingSink:
         # (the synth places both at the stamp + its queue depth: the same block while this stays below that)
         self.last_key = 72  # where the speculation centres until a key is struck
         self._ahead = None  # the speculation under way (Harmonizer.speculate), one model call per next()
-        self._keys_waiting = 0
+        self._keys_waiting = 0  # MIDI threads at the lock
+        self._waiting_lock = threading.Lock()
+        self._next_tick = time.monotonic() + self.step_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -120,9 +122,11 @@ class HarmonizingSink:
         if not (on or off):
             self.sink(message, time_ns)
             return
-        self._keys_waiting += 1  # the clock thread lets us in between its model calls (a Lock is not fair)
+        with self._waiting_lock:  # the clock thread lets us in between its model calls (a Lock is not fair)
+            self._keys_waiting += 1
         with self._lock:
-            self._keys_waiting -= 1
+            with self._waiting_lock:
+                self._keys_waiting -= 1
             if on:  # the melody first, at once; the harmony after the model has chosen it, with the same stamp
                 melody = np.array([message[1], 0, 0, 0])
                 for m in changes(self.sounding, melody, np.ones(4, dtype=bool), message[2], range(1)):
@@ -149,14 +153,15 @@ class HarmonizingSink:
 
     def _tick(self) -> None:
         """The clock thread: a grid step when one is due; otherwise one model call of the speculation, under
-        the lock, so a key waits for at most one call; idle until the next step when nothing is left."""
-        self._next_tick = time.monotonic() + self.step_s
+        the lock, so a key waits for at most one such call (or a grid step); idle until the next step when
+        nothing is left. A clock behind its grid catches up first and writes ahead only once it is on time."""
         while not self._stop.is_set():
             with self._lock:
                 if time.monotonic() >= self._next_tick:
                     self.harmonizer.wait(down=bool(self.melody))
                     self._next_tick += self.step_s
-                    self._ahead = self.harmonizer.speculate(self._candidates())
+                    on_time = time.monotonic() < self._next_tick
+                    self._ahead = self.harmonizer.speculate(self._candidates()) if on_time else None
                 if self._ahead is not None and next(self._ahead, DONE) is DONE:
                     self._ahead = None
                 idle = self._ahead is None
@@ -208,9 +213,10 @@ def live_source(args, push: Sink):
         raise ValueError("--compose plays on its own: drop --midi-in / --midi-file")
     if args.harmonize and args.midi_in is None:
         raise ValueError("--harmonize needs a melody from --midi-in")
-    # The composer's batched products would start BLAS threads that spin on the cores the engine needs
-    # (27,451 underruns in 5 minutes of --harmonize on 2 cores, against 1,296 before batching): one thread.
-    threadpool_limits(1, user_api="blas")
+    if args.compose or args.harmonize:
+        # The composer's batched products would start BLAS threads that spin on the cores the engine needs
+        # (27,451 underruns in 5 minutes of --harmonize on 2 cores, against 1,296 before batching).
+        threadpool_limits(1, user_api="blas")
     if args.compose:
         player = ComposerPlayer(Composer(load_net(args.composer), args.key, args.seed), args.tempo, push)
         return player, push, player.stop

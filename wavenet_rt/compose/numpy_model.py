@@ -136,6 +136,8 @@ class Stream:
 
     def adopt(self, branches: Branches, b: int) -> None:
         """Continues this stream as branch `b` went on: its keys and values join the ring."""
+        if branches.stream is not self or branches.start != self.position:
+            raise ValueError("these branches grew from another stream, or from an earlier point of this one")
         c = self.net.config
         for j in range(branches.steps):
             slot = (self.position + j) % c.context
@@ -150,6 +152,7 @@ class Branches:
 
     def __init__(self, stream: Stream, count: int):
         self.stream, self.count = stream, count
+        self.start = stream.position
         self.k: list[np.ndarray] = []  # per step: (layers, H, B, hd)
         self.v: list[np.ndarray] = []
 
@@ -161,6 +164,8 @@ class Branches:
         """Logits (B, vocab) of each branch's next token, given each branch's token before it: what
         Stream.step would give on a copy of the stream that had taken that branch."""
         stream, net, c = self.stream, self.stream.net, self.stream.net.config
+        if stream.position != self.start or self.steps + 1 >= c.context:  # own positions are never masked
+            raise ValueError("the stream moved on since branching, or the branches outgrew the context")
         b = self.count
         position = stream.position + self.steps
         x = net.embed(np.asarray(prevs), np.full(b, voice), np.full(b, phase), key)  # (B, D)

@@ -183,7 +183,9 @@ class Harmonizer(_Writer):
     def speculate(self, pitches) -> Iterator[None]:
         """Writes ahead this step's answer to each of `pitches` (distinct MIDI pitches), all together: one
         batched model call per lower voice. A generator: each next() does one call, so a caller can let a
-        key in between; the work is dropped when the step moves on before it is done."""
+        key in between; the work is dropped when the step moves on before it is done. The answer is the one
+        note() would compute, up to the rounding of batched products (logits within ~1e-6 in float32): the
+        random draws stay in step, so a token differs only where its draw lies on a sampling boundary."""
         self.prefetch()
         spec = self.speculation = Speculation(self, [int(p) for p in pitches])
         for voice in range(1, 4):
@@ -194,8 +196,8 @@ class Harmonizer(_Writer):
                 token, relaxed = self._pick(voice, logits[b], spec.now[b], rng)
                 spec.tokens[b, voice], spec.relaxed[b] = token, spec.relaxed[b] + relaxed
                 self._sound(voice, token, spec.now[b])
+            spec.done = voice == 3  # before yielding: a key let in now finds it ready
             yield
-        spec.done = True
 
     def _adopt(self, spec: Speculation, b: int) -> None:
         """Takes branch b of a finished speculation as this step, as _step would have taken it."""
