@@ -75,7 +75,6 @@ class _Writer:
         self.step_index = phase  # sixteenths since a bar started: 0 begins on a downbeat
         self.relaxed = 0  # voices for which no token kept every rule (the crossing rule was dropped)
         self._soprano_logits: np.ndarray | None = None  # see prefetch
-        self.speculation: Speculation | None = None  # Harmonizer: this step's answers to likely keys
         self.framed: set[int] = set()  # step indices held to the tonic chord (Composer)
 
     def prefetch(self) -> None:
@@ -124,7 +123,6 @@ class _Writer:
             tokens[voice] = self._feed(voice, forced[voice], now)
         self.sounding = now
         self.step_index += 1
-        self.speculation = None
         return tokens
 
 
@@ -158,7 +156,12 @@ class Harmonizer(_Writer):
     def __init__(self, net: NumpyComposerNet | None = None, key: int | str = "C", seed: int = 0,
                  temperature: float = 1.0, top_p: float = 0.95, rules: bool = True, phase: int = 0):
         super().__init__(net, key, seed, temperature, top_p, rules, phase)
+        self.speculation: Speculation | None = None  # this step's answers to likely keys (speculate)
         self.answered_ahead = 0  # keys whose answer a speculation had written
+
+    def _step(self, forced: tuple[int | None, ...]) -> np.ndarray:
+        self.speculation = None  # written for the step this one replaces
+        return super()._step(forced)
 
     def step(self, soprano: int) -> np.ndarray:
         """soprano: the melody's token for this step (REST, HOLD or a note token) -> (4,) tokens S, B, A, T."""
