@@ -5,6 +5,7 @@
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import mido
@@ -84,12 +85,15 @@ def resampled(lv2_path, tmp_path, audio, rate):
     return np.fromfile(raw_out, np.float32)
 
 
-def play(lv2_path, tmp_path, midi_file, rate, blocks, *options):
+def play(lv2_path, tmp_path, midi_file, rate, blocks, *options, ahead=0, shift=0):
+    """The piece through the plugin in the offline host; computed in run() unless `ahead` (ms) is given,
+    every event `shift` frames later than the file says."""
     events = tmp_path / "events.txt"
-    events.write_text("".join(f"{round(seconds * rate)} {' '.join(map(str, msg.bytes()))}\n"
+    events.write_text("".join(f"{round(seconds * rate) + shift} {' '.join(map(str, msg.bytes()))}\n"
                               for seconds, msg in read_midi_events(midi_file)))
     out = tmp_path / "plugin.f32"
-    result = host(lv2_path, "play", URI, rate, blocks, events, round(SECONDS * rate), out, *options)
+    result = host(lv2_path, "play", URI, rate, blocks, events, round(SECONDS * rate), out, "--set", f"ahead={ahead}",
+                  *options)
     assert result.returncode == 0, result.stderr
     stats = result.stdout.split()
     stats = {k: v if k == "announced" else float(v) for k, v in zip(stats[::2], stats[1::2])}
@@ -120,7 +124,8 @@ def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
     assert "Class:             Instrument Plugin" in info
     for feature in ("urid#map", "worker#schedule"):
         assert f"http://lv2plug.in/ns/ext/{feature}" in info.split("Optional Features")[0]
-    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify", "load"):
+    for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify", "load", "ahead",
+                   "freewheel", "underruns"):
         assert f"Symbol:      {symbol}\n" in info
     assert "http://lv2plug.in/ns/ext/state#interface" in info and "http://lv2plug.in/ns/ext/worker#interface" in info
 
@@ -146,6 +151,56 @@ def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, re
     assert stats["load_windows"] >= 4 * SECONDS - 1
     assert stats["load_above_host"] <= 1e-3 and stats["load_min_ratio"] > 0.8
     assert "loaded" in log and stats["announced"].endswith("wavenet_rt.lv2/default.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sample_exact_model(tmp_path_factory):
+    """The impulse model with one-sample conditioning frames: silence until a key's own sample, then full
+    scale, so an event placed one model sample off changes the output (the shipped model's 64-sample frames
+    would hide it)."""
+    from wavenet_rt import save_model
+    from wavenet_rt.live.probe import impulse_model
+
+    path = tmp_path_factory.mktemp("models") / "impulse_hop1.safetensors"
+    save_model(impulse_model(cond_hop=1), path)
+    return path
+
+
+def play_ahead(lv2_path, tmp_path, midi_file, rate, blocks, model):
+    """The piece computed ahead (7 ms) by the generator thread, the host freewheeling as an export does (run()
+    waits for the generator), beside the same piece computed in run() with every event shifted by the extra
+    latency the plugin reports."""
+    options = ["--model", model] if model else []
+    ahead, stats, log = play(lv2_path, tmp_path, midi_file, rate, blocks, "--set", "freewheel=1", *options, ahead=7)
+    assert "computed ahead" in log
+    shift = round(stats["latency"] - round(8 / MODEL_RATE * rate))  # past the resampler's delay
+    return ahead, stats, shift, lambda s: play(lv2_path, tmp_path, midi_file, rate, blocks, *options, shift=s)[0]
+
+
+@pytest.mark.parametrize("model", ["shipped", "sample-exact"])
+@pytest.mark.parametrize("rate,blocks", [(44100, "37,1,256,5"), (48000, "128"), (48000, "1,255,3")])
+def test_computed_ahead_plays_the_same_notes_its_latency_later(lv2_path, tmp_path, midi_file, sample_exact_model,
+                                                               rate, blocks, model):
+    """Computed ahead, the plugin plays exactly what it plays computing in run() with every event its reported
+    extra latency later: no event late, none early, whatever the blocks. Neither run() nor the generator
+    thread beside it allocates or locks."""
+    ahead, stats, shift, inline = play_ahead(lv2_path, tmp_path, midi_file, rate, blocks,
+                                             sample_exact_model if model == "sample-exact" else None)
+    print(f"{model}, {rate} Hz, blocks {blocks}: shift {shift} frames, {stats}")
+    assert round(7e-3 * rate) < shift < round(7e-3 * rate) + 40  # the ring's depth, a block and a frame
+    expected = inline(shift)
+    assert np.sqrt(np.mean(expected ** 2)) > 0.01
+    np.testing.assert_array_equal(ahead, expected)
+    assert stats["underruns"] == 0
+    assert stats["allocations"] == 0 and stats["locks"] == 0
+
+
+def test_computed_ahead_would_catch_a_late_note(lv2_path, tmp_path, midi_file, sample_exact_model):
+    """The comparison above can fail: one model sample (3 frames at 48 kHz) more or less of shift is a
+    different piece."""
+    ahead, _, shift, inline = play_ahead(lv2_path, tmp_path, midi_file, 48000, "128", sample_exact_model)
+    for wrong in (shift - 3, shift + 3):
+        assert np.max(np.abs(ahead - inline(wrong))) > 0.5
 
 
 def test_a_different_seed_or_shifted_note_would_be_caught(lv2_path, tmp_path, midi_file, rendered):
@@ -242,15 +297,20 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("jalv"), reason="jalv is not installed")
-def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, impulse_model_file):
-    """jalv on a JACK server runs the plugin with a saved state that picks the impulse model; a separate JACK
-    client plays notes into its MIDI port and records it: every key is heard, within the frame, the
-    resampler's delay and the period that the graph's order adds."""
+@pytest.mark.parametrize("ahead", [0, None])
+def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, impulse_model_file, ahead):
+    """jalv on a JACK server runs the plugin with a saved state that picks the impulse model, computing in
+    run() (ahead 0) or ahead of it (the default); a separate JACK client plays notes into its MIDI port and
+    records it: every key is heard after the latency the plugin reports, within the frame and the period that
+    the graph's order adds."""
     from wavenet_rt.live.probe import JackProbe, play_and_measure
-    from wavenet_rt.lv2 import start_jalv, write_state
+    from wavenet_rt.lv2 import monitored, start_jalv, write_state
 
     state = write_state(tmp_path / "state", impulse_model_file)
-    jalv = start_jalv(jack_server, state, "wavenet_rt_jalv", subprocess.PIPE, lv2_path)
+    log_file = tmp_path / "jalv.log"
+    with open(log_file, "w") as log:
+        jalv = start_jalv(jack_server, state, "wavenet_rt_jalv", log, lv2_path, console=True,
+                          controls=None if ahead is None else {"ahead": ahead})
     try:
         probe = JackProbe(jack_server, 10, name="wavenet_rt_lv2_probe")
         probe.connect("wavenet_rt_jalv:midi_in", "wavenet_rt_jalv:out")
@@ -259,13 +319,23 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
             note = 30 + 3 * k
             messages += [(0.25 * k, bytes([0x90, note, 100])), (0.25 * k + 0.1, bytes([0x80, note, 0]))]
         on, off = play_and_measure(probe, messages)
+        jalv.stdin.write("monitors\n")
+        jalv.stdin.flush()
+        time.sleep(0.5)
     finally:
         jalv.terminate()
-        log, _ = jalv.communicate(timeout=30)
+        jalv.wait(timeout=30)
+    log = log_file.read_text()
     assert f"loaded {impulse_model_file}" in log, log
+    assert ("computed in run()" if ahead == 0 else "computed ahead") in log
+    [latency], [underruns] = monitored(log, "latency"), monitored(log, "underruns")
     period = probe.period
-    print(f"jalv, {period}-frame periods, {probe.xruns} xruns: note-on -> loud {on} frames, off -> silent {off} frames")
+    print(f"jalv, ahead {ahead}, {period}-frame periods, {probe.xruns} xruns, latency port {latency}, "
+          f"{underruns} underruns: note-on -> loud {on} frames, off -> silent {off} frames")
     assert len(on) == 20 and len(off) == 20
-    # a conditioning frame (8 samples at 16 kHz = 24 frames), the resampler (24) and one period
-    assert min(on) >= 0 and max(on) <= 24 + 24 + period + 8
-    assert min(off) >= 0 and max(off) <= 24 + 24 + period + 48
+    # in run(), the resampler's delay (24 frames); ahead, also the ring (10 ms or, if longer, the period jalv
+    # announced as its nominal block, and a block), a block and a frame; the ring never ran short
+    assert latency == (24 if ahead == 0 else max(480, period + 13) + 13 + 1 + 24) and underruns == 0
+    # then a conditioning frame (8 samples at 16 kHz = 24 frames) and one period
+    assert min(on) >= latency - 24 and max(on) <= latency + 24 + period + 8
+    assert min(off) >= latency - 24 and max(off) <= latency + 24 + period + 48

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,16 +61,24 @@ def write_state(folder: Path, model: Path) -> Path:
 
 
 def start_jalv(server: str, state: Path, name: str, log, lv2_path: Path = BUNDLE.parent,
-               console: bool = False) -> subprocess.Popen:
+               console: bool = False, controls: dict[str, float] | None = None) -> subprocess.Popen:
     """jalv on JACK server `server` as client `name`, running the plugin found in `lv2_path` (by default the
-    bundle this checkout built) from the saved state in `state` (write_state); its messages go to `log`.
-    With `console`, jalv reads its commands from a pipe (`monitors` prints the output controls, e.g.
-    "load = 3.2") and writes line by line, so the log can be read while it runs."""
+    bundle this checkout built) from the saved state in `state` (write_state), its control ports at
+    `controls` (symbol: value) where given; its messages go to `log`. With `console`, jalv reads its
+    commands from a pipe (`monitors` prints the output controls, e.g. "load = 3.2") and writes line by line,
+    so the log can be read while it runs."""
     env = {**os.environ, "LV2_PATH": f"{lv2_path}:/usr/lib/lv2:/usr/local/lib/lv2", "JACK_DEFAULT_SERVER": server,
            "JACK_NO_START_SERVER": "1"}
     command = ["stdbuf", "-oL", "jalv"] if console else ["jalv", "-i"]
+    for symbol, value in (controls or {}).items():
+        command += ["-c", f"{symbol}={value}"]
     return subprocess.Popen([*command, "-n", name, "-l", str(state)], env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.PIPE if console else None, text=True)
+
+
+def monitored(log_text: str, symbol: str) -> list[float]:
+    """Every value of output control `symbol` that jalv printed (its console's `monitors`) in `log_text`."""
+    return [float(v) for v in re.findall(rf"^(?:> )?{symbol} = ([-0-9.e+]+)$", log_text, re.MULTILINE)]
 
 
 def main(argv: list[str] | None = None) -> int:

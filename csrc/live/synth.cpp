@@ -20,7 +20,6 @@ namespace wavenet_rt {
 namespace {
 
 constexpr unsigned long kOutputUnderflow = 0x4, kOutputOverflow = 0x8;  // PortAudio status flags
-constexpr int kPrefillFrames = 1024;  // queued at start: the device's period is unknown until it calls
 constexpr int64_t kGeneratorWakeNs = 2000000;  // the generator looks at MIDI at least this often
 
 constexpr int kMidiQueue = 4096;    // MIDI messages in flight between the input thread and the generator
@@ -29,7 +28,8 @@ constexpr int kSeqlockTries = 64;   // then the last consistent clock reading is
 
 const SynthOptions& checked(const SynthOptions& o) {
   if (o.device_rate < 1 || o.device_channels < 1 || o.target_frames < 1 || o.block < 1 || o.max_period < 1 ||
-      o.target_frames > (1 << 22) || o.max_period > (1 << 20) || o.block > (1 << 16)) {
+      o.prefill_frames < 0 || o.target_frames > (1 << 22) || o.prefill_frames > (1 << 22) || o.max_period > (1 << 20) ||
+      o.block > (1 << 16)) {
     throw std::invalid_argument("synth options out of range (rates, channels, frames and block must be >= 1)");
   }
   return o;
@@ -69,13 +69,14 @@ Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const 
       options_(checked(options)),
       performer_(engine_, features, performer_options(options)),
       resampler_(engine_->config().sample_rate, options.device_rate, options.block),
-      ring_(static_cast<size_t>(std::max(options.target_frames, kPrefillFrames)) + resampler_.max_output(options.block) +
-            options.max_period),
+      ring_(static_cast<size_t>(std::max(options.target_frames, options.prefill_frames)) +
+            resampler_.max_output(options.block) + options.max_period),
       recording_(options.record ? static_cast<size_t>(options.device_rate) * 4 : 1),
       midi_(kMidiQueue) {
   model_audio_.resize(options.block);
   device_audio_.resize(resampler_.max_output(options.block));
   callback_scratch_.resize(options.max_period);
+  base_temperature_.store(options.temperature, std::memory_order_relaxed);
 }
 
 Synth::~Synth() { stop(); }
@@ -106,7 +107,7 @@ void Synth::start() {
   clock_ns_.store(0, std::memory_order_relaxed);
   clock_read_.store(0, std::memory_order_relaxed);
   ring_origin_ = static_cast<int64_t>(ring_.read_count());  // where this run's model sample 0 starts
-  while (static_cast<int64_t>(ring_.size()) < std::max(options_.target_frames, kPrefillFrames)) generate_block();
+  while (static_cast<int64_t>(ring_.size()) < std::max<int64_t>(target_frames(), options_.prefill_frames)) generate_block();
   running_.store(true, std::memory_order_release);
   generator_ = std::thread([this] { generator_loop(); });
 }
@@ -141,11 +142,50 @@ void Synth::null_output_loop(int period) {
 }
 
 bool Synth::push_midi(const uint8_t* bytes, int length, int64_t time_ns) {
-  MidiEvent e{time_ns, {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length)};
+  MidiEvent e{time_ns, {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length), false};
   if (e.length > 0) std::memcpy(e.bytes, bytes, e.length);
+  return push_event(e);
+}
+
+bool Synth::push_midi_at_frame(const uint8_t* bytes, int length, int64_t frame) {
+  MidiEvent e{frame + placement_frames(), {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length), true};
+  if (e.length > 0) std::memcpy(e.bytes, bytes, e.length);
+  return push_event(e);
+}
+
+bool Synth::push_event(const MidiEvent& e) {
   if (midi_.write(&e, 1) == 1) return true;
   midi_dropped_.fetch_add(1, std::memory_order_relaxed);
   return false;
+}
+
+// A frame event at F is placed this many frames later. Any block made before the generator saw the event
+// was begun on a depth reading taken while the reader was at or before F, so the ring ends short of
+// F + target + one block's output; the model samples made so far end within a frame of the ring's end
+// (the resampler emits an output as soon as the input at its instant has arrived: its delay is a lag).
+int64_t Synth::placement_frames() const { return target_frames() + resampler_.max_output(options_.block) + 1; }
+
+int64_t Synth::frame_latency() const {
+  return placement_frames() + std::lround(resampler_.delay_seconds() * options_.device_rate);
+}
+
+void Synth::note_period(int64_t frames) {
+  const int64_t period = std::clamp<int64_t>(frames, 0, options_.max_period);
+  if (period > period_seen_.load(std::memory_order_relaxed)) period_seen_.store(period, std::memory_order_relaxed);
+}
+
+void Synth::await_frames(int64_t frames) {
+  frames = std::min<int64_t>(frames, options_.max_period);
+  note_period(frames);
+  while (running_.load(std::memory_order_acquire) && static_cast<int64_t>(ring_.size()) < frames) {
+    callback_epoch_.fetch_add(1, std::memory_order_release);
+    wake_all(callback_epoch_);
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+double Synth::generated_seconds() const {
+  return static_cast<double>(blocks_.load(std::memory_order_relaxed)) * options_.block / engine_->config().sample_rate;
 }
 
 size_t Synth::read_recording(float* out, size_t max_frames) { return recording_.read(out, max_frames); }
@@ -174,8 +214,7 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
     done += chunk;
   }
   if (!running) return 0;
-  const int64_t period = std::min<int64_t>(static_cast<int64_t>(frames), options_.max_period);
-  if (period > period_seen_.load(std::memory_order_relaxed)) period_seen_.store(period, std::memory_order_relaxed);
+  note_period(static_cast<int64_t>(frames));
   if (short_frames) {
     underruns_.fetch_add(1, std::memory_order_relaxed);
     underrun_frames_.fetch_add(static_cast<int64_t>(short_frames), std::memory_order_relaxed);
@@ -231,16 +270,27 @@ int64_t Synth::model_sample_for(int64_t time_ns) const {
   return std::max(generated, static_cast<int64_t>(std::ceil(sample)));
 }
 
+// An event at_frame lands where a host frame F lands in a plugin's own run(): on the first model sample at
+// or after F's instant; one that comes too late for it takes the next sample not yet made (counted).
 void Synth::handle(const MidiEvent& e) {
   midi_events_.fetch_add(1, std::memory_order_relaxed);
-  const int64_t sample = model_sample_for(e.time_ns);
-  if (sample == performer_.samples()) midi_late_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t generated = performer_.samples();
+  int64_t sample = 0;
+  if (e.at_frame) {
+    const int64_t due = (e.time * resampler_.down() + resampler_.up() - 1) / resampler_.up();
+    if (due < generated) midi_late_.fetch_add(1, std::memory_order_relaxed);
+    sample = std::max(due, generated);
+  } else {
+    sample = model_sample_for(e.time);
+    if (sample == generated) midi_late_.fetch_add(1, std::memory_order_relaxed);
+  }
   performer_.push(sample, e.bytes, e.length < 0 ? 4 : e.length);
 }
 
 void Synth::generate_block() {
   const int n = options_.block;
   const auto started = std::chrono::steady_clock::now();
+  performer_.set_temperature(base_temperature_.load(std::memory_order_relaxed));
   performer_.generate(n, model_audio_.data());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const int out = resampler_.process(model_audio_.data(), n, device_audio_.data());
@@ -265,11 +315,14 @@ void Synth::generator_loop() {
   try {
     while (running_.load(std::memory_order_acquire)) {
       const uint32_t epoch = callback_epoch_.load(std::memory_order_acquire);
+      // The depth is read before the MIDI: a block made on that reading ends short of where any frame event
+      // not yet seen is placed, wherever the reader has moved since (placement_frames()).
+      const bool short_ring = static_cast<int64_t>(ring_.size()) < target_frames();
       MidiEvent e;
       for (int handled = 0; handled < kMidiPerWake && midi_.read(&e, 1) == 1; ++handled) handle(e);
       cond_ignored_.store(performer_.ignored(), std::memory_order_relaxed);
       cond_dropped_.store(performer_.dropped(), std::memory_order_relaxed);
-      if (static_cast<int64_t>(ring_.size()) < target_frames()) {
+      if (short_ring) {
         generate_block();
         continue;
       }

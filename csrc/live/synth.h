@@ -42,6 +42,7 @@ struct SynthOptions {
   bool record = false;       // keep what is played for read_recording() (--out)
   int max_period = 8192;     // the most frames one callback may ask for
   int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
+  int prefill_frames = 1024; // queued by start() (at least target_frames): a device's period is unknown until it calls
 };
 
 // A callback only copies from the ring (microseconds); one that needs this much CPU time counts as slow.
@@ -80,6 +81,26 @@ class Synth {
   // From one MIDI input thread at a time (the bindings hold the GIL): raw bytes that arrived at time_ns
   // (CLOCK_MONOTONIC). Never blocks. start() and stop() are for one controlling thread.
   bool push_midi(const uint8_t* bytes, int length, int64_t time_ns);
+  // From the thread that calls audio_callback (a plugin's run()), instead of push_midi: an event at output
+  // frame `frame` (counted from start()) is heard exactly frame_latency() frames later, never late, whatever
+  // the blocks. Never blocks.
+  bool push_midi_at_frame(const uint8_t* bytes, int length, int64_t frame);
+  // The constant delay of push_midi_at_frame, in output frames: the ring's depth, a block, and the
+  // resampler's delay (which any ring-less use of the resampler has too).
+  int64_t frame_latency() const;
+  // A period of `frames` is coming: the ring is kept that much deeper from now on (audio_callback notes it
+  // too, after the fact). Real-time safe.
+  void note_period(int64_t frames);
+  // For a host that is not running in real time (a plugin host's freewheeling export): waits until the ring
+  // holds `frames` (at most max_period) or the generator stops. Sleeps: never from a real-time thread.
+  void await_frames(int64_t frames);
+  // The base temperature from the generator's next block on (the mod wheel still raises it). Real-time safe.
+  void set_temperature(float temperature) { base_temperature_.store(temperature, std::memory_order_relaxed); }
+  // Cheap reads for a meter (no lock, unlike counters()): underruns so far, and the generator's busy
+  // seconds (engine calls, wall clock) against the model audio seconds they made.
+  int64_t underruns() const { return underruns_.load(std::memory_order_relaxed); }
+  double busy_seconds() const { return block_seconds_total_.load(std::memory_order_relaxed); }
+  double generated_seconds() const;
   // The consumer side of the recording tap (--out): what the callback played, silence included.
   size_t read_recording(float* out, size_t max_frames);
 
@@ -91,14 +112,17 @@ class Synth {
 
  private:
   struct MidiEvent {
-    int64_t time_ns;
+    int64_t time;  // CLOCK_MONOTONIC ns (push_midi), or the output frame it is heard at (push_midi_at_frame)
     uint8_t bytes[3];
     int8_t length;  // -1: longer than 3 bytes (sysex), ignored and counted
+    bool at_frame;
   };
+  bool push_event(const MidiEvent& e);
   void generator_loop();
   void generate_block();
   void handle(const MidiEvent& e);
   int64_t model_sample_for(int64_t time_ns) const;
+  int64_t placement_frames() const;
   int64_t target_frames() const;
   void null_output_loop(int period);
 
@@ -131,6 +155,7 @@ class Synth {
   std::atomic<double> callback_seconds_max_{0}, callback_cpu_seconds_max_{0};
   std::atomic<int64_t> slow_callbacks_{0};
   std::atomic<float> temperature_now_{1.0f};
+  std::atomic<float> base_temperature_{1.0f};
   std::atomic<int32_t> global_id_now_{0};
   mutable std::mutex error_mutex_;  // error_ is written by the generator as it fails, read by counters()
   std::string error_;

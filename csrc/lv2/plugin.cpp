@@ -1,15 +1,19 @@
-// The wavenet_rt LV2 instrument: a thin face over the performer (conditioner, voices, engine, mix) and the
-// resampler, the live synth's own path. run() places each MIDI event on the model sample it falls on and
-// generates exactly the model samples the block's output needs, so any block size (1 frame included)
-// plays the same audio. Models load in the worker thread and are swapped in by work_response(); run()
-// never allocates, locks or waits.
+// The wavenet_rt LV2 instrument: a thin face over the live synth's own path. By default the synth's
+// generator thread computes `ahead` ms in advance behind its lock-free ring and run() only copies (a model
+// that needs more than one core still plays); with ahead 0, run() itself places each MIDI event on the model
+// sample it falls on and makes exactly the samples its block needs (performer + resampler), so any block size
+// plays what `render` plays. Either way events land sample-exactly, a fixed latency later that the latency
+// port reports. Models load in the worker thread and are swapped in by work_response(); run() never
+// allocates or locks, and waits only when the host is freewheeling (not in real time).
 #include <lv2/atom/atom.h>
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
+#include <lv2/buf-size/buf-size.h>
 #include <lv2/core/lv2.h>
 #include <lv2/log/log.h>
 #include <lv2/log/logger.h>
 #include <lv2/midi/midi.h>
+#include <lv2/options/options.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
@@ -28,6 +32,7 @@
 #include "core/thread_cpu_time.h"
 #include "live/performer.h"
 #include "live/resampler.h"
+#include "live/synth.h"
 
 namespace {
 
@@ -36,30 +41,45 @@ using namespace wavenet_rt;
 constexpr const char* kPluginUri = "urn:wavenet_rt:lv2:synth";
 constexpr const char* kModelUri = "urn:wavenet_rt:lv2:model";
 constexpr const char* kDefaultModel = "default.safetensors";  // in the bundle, copied there by the build
-constexpr int kBlock = 256;         // model samples per performer call
+constexpr int kBlock = 256;         // model samples per performer call, computing in run()
+constexpr int kAheadBlock = 4;      // and in the generator thread (as play's: the margin is one block)
+constexpr float kDefaultAheadMs = 10.0f;  // as play's --latency
+constexpr int kMaxPeriod = 8192;    // frames the ring takes from one run() at a time
 constexpr int kMidiCapacity = 4096; // MIDI messages waiting for their frame, preallocated
 constexpr size_t kMaxPath = 4096;
 
-enum Port { kMidiIn = 0, kAudioOut, kGainDb, kTemperature, kVoices, kSleep, kLatency, kNotify, kLoad, kPorts };
+enum Port {
+  kMidiIn = 0, kAudioOut, kGainDb, kTemperature, kVoices, kSleep, kLatency, kNotify, kLoad, kAhead, kFreewheel,
+  kUnderruns, kPorts
+};
 
-// One model playing at the host's rate: everything a voices/sleep/model change rebuilds, made in the worker.
+// What a player is built for: the ports that rebuild it when they change.
+struct PlayerChoice {
+  int32_t voices;  // -1: the model's own
+  float sleep;     // seconds
+  float ahead;     // ms; 0: compute in run()
+  bool operator!=(const PlayerChoice& o) const { return voices != o.voices || sleep != o.sleep || ahead != o.ahead; }
+};
+
+// One model playing at the host's rate, made in the worker: either a synth whose generator thread runs ahead,
+// or a performer and resampler that run() drives itself.
 struct Player {
   std::shared_ptr<Engine> engine;
+  std::unique_ptr<Synth> synth;
   std::unique_ptr<Performer> performer;
   std::unique_ptr<Resampler> resampler;
   std::vector<float> model_audio, host_audio;  // scratch: one performer block, its resampled output
   int carry = 0;           // resampled outputs made ahead of the host, at the front of host_audio
   int carry_at = 0;
   int64_t frames = 0;      // host frames played since this player started
-  int voices = 0;
-  float sleep = 0;
+  PlayerChoice choice{};
+  double busy_seen = 0, generated_seen = 0;  // the synth's meters at the last load reading
 };
 
-// Worker messages: a model to load (with the voices and sleep to build it for), or a player to free.
+// Worker messages: a model to load (with what to build it for), or a player to free.
 struct LoadRequest {
   enum Kind : int32_t { kLoad, kFree } kind;
-  int32_t voices;  // -1: the model's own
-  float sleep;
+  PlayerChoice choice;
   Player* player;  // kFree
   char path[kMaxPath];
 };
@@ -71,6 +91,7 @@ struct LoadResponse {
 
 struct Plugin {
   double rate = 48000;
+  int host_block = 0;  // the host's usual cycle in frames, if it says (host_block())
   std::string bundle;
   LV2_URID_Map* map = nullptr;
   LV2_Worker_Schedule* schedule = nullptr;
@@ -85,6 +106,7 @@ struct Plugin {
   const float* control[kPorts] = {};
   float* latency = nullptr;
   float* load = nullptr;
+  float* underruns = nullptr;
 
   Player* player = nullptr;
   char path[kMaxPath] = {};  // the model chosen last (saved in the state), loaded or not
@@ -112,34 +134,55 @@ void copy_path(char* dst, const char* src) {
 
 int clamp_voices(float v) { return std::clamp(static_cast<int>(std::lround(v)), -1, 64); }
 
+// The generator thread's synth: a ring `ahead` ms deep at the host's rate, events placed by host frame.
+std::unique_ptr<Synth> make_synth(const Plugin* p, std::shared_ptr<Engine> engine, const std::string& features,
+                                  int voices, float ahead_ms) {
+  SynthOptions so;
+  so.device_rate = static_cast<int>(p->rate);
+  so.device_channels = 1;
+  so.target_frames = std::max(1, static_cast<int>(std::lround(ahead_ms * 1e-3 * p->rate)));
+  so.prefill_frames = 0;  // the ring starts at its depth: events from the first run() on land exactly
+  so.block = kAheadBlock;
+  so.max_period = kMaxPeriod;
+  so.voices = voices;
+  auto synth = std::make_unique<Synth>(std::move(engine), features, so);
+  synth->note_period(p->host_block);  // so the first cycle finds the ring deep enough, and the latency holds
+  synth->start();
+  return synth;
+}
+
 // Builds a player for `path` (worker thread or instantiation). On failure logs why and returns null.
-Player* load_player(Plugin* p, const char* path, int voices, float sleep) {
+Player* load_player(Plugin* p, const char* path, const PlayerChoice& choice) {
   try {
     std::unique_ptr<ModelFile> model = read_model_file(path);
     const ModelConfig& c = model->weights.config;
-    const int v = voices < 0 ? model->voices : (c.cond_channels ? voices : 0);
+    const int v = choice.voices < 0 ? model->voices : (c.cond_channels ? choice.voices : 0);
+    const bool ahead = choice.ahead > 0;
     EngineOptions options;
     options.streams = std::max(1, v);
-    options.threads = 1;  // run() waits on no other thread
+    options.threads = ahead ? 0 : 1;  // the generator thread may share out its streams; run() waits on no thread
     // Seconds to frames as wavenet_rt/engine.py rounds them, less a hair: the port's float holds 0.3 s as
     // 0.30000001, which must not round up to one frame more than 0.3 does.
-    const double frames = static_cast<double>(sleep) * c.sample_rate / c.cond_hop;
+    const double frames = static_cast<double>(choice.sleep) * c.sample_rate / c.cond_hop;
     options.sleep_after_frames = c.cond_channels ? static_cast<int>(std::ceil(frames - 1e-4)) : 0;
     auto player = std::make_unique<Player>();
     player->engine = make_engine("cpu", model->weights, options);
-    PerformerOptions po;
-    po.voices = v;
-    po.block = kBlock;
-    po.midi_capacity = kMidiCapacity;
-    po.fixed_capacity = true;
-    player->performer = std::make_unique<Performer>(player->engine, model->features, po);
-    player->resampler = std::make_unique<Resampler>(c.sample_rate, static_cast<int>(p->rate), kBlock);
-    player->model_audio.resize(kBlock);
-    player->host_audio.resize(player->resampler->max_output(kBlock));
-    player->voices = voices;
-    player->sleep = sleep;
-    lv2_log_note(&p->logger, "wavenet_rt: loaded %s (%d voice(s), %d Hz model at %d Hz)\n", path, v, c.sample_rate,
-                 static_cast<int>(p->rate));
+    player->choice = choice;
+    if (ahead) {
+      player->synth = make_synth(p, player->engine, model->features, v, choice.ahead);
+    } else {
+      PerformerOptions po;
+      po.voices = v;
+      po.block = kBlock;
+      po.midi_capacity = kMidiCapacity;
+      po.fixed_capacity = true;
+      player->performer = std::make_unique<Performer>(player->engine, model->features, po);
+      player->resampler = std::make_unique<Resampler>(c.sample_rate, static_cast<int>(p->rate), kBlock);
+      player->model_audio.resize(kBlock);
+      player->host_audio.resize(player->resampler->max_output(kBlock));
+    }
+    lv2_log_note(&p->logger, "wavenet_rt: loaded %s (%d voice(s), %d Hz model at %d Hz, %s)\n", path, v,
+                 c.sample_rate, static_cast<int>(p->rate), ahead ? "computed ahead" : "computed in run()");
     return player.release();
   } catch (const std::exception& err) {
     lv2_log_error(&p->logger, "wavenet_rt: cannot play model %s: %s; the plugin is silent\n", path, err.what());
@@ -148,11 +191,10 @@ Player* load_player(Plugin* p, const char* path, int voices, float sleep) {
 }
 
 // Asks the worker for a new player (run() only). Nothing allocated: the request is the plugin's own.
-void request_load(Plugin* p, const char* path, int voices, float sleep) {
+void request_load(Plugin* p, const char* path, const PlayerChoice& choice) {
   if (!p->schedule || p->loading) return;
   p->request.kind = LoadRequest::kLoad;
-  p->request.voices = voices;
-  p->request.sleep = sleep;
+  p->request.choice = choice;
   p->request.player = nullptr;
   copy_path(p->request.path, path);
   const uint32_t size = static_cast<uint32_t>(offsetof(LoadRequest, path) + std::strlen(p->request.path) + 1);
@@ -176,9 +218,9 @@ const char* model_path_set(Plugin* p, const LV2_Atom_Event* ev) {
   return s[value->size - 1] == '\0' ? s : nullptr;
 }
 
-// Fills out[0, n) from the player: carried outputs first, then performer blocks just long enough to make
-// the rest through the resampler.
-void play(Player* pl, float* out, uint32_t n) {
+// Fills out[0, n) from the player's performer: carried outputs first, then performer blocks just long
+// enough to make the rest through the resampler.
+void compute(Player* pl, float* out, uint32_t n) {
   uint32_t done = 0;
   while (done < n) {
     if (pl->carry == 0) {
@@ -197,7 +239,16 @@ void play(Player* pl, float* out, uint32_t n) {
     pl->carry_at += take;
     done += take;
   }
-  pl->frames += n;
+}
+
+// Fills out[0, n) from the synth's ring; freewheeling (an export), waits for what the generator has not made.
+void take_from_ring(Synth* synth, float* out, uint32_t n, bool freewheel) {
+  for (uint32_t done = 0; done < n;) {
+    const uint32_t chunk = std::min<uint32_t>(n - done, kMaxPeriod);
+    if (freewheel) synth->await_frames(chunk);
+    synth->audio_callback(out + done, chunk, 0);
+    done += chunk;
+  }
 }
 
 // The notify port's sequence for this cycle: a patch:Set naming the chosen model when there is news.
@@ -220,19 +271,38 @@ void announce(Plugin* p) {
   lv2_atom_forge_pop(&p->forge, &sequence);
 }
 
+// The host's usual cycle from its options: its nominal block length, else its largest (jalv gives only that,
+// its JACK period), else 0.
+int host_block(LV2_URID_Map* map, const LV2_Options_Option* options) {
+  const LV2_URID nominal = map->map(map->handle, LV2_BUF_SIZE__nominalBlockLength);
+  const LV2_URID largest = map->map(map->handle, LV2_BUF_SIZE__maxBlockLength);
+  const LV2_URID int_type = map->map(map->handle, LV2_ATOM__Int);
+  int found = 0;
+  for (const LV2_Options_Option* o = options; o && o->key; ++o) {
+    if ((o->key != nominal && o->key != largest) || o->type != int_type || o->size != sizeof(int32_t)) continue;
+    const int frames = std::clamp(*static_cast<const int32_t*>(o->value), 0, kMaxPeriod);
+    if (o->key == nominal) return frames;
+    found = frames;
+  }
+  return found;
+}
+
 LV2_Handle instantiate(const LV2_Descriptor*, double rate, const char* bundle, const LV2_Feature* const* features) {
   auto p = std::make_unique<Plugin>();
   p->rate = rate;
   p->bundle = bundle_path(bundle);
   LV2_Log_Log* log = nullptr;
+  const LV2_Options_Option* options = nullptr;
   for (int i = 0; features && features[i]; ++i) {
     if (!std::strcmp(features[i]->URI, LV2_URID__map)) p->map = static_cast<LV2_URID_Map*>(features[i]->data);
     if (!std::strcmp(features[i]->URI, LV2_WORKER__schedule)) {
       p->schedule = static_cast<LV2_Worker_Schedule*>(features[i]->data);
     }
     if (!std::strcmp(features[i]->URI, LV2_LOG__log)) log = static_cast<LV2_Log_Log*>(features[i]->data);
+    if (!std::strcmp(features[i]->URI, LV2_OPTIONS__options)) options = static_cast<const LV2_Options_Option*>(features[i]->data);
   }
   lv2_log_logger_init(&p->logger, p->map, log);
+  if (p->map) p->host_block = host_block(p->map, options);
   if (!p->map || !p->schedule) {
     lv2_log_error(&p->logger, "wavenet_rt: the host must provide urid:map and worker:schedule\n");
     return nullptr;
@@ -249,7 +319,6 @@ LV2_Handle instantiate(const LV2_Descriptor*, double rate, const char* bundle, c
              m->map(m->handle, LV2_PATCH__value),      m->map(m->handle, kModelUri)};
   lv2_atom_forge_init(&p->forge, m);
   copy_path(p->path, (p->bundle + kDefaultModel).c_str());
-  p->player = load_player(p.get(), p->path, -1, 1.0f);  // the port defaults: the model's voices, 1 s sleep
   return p.release();
 }
 
@@ -260,47 +329,77 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
   else if (port == kLatency) p->latency = static_cast<float*>(data);
   else if (port == kNotify) p->notify = static_cast<LV2_Atom_Sequence*>(data);
   else if (port == kLoad) p->load = static_cast<float*>(data);
+  else if (port == kUnderruns) p->underruns = static_cast<float*>(data);
   else if (port < kPorts) p->control[port] = static_cast<const float*>(data);
+}
+
+PlayerChoice chosen(const Plugin* p) {
+  return {p->control[kVoices] ? clamp_voices(*p->control[kVoices]) : -1,
+          p->control[kSleep] ? std::clamp(*p->control[kSleep], 0.0f, 3600.0f) : 1.0f,
+          p->control[kAhead] ? std::clamp(*p->control[kAhead], 0.0f, 1000.0f) : kDefaultAheadMs};
+}
+
+// Frames from an event to its sound: the resampler's delay, and the ring's when computing ahead.
+float latency_frames(const Plugin* p, const Player* pl) {
+  if (!pl) return 0.0f;
+  if (pl->synth) return static_cast<float>(pl->synth->frame_latency());
+  return static_cast<float>(std::round(pl->resampler->delay_seconds() * p->rate));
+}
+
+// A MIDI event at frame offset `offset` of this block, placed on the model sample it falls on.
+void place_midi(Player* pl, const LV2_Atom_Event* ev, uint32_t n) {
+  const auto* bytes = static_cast<const uint8_t*>(LV2_ATOM_BODY_CONST(&ev->body));
+  const int size = static_cast<int>(ev->body.size);
+  const int64_t frame = pl->frames + std::min<int64_t>(ev->time.frames, n);
+  if (pl->synth) {
+    pl->synth->push_midi_at_frame(bytes, size, frame);
+    return;
+  }
+  // Host frame F sits at model time F * down / up; the first model sample at or after it is one the
+  // performer has not yet made, so no event is late and every event lands where a render puts it.
+  const Resampler& r = *pl->resampler;
+  pl->performer->push((frame * r.down() + r.up() - 1) / r.up(), bytes, size);
 }
 
 // One block: MIDI and parameter messages, then the audio.
 void run_block(Plugin* p, uint32_t n) {
   Player* pl = p->player;
-  if (p->latency) {
-    *p->latency = pl ? static_cast<float>(std::round(pl->resampler->delay_seconds() * p->rate)) : 0.0f;
-  }
-  const int voices = p->control[kVoices] ? clamp_voices(*p->control[kVoices]) : -1;
-  const float sleep = p->control[kSleep] ? std::clamp(*p->control[kSleep], 0.0f, 3600.0f) : 1.0f;
+  if (pl && pl->synth) pl->synth->note_period(n);  // before any event is placed: the ring's depth is final
+  if (p->latency) *p->latency = latency_frames(p, pl);
+  const PlayerChoice choice = chosen(p);
   if (p->midi_in) {
     LV2_ATOM_SEQUENCE_FOREACH(p->midi_in, ev) {
       if (const char* path = model_path_set(p, ev)) {
         copy_path(p->path, path);
         p->loading = false;  // a newer choice replaces any answer still to come (it is freed on arrival)
-        request_load(p, p->path, voices, sleep);
+        request_load(p, p->path, choice);
         p->announce = true;
       } else if (ev->body.type == p->uris.atom_object &&
                  reinterpret_cast<const LV2_Atom_Object*>(&ev->body)->body.otype == p->uris.patch_get) {
         p->announce = true;
       } else if (pl && ev->body.type == p->uris.midi_event && ev->body.size >= 1) {
-        // Host frame F sits at model time F * down / up; the first model sample at or after it is one the
-        // performer has not yet made, so no event is late and every event lands where a render puts it.
-        const Resampler& r = *pl->resampler;
-        const int64_t frame = pl->frames + std::min<int64_t>(ev->time.frames, n);
-        const int64_t sample = (frame * r.down() + r.up() - 1) / r.up();
-        pl->performer->push(sample, static_cast<const uint8_t*>(LV2_ATOM_BODY_CONST(&ev->body)),
-                            static_cast<int>(ev->body.size));
+        place_midi(pl, ev, n);
       }
     }
   }
-  if (pl && !p->loading && (voices != pl->voices || sleep != pl->sleep)) request_load(p, p->path, voices, sleep);
+  if (pl && !p->loading && choice != pl->choice) request_load(p, p->path, choice);
   announce(p);
+  if (p->underruns) *p->underruns = pl && pl->synth ? static_cast<float>(pl->synth->underruns()) : 0.0f;
   if (!p->out) return;
   if (!pl) {
     std::fill(p->out, p->out + n, 0.0f);
     return;
   }
-  if (p->control[kTemperature]) pl->performer->set_temperature(std::clamp(*p->control[kTemperature], 0.0f, 10.0f));
-  play(pl, p->out, n);
+  const float temperature = p->control[kTemperature] ? std::clamp(*p->control[kTemperature], 0.0f, 10.0f) : 1.0f;
+  const bool freewheel = p->control[kFreewheel] && *p->control[kFreewheel] > 0.5f;
+  if (pl->synth) {
+    pl->synth->set_temperature(temperature);
+    take_from_ring(pl->synth.get(), p->out, n, freewheel);
+  } else {
+    pl->performer->set_temperature(temperature);
+    compute(pl, p->out, n);
+  }
+  pl->frames += n;
   const float gain_db = p->control[kGainDb] ? std::clamp(*p->control[kGainDb], -90.0f, 24.0f) : 0.0f;
   if (gain_db != 0.0f) {
     const float gain = std::pow(10.0f, gain_db / 20.0f);
@@ -308,14 +407,25 @@ void run_block(Plugin* p, uint32_t n) {
   }
 }
 
-// A run() whose compute exceeds its block's duration makes the host late whatever else runs: the load port
-// tells a performer (and the soak in benchmarks/latency.py) whether the plugin's own work ever came near.
+// The generator thread's engine time as a share of the model audio it made since the last reading (%).
+double generator_load(Player* pl) {
+  if (!pl || !pl->synth) return 0;
+  const double busy = pl->synth->busy_seconds(), generated = pl->synth->generated_seconds();
+  const double share = generated > pl->generated_seen ? 100.0 * (busy - pl->busy_seen) / (generated - pl->generated_seen) : 0;
+  pl->busy_seen = busy;
+  pl->generated_seen = generated;
+  return share;
+}
+
+// A run() whose compute exceeds its block's duration makes the host late whatever else runs, and a generator
+// busier than real time empties its ring: the load port tells a performer (and the soak in
+// benchmarks/latency.py) whether the plugin's own work ever came near either.
 void measure_load(Plugin* p, int64_t cpu_ns, uint32_t n) {
   if (n == 0) return;
   p->load_peak = std::max(p->load_peak, 100.0 * 1e-9 * static_cast<double>(cpu_ns) * p->rate / n);
   p->load_frames += n;
   if (p->load_frames * 4 >= static_cast<int64_t>(p->rate)) {
-    p->load_shown = static_cast<float>(p->load_peak);
+    p->load_shown = static_cast<float>(std::max(p->load_peak, generator_load(p->player)));
     p->load_peak = 0;
     p->load_frames = 0;
   }
@@ -327,6 +437,21 @@ void run(LV2_Handle h, uint32_t n) {
   const int64_t started = thread_cpu_ns();
   run_block(p, n);
   measure_load(p, thread_cpu_ns() - started, n);
+}
+
+// Not real-time (the instantiation class): the player is built for the controls' values as they are now,
+// from its first sample; a deactivated plugin holds none, so it costs no CPU.
+void activate(LV2_Handle h) {
+  Plugin* p = static_cast<Plugin*>(h);
+  delete p->player;
+  p->player = load_player(p, p->path, chosen(p));
+  p->loading = false;
+}
+
+void deactivate(LV2_Handle h) {
+  Plugin* p = static_cast<Plugin*>(h);
+  delete p->player;
+  p->player = nullptr;
 }
 
 void cleanup(LV2_Handle h) {
@@ -346,7 +471,7 @@ LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond, LV2_Wo
   }
   LoadResponse response{};
   copy_path(response.path, req->path);
-  response.player = load_player(p, req->path, req->voices, req->sleep);
+  response.player = load_player(p, req->path, req->choice);
   return respond(handle, sizeof(response), &response);
 }
 
@@ -412,11 +537,11 @@ LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve, LV2
   copy_path(p->path, absolute ? absolute : saved);
   std::free(absolute);
   p->announce = true;
-  const int voices = p->player ? p->player->voices : -1;
-  const float sleep = p->player ? p->player->sleep : 1.0f;
-  delete p->player;
-  p->player = load_player(p, p->path, voices, sleep);
-  p->loading = false;
+  if (p->player) {  // playing: the saved model plays from now on (a deactivated plugin loads it when activated)
+    delete p->player;
+    p->player = load_player(p, p->path, chosen(p));
+    p->loading = false;
+  }
   return LV2_STATE_SUCCESS;
 }
 
@@ -428,7 +553,7 @@ const void* extension_data(const char* uri) {
   return nullptr;
 }
 
-const LV2_Descriptor descriptor{kPluginUri, instantiate, connect_port, nullptr, run, nullptr, cleanup, extension_data};
+const LV2_Descriptor descriptor{kPluginUri, instantiate, connect_port, activate, run, deactivate, cleanup, extension_data};
 
 }  // namespace
 

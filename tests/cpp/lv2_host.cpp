@@ -1,7 +1,8 @@
 // An offline LV2 host on the lilv C API, for tests/test_lv2.py: finds the plugin through LV2_PATH like any
 // host, feeds it MIDI in blocks of the sizes asked for, runs its worker between blocks, and counts every
 // allocation and mutex lock made inside run() and work_response() (it replaces malloc and
-// pthread_mutex_lock: alloc_counter.h), and times each run() from outside to check the plugin's load port. Also saves and restores its state through lilv, and
+// pthread_mutex_lock: alloc_counter.h; process-wide, so a thread the plugin runs beside run() is counted too),
+// and times each run() from outside to check the plugin's load port. Also saves and restores its state through lilv, and
 // offers the two independent references the tests need: the resampler alone and the C++ model reader.
 //   lv2_host play URI RATE BLOCKS EVENTS FRAMES OUT.f32 [--model PATH] [--set SYMBOL=VALUE]...
 //   lv2_host state URI MODEL          lv2_host resample IN_RATE OUT_RATE IN.f32 OUT.f32
@@ -153,13 +154,18 @@ struct Instance {
     lilv_instance_connect_port(instance, h.port("midi_in"), midi);
     lilv_instance_connect_port(instance, h.port("notify"), notify);
     lv2_atom_forge_init(&forge, &h.urids.map);
-    lilv_instance_activate(instance);
-    begin_events();
   }
   ~Instance() {
-    lilv_instance_deactivate(instance);
+    if (active) lilv_instance_deactivate(instance);
     lilv_instance_free(instance);
   }
+  // As a host does once the controls hold their first values (the plugin builds its player for them).
+  void activate() {
+    lilv_instance_activate(instance);
+    active = true;
+    begin_events();
+  }
+  bool active = false;
   void set(const char* symbol, float value) { controls[host.port(symbol)] = value; }
 
   LV2_Atom_Forge_Frame sequence{};
@@ -228,7 +234,7 @@ struct Instance {
     host.responses.count = 0;
     read_notify();
     // work() is counted apart: its allocations (inside the plugin) show that the counter sees the plugin's.
-    const long before = allocations.load();
+    const long before = allocations.load(), locks_before = locks.load();
     counting.store(true);
     while (host.requests.count) {  // work() may not schedule; a response's follow-up is done next cycle
       Queue pending = host.requests;
@@ -245,6 +251,7 @@ struct Instance {
     counting.store(false);
     work_allocations += allocations.load() - before;
     allocations.store(before);
+    locks.store(locks_before);  // loading may lock (a thread's start); it is not run()
     begin_events();
   }
 };
@@ -298,6 +305,7 @@ int play(int argc, char** argv) {
       die(std::string("unknown option ") + argv[i]);
     }
   }
+  inst.activate();
   // A chosen model loads through the worker (with the voices and sleep the ports say): run() asks for it in
   // the first cycle, the worker loads it after that run, and the second cycle's work_response swaps it in,
   // so the recording below starts at its frame 0.
@@ -323,11 +331,11 @@ int play(int argc, char** argv) {
   std::FILE* f = std::fopen(argv[7], "wb");
   if (!f || std::fwrite(audio.data(), sizeof(float), audio.size(), f) != audio.size()) die("cannot write output");
   std::fclose(f);
-  std::printf("cycles %ld allocations %ld locks %ld latency %g work_allocations %ld load_windows %ld "
+  std::printf("cycles %ld allocations %ld locks %ld latency %g underruns %g work_allocations %ld load_windows %ld "
               "load_port_max %g load_host_max %g load_min_ratio %g load_above_host %g announced %s\n", cycles,
-              allocations.load(), locks.load(), inst.controls[host.port("latency")], inst.work_allocations,
-              inst.load.windows, inst.load.port_max, inst.load.host_max, inst.load.min_ratio, inst.load.above,
-              inst.announced.c_str());
+              allocations.load(), locks.load(), inst.controls[host.port("latency")],
+              inst.controls[host.port("underruns")], inst.work_allocations, inst.load.windows, inst.load.port_max,
+              inst.load.host_max, inst.load.min_ratio, inst.load.above, inst.announced.c_str());
   return 0;
 }
 
@@ -352,10 +360,12 @@ int state(int argc, char** argv) {
     return s;
   };
   Instance first(host, 48000, 64);
+  first.activate();
   first.set_model(argv[3]);
   for (int i = 0; i < 3; ++i) first.cycle(64);
   LilvState* saved = save(first);
   Instance second(host, 48000, 64);
+  second.activate();
   lilv_state_restore(saved, second.instance, nullptr, nullptr, 0, host.features);
   for (int i = 0; i < 2; ++i) second.cycle(64);
   lilv_state_free(save(second));
