@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import time
@@ -356,12 +355,14 @@ JALV = "wavenet_rt_jalv"  # jalv's JACK client name: jackd names it when it is l
 CONTROL = "midisine"  # jack_midisine's
 
 
-def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
+def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path,
+             ahead_ms: float | None = None) -> dict:
     """The LV2 plugin (this checkout's bundle) in jalv on a JACK server at `period` frames, its saved state
-    choosing `model_file`: `notes` notes for latency as live_run plays them (none: no latency figures), then
-    (if asked) a soak of dense chords (jalv_soak)."""
+    choosing `model_file`, its `ahead` port at `ahead_ms` (None: the plugin's default): `notes` notes for
+    latency as live_run plays them (none: no latency figures), then (if asked) a soak of dense chords
+    (jalv_soak). The latency and underruns ports as jalv showed them at the end."""
     from wavenet_rt.live.probe import JackProbe, JackServer
-    from wavenet_rt.lv2 import BUNDLE, start_jalv, write_state
+    from wavenet_rt.lv2 import BUNDLE, monitored, start_jalv, write_state
 
     if not (BUNDLE / "manifest.ttl").is_file():
         raise FileNotFoundError(f"no LV2 bundle at {BUNDLE}: build it (needs lv2-dev; setup.py build_ext --inplace)")
@@ -369,7 +370,8 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     server = JackServer(f"wavenet_rt_lv2_{period}", 48000, period, log=work / f"jackd_lv2_{period}.log")
     jalv_log = work / f"jalv_{period}.log"
     with open(jalv_log, "w") as log:
-        jalv = start_jalv(server.name, state, JALV, log, console=True)
+        jalv = start_jalv(server.name, state, JALV, log, console=True,
+                          controls=None if ahead_ms is None else {"ahead": ahead_ms})
     try:
         probe = JackProbe(server.name, notes * 0.1 + 5, name="wavenet_rt_lv2_probe")
         probe.connect(f"{JALV}:midi_in", f"{JALV}:out")
@@ -379,22 +381,26 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
             figures = {**note_figures(on, off), "jack_xruns_during_notes": xruns_notes}
         soak = jalv_soak(server, probe, soak_seconds, jalv, jalv_log) if soak_seconds else None
         probe.close()
+        jalv.stdin.write("monitors\n")
+        jalv.stdin.flush()
+        time.sleep(0.5)
     finally:
         jalv.terminate()
         jalv.wait(timeout=30)
         server.stop()
-    if f"loaded {model_file}" not in jalv_log.read_text():
-        raise RuntimeError(f"jalv did not load {model_file}: {jalv_log.read_text()[-2000:]}")
-    return {"period": period, "model": str(model_file), **figures, "soak": soak}
+    text = jalv_log.read_text()
+    if f"loaded {model_file}" not in text:
+        raise RuntimeError(f"jalv did not load {model_file}: {text[-2000:]}")
+    return {"period": period, "model": str(model_file), "ahead_ms": ahead_ms,
+            "computed": "ahead" if "computed ahead" in text else "in run()",
+            "latency_port_frames": monitored(text, "latency")[-1], "underruns": monitored(text, "underruns")[-1],
+            **figures, "soak": soak}
 
 
-def plugin_loads(jalv_log: Path, since: int = 0) -> list[float]:
-    """The plugin's load port as jalv printed it (`monitors`) after byte `since` of its log: per quarter
-    second, the most CPU time one run() took, in % of its block's duration."""
+def jalv_log_since(jalv_log: Path, since: int) -> str:
     with open(jalv_log, "rb") as f:
         f.seek(since)
-        text = f.read().decode(errors="replace")
-    return [float(v) for v in re.findall(r"^load = ([0-9.]+)$", text, re.MULTILINE)]
+        return f.read().decode(errors="replace")
 
 
 def jalv_soak(server, probe, seconds: float, jalv, jalv_log: Path) -> dict:
@@ -406,6 +412,8 @@ def jalv_soak(server, probe, seconds: float, jalv, jalv_log: Path) -> dict:
     the control's; "driver" is the server's timer waking late. The plugin's own load port says whether its
     run() ever needed more than its block: if not, no xrun was its work's doing."""
     import subprocess
+
+    from wavenet_rt.lv2 import monitored
 
     env = {**os.environ, "JACK_DEFAULT_SERVER": server.name, "JACK_NO_START_SERVER": "1"}
     control = subprocess.Popen(["jack_midisine"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -419,7 +427,10 @@ def jalv_soak(server, probe, seconds: float, jalv, jalv_log: Path) -> dict:
             probe.wait_until_sent(seconds + 30)
         time.sleep(0.5)
         causes = server.xrun_causes(mark)
-        loads = plugin_loads(jalv_log, jalv_mark)
+        shown = jalv_log_since(jalv_log, jalv_mark)
+        # the load port: per quarter second, the larger of run()'s CPU time and the generator's engine time
+        # (when computing ahead), in % of the audio they were for; the underruns port: cycles the ring was short
+        loads, underruns = monitored(shown, "load"), monitored(shown, "underruns")
     finally:
         control.terminate()
         control.wait(timeout=10)
@@ -432,7 +443,8 @@ def jalv_soak(server, probe, seconds: float, jalv, jalv_log: Path) -> dict:
             "server_xruns": sum(causes.get("driver", {}).values()),
             "plugin_load_readings": len(loads), "plugin_load_max_pct": max(loads, default=None),
             "plugin_load_p99_pct": float(np.percentile(loads, 99)) if loads else None,
-            "plugin_blocks_over_100pct_readings": sum(v > 100 for v in loads)}
+            "plugin_blocks_over_100pct_readings": sum(v > 100 for v in loads),
+            "plugin_underruns": underruns[-1] - underruns[0] if underruns else None}
 
 
 @contextlib.contextmanager
@@ -487,27 +499,33 @@ def run_lv2(args) -> list[dict]:
         model_file = Path(work) / "impulse.safetensors"
         save_model(impulse_model(), model_file)
         for period in (64, 128):
-            play = live_run(period, args.notes, 0, model_file, Path(work))
-            jalv = jalv_run(period, args.notes, args.soak if period == 128 else 0, model_file, Path(work))
-            rows.append({"period": period, "play": play, "jalv": jalv, "jalv_minus_play_ms": {
-                q: jalv["key_to_sound_ms"][q] - play["key_to_sound_ms"][q] for q in ("p5", "p50", "p95")}})
+            row = {"period": period, "play": live_run(period, args.notes, 0, model_file, Path(work))}
+            # in run(); and ahead as little as play's --latency 0.1 asks (the ring one period and a block deep)
+            for host, ahead in (("jalv", 0.0), ("jalv_ahead", 0.1)):
+                row[host] = jalv_run(period, args.notes, args.soak if period == 128 and not ahead else 0,
+                                     model_file, Path(work), ahead)
+                row[f"{host}_minus_play_ms"] = {q: row[host]["key_to_sound_ms"][q] - row["play"]["key_to_sound_ms"][q]
+                                               for q in ("p5", "p50", "p95")}
+            rows.append(row)
             print_lv2(rows[-1])
     return rows
 
 
 def run_lv2_model_soak(model_file: Path, seconds: float) -> dict:
-    """The dense-chord soak at 128 frames with a trained model in jalv (its own voices): no latency
-    figures (the impulse detector needs the impulse model), the xruns and the plugin's load."""
+    """The dense-chord soak at 128 frames with a trained model in jalv (its own voices, the plugin's default
+    ports: computed ahead): no latency figures (the impulse detector needs the impulse model), the xruns,
+    the plugin's load and its underruns."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as work:
-        soak = jalv_run(128, 0, seconds, model_file.resolve(), Path(work))["soak"]
-    print_soak(soak, model_file.name)
-    return {"period": 128, "model": str(model_file), "soak": soak}
+        run = jalv_run(128, 0, seconds, model_file.resolve(), Path(work))
+    print_soak(run["soak"], model_file.name)
+    return {"period": 128, "model": str(model_file), "computed": run["computed"],
+            "latency_port_frames": run["latency_port_frames"], "soak": run["soak"]}
 
 
 def print_lv2(r: dict) -> None:
-    for host in ("play", "jalv"):
+    for host in ("play", "jalv", "jalv_ahead"):
         k = r[host]["key_to_sound_ms"]
         print(f"{host}, {r['period']:3d}-frame periods: key-to-sound p5 {k['p5']:.2f} p50 {k['p50']:.2f} "
               f"p95 {k['p95']:.2f} max {k['max']:.2f} ms over {r[host]['notes']} notes, "
@@ -523,7 +541,8 @@ def print_soak(soak: dict, model: str) -> None:
           f"{soak['control_xruns']} ({soak['control_running_xruns']} running); its own timer late "
           f"{soak['server_xruns']}; the plugin's load port: max {soak['plugin_load_max_pct']}% "
           f"(p99 {soak['plugin_load_p99_pct']}%) of a block over {soak['plugin_load_readings']} readings, "
-          f"{soak['plugin_blocks_over_100pct_readings']} over 100%; {soak['xruns_by_cause']}")
+          f"{soak['plugin_blocks_over_100pct_readings']} over 100%; its underruns {soak['plugin_underruns']}; "
+          f"{soak['xruns_by_cause']}")
 
 
 def print_live(r: dict) -> None:
