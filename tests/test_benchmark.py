@@ -54,14 +54,21 @@ def test_lv2_part_measures_jalv_beside_play(tmp_path):
     rows = json.loads(json_file.read_text())["lv2"]
     assert [r["period"] for r in rows] == [64, 128]
     for r in rows:
-        for host in ("play", "jalv"):
+        for host in ("play", "jalv", "jalv_ahead"):
             k = r[host]["key_to_sound_ms"]
             assert r[host]["notes"] == 10 and 0 <= k["min"] <= k["p5"] <= k["p50"] <= k["p95"] <= k["max"]
-        # jalv: the period the graph's cycle adds, a conditioning frame and the resampler (24 + 24 frames)
+        # jalv: the period the graph's cycle adds, a conditioning frame and the resampler (24 + 24 frames);
+        # computing ahead, also the ring: its latency port's figure past the resampler's delay
+        assert r["jalv"]["computed"] == "in run()" and r["jalv_ahead"]["computed"] == "ahead"
+        assert r["jalv"]["latency_port_frames"] == 24 and r["jalv_ahead"]["underruns"] == 0
+        ring = r["jalv_ahead"]["latency_port_frames"] - 24
         assert r["jalv"]["key_to_sound_ms"]["max"] <= (r["period"] + 48 + 8) / 48
-        assert r["jalv_minus_play_ms"]["p50"] == pytest.approx(
-            r["jalv"]["key_to_sound_ms"]["p50"] - r["play"]["key_to_sound_ms"]["p50"])
-    assert rows[0]["jalv"]["soak"] is None
+        assert ring / 48 <= r["jalv_ahead"]["key_to_sound_ms"]["min"]
+        assert r["jalv_ahead"]["key_to_sound_ms"]["max"] <= (ring + r["period"] + 48 + 8) / 48
+        for host in ("jalv", "jalv_ahead"):
+            assert r[f"{host}_minus_play_ms"]["p50"] == pytest.approx(
+                r[host]["key_to_sound_ms"]["p50"] - r["play"]["key_to_sound_ms"]["p50"])
+    assert rows[0]["jalv"]["soak"] is None and rows[1]["jalv_ahead"]["soak"] is None
     soak = rows[1]["jalv"]["soak"]
     assert soak["seconds"] == 2 and soak["midi_events_sent"] == soak["midi_events_scheduled"] > 50
     jalv = soak["xruns_by_cause"].get("wavenet_rt_jalv", {})
@@ -69,3 +76,4 @@ def test_lv2_part_measures_jalv_beside_play(tmp_path):
     # the plugin's load port, read through jalv's console about every quarter second: the impulse model's
     # run() needs a sliver of each block
     assert soak["plugin_load_readings"] >= 4 and 0 < soak["plugin_load_max_pct"] < 100
+    assert soak["plugin_underruns"] == 0  # computed in run(): there is no ring to run short
