@@ -109,6 +109,7 @@ void Synth::start() {
   ring_origin_ = static_cast<int64_t>(ring_.read_count());  // where this run's model sample 0 starts
   while (static_cast<int64_t>(ring_.size()) < std::max<int64_t>(target_frames(), options_.prefill_frames)) generate_block();
   running_.store(true, std::memory_order_release);
+  generator_done_.store(false, std::memory_order_release);
   generator_ = std::thread([this] { generator_loop(); });
 }
 
@@ -177,7 +178,7 @@ void Synth::note_period(int64_t frames) {
 void Synth::await_frames(int64_t frames) {
   frames = std::min<int64_t>(frames, options_.max_period);
   note_period(frames);
-  while (running_.load(std::memory_order_acquire) && static_cast<int64_t>(ring_.size()) < frames) {
+  while (!generator_done_.load(std::memory_order_acquire) && static_cast<int64_t>(ring_.size()) < frames) {
     callback_epoch_.fetch_add(1, std::memory_order_release);
     wake_all(callback_epoch_);
     std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -332,6 +333,7 @@ void Synth::generator_loop() {
     std::lock_guard<std::mutex> lock(error_mutex_);  // not real-time any more: the generator is stopping
     error_ = err.what();
   }
+  generator_done_.store(true, std::memory_order_release);
 }
 
 SynthCounters Synth::counters() const {

@@ -139,6 +139,7 @@ class Synth {
 
   std::thread generator_, null_output_;
   std::atomic<bool> running_{false};
+  std::atomic<bool> generator_done_{true};  // the generator thread has left its loop (stopped or failed)
   std::atomic<uint32_t> callback_epoch_{0};  // bumped by every callback: wakes the generator
   // The callback's clock (a seqlock): ring read position and the time it was taken.
   std::atomic<uint32_t> clock_seq_{0};
