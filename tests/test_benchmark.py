@@ -60,7 +60,7 @@ def test_lv2_part_measures_jalv_beside_play(tmp_path):
         # jalv: the period the graph's cycle adds, a conditioning frame and the resampler (24 + 24 frames);
         # computing ahead, also the ring: its latency port's figure past the resampler's delay
         assert r["jalv"]["computed"] == "in run()" and r["jalv_ahead"]["computed"] == "ahead"
-        assert r["jalv"]["latency_port_frames"] == 24 and r["jalv_ahead"]["underruns"] == 0
+        assert r["jalv"]["latency_port_frames"] == 24
         ring = r["jalv_ahead"]["latency_port_frames"] - 24
         assert r["jalv"]["key_to_sound_ms"]["max"] <= (r["period"] + 48 + 8) / 48
         assert ring / 48 <= r["jalv_ahead"]["key_to_sound_ms"]["min"]

@@ -130,6 +130,25 @@ def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
     assert "http://lv2plug.in/ns/ext/state#interface" in info and "http://lv2plug.in/ns/ext/worker#interface" in info
 
 
+@pytest.mark.skipif(not (shutil.which("lv2_validate") and shutil.which("sord_validate")),
+                    reason="lv2_validate (lv2-dev) or sord_validate (sordi) is not installed")
+def test_its_turtle_validates_against_the_lv2_specs(lv2_path, tmp_path):
+    """The bundle's Turtle against the installed LV2 specifications (every property known, every value of
+    the type and range the specs say); a damaged copy fails, so the check can."""
+    def validate(bundle):
+        return subprocess.run(["lv2_validate", bundle / "manifest.ttl", bundle / "wavenet_rt.ttl"],
+                              capture_output=True, text=True, timeout=120)
+
+    bundle = lv2_path / "wavenet_rt.lv2"
+    result = validate(bundle)
+    assert result.returncode == 0 and "Found 0 errors" in result.stdout + result.stderr, result.stdout + result.stderr
+    damaged = tmp_path / "wavenet_rt.lv2"
+    shutil.copytree(bundle, damaged)
+    ttl = damaged / "wavenet_rt.ttl"
+    ttl.write_text(ttl.read_text().replace("lv2:index 9 ;", 'lv2:index "nine" ;'))
+    assert validate(damaged).returncode != 0
+
+
 @pytest.mark.parametrize("rate,blocks", [(44100, "1"), (44100, "37,1,512,5"), (48000, "128"), (48000, "1,255,3,1024")])
 def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, rendered, rate, blocks):
     """Same notes at the same instants, same seed: the plugin's output is the render resampled by the same
@@ -147,9 +166,10 @@ def test_plays_what_render_plays_in_any_blocks(lv2_path, tmp_path, midi_file, re
     assert stats["allocations"] == 0 and stats["locks"] == 0
     assert stats["latency"] == round(8 / MODEL_RATE * rate)  # the resampler's group delay: 16 taps / 2
     # the load port against the host's own clock around each run() (which holds the plugin's): per quarter
-    # second, never above the host's figure and close to it
+    # second, never above the host's figure and close to it (the host's clock reads and the call itself are
+    # a few microseconds of a 1-frame block's ~20: 0.90-0.99 measured on a quiet VM)
     assert stats["load_windows"] >= 4 * SECONDS - 1
-    assert stats["load_above_host"] <= 1e-3 and stats["load_min_ratio"] > 0.8
+    assert stats["load_above_host"] <= 1e-3 and stats["load_min_ratio"] > 0.7
     assert "loaded" in log and stats["announced"].endswith("wavenet_rt.lv2/default.safetensors")
 
 
