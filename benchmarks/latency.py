@@ -50,6 +50,9 @@ def parse_args(argv):
                         "writes lv2-latency-*.json")
     p.add_argument("--lv2-soak-model", type=Path, metavar="MODEL",
                    help="with --lv2: also soak jalv playing MODEL (e.g. the shipped one) with its own voices")
+    p.add_argument("--lv2-ahead", type=float, metavar="MS",
+                   help="with --lv2-soak-model: the plugin's Compute ahead in that soak (default: the plugin's own, "
+                        "10 ms)")
     return p.parse_args(argv)
 
 
@@ -511,16 +514,16 @@ def run_lv2(args) -> list[dict]:
     return rows
 
 
-def run_lv2_model_soak(model_file: Path, seconds: float) -> dict:
-    """The dense-chord soak at 128 frames with a trained model in jalv (its own voices, the plugin's default
-    ports: computed ahead): no latency figures (the impulse detector needs the impulse model), the xruns,
-    the plugin's load and its underruns."""
+def run_lv2_model_soak(model_file: Path, seconds: float, ahead_ms: float | None = None) -> dict:
+    """The dense-chord soak at 128 frames with a trained model in jalv (its own voices; computed ahead by
+    `ahead_ms`, None: the plugin's default): no latency figures (the impulse detector needs the impulse
+    model), the xruns, the plugin's load and its underruns."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as work:
-        run = jalv_run(128, 0, seconds, model_file.resolve(), Path(work))
+        run = jalv_run(128, 0, seconds, model_file.resolve(), Path(work), ahead_ms)
     print_soak(run["soak"], model_file.name)
-    return {"period": 128, "model": str(model_file), "computed": run["computed"],
+    return {"period": 128, "model": str(model_file), "computed": run["computed"], "ahead_ms": ahead_ms,
             "latency_port_frames": run["latency_port_frames"], "soak": run["soak"]}
 
 
@@ -665,7 +668,7 @@ def main(argv=None) -> int:
                    "model": "impulse (wavenet_rt.live.probe.impulse_model): no attack of its own", "notes": args.notes,
                    "lv2": run_lv2(args)}
         if args.lv2_soak_model and args.soak:
-            results["lv2_model_soak"] = run_lv2_model_soak(args.lv2_soak_model, args.soak)
+            results["lv2_model_soak"] = run_lv2_model_soak(args.lv2_soak_model, args.soak, args.lv2_ahead)
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
         return 0
