@@ -17,6 +17,8 @@ class Resampler {
   int down() const { return down_; }  // in_rate / gcd
   int max_output(int inputs) const { return static_cast<int>((static_cast<int64_t>(inputs) * up_ + down_ - 1) / down_) + 1; }
   double delay_seconds() const { return delay_seconds_; }
+  // The first input sample at or after output `frame`'s instant: where an event at that frame takes effect.
+  int64_t input_at_or_after(int64_t frame) const { return (frame * down_ + up_ - 1) / up_; }
 
   // Converts n (<= max_block) inputs, writes the outputs they complete, returns how many. No allocation.
   int process(const float* in, int n, float* out);

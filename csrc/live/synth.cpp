@@ -143,18 +143,16 @@ void Synth::null_output_loop(int period) {
 }
 
 bool Synth::push_midi(const uint8_t* bytes, int length, int64_t time_ns) {
-  MidiEvent e{time_ns, {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length), false};
-  if (e.length > 0) std::memcpy(e.bytes, bytes, e.length);
-  return push_event(e);
+  return push_event(bytes, length, time_ns, false);
 }
 
 bool Synth::push_midi_at_frame(const uint8_t* bytes, int length, int64_t frame) {
-  MidiEvent e{frame + placement_frames(), {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length), true};
-  if (e.length > 0) std::memcpy(e.bytes, bytes, e.length);
-  return push_event(e);
+  return push_event(bytes, length, frame + placement_frames(), true);
 }
 
-bool Synth::push_event(const MidiEvent& e) {
+bool Synth::push_event(const uint8_t* bytes, int length, int64_t time, bool at_frame) {
+  MidiEvent e{time, {0, 0, 0}, static_cast<int8_t>(length < 0 || length > 3 ? -1 : length), at_frame};
+  if (e.length > 0) std::memcpy(e.bytes, bytes, e.length);
   if (midi_.write(&e, 1) == 1) return true;
   midi_dropped_.fetch_add(1, std::memory_order_relaxed);
   return false;
@@ -278,7 +276,7 @@ void Synth::handle(const MidiEvent& e) {
   const int64_t generated = performer_.samples();
   int64_t sample = 0;
   if (e.at_frame) {
-    const int64_t due = (e.time * resampler_.down() + resampler_.up() - 1) / resampler_.up();
+    const int64_t due = resampler_.input_at_or_after(e.time);
     if (due < generated) midi_late_.fetch_add(1, std::memory_order_relaxed);
     sample = std::max(due, generated);
   } else {

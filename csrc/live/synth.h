@@ -117,7 +117,7 @@ class Synth {
     int8_t length;  // -1: longer than 3 bytes (sysex), ignored and counted
     bool at_frame;
   };
-  bool push_event(const MidiEvent& e);
+  bool push_event(const uint8_t* bytes, int length, int64_t time, bool at_frame);
   void generator_loop();
   void generate_block();
   void handle(const MidiEvent& e);

@@ -355,10 +355,9 @@ void place_midi(Player* pl, const LV2_Atom_Event* ev, uint32_t n) {
     pl->synth->push_midi_at_frame(bytes, size, frame);
     return;
   }
-  // Host frame F sits at model time F * down / up; the first model sample at or after it is one the
-  // performer has not yet made, so no event is late and every event lands where a render puts it.
-  const Resampler& r = *pl->resampler;
-  pl->performer->push((frame * r.down() + r.up() - 1) / r.up(), bytes, size);
+  // The first model sample at or after host frame F's instant is one the performer has not yet made, so
+  // no event is late and every event lands where a render puts it.
+  pl->performer->push(pl->resampler->input_at_or_after(frame), bytes, size);
 }
 
 // One block: MIDI and parameter messages, then the audio.
