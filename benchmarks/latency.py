@@ -370,8 +370,11 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     if not (BUNDLE / "manifest.ttl").is_file():
         raise FileNotFoundError(f"no LV2 bundle at {BUNDLE}: build it (needs lv2-dev; setup.py build_ext --inplace)")
     state = write_state(work / "state", model_file)
-    server = JackServer(f"wavenet_rt_lv2_{period}", 48000, period, log=work / f"jackd_lv2_{period}.log")
-    jalv_log = work / f"jalv_{period}.log"
+    # a name of its own per run: a server started under the name of one just stopped can find its sockets
+    # still there and quit
+    run = f"{period}_" + ("default" if ahead_ms is None else f"ahead{ahead_ms:g}".replace(".", "_"))
+    server = JackServer(f"wavenet_rt_lv2_{run}", 48000, period, log=work / f"jackd_lv2_{run}.log")
+    jalv_log = work / f"jalv_{run}.log"
     with open(jalv_log, "w") as log:
         jalv = start_jalv(server.name, state, JALV, log, console=True,
                           controls=None if ahead_ms is None else {"ahead": ahead_ms})
