@@ -69,10 +69,11 @@ def test_standard_sizes_equal_forward(name, streams):
 
 
 @gpu
-def test_fp32_generates_the_cpu_engines_samples():
+@pytest.mark.parametrize("dc_blocker", [0.0, 0.999])
+def test_fp32_generates_the_cpu_engines_samples(dc_blocker):
     """Same seed, same RNG, logits equal to ~1e-6: the same picks (support/picks.py: the contract's from
-    forward's logits but for rare CDF-boundary cases), in uneven blocks."""
-    config = WaveNetConfig.preset("small", cond_channels=7, cond_hop=64, global_classes=3)
+    forward's logits but for rare CDF-boundary cases), in uneven blocks, through the same DC blocker."""
+    config = WaveNetConfig.preset("small", cond_channels=7, cond_hop=64, global_classes=3, dc_blocker=dc_blocker)
     model = model_for(config)
     rng = np.random.default_rng(2)
     cond = rng.random((3, 7, 10000 // 64 + 1)).astype(np.float32)
@@ -87,12 +88,14 @@ def test_fp32_generates_the_cpu_engines_samples():
 
 
 @gpu
-def test_sleeping_streams_play_the_cpu_engines_samples():
+@pytest.mark.parametrize("dc_blocker", [0.0, 0.99])
+def test_sleeping_streams_play_the_cpu_engines_samples(dc_blocker):
     """Streams that fall silent sleep on the frame the CPU engine's do (the count kept in each CTA and
     carried between launches) and wake to the same samples: the CPU skips a settled sleeper, the GPU
     computes it, and the two must agree (silence while asleep, the contract's picks elsewhere)."""
     config = WaveNetConfig(dilations=[1, 2, 4, 8, 16, 32] * 2, residual_channels=16, gate_channels=32,
-                           skip_channels=32, classes=256, cond_channels=7, cond_hop=16)  # settles in 270 samples
+                           skip_channels=32, classes=256, cond_channels=7, cond_hop=16,
+                           dc_blocker=dc_blocker)  # settles in 270 samples
     model = model_for(config)
     rng = np.random.default_rng(6)
     streams, frames, hop, after = 6, 400, 16, 10

@@ -355,6 +355,41 @@ def test_sleeping_streams_play_silence_and_wake_where_forward_says():
     assert not asleep[0].any() and np.array_equal(codes[0.0][0], codes[sleep_after][0])
 
 
+def test_the_dc_blocker_plays_what_the_contract_says():
+    """With the config's DC blocker every awake class is the contract's pick from forward()'s logits over
+    the classes played before, through the blocker stepped with what was drawn (wavenet_rt/feedback.py);
+    asleep samples are silence and leave the blocker at rest; the kernel sets play alike. The same engine
+    without the blocker plays something else, and those classes are shown not to pass."""
+    config = WaveNetConfig(dilations=[1, 2, 4, 8, 1, 2], kernel_size=3, residual_channels=9, gate_channels=14,
+                           skip_channels=11, classes=256, cond_channels=4, cond_hop=6, dc_blocker=0.99)
+    model = model_for(config)
+    rng = np.random.default_rng(8)
+    streams, hop, after, frames = 5, config.cond_hop, 8, 200
+    keys = sleep_pattern(streams, frames, rng)
+    cond = rng.random((streams, config.cond_channels, frames)) * keys[:, None, :]
+    sleep_after = (after - 0.5) * hop / config.sample_rate
+    asleep = np.repeat(asleep_frames(keys, after), hop, axis=1)
+    codes = {}
+    for simd in filter(simd_available, SIMD):
+        engine = Engine(model, streams=streams, threads=2, simd=simd, sleep_after=sleep_after)
+        engine.reset(seed=6)
+        codes[simd] = generated_codes(engine, frames * hop, cond, None, 1.0, block=71)
+        assert (codes[simd][asleep] == silence_code(config.classes)).all()
+    sets = sorted(codes)
+    for simd in sets[1:]:
+        boundary = assert_same_picks(model, codes[sets[0]], codes[simd], 6, cond, asleep=asleep)
+        print(f"{sets[0]} vs {simd}: {boundary} boundary picks in {codes[simd].size}")
+    if len(sets) == 1:
+        departures(model, codes[sets[0]], 6, cond, asleep=asleep)
+    unblocked = model_for(WaveNetConfig(**{**config.__dict__, "dc_blocker": 0.0}))
+    engine = Engine(unblocked, streams=streams, sleep_after=sleep_after)
+    engine.reset(seed=6)
+    plain = generated_codes(engine, frames * hop, cond, None, 1.0, block=71)
+    assert (plain != codes[sets[0]]).mean() > 0.3
+    with pytest.raises(AssertionError, match="not the contract's picks"):
+        departures(model, plain, 6, cond, asleep=asleep)
+
+
 def test_a_sleeper_wakes_in_the_global_class_it_slept_into():
     """The class changes while the streams sleep (settled and skipped on the CPU): woken, they follow
     forward() under the new class over the silence before them."""

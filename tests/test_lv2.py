@@ -15,7 +15,7 @@ import soundfile
 from support.cli import run_cli
 
 from wavenet_rt.conditioning import read_midi_events
-from wavenet_rt.weights import DEFAULT_MODEL, read_model_file
+from wavenet_rt.weights import DEFAULT_MODEL, load_model, read_model_file, save_model
 
 URI = "urn:wavenet_rt:lv2:synth"
 HOST = Path(__file__).resolve().parents[1] / "build" / "cpp_checks" / "lv2_host"
@@ -314,6 +314,15 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
         path.write_bytes(bad)
         result = host(lv2_path, "model", path)
         assert result.returncode == 1 and why in result.stdout, result.stdout
+    model = load_model(DEFAULT_MODEL)
+    model.config.dc_blocker = 0.9995
+    save_model(model, tmp_path / "blocked.safetensors")
+    result = host(lv2_path, "model", tmp_path / "blocked.safetensors")
+    assert np.float32(result.stdout.split("dc_blocker ")[1].split()[0]) == np.float32(0.9995), result.stdout
+    blocked = (tmp_path / "blocked.safetensors").read_bytes()
+    (tmp_path / "bad.safetensors").write_bytes(blocked.replace(b"0.9995", b"1.9995"))
+    result = host(lv2_path, "model", tmp_path / "bad.safetensors")
+    assert result.returncode == 1 and "dc_blocker must be in [0, 1)" in result.stdout, result.stdout
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from support.picks import played
 
 from wavenet_rt import WaveNet, WaveNetConfig
 from wavenet_rt.incremental import IncrementalGenerator
@@ -20,6 +21,8 @@ CONFIGS = {
                                  skip_channels=11, classes=64, cond_channels=3, cond_hop=7, global_classes=3),
     "kernel4": WaveNetConfig(dilations=[2, 5], kernel_size=4, residual_channels=5, gate_channels=6,
                              skip_channels=4, classes=16, global_classes=2),
+    "dc-blocker": WaveNetConfig(dilations=[1, 2, 4, 8, 16], residual_channels=6, gate_channels=8, skip_channels=11,
+                                classes=64, cond_channels=3, cond_hop=7, global_classes=3, dc_blocker=0.99),
 }
 
 
@@ -96,10 +99,11 @@ def test_incremental_logits_equal_forward(name, batch, length):
     assert (incremental - reference).abs().max() <= 1e-5 * scale
 
 
-@pytest.mark.parametrize("name", ["global-cond", "kernel3-cond"])
+@pytest.mark.parametrize("name", ["global-cond", "kernel3-cond", "dc-blocker"])
 def test_generation_follows_the_model_and_the_sampling_contract(name):
     """Every generated code is the sampling contract applied to forward()'s logits over a long silence
-    (the silence code, empty conditioning frames) followed by the codes generated so far."""
+    (the silence code, empty conditioning frames) followed by the codes generated so far, and played
+    through the config's DC blocker (wavenet_rt/feedback.py) when it has one."""
     config = CONFIGS[name]
     model = make(config)
     n, batch, hop = 90, 2, config.cond_hop
@@ -118,6 +122,9 @@ def test_generation_follows_the_model_and_the_sampling_contract(name):
         logits = model(history[:, :-1], full_cond, glob).detach().float().numpy()[:, :, lead:]  # (B, classes, n)
         for s in range(batch):
             expect = sample_categorical(logits[s].T, temperature, sampling_uniforms(42, s, 0, n))
+            if config.dc_blocker:
+                assert not np.array_equal(expect, codes[s]), "the blocker changed nothing"
+                expect = played(config, expect, codes[s])
             assert np.array_equal(expect, codes[s])
 
 

@@ -116,6 +116,10 @@ def test_invalid_config(model_file):
     rewrite(path, tensors, {**meta, "config": json.dumps({**config, "gate_channels": 7})})
     with pytest.raises(ModelFileError, match="invalid config.*gate_channels"):
         load_model(path)
+    for pole in (1.0, -0.5, "0.9"):
+        save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "dc_blocker": pole})})
+        with pytest.raises(ModelFileError, match="dc_blocker must be a number in"):
+            load_model(path)
     save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "hyper_drive": 1})})
     with pytest.raises(ModelFileError, match="hyper_drive"):
         load_model(path)

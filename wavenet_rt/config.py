@@ -41,6 +41,10 @@ class WaveNetConfig:
     # How players condition it by default: 0 = one stream hears every key (the model learned chords);
     # N = keys shared out to N voices of one key each, one engine stream per voice, mixed (csrc/midi/voices.h)
     voices: int = 0
+    # The pole r of a DC blocker on every generated sample before it is played and fed back, y = x - x_prev
+    # + r * y_prev (wavenet_rt/feedback.py): a model that drifts into a constant offset stops hearing it.
+    # 0 = none. 0.9995 puts the corner at 1.3 Hz at 16 kHz, far below the piano's lowest key.
+    dc_blocker: float = 0.0
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -80,6 +84,8 @@ class WaveNetConfig:
             problems.append("excitation 'periods' needs conditioning that starts with the 88-key roll (roll88...)")
         if not 0 <= self.voices <= MAX_VOICES or (self.voices and not self.cond_channels):
             problems.append(f"voices must be in [0, {MAX_VOICES}], and 0 without local conditioning, got {self.voices}")
+        if not (isinstance(self.dc_blocker, (int, float)) and 0 <= self.dc_blocker < 1):
+            problems.append(f"dc_blocker must be a number in [0, 1), got {self.dc_blocker!r}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

@@ -1,7 +1,8 @@
 # Reference sample-by-sample generator in PyTorch (the Fast WaveNet algorithm): each layer keeps a ring of
 # the past inputs its dilated taps read, so one sample costs one step through the layers, not a whole
 # receptive field. It is the baseline the C++ engines are timed against, and proven equal to
-# WaveNet.forward by tests. Sampling follows wavenet_rt/sampling.py, as every engine does.
+# WaveNet.forward by tests. Sampling follows wavenet_rt/sampling.py, and what is played and heard again
+# wavenet_rt/feedback.py, as in every engine.
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from .block import block_frames
 from .conditioning import KEYS
 from .excitation import MIN_TAP_BACK, companded, key_taps
+from .feedback import DcBlocker
 from .model import WaveNet
 from .mulaw import mulaw_decode, silence_code
 from .sampling import sample_categorical, sampling_uniforms
@@ -61,6 +63,7 @@ class IncrementalGenerator:
         self.head1_bias = model.head1.bias.detach()
         self.head2_weight = model.head2.weight.detach()[:, :, 0].t().contiguous()
         self.head2_bias = model.head2.bias.detach()
+        self.dc_blocker = DcBlocker(self.config.dc_blocker, self.config.classes, batch)
         self.reset()
 
     def reset(self, seed: int = 0) -> None:
@@ -73,6 +76,7 @@ class IncrementalGenerator:
         # The period taps' ring of companded inputs, slot = position % length; before sample 0 it reads 0.
         self.history = torch.zeros(self.batch, int(self.tap_back.max()) + 2, dtype=torch.float64)
         self.last_code = torch.full((self.batch,), silence_code(self.config.classes), dtype=torch.long)
+        self.dc_blocker.reset()
 
     @torch.no_grad()
     def prime_with_silence(self, global_id: torch.Tensor | None) -> None:
@@ -173,7 +177,7 @@ class IncrementalGenerator:
         for i in range(n):
             frame = None if cond is None else cond[:, :, self.t // hop - first_frame]
             logits = self.step(self.last_code, frame, global_id).float().numpy()
-            picks = sample_categorical(logits, temperature, uniforms[:, i])
-            codes[:, i] = picks
-            self.last_code = torch.from_numpy(picks)
+            played = self.dc_blocker(sample_categorical(logits, temperature, uniforms[:, i]))
+            codes[:, i] = played
+            self.last_code = torch.from_numpy(played)
         return mulaw_decode(codes, self.config.classes)

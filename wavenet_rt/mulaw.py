@@ -1,5 +1,6 @@
 # Mu-law companding between audio in [-1, 1] and classes 0..classes-1 (mu = classes - 1), in NumPy.
-# Twin of csrc/core/sampling.h's mulaw_encode/mulaw_decode (which compute in float32; this in float64).
+# Twin of csrc/core/sampling.h's mulaw_encode (float32 there, float64 here: they may part on a class edge)
+# and mulaw_decode/mulaw_edge (float64 rounded to float32 in both: the same bits).
 from __future__ import annotations
 
 import numpy as np
@@ -13,11 +14,22 @@ def mulaw_encode(audio: np.ndarray, classes: int = 256) -> np.ndarray:
     return np.clip(np.floor((y + 1.0) * 0.5 * mu + 0.5), 0, mu).astype(np.int64)
 
 
+def _expand(position: np.ndarray, classes: int) -> np.ndarray:
+    """float32 audio whose companded value is `position` (in classes), computed in float64."""
+    mu = classes - 1
+    y = 2.0 * np.asarray(position, dtype=np.float64) / mu - 1.0
+    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+
+
 def mulaw_decode(codes: np.ndarray, classes: int = 256) -> np.ndarray:
     """Classes -> float32 audio at the class centres."""
-    mu = classes - 1
-    y = 2.0 * np.asarray(codes, dtype=np.float64) / mu - 1.0
-    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+    return _expand(codes, classes)
+
+
+def mulaw_edges(classes: int = 256) -> np.ndarray:
+    """(classes - 1,) float32: where class c ends and c + 1 begins, halfway between their centres in the
+    companded domain (csrc/core/sampling.h's mulaw_edge)."""
+    return _expand(np.arange(classes - 1) + 0.5, classes)
 
 
 def silence_code(classes: int = 256) -> int:

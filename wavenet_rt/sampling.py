@@ -33,7 +33,7 @@ def sampling_uniforms(seed: int, stream: int, start: int, n: int) -> np.ndarray:
     return ((bits >> np.uint64(8)).astype(np.float64) * 2.0**-24).astype(np.float32)
 
 
-def _fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """fmaf on float32 arrays: a * b + c rounded once. The product is exact in float64; the float64 sum's
     rounding error (TwoSum) decides a round-to-odd float64, which then rounds to float32 correctly."""
     p, c = a.astype(np.float64) * b.astype(np.float64), np.asarray(c, np.float64)
@@ -50,12 +50,12 @@ def sampling_exp(x: np.ndarray) -> np.ndarray:
     f = np.float32
     x = np.maximum(np.asarray(x, np.float32), f(-87.0))  # keeps 2^k a normal float
     k = np.rint(x * f(1.44269504088896341))
-    r = _fma32(k, np.full_like(k, -0.693145751953125), x)
-    r = _fma32(k, np.full_like(k, -1.428606765330187e-6), r)
+    r = fma32(k, np.full_like(k, -0.693145751953125), x)
+    r = fma32(k, np.full_like(k, -1.428606765330187e-6), r)
     p = np.full_like(r, 1.9875691500e-4)
     for coefficient in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
-        p = _fma32(p, r, np.full_like(r, coefficient))
-    y = _fma32(p, r * r, r) + f(1.0)
+        p = fma32(p, r, np.full_like(r, coefficient))
+    y = fma32(p, r * r, r) + f(1.0)
     scale = ((k.astype(np.int32) + 127) << 23).view(np.float32)
     return y * scale
 

@@ -208,6 +208,9 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
       m.features = text(value, what);
     } else if (key == "excitation") {
       excitation = text(value, what);
+    } else if (key == "dc_blocker") {
+      if (value.kind != Json::kNumber) throw ModelFileError(what + " must be a number");
+      config.dc_blocker = static_cast<float>(value.number);
     } else {
       throw ModelFileError(where + ": the config has a field this version does not know: '" + key + "'");
     }

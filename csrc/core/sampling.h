@@ -22,12 +22,20 @@ WAVENET_RT_HD int mulaw_encode(float x, int classes) {
   return code < 0 ? 0 : (code > classes - 1 ? classes - 1 : code);
 }
 
-// Inverse of mulaw_encode up to quantisation: class centre -> audio in [-1, 1].
-WAVENET_RT_HD float mulaw_decode(int code, int classes) {
-  const float mu = static_cast<float>(classes - 1);
-  const float y = 2.0f * static_cast<float>(code) / mu - 1.0f;
-  return copysignf(expm1f(fabsf(y) * log1pf(mu)) / mu, y);
+// The audio whose companded value is `position` (in classes, 0 .. classes - 1), computed in double and
+// rounded once to float, as wavenet_rt/mulaw.py does: every engine's tables hold the same bits.
+WAVENET_RT_HD float mulaw_expand(double position, int classes) {
+  const double mu = classes - 1;
+  const double y = 2.0 * position / mu - 1.0;
+  return static_cast<float>(copysign(expm1(fabs(y) * log1p(mu)) / mu, y));
 }
+
+// Inverse of mulaw_encode up to quantisation: class centre -> audio in [-1, 1].
+WAVENET_RT_HD float mulaw_decode(int code, int classes) { return mulaw_expand(code, classes); }
+
+// Where class `code` ends and code + 1 begins (code in [0, classes - 2]): the audio halfway between their
+// centres in the companded domain, so coding by these edges rounds to the nearest class as mulaw_encode does.
+WAVENET_RT_HD float mulaw_edge(int code, int classes) { return mulaw_expand(code + 0.5, classes); }
 
 // ---- counter-based RNG: Philox4x32-10 (Salmon et al., SC'11) ----------------------------------------
 

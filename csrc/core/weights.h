@@ -21,6 +21,7 @@ struct ModelConfig {
   int global_classes = 0;
   int sample_rate = 16000;
   bool excitation = false;  // "periods" (excitation.h): needs the 88-key roll as the first cond channels
+  float dc_blocker = 0.0f;  // the pole of the DC blocker on what is played and heard (feedback.h); 0: none
 
   int layers() const { return static_cast<int>(dilations.size()); }
   int half_gate() const { return gate_channels / 2; }
@@ -42,6 +43,7 @@ struct ModelConfig {
     if (classes < 2 || classes > 65536) fail("classes must be in [2, 65536]");
     if (cond_channels < 0 || global_classes < 0) fail("cond_channels and global_classes must be >= 0");
     if (excitation && cond_channels < 88) fail("the period taps need the 88-key roll in cond");
+    if (!(dc_blocker >= 0.0f && dc_blocker < 1.0f)) fail("dc_blocker must be in [0, 1)");
   }
 };
 

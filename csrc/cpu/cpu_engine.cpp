@@ -15,6 +15,7 @@
 #include "core/block.h"
 #include "core/block_checks.h"
 #include "core/exclusive_call.h"
+#include "core/feedback.h"
 #include "core/sampling.h"
 #include "core/sleep.h"
 
@@ -30,6 +31,7 @@ struct alignas(64) CpuEngine::StreamState {
   int held = 0;
   FloatBuffer history;  // the companded inputs, a ring indexed by sample position (period taps only)
   int32_t code = 0;  // the input of the next step
+  DcBlocker dc_blocker;  // what is played and heard (feedback.h), at rest while asleep
   bool primed = false;
   int quiet_frames = 0;  // frames in a row without a key (sleeping from sleep_after_frames_ on)
   int slept = 0;         // samples slept, counted up to settle_samples_
@@ -234,6 +236,8 @@ void CpuEngine::pack(const HostWeights& w) {
   std::memcpy(head2_bias_.data(), w.head2_bias, c.classes * sizeof(float));
   decode_.resize(c.classes);
   for (int i = 0; i < c.classes; ++i) decode_[i] = mulaw_decode(i, c.classes);
+  edges_.resize(c.classes - 1);
+  for (int i = 0; i < c.classes - 1; ++i) edges_[i] = mulaw_edge(i, c.classes);
   silence_code_ = mulaw_encode(0.0f, c.classes);
 }
 
@@ -248,6 +252,7 @@ void CpuEngine::clear(uint64_t seed) {
   for (StreamState& s : states_) {
     for (FloatBuffer& ring : s.rings) std::memset(ring.data(), 0, ring.size() * sizeof(float));
     s.code = silence_code_;
+    s.dc_blocker = dc_blocker_at_rest(decode_.data(), silence_code_);
     s.primed = false;
     s.biases_gid = -1;
     s.held = 0;
@@ -421,6 +426,11 @@ int32_t CpuEngine::pick(const float* logits, float* weights, int stream, uint64_
   return pick_by_weights(weights, n, sampling_uniform(seed_, static_cast<uint32_t>(stream), index), best);
 }
 
+// The class played and heard after drawing `drawn` (feedback.h).
+int32_t CpuEngine::played(StreamState& s, int32_t drawn) const {
+  return fed_back_class(drawn, config_.dc_blocker, decode_.data(), edges_.data(), config_.classes, &s.dc_blocker);
+}
+
 void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* global_ids, const float* temperatures,
                          float* audio) {
   if (n < 0) throw std::invalid_argument("n must be >= 0");
@@ -521,6 +531,7 @@ void CpuEngine::run_streams(const Job& job, int thread) {
       if (!asleep) s.slept = 0;
       if (asleep && s.slept == settle_samples_) {  // this step would leave the state as it is
         s.code = silence_code_;
+        s.dc_blocker = dc_blocker_at_rest(decode_.data(), silence_code_);
         job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
         s.skipped = true;
         continue;
@@ -539,7 +550,8 @@ void CpuEngine::run_streams(const Job& job, int thread) {
         float* out = job.logits_out + static_cast<long>(si) * config_.classes * job.n + i;
         for (int c = 0; c < config_.classes; ++c) out[static_cast<long>(c) * job.n] = logits[c];
       } else {
-        s.code = asleep ? silence_code_ : pick(logits, batch.weights.data(), si, t, job.temperatures[si]);
+        s.code = asleep ? silence_code_ : played(s, pick(logits, batch.weights.data(), si, t, job.temperatures[si]));
+        if (asleep) s.dc_blocker = dc_blocker_at_rest(decode_.data(), silence_code_);
         job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
       }
       if (asleep) ++s.slept;

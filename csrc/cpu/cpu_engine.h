@@ -69,6 +69,7 @@ class CpuEngine final : public Engine {
   void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
   void refresh_past(StreamState& s, uint64_t t, const int* ring_pos) const;
   int32_t pick(const float* logits, float* weights, int stream, uint64_t index, float temperature) const;
+  int32_t played(StreamState& s, int32_t drawn) const;
 
   ModelConfig config_;
   const Kernels& kernels_;
@@ -85,6 +86,7 @@ class CpuEngine final : public Engine {
   WeightMatrix head1_, head2_;  // (S, Sp), (S, Kp)
   FloatBuffer head1_bias_, head2_bias_;
   std::vector<float> decode_;  // class -> audio
+  std::vector<float> edges_;   // where each class ends (mulaw_edge), for the DC blocker
   int32_t silence_code_;
   int sleep_after_frames_;  // EngineOptions::sleep_after_frames
   int settle_samples_ = 0;  // a sleeping stream fed silence this long has a constant state: skip it

@@ -435,8 +435,9 @@ class CudaEngine final : public Engine {
       if (lw.res_bias) std::copy(lw.res_bias, lw.res_bias + R, res_bias.begin() + static_cast<long>(l) * R);
       for (int o = 0; o < S; ++o) skip_bias[o] += lw.skip_bias[o];
     }
-    std::vector<float> decode(Q);
+    std::vector<float> decode(Q), edges(Q - 1);
     for (int q = 0; q < Q; ++q) decode[q] = mulaw_decode(q, Q);
+    for (int q = 0; q < Q - 1; ++q) edges[q] = mulaw_edge(q, Q);
     conv_bias_ = upload(conv_bias);
     glob_ = upload(glob);
     cond_weight_ = upload(cond);
@@ -458,7 +459,9 @@ class CudaEngine final : public Engine {
       key_frac_ = upload(frac);
     }
     decode_ = upload(decode);
+    edges_ = upload(edges);
     silence_code_ = mulaw_encode(0.0f, Q);
+    dc_blocker_at_rest_ = dc_blocker_at_rest(decode.data(), silence_code_);
   }
 
   void allocate_state() {
@@ -468,6 +471,7 @@ class CudaEngine final : public Engine {
     rings_ = DeviceBuffer(padded * s.ring_stride * sizeof(float));
     history_ = DeviceBuffer(s.history_mask ? padded * (s.history_mask + 1) * sizeof(float) : 0);
     codes_ = DeviceBuffer(padded * sizeof(int32_t));
+    dc_blockers_ = DeviceBuffer(padded * sizeof(DcBlocker));
     quiet_frames_ = DeviceBuffer(padded * sizeof(int32_t));
     global_ids_ = DeviceBuffer(padded * sizeof(int32_t));
     temperatures_ = DeviceBuffer(padded * sizeof(float));
@@ -483,6 +487,7 @@ class CudaEngine final : public Engine {
     host_ids_.assign(padded, 0);
     host_temperatures_.assign(padded, 0.0f);  // padding streams take the argmax: cheap and harmless
     host_codes_.assign(padded, 0);
+    host_dc_blockers_.assign(padded, DcBlocker{});
     host_quiet_frames_.assign(padded, quiet_frames_at_reset(sleep_after_frames_));
   }
 
@@ -494,6 +499,10 @@ class CudaEngine final : public Engine {
     check(cudaMemcpyAsync(codes_.as<void>(), host_codes_.data(), codes_.bytes(), cudaMemcpyHostToDevice,
                           stream_),
           "reset codes");
+    std::fill(host_dc_blockers_.begin(), host_dc_blockers_.end(), dc_blocker_at_rest_);
+    check(cudaMemcpyAsync(dc_blockers_.as<void>(), host_dc_blockers_.data(), dc_blockers_.bytes(),
+                          cudaMemcpyHostToDevice, stream_),
+          "reset DC blockers");
     if (history_.bytes()) check(cudaMemsetAsync(history_.as<void>(), 0, history_.bytes(), stream_), "clear history");
     check(cudaMemcpyAsync(quiet_frames_.as<void>(), host_quiet_frames_.data(), quiet_frames_.bytes(),
                           cudaMemcpyHostToDevice, stream_),
@@ -543,6 +552,9 @@ class CudaEngine final : public Engine {
     a.key_back = config_.excitation ? key_back_.as<int>() : nullptr;
     a.key_frac = config_.excitation ? key_frac_.as<double>() : nullptr;
     a.decode = decode_.as<float>();
+    a.edges = edges_.as<float>();
+    a.dc_blocker = config_.dc_blocker;
+    a.dc_blockers = dc_blockers_.as<DcBlocker>();
     a.rings = rings_.as<float>();
     a.history = config_.excitation ? history_.as<float>() : nullptr;
     a.codes = codes_.as<int32_t>();
@@ -590,9 +602,11 @@ class CudaEngine final : public Engine {
   int32_t silence_code_ = 0;
   int sleep_after_frames_ = 0;
   DeviceBuffer slices_, conv_bias_, glob_, cond_weight_, res_bias_, skip_bias_, head1_bias_, head2_bias_,
-      embed_, excite_, key_back_, key_frac_, decode_;
-  DeviceBuffer rings_, history_, codes_, quiet_frames_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
+      embed_, excite_, key_back_, key_frac_, decode_, edges_;
+  DeviceBuffer rings_, history_, codes_, dc_blockers_, quiet_frames_, global_ids_, temperatures_, cond_, audio_, forced_, logits_;
   std::vector<int32_t> host_ids_, host_codes_, host_quiet_frames_;
+  std::vector<DcBlocker> host_dc_blockers_;
+  DcBlocker dc_blocker_at_rest_;
   std::vector<float> host_temperatures_;
   cudaStream_t stream_ = nullptr;
   std::atomic<bool> busy_{false};

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "core/feedback.h"
 #include "cuda/fast_divide.h"
 
 namespace wavenet_rt::cuda {
@@ -61,10 +62,13 @@ struct KernelArgs {
   const int* key_back;       // (kExcitationKeys): where each key's period tap reads (excitation.h) ...
   const double* key_frac;    // ... and its interpolation weight
   const float* decode;       // (classes): class -> audio
+  const float* edges;        // (classes - 1): where each class ends (mulaw_edge), for the DC blocker
+  float dc_blocker;          // the config's DC blocker pole (feedback.h); 0: none
 
   float* rings;    // (padded streams, ring_stride)
   float* history;  // (padded streams, history_mask + 1): companded inputs by position, or null (no taps)
   int32_t* codes;  // (padded streams): the input of each stream's next sample
+  DcBlocker* dc_blockers;  // (padded streams): each stream's DC blocker (feedback.h)
   int32_t* quiet_frames;   // (padded streams): frames in a row without a key (EngineOptions::sleep_after_frames)
   int sleep_after_frames;  // 0: streams never sleep
   int silence_code;        // what a sleeping stream plays and hears

@@ -23,7 +23,7 @@ namespace wavenet_rt::cuda {
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
   long long x, past_x, fbias, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
-      prefix, excite, codes, quiet, ring_pos;
+      prefix, excite, codes, quiet, dc_blockers, ring_pos;
   long long floats;  // total floats after the weights
 
   __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
@@ -55,6 +55,7 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.excite = take(b);
   m.codes = take(b);
   m.quiet = take(b);
+  m.dc_blockers = take(2 * b);  // DcBlocker: two floats
   m.ring_pos = take(s.layers);
   m.floats = at;
   return m;
@@ -197,6 +198,9 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   float *weights = f + m.weights, *prefix = f + m.prefix, *excite = f + m.excite;
   int* codes = reinterpret_cast<int*>(f + m.codes);
   int* quiet = reinterpret_cast<int*>(f + m.quiet);
+  // Every CTA keeps its own copy of the streams' DC blockers: each samples the same class, so all copies
+  // step alike, and rank 0 stores them back at the end.
+  DcBlocker* dc_blockers = reinterpret_cast<DcBlocker*>(f + m.dc_blockers);
   // Each layer's ring slot of the current sample, t % ring_rows: set once per launch, then advanced by
   // one per sample (no 64-bit modulo per element).
   int* ring_pos = reinterpret_cast<int*>(f + m.ring_pos);
@@ -210,6 +214,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   for (int b = tid; b < B; b += kThreads) {
     codes[b] = args.codes[first_stream + b];
     quiet[b] = args.quiet_frames[first_stream + b];
+    dc_blockers[b] = args.dc_blockers[first_stream + b];
   }
   for (int l = tid; l < s.layers; l += kThreads) {
     ring_pos[l] = s.ring_rows[l] ? static_cast<int>(args.t0 % static_cast<unsigned>(s.ring_rows[l])) : 0;
@@ -454,10 +459,16 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
         const int stream = first_stream + b;
         const float u = sampling_uniform(args.seed, static_cast<uint32_t>(stream), t);
         const bool asleep = is_asleep(quiet[b], args.sleep_after_frames);
-        const int code = asleep ? args.silence_code
-                                : sample_warp(logits + b * Q, weights + b * Q, prefix + b * Q, Q,
-                                              args.temperatures[stream], u);
+        const int drawn = asleep ? args.silence_code
+                                 : sample_warp(logits + b * Q, weights + b * Q, prefix + b * Q, Q,
+                                               args.temperatures[stream], u);
         if (lane == 0) {
+          int code = args.silence_code;
+          if (asleep) {
+            dc_blockers[b] = dc_blocker_at_rest(args.decode, args.silence_code);
+          } else {
+            code = fed_back_class(drawn, args.dc_blocker, args.decode, args.edges, Q, &dc_blockers[b]);
+          }
           codes[b] = code;
           if (rank == 0 && stream < s.streams)
             args.audio[static_cast<long long>(stream) * args.n + step] = args.decode[code];
@@ -475,6 +486,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     for (int b = tid; b < B; b += kThreads) {
       args.codes[first_stream + b] = codes[b];
       args.quiet_frames[first_stream + b] = quiet[b];
+      args.dc_blockers[first_stream + b] = dc_blockers[b];
     }
   }
   // No CTA may exit while a peer can still write into its shared memory.

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/feedback.h"
 #include "core/sampling.h"
 #ifdef WAVENET_RT_WITH_CUDA
 #include "cuda/device_check.h"
@@ -109,6 +110,33 @@ CodeArray sample(const FloatArray& logits, float temperature, const FloatArray& 
   return picks;
 }
 
+FloatArray edges(int classes) {
+  check_classes(classes);
+  FloatArray out(classes - 1);
+  for (int i = 0; i < classes - 1; ++i) out.mutable_data()[i] = wavenet_rt::mulaw_edge(i, classes);
+  return out;
+}
+
+// One stream's drawn classes -> the classes played and heard, through a DC blocker from rest.
+CodeArray played(const CodeArray& drawn, float pole, int classes) {
+  check_classes(classes);
+  if (drawn.ndim() != 1) throw py::value_error("drawn must be 1-D");
+  const int64_t* in = drawn.data();
+  for (py::ssize_t i = 0; i < drawn.size(); ++i) {
+    if (in[i] < 0 || in[i] >= classes) throw py::value_error("drawn classes must lie in [0, classes)");
+  }
+  std::vector<float> centres(classes), ends(classes - 1);
+  for (int i = 0; i < classes; ++i) centres[i] = mulaw_decode(i, classes);
+  for (int i = 0; i < classes - 1; ++i) ends[i] = wavenet_rt::mulaw_edge(i, classes);
+  wavenet_rt::DcBlocker state = wavenet_rt::dc_blocker_at_rest(centres.data(), mulaw_encode(0.0f, classes));
+  CodeArray out(drawn.size());
+  for (py::ssize_t i = 0; i < drawn.size(); ++i) {
+    out.mutable_data()[i] = wavenet_rt::fed_back_class(static_cast<int>(in[i]), pole, centres.data(), ends.data(),
+                                                       classes, &state);
+  }
+  return out;
+}
+
 #ifdef WAVENET_RT_WITH_CUDA
 FloatArray cuda_uniforms(uint64_t seed, uint32_t stream, uint64_t start, int64_t n) {
   if (n < 0) throw py::value_error("n must be >= 0");
@@ -132,6 +160,10 @@ PYBIND11_MODULE(_engine, m) {
         "float audio in [-1, 1] -> int64 mu-law classes (same shape)");
   m.def("mulaw_decode", &decode, py::arg("codes"), py::arg("classes") = 256,
         "int mu-law classes -> float32 audio (same shape)");
+  m.def("mulaw_edges", &edges, py::arg("classes") = 256,
+        "float32 (classes - 1,): where each mu-law class ends and the next begins");
+  m.def("played_classes", &played, py::arg("drawn"), py::arg("pole"), py::arg("classes") = 256,
+        "one stream's drawn classes -> the classes played and heard through a DC blocker (feedback.h)");
   m.def("sampling_uniforms", &uniforms, py::arg("seed"), py::arg("stream"), py::arg("start"), py::arg("n"),
         "the n sampling uniforms of (seed, stream) from sample index `start` on");
   m.def("sampling_exp", &exp_weights, py::arg("x"), "the sampling contract's exp, elementwise (float32)");

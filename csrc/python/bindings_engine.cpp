@@ -44,6 +44,7 @@ ModelConfig config_from(const py::dict& c) {
   const std::string excitation = c.contains("excitation") ? c["excitation"].cast<std::string>() : "";
   if (excitation != "" && excitation != "periods") throw py::value_error("unknown excitation '" + excitation + "'");
   config.excitation = excitation == "periods";
+  config.dc_blocker = c.contains("dc_blocker") ? c["dc_blocker"].cast<float>() : 0.0f;
   config.validate();
   return config;
 }

@@ -1,12 +1,14 @@
 # Comparing engines' generated samples by what the sampling contract promises (issue 21): each pick is the
 # contract's pick from WaveNet.forward's float64 logits over the engine's own history, except where the
 # uniform lies within BOUNDARY of a CDF boundary (float32 sums may then fall either side: counted, and rare);
-# two engines agree exactly until one of them takes such a boundary pick. Used by test_cuda.py, test_engine.py.
+# two engines agree exactly until one of them takes such a boundary pick. With the config's DC blocker the
+# class played is the pick through wavenet_rt/feedback.py. Used by test_cuda.py, test_engine.py.
 import math
 
 import numpy as np
 import torch
 
+from wavenet_rt.feedback import DcBlocker
 from wavenet_rt.mulaw import silence_code
 from wavenet_rt.sampling import MIN_TEMPERATURE, sample_categorical, sampling_uniforms
 
@@ -53,6 +55,8 @@ def departures(model, codes, seed, cond=None, glob=None, temperature=1.0, lead=N
     for s in range(streams):
         u = sampling_uniforms(seed, s, 0, n)
         expect = sample_categorical(logits[s].T.astype(np.float32), temperature, u)
+        if config.dc_blocker:
+            expect = played(config, expect, codes[s], None if asleep is None else asleep[s])
         differ = expect != codes[s]
         if asleep is not None:
             differ &= ~asleep[s]
@@ -61,6 +65,30 @@ def departures(model, codes, seed, cond=None, glob=None, temperature=1.0, lead=N
         assert len(far) == 0, f"stream {s}: samples {far[:10]} are not the contract's picks (nor boundary cases)"
         found.append(at)
     return found
+
+
+def played(config, drawn, codes, asleep=None):
+    """The classes the contract plays for picks `drawn` (n,), the DC blocker stepped with what the engine
+    drew: where its class `codes` departs, with a neighbour of the pick (a boundary case) if one plays it.
+    Asleep samples play silence and leave the blocker at rest."""
+    blocker = DcBlocker(config.dc_blocker, config.classes, 1)
+    out = np.empty_like(codes)
+    for t, pick in enumerate(drawn):
+        if asleep is not None and asleep[t]:
+            blocker.reset()
+            out[t] = silence_code(config.classes)
+            continue
+        state = blocker.x_prev, blocker.y_prev
+        out[t] = blocker(np.array([pick]))[0]
+        for other in (pick - 1, pick + 1):
+            if out[t] == codes[t] or not 0 <= other < config.classes:
+                continue
+            trial = DcBlocker(config.dc_blocker, config.classes, 1)
+            trial.x_prev, trial.y_prev = state
+            if trial(np.array([other]))[0] == codes[t]:
+                blocker.x_prev, blocker.y_prev = trial.x_prev, trial.y_prev
+                break
+    return out
 
 
 def assert_same_picks(model, a, b, seed, cond=None, glob=None, temperature=1.0, lead=None, asleep=None,
