@@ -322,7 +322,7 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
     blocked = (tmp_path / "blocked.safetensors").read_bytes()
     (tmp_path / "bad.safetensors").write_bytes(blocked.replace(b"0.9995", b"1.9995"))
     result = host(lv2_path, "model", tmp_path / "bad.safetensors")
-    assert result.returncode == 1 and "dc_blocker must be in [0, 1)" in result.stdout, result.stdout
+    assert result.returncode == 1 and "dc_blocker must be in [0, 1) in float32" in result.stdout, result.stdout
 
 
 @pytest.mark.slow

@@ -116,7 +116,7 @@ def test_invalid_config(model_file):
     rewrite(path, tensors, {**meta, "config": json.dumps({**config, "gate_channels": 7})})
     with pytest.raises(ModelFileError, match="invalid config.*gate_channels"):
         load_model(path)
-    for pole in (1.0, -0.5, "0.9"):
+    for pole in (1.0, -0.5, "0.9", True, 0.99999998):  # the last is 1 in float32
         save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "dc_blocker": pole})})
         with pytest.raises(ModelFileError, match="dc_blocker must be a number in"):
             load_model(path)

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .conditioning import MAX_VOICES
 
 
@@ -84,8 +86,9 @@ class WaveNetConfig:
             problems.append("excitation 'periods' needs conditioning that starts with the 88-key roll (roll88...)")
         if not 0 <= self.voices <= MAX_VOICES or (self.voices and not self.cond_channels):
             problems.append(f"voices must be in [0, {MAX_VOICES}], and 0 without local conditioning, got {self.voices}")
-        if not (isinstance(self.dc_blocker, (int, float)) and 0 <= self.dc_blocker < 1):
-            problems.append(f"dc_blocker must be a number in [0, 1), got {self.dc_blocker!r}")
+        number = isinstance(self.dc_blocker, (int, float)) and not isinstance(self.dc_blocker, bool)
+        if not (number and 0 <= np.float32(self.dc_blocker) < 1):  # the engines' float32, as C++ checks it
+            problems.append(f"dc_blocker must be a number in [0, 1) in float32, got {self.dc_blocker!r}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

@@ -1,6 +1,7 @@
 # What a drawn class becomes before it is played and heard again, in NumPy: twin of csrc/core/feedback.h,
 # bit for bit. With the config's dc_blocker pole r > 0, each drawn centre x goes through
-# y = (x - x_prev) + r * y_prev (one fused multiply-add) and y is coded again by the class edges.
+# y = (x - x_prev) + r * y_prev (one fused multiply-add; below the smallest normal float, +0) and y is
+# coded again by the class edges.
 from __future__ import annotations
 
 import numpy as np
@@ -31,5 +32,6 @@ class DcBlocker:
             return np.asarray(drawn)
         x = self.centres[drawn]
         y = fma32(np.full_like(x, self.pole), self.y_prev, x - self.x_prev)
+        y[np.abs(y) < np.finfo(np.float32).tiny] = 0.0  # no denormals: feedback.h says why
         self.x_prev, self.y_prev = x, y
         return np.searchsorted(self.edges, y, side="right")  # how many edges y reaches: feedback.h's rule

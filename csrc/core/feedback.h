@@ -1,9 +1,10 @@
 // What a drawn class becomes before it is played and heard again: itself, or, when the model's config sets
 // a DC blocker pole r > 0, its centre through y = (x - x_prev) + r * y_prev (one fmaf, so every compiler
-// and the GPU round alike), coded again by the class edges. Host/device portable; the NumPy twin is
+// and the GPU round alike; below FLT_MIN, +0), coded again by the class edges. Host/device portable; the NumPy twin is
 // wavenet_rt/feedback.py. Why: a model that drifts into a constant offset no longer hears it (issue 18).
 #pragma once
 
+#include <cfloat>
 #include <cmath>
 
 #include "core/host_device.h"
@@ -40,7 +41,10 @@ WAVENET_RT_HD int fed_back_class(int drawn, float pole, const float* centres, co
                                  DcBlocker* state) {
   if (!(pole > 0.0f)) return drawn;
   const float x = centres[drawn];
-  const float y = fmaf(pole, state->y_prev, x - state->x_prev);
+  float y = fmaf(pole, state->y_prev, x - state->x_prev);
+  // A fading offset ends at +0, not in denormals: a flush-to-zero mode (set by some library) would turn
+  // them into -0 here and not on the GPU, and -0 and a denormal fall on different sides of an edge at 0.
+  if (fabsf(y) < FLT_MIN) y = 0.0f;
   state->x_prev = x;
   state->y_prev = y;
   return class_by_edges(y, edges, classes);

@@ -43,7 +43,7 @@ struct ModelConfig {
     if (classes < 2 || classes > 65536) fail("classes must be in [2, 65536]");
     if (cond_channels < 0 || global_classes < 0) fail("cond_channels and global_classes must be >= 0");
     if (excitation && cond_channels < 88) fail("the period taps need the 88-key roll in cond");
-    if (!(dc_blocker >= 0.0f && dc_blocker < 1.0f)) fail("dc_blocker must be in [0, 1)");
+    if (!(dc_blocker >= 0.0f && dc_blocker < 1.0f)) fail("dc_blocker must be in [0, 1) in float32");
   }
 };
 

@@ -530,8 +530,7 @@ void CpuEngine::run_streams(const Job& job, int thread) {
       const bool asleep = !job.codes && is_asleep(s.quiet_frames, sleep_after_frames_);
       if (!asleep) s.slept = 0;
       if (asleep && s.slept == settle_samples_) {  // this step would leave the state as it is
-        s.code = silence_code_;
-        s.dc_blocker = dc_blocker_at_rest(decode_.data(), silence_code_);
+        s.code = silence_code_;  // the blocker is at rest: the asleep steps that settled it left it so
         job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
         s.skipped = true;
         continue;
