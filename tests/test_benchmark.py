@@ -64,7 +64,8 @@ def test_lv2_part_measures_jalv_beside_play(tmp_path):
         ring = r["jalv_ahead"]["latency_port_frames"] - 24
         assert r["jalv"]["key_to_sound_ms"]["max"] <= (r["period"] + 48 + 8) / 48
         assert ring / 48 <= r["jalv_ahead"]["key_to_sound_ms"]["min"]
-        assert r["jalv_ahead"]["key_to_sound_ms"]["max"] <= (ring + r["period"] + 48 + 8) / 48
+        if r["jalv_ahead"]["underruns"] == 0:  # a ring run short (a loaded machine) delays what follows
+            assert r["jalv_ahead"]["key_to_sound_ms"]["max"] <= (ring + r["period"] + 48 + 8) / 48
         for host in ("jalv", "jalv_ahead"):
             assert r[f"{host}_minus_play_ms"]["p50"] == pytest.approx(
                 r[host]["key_to_sound_ms"]["p50"] - r["play"]["key_to_sound_ms"]["p50"])

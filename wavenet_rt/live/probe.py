@@ -1,7 +1,7 @@
 # Measuring the live synth from outside, over JACK: a JACK client sends MIDI notes into the synth's input
 # port at known frame times and records the synth's audio output, counting the server's xruns. With the
 # impulse model (silence, or full scale while any key is down) key-to-sound latency is exact in frames.
-# jackd's log says whose each xrun was. Used by benchmarks/latency.py (live and LV2 parts), tests/test_live.py
+# jackd's log says whose each xrun was. Used by benchmarks/live_runs.py and lv2_runs.py, tests/test_live.py
 # and tests/test_lv2.py.
 from __future__ import annotations
 

@@ -1,0 +1,178 @@
+# The live synth measured from outside over JACK's dummy driver, for benchmarks/latency.py: `play` on a JACK
+# server, notes from a JACK client, key-to-sound from the recording (wavenet_rt.live.probe); underrun soaks;
+# the harmoniser's soak. The MIDI material (single notes, dense chords, a melody) is shared with lv2_runs.py.
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
+    """`notes` 50 ms notes, 90-110 ms apart at random, so they fall anywhere within a period."""
+    rng = np.random.default_rng(seed)
+    messages, t = [], 0.0
+    for _ in range(notes):
+        messages += [(t, bytes([0x90, 60, 100])), (t + 0.05, bytes([0x80, 60, 0]))]
+        t += rng.uniform(0.09, 0.11)
+    return messages
+
+
+def chord_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
+    """Dense chords for `seconds`: every 100-300 ms a chord of 4-10 keys across the keyboard, each key held
+    0.2-0.8 s, so chords overlap and a dozen or more keys are often down at once."""
+    rng = np.random.default_rng(seed)
+    messages, t = [], 0.0
+    while t < seconds:
+        for note in rng.choice(np.arange(24, 108), int(rng.integers(4, 11)), replace=False):
+            end = min(t + rng.uniform(0.2, 0.8), seconds)
+            messages += [(t, bytes([0x90, int(note), int(rng.integers(40, 128))])), (end, bytes([0x80, int(note), 0]))]
+        t += rng.uniform(0.1, 0.3)
+    return messages
+
+
+def measure_notes(probe, notes: int, seed: int) -> tuple[list[int], list[int], int]:
+    """Plays note_messages into the synth and returns the frames from each note-on to sound and from each
+    note-off to silence (note_latencies), and the JACK xruns the probe saw meanwhile."""
+    from wavenet_rt.live.probe import note_latencies
+
+    xruns_before = probe.xruns
+    probe.play(note_messages(notes, seed))
+    probe.wait_until_sent(notes * 0.11 + 5)
+    time.sleep(0.3)
+    on, off = note_latencies(probe)
+    return on, off, probe.xruns - xruns_before
+
+
+def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
+    """measure_notes' frames as milliseconds: key-to-sound percentiles, note-off to silence."""
+    on_ms = np.array(on, dtype=float) * 1e3 / rate
+    p95 = float(np.percentile(on_ms, 95))
+    return {"notes": len(on), "key_to_sound_ms": {
+                "p5": float(np.percentile(on_ms, 5)), "p50": float(np.median(on_ms)), "p95": p95,
+                "max": float(on_ms.max()), "min": float(on_ms.min()), "jitter_p95_minus_min": p95 - float(on_ms.min())},
+            "note_off_to_silence_ms_p50": float(np.median(np.array(off, dtype=float) * 1e3 / rate))}
+
+
+@contextlib.contextmanager
+
+def play_on_jack(name: str, period: int, options: list[str], stats_file: Path, log: Path | None = None):
+    """A JACK dummy server at 48 kHz / `period` frames (logging to `log`) with `python -m wavenet_rt.play
+    OPTIONS --stats STATS_FILE` on it; both stopped on leaving, play first, so that it writes its counters."""
+    import subprocess
+
+    from wavenet_rt.live.probe import JackServer
+
+    server = JackServer(name, 48000, period, log=log)
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server.name}
+    play = subprocess.Popen([sys.executable, "-m", "wavenet_rt.play", *options, "--stats", str(stats_file)],
+                            env=env, stderr=subprocess.DEVNULL)
+    try:
+        yield server
+    finally:
+        play.terminate()
+        play.wait(timeout=30)
+        server.stop()
+
+
+def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
+    """One JACK server at `period` frames: `notes` notes at random offsets for latency, then (if asked) a
+    soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
+    from wavenet_rt.live.probe import JackProbe
+
+    stats_file = work / f"stats_{period}.json"
+    options = ["--model", str(model_file), "--midi-in", "--latency", "0.1"]
+    with play_on_jack(f"wavenet_rt_bench_{period}", period, options, stats_file) as server:
+        probe = JackProbe(server.name, notes * 0.1 + 5)
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        on, off, xruns_notes = measure_notes(probe, notes, period)
+        soak_xruns = None
+        if soak_seconds:
+            xruns_before = probe.xruns
+            time.sleep(soak_seconds)
+            soak_xruns = probe.xruns - xruns_before
+        probe.close()
+    stats = json.loads(stats_file.read_text())
+    seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
+    return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes,
+            "soak_seconds": soak_seconds,
+            "synth_underruns": stats["underruns"], "synth_device_xruns": stats["device_xruns"],
+            "synth_callback_max_ms": 1e3 * stats["callback_seconds_max"],
+            "synth_callback_cpu_max_ms": 1e3 * stats["callback_cpu_seconds_max"],
+            "control_jack_xruns_during_soak": soak_xruns, "synth_target_frames": stats["target_frames"],
+            "played_seconds": seconds, "frames_delivered": stats["frames_delivered"],
+            "frames_expected": seconds * 48000, "synth_latency_ms": 1e3 * stats["latency_s"]}
+
+
+def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
+    """A melody for the harmoniser for `seconds`: a seeded walk on C major from C4 to G5 in steps of up to a
+    third, eighths to dotted quarters at 80 beats per minute, each key released 30 ms before the next."""
+    rng = np.random.default_rng(seed)
+    scale = [n for n in range(60, 80) if n % 12 in (0, 2, 4, 5, 7, 9, 11)]
+    messages, t, degree = [], 0.0, 7
+    while t < seconds:
+        degree = int(np.clip(degree + rng.integers(-2, 3), 0, len(scale) - 1))
+        length = 0.75 * float(rng.choice([0.5, 1.0, 1.5]))
+        messages += [(t, bytes([0x90, scale[degree], int(rng.integers(60, 110))])),
+                     (t + length - 0.03, bytes([0x80, scale[degree], 0]))]
+        t += length
+    return messages
+
+
+def harmonize_run(period: int, seconds: float, work: Path) -> dict:
+    """`play --midi-in --harmonize` with the shipped model and composer on a JACK server at `period` frames,
+    a melody from a JACK client for `seconds`: the synth's underruns beside the xruns the probe saw, and the
+    harmoniser's time from each key to its harmony (play's --stats)."""
+    from wavenet_rt.live.probe import JackProbe
+
+    stats_file = work / f"harmonize_{period}.json"
+    log = work / f"jackd_harmonize_{period}.log"
+    queue_ms = 10.0  # play's --latency: a harmony later than this misses its melody's block
+    options = ["--midi-in", "--harmonize", "--latency", str(queue_ms)]
+    with play_on_jack(f"wavenet_rt_harmonize_{period}", period, options, stats_file, log) as server:
+        probe = JackProbe(server.name, 5, name="wavenet_rt_probe_harmonize")
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        messages = melody_messages(seconds, period)
+        probe.play(messages)
+        probe.wait_until_sent(seconds + 10)
+        time.sleep(0.5)
+        xruns, causes = probe.xruns, server.xrun_causes()
+        probe.close()
+    stats = json.loads(stats_file.read_text())
+    keys = sum(1 for _, m in messages if m[0] == 0x90)
+    return {"period": period, "seconds": seconds, "melody_keys": keys, "synth_underruns": stats["underruns"],
+            "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
+            "queue_depth_ms": queue_ms, **{k: v for k, v in stats.items() if k.startswith("harmon")}}
+
+
+def run_live(args) -> list[dict]:
+    import tempfile
+
+    from wavenet_rt import save_model
+    from wavenet_rt.live.probe import impulse_model
+
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        model_file = Path(work) / "impulse.safetensors"
+        save_model(impulse_model(), model_file)
+        for period in (64, 128, 512):
+            soak = args.soak if period in (128, 512) else 0
+            rows.append(live_run(period, args.notes, soak, model_file, Path(work)))
+            print_live(rows[-1])
+    return rows
+
+
+def print_live(r: dict) -> None:
+    k = r["key_to_sound_ms"]
+    soak = (f"; soak {r['soak_seconds']:.0f} s: synth underruns {r['synth_underruns']}, control JACK xruns "
+            f"{r['control_jack_xruns_during_soak']}, longest callback {r['synth_callback_max_ms']:.3f} ms "
+            f"({r['synth_callback_cpu_max_ms']:.3f} ms of CPU)"
+            if r["soak_seconds"] else "")
+    print(f"live, {r['period']:3d}-frame periods: key-to-sound p50 {k['p50']:.2f} p95 {k['p95']:.2f} "
+          f"max {k['max']:.2f} ms, jitter {k['jitter_p95_minus_min']:.2f} ms over {r['notes']} notes; frames delivered "
+          f"{r['frames_delivered']} vs {r['frames_expected']:.0f} expected{soak}")
