@@ -17,6 +17,7 @@ from wavenet_rt.checkpoint import load_checkpoint
 from wavenet_rt.data import Batch, WindowSampler, with_input_noise, with_input_offset
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 from wavenet_rt.train import Distributed, Trainer, parse_args
+from wavenet_rt.weights import read_model_config
 
 TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
 
@@ -129,9 +130,17 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     # How the model is played (--voices) may change on the way and is recorded in the model file.
     tuned = tmp_path / "tuned"
     subprocess.run(train_cmd(dataset, tuned, "--steps", 1, "--seed", 7, "--lr", 1e-12, "--voices", 3,
-                             "--init", first / "model.safetensors"), check=True, capture_output=True)
+                             "--dc-blocker", 0.999, "--init", first / "model.safetensors"), check=True,
+                   capture_output=True)
     tuned_config, started = read_model_file(tuned / "model.safetensors")
     assert tuned_config.voices == 3 and read_model_file(first / "model.safetensors")[0].voices == 0
+    assert tuned_config.dc_blocker == 0.999 and read_model_file(first / "model.safetensors")[0].dc_blocker == 0
+    # the DC blocker stays with the model it started from unless asked otherwise
+    for name, pole in (("kept", None), ("unblocked", 0.0)):
+        extra = () if pole is None else ("--dc-blocker", pole)
+        subprocess.run(train_cmd(dataset, tmp_path / name, "--steps", 1, "--lr", 1e-12, *extra,
+                                 "--init", tuned / "model.safetensors"), check=True, capture_output=True)
+        assert read_model_config(tmp_path / name / "model.safetensors").dc_blocker == (0.999 if pole is None else 0)
     for name, tensor in trained.items():
         np.testing.assert_allclose(started[name], tensor, atol=1e-7, err_msg=name)
     wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",

@@ -27,7 +27,7 @@ from .config import WaveNetConfig
 from .data import Batch, WindowSampler, with_input_noise, with_input_offset
 from .dataset.shards import load_manifest
 from .model import WaveNet
-from .weights import load_model, save_model
+from .weights import load_model, read_model_config, save_model
 
 LOG_FIELDS = ["step", "train_bits", "lr", "samples_per_s", "valid_bits", "elapsed_s"]
 SESSION_ARGS = ("resume", "minutes", "threads", "progress")  # may change between a run and its resumption
@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the polyphony players give the exported model by default: N voices of one key each "
                         "(for a model that learned single lines, e.g. --solo-share 1), or 0: one stream hears "
                         "every key (default: --config's, 0 for the presets)")
+    p.add_argument("--dc-blocker", type=float, default=None, metavar="R",
+                   help="the pole of the DC blocker the exported model plays and hears through (config dc_blocker; "
+                        "0.9995 for the shipped piano), 0: none. Training does not use it. Default: the --init "
+                        "model's, else --config's (0 for the presets)")
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
@@ -130,7 +134,7 @@ class Distributed:
 
 
 def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str | None = None,
-                 voices: int | None = None) -> WaveNetConfig:
+                 voices: int | None = None, dc_blocker: float | None = None) -> WaveNetConfig:
     """The network shape from a preset or JSON file; everything the data decides comes from the manifest."""
     try:
         base = WaveNetConfig.preset(spec)
@@ -145,7 +149,8 @@ def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str
                                cond_features=manifest["cond_features"] if cond else "",
                                global_classes=manifest["global_classes"],
                                excitation=base.excitation if excitation is None else excitation,
-                               voices=base.voices if voices is None else voices)
+                               voices=base.voices if voices is None else voices,
+                               dc_blocker=base.dc_blocker if dc_blocker is None else dc_blocker)
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
@@ -180,13 +185,15 @@ class Trainer:
             raise ValueError(f"{self.run_dir} already holds a run; pass --resume to continue it or pick another --out")
         if args.data is None:
             raise ValueError("--data is required")
+        if checkpoint is None and args.dc_blocker is None and args.init:  # kept with the run's args
+            args.dc_blocker = read_model_config(args.init).dc_blocker
         self.args = args
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)  # identical initial weights in every process
         manifest = load_manifest(args.data)
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
-                                   getattr(args, "voices", None))
+                                   getattr(args, "voices", None), getattr(args, "dc_blocker", None))
         rf = self.config.receptive_field
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
                                         solo_share=args.solo_share)
@@ -223,9 +230,11 @@ class Trainer:
         if start.config.excitation and not self.config.excitation:
             raise ValueError(f"--init {path} has period taps ({start.config.excitation}); pass --excitation "
                              f"{start.config.excitation} to keep them")
-        # how it is played (voices) may change between runs, and the frame hop: frames are repeated over their
-        # hop before the projection, so the weights mean the same at any hop; its shape and other data may not
-        may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop)
+        # how it is played (voices, DC blocker) may change between runs, and the frame hop: frames are repeated
+        # over their hop before the projection, so the weights mean the same at any hop; its shape and other
+        # data may not
+        may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop,
+                          dc_blocker=self.config.dc_blocker)
         if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
