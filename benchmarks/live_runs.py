@@ -60,7 +60,6 @@ def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
 
 
 @contextlib.contextmanager
-
 def play_on_jack(name: str, period: int, options: list[str], stats_file: Path, log: Path | None = None):
     """A JACK dummy server at 48 kHz / `period` frames (logging to `log`) with `python -m wavenet_rt.play
     OPTIONS --stats STATS_FILE` on it; both stopped on leaving, play first, so that it writes its counters."""

@@ -22,7 +22,7 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     latency as live_run plays them (none: no latency figures), then (if asked) a soak of dense chords
     (jalv_soak). The latency and underruns ports as jalv showed them at the end."""
     from wavenet_rt.live.probe import JackProbe, JackServer
-    from wavenet_rt.lv2 import BUNDLE, monitored, start_jalv, write_state
+    from wavenet_rt.lv2 import BUNDLE, ask_monitors, monitored, start_jalv, write_state
 
     if not (BUNDLE / "manifest.ttl").is_file():
         raise FileNotFoundError(f"no LV2 bundle at {BUNDLE}: build it (needs lv2-dev; setup.py build_ext --inplace)")
@@ -44,8 +44,7 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
             figures = {**note_figures(on, off), "jack_xruns_during_notes": xruns_notes}
         soak = jalv_soak(server, probe, soak_seconds, jalv, jalv_log) if soak_seconds else None
         probe.close()
-        jalv.stdin.write("monitors\n")
-        jalv.stdin.flush()
+        ask_monitors(jalv)
         time.sleep(0.5)
     finally:
         jalv.terminate()
@@ -111,18 +110,18 @@ def jalv_soak(server, probe, seconds: float, jalv, jalv_log: Path) -> dict:
 
 
 @contextlib.contextmanager
-
 def asking_for_monitors(jalv, every: float):
     """Types `monitors` into jalv's console every `every` seconds while the block runs (its main thread
     answers; the audio thread is not involved)."""
     import threading
 
+    from wavenet_rt.lv2 import ask_monitors
+
     done = threading.Event()
 
     def ask():
         while not done.wait(every):
-            jalv.stdin.write("monitors\n")
-            jalv.stdin.flush()
+            ask_monitors(jalv)
 
     asker = threading.Thread(target=ask, daemon=True)
     asker.start()

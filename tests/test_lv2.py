@@ -334,7 +334,7 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
     records it: every key is heard after the latency the plugin reports, within the frame and the period that
     the graph's order adds."""
     from wavenet_rt.live.probe import JackProbe, play_and_measure
-    from wavenet_rt.lv2 import monitored, start_jalv, write_state
+    from wavenet_rt.lv2 import ask_monitors, monitored, start_jalv, write_state
 
     state = write_state(tmp_path / "state", impulse_model_file)
     log_file = tmp_path / "jalv.log"
@@ -349,8 +349,7 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
             note = 30 + 3 * k
             messages += [(0.25 * k, bytes([0x90, note, 100])), (0.25 * k + 0.1, bytes([0x80, note, 0]))]
         on, off = play_and_measure(probe, messages)
-        jalv.stdin.write("monitors\n")
-        jalv.stdin.flush()
+        ask_monitors(jalv)
         time.sleep(0.5)
     finally:
         jalv.terminate()

@@ -76,6 +76,12 @@ def start_jalv(server: str, state: Path, name: str, log, lv2_path: Path = BUNDLE
                             stdin=subprocess.PIPE if console else None, text=True)
 
 
+def ask_monitors(jalv: subprocess.Popen) -> None:
+    """Types `monitors` into a console jalv (start_jalv(console=True)): it prints its output controls."""
+    jalv.stdin.write("monitors\n")
+    jalv.stdin.flush()
+
+
 def monitored(log_text: str, symbol: str) -> list[float]:
     """Every value of output control `symbol` that jalv printed (its console's `monitors`) in `log_text`."""
     return [float(v) for v in re.findall(rf"^(?:> )?{symbol} = ([-0-9.e+]+)$", log_text, re.MULTILINE)]
