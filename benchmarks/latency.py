@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from live_runs import harmonize_run, run_live
+from live_runs import harmonize_run, polyphony_run, run_live
 from lv2_runs import run_lv2, run_lv2_model_soak
 
 from wavenet_rt import WaveNetConfig
@@ -44,6 +44,12 @@ def parse_args(argv):
     p.add_argument("--harmonize", action="store_true",
                    help="only `play --midi-in --harmonize` (shipped model and composer) under a melody for --soak "
                         "seconds at 128-frame periods: underruns and the harmoniser's key-to-harmony times")
+    p.add_argument("--polyphony", action="store_true",
+                   help="only `play --midi-in` (shipped model) under chords with the sustain pedal down for --soak "
+                        "seconds at 128-frame periods: the synth's underruns; writes polyphony-*.json")
+    p.add_argument("--voices", type=int, default=16, help="with --polyphony: play's --voices (default 16)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="with --polyphony: play's --precision (default fp32)")
     p.add_argument("--only-voices", action="store_true", help="only the voice cost curve (no engine table, no live)")
     p.add_argument("--lv2", action="store_true",
                    help="only the LV2 plugin in jalv beside play (key-to-sound at 64 and 128 frames, the soak at 128); "
@@ -90,7 +96,7 @@ def time_blocks(generate, seconds: float, min_blocks: int = 20) -> np.ndarray:
 def engine_figures(model, backend: str, streams: int, threads: int, seconds: float, precision: str = "fp32") -> dict:
     engine = Engine(model, backend=backend, streams=streams, threads=threads, precision=precision)
     engine.reset(0)
-    cond = np.zeros((streams, COND_CHANNELS, 2), np.float32)
+    cond = np.zeros((streams, engine.config.cond_channels, 2), np.float32)
     cond[:, 40, :] = 0.8  # a key held
 
     def block():
@@ -203,8 +209,12 @@ def run_voices(args) -> dict:
            "1 thread", "sizes": {}}
     print(f"\nvoice cost curve (all voices awake, {BLOCK}-sample blocks); fp32 matmul on one thread: "
           f"{matmul / 1e9:.2f} G multiply-adds/s")
-    for size in sizes:
-        model = make_model(size)
+    models = {size: make_model(size) for size in sizes}
+    if not args.quick:  # the model players play by default: the one the polyphony targets name
+        from wavenet_rt.weights import default_model_path, load_model
+
+        models["shipped"] = load_model(default_model_path())
+    for size, model in models.items():
         rows = [row for precision in precisions
                 for row in voice_curve(model, counts, threads, seconds, matmul, precision)]
         out["sizes"][size] = {"multiply_adds_per_sample": multiply_adds_per_sample(model.config),
@@ -331,17 +341,20 @@ def main(argv=None) -> int:
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
         return 0
-    if args.harmonize:
+    if args.harmonize or args.polyphony:
         import tempfile
 
+        kind = "harmonize" if args.harmonize else "polyphony"
         with tempfile.TemporaryDirectory() as work:
-            row = harmonize_run(128, args.soak, Path(work))
+            row = (harmonize_run(128, args.soak, Path(work)) if args.harmonize else
+                   polyphony_run(128, args.soak, args.voices, args.precision, Path(work)))
         results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
-                   "model": "shipped (default.safetensors), shipped composer", "harmonize": row}
+                   "model": "shipped (default.safetensors)" + (", shipped composer" if args.harmonize else ""),
+                   kind: row}
         print(json.dumps(row, indent=1))
-        (args.out / f"harmonize-{stamp}.json").write_text(json.dumps(results, indent=1))
-        print(f"wrote {args.out / f'harmonize-{stamp}.json'}", file=sys.stderr)
+        (args.out / f"{kind}-{stamp}.json").write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.out / f'{kind}-{stamp}.json'}", file=sys.stderr)
         return 0
     if args.only_voices:
         args.engines, args.live = False, False

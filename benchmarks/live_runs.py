@@ -36,6 +36,27 @@ def chord_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
     return messages
 
 
+def pedal_chord_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
+    """Chords under the sustain pedal for `seconds`: the pedal goes down for 2-4 s at a time, lifted for
+    0.1 s between; under it a chord of 3-6 keys every 150-400 ms across C2-C7, each key struck at velocity
+    40-127 and released after 0.1-0.5 s, the pedal holding it: far more notes ring than a player has voices."""
+    rng = np.random.default_rng(seed)
+    messages, t = [], 0.0
+    while t < seconds:
+        lift = min(t + rng.uniform(2.0, 4.0), seconds)
+        messages.append((t, bytes([0xB0, 64, 127])))
+        chord_time = t + 0.02
+        while chord_time < lift - 0.05:
+            for note in rng.choice(np.arange(36, 97), int(rng.integers(3, 7)), replace=False):
+                end = min(chord_time + rng.uniform(0.1, 0.5), lift)
+                messages += [(chord_time, bytes([0x90, int(note), int(rng.integers(40, 128))])),
+                             (end, bytes([0x80, int(note), 0]))]
+            chord_time += rng.uniform(0.15, 0.4)
+        messages.append((lift, bytes([0xB0, 64, 0])))
+        t = lift + 0.1
+    return sorted(messages, key=lambda m: m[0])
+
+
 def measure_notes(probe, notes: int, seed: int) -> tuple[list[int], list[int], int]:
     """Plays note_messages into the synth and returns the frames from each note-on to sound and from each
     note-off to silence (note_latencies), and the JACK xruns the probe saw meanwhile."""
@@ -123,30 +144,49 @@ def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
     return messages
 
 
-def harmonize_run(period: int, seconds: float, work: Path) -> dict:
-    """`play --midi-in --harmonize` with the shipped model and composer on a JACK server at `period` frames,
-    a melody from a JACK client for `seconds`: the synth's underruns beside the xruns the probe saw, and the
-    harmoniser's time from each key to its harmony (play's --stats)."""
+def soak_on_jack(kind: str, period: int, options: list[str], messages: list[tuple[float, bytes]], seconds: float,
+                 work: Path) -> tuple[dict, int, dict]:
+    """`play OPTIONS` on a JACK server at `period` frames while a JACK client plays `messages` (`seconds`
+    long): play's --stats, the xruns the client saw and their causes by jackd's log."""
     from wavenet_rt.live.probe import JackProbe
 
-    stats_file = work / f"harmonize_{period}.json"
-    log = work / f"jackd_harmonize_{period}.log"
-    queue_ms = 10.0  # play's --latency: a harmony later than this misses its melody's block
-    options = ["--midi-in", "--harmonize", "--latency", str(queue_ms)]
-    with play_on_jack(f"wavenet_rt_harmonize_{period}", period, options, stats_file, log) as server:
-        probe = JackProbe(server.name, 5, name="wavenet_rt_probe_harmonize")
+    stats_file, log = work / f"{kind}_{period}.json", work / f"jackd_{kind}_{period}.log"
+    with play_on_jack(f"wavenet_rt_{kind}_{period}", period, options, stats_file, log) as server:
+        probe = JackProbe(server.name, 5, name=f"wavenet_rt_probe_{kind}")
         probe.connect("wavenet_rt:", "PortAudio:out_0")
-        messages = melody_messages(seconds, period)
         probe.play(messages)
         probe.wait_until_sent(seconds + 10)
         time.sleep(0.5)
         xruns, causes = probe.xruns, server.xrun_causes()
         probe.close()
-    stats = json.loads(stats_file.read_text())
+    return json.loads(stats_file.read_text()), xruns, causes
+
+
+def harmonize_run(period: int, seconds: float, work: Path) -> dict:
+    """`play --midi-in --harmonize` with the shipped model and composer on a JACK server at `period` frames,
+    a melody from a JACK client for `seconds`: the synth's underruns beside the xruns the probe saw, and the
+    harmoniser's time from each key to its harmony (play's --stats)."""
+    queue_ms = 10.0  # play's --latency: a harmony later than this misses its melody's block
+    messages = melody_messages(seconds, period)
+    stats, xruns, causes = soak_on_jack("harmonize", period, ["--midi-in", "--harmonize", "--latency", str(queue_ms)],
+                                        messages, seconds, work)
     keys = sum(1 for _, m in messages if m[0] == 0x90)
     return {"period": period, "seconds": seconds, "melody_keys": keys, "synth_underruns": stats["underruns"],
             "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
             "queue_depth_ms": queue_ms, **{k: v for k, v in stats.items() if k.startswith("harmon")}}
+
+
+def polyphony_run(period: int, seconds: float, voices: int, precision: str, work: Path) -> dict:
+    """`play --midi-in` with the shipped model, `voices` voices and `precision` weights on a JACK server at
+    `period` frames, chords under the sustain pedal from a JACK client for `seconds`: the synth's underruns
+    beside the xruns the probe saw and their causes by jackd's log."""
+    messages = pedal_chord_messages(seconds, period)
+    stats, xruns, causes = soak_on_jack("polyphony", period, ["--midi-in", "--voices", str(voices), "--precision",
+                                                              precision], messages, seconds, work)
+    return {"period": period, "seconds": seconds, "voices": voices, "precision": precision,
+            "keys_struck": sum(1 for _, m in messages if m[0] == 0x90), "synth_underruns": stats["underruns"],
+            "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
+            "synth_latency_ms": 1e3 * stats["latency_s"]}
 
 
 def run_live(args) -> list[dict]:

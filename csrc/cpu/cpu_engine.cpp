@@ -48,7 +48,10 @@ struct alignas(64) CpuEngine::Batch {
   FloatBuffer x_skip;           // (capacity, Rp + Sp)
   FloatBuffer gate_in, gated;   // (capacity, 2Hp), (capacity, Hp)
   FloatBuffer hidden, logits;   // (capacity, Sp), (capacity, Kp)
-  FloatBuffer weights;          // (Kp): one pick's sampling weights
+  // Drawing: per member its inverse temperature (0 for argmax), uniform, argmax and draw; pick_rows's scratch
+  std::vector<float> inv_temperatures, uniforms;
+  std::vector<int32_t> best, drawn;
+  FloatBuffer pick_scratch;  // (kPickRows, Kp)
 };
 
 struct CpuEngine::Job {
@@ -141,7 +144,9 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     b.gated = FloatBuffer(capacity * hp_);
     b.hidden = FloatBuffer(capacity * sp_);
     b.logits = FloatBuffer(capacity * kp_);
-    b.weights = FloatBuffer(kp_);
+    for (auto* v : {&b.inv_temperatures, &b.uniforms}) v->resize(capacity);
+    for (auto* v : {&b.best, &b.drawn}) v->resize(capacity);
+    b.pick_scratch = FloatBuffer(static_cast<size_t>(kPickRows) * kp_);
   }
   order_.resize(streams_);
   computes_.resize(streams_);
@@ -231,7 +236,9 @@ void CpuEngine::pack(const HostWeights& w) {
   std::memcpy(head1_bias_.data(), w.head1_bias, s * sizeof(float));
   head2_ = WeightMatrix(s, kp_);
   pack_transposed(w.head2_weight, c.classes, s, s, head2_.staging(), kp_, 0);
-  head2_.finish(precision_);
+  // The logits' matrix stays float32 in int8 mode: rounding it alone cost the shipped model 0.1 bits per
+  // sample on its test split, every other matrix together 0.004 (docs/experiments/2026-12-05-int8-logit-head.md).
+  head2_.finish(precision_ == Precision::int8 ? Precision::fp32 : precision_);
   head2_bias_ = FloatBuffer(kp_);
   std::memcpy(head2_bias_.data(), w.head2_bias, c.classes * sizeof(float));
   decode_.resize(c.classes);
@@ -417,13 +424,20 @@ void CpuEngine::step(Batch& batch, int count, uint64_t t, const int* ring_pos) {
   head2_.matmat(kernels_, batch.hidden.data(), sp_, count, batch.logits.data(), kp_);
 }
 
-// The sampling contract of csrc/core/sampling.h, with the exp weights from the (bit-identical) kernel.
-int32_t CpuEngine::pick(const float* logits, float* weights, int stream, uint64_t index, float temperature) const {
-  const int n = config_.classes;
-  const int best = argmax(logits, n);
-  if (!(temperature >= kMinTemperature)) return best;
-  kernels_.sampling_weights(logits, kp_, logits[best], 1.0f / temperature, weights);
-  return pick_by_weights(weights, n, sampling_uniform(seed_, static_cast<uint32_t>(stream), index), best);
+// The sampling contract of csrc/core/sampling.h for the batch's first `count` streams at time t, into
+// batch.drawn: the picks of all rows at once from the (bit-identical) kernel, the argmax where the
+// temperature asks for it.
+void CpuEngine::draw(Batch& batch, int count, uint64_t t, const float* temperatures) const {
+  for (int b = 0; b < count; ++b) {
+    const int si = batch.members[b];
+    batch.inv_temperatures[b] = temperatures[si] >= kMinTemperature ? 1.0f / temperatures[si] : 0.0f;
+    batch.uniforms[b] = sampling_uniform(seed_, static_cast<uint32_t>(si), t);
+  }
+  kernels_.pick_rows(batch.logits.data(), kp_, count, config_.classes, batch.inv_temperatures.data(),
+                     batch.uniforms.data(), batch.pick_scratch.data(), batch.best.data(), batch.drawn.data());
+  for (int b = 0; b < count; ++b) {
+    if (!(temperatures[batch.members[b]] >= kMinTemperature)) batch.drawn[b] = batch.best[b];
+  }
 }
 
 // The class played and heard after drawing `drawn` (feedback.h).
@@ -540,6 +554,7 @@ void CpuEngine::run_streams(const Job& job, int thread) {
       batch.codes[count++] = job.codes ? job.codes[static_cast<long>(si) * job.n + i] : s.code;
     }
     if (count) step(batch, count, t, pos);
+    if (count && !job.codes) draw(batch, count, t, job.temperatures);
     for (int b = 0; b < count; ++b) {
       const int si = batch.members[b];
       StreamState& s = states_[si];
@@ -549,7 +564,7 @@ void CpuEngine::run_streams(const Job& job, int thread) {
         float* out = job.logits_out + static_cast<long>(si) * config_.classes * job.n + i;
         for (int c = 0; c < config_.classes; ++c) out[static_cast<long>(c) * job.n] = logits[c];
       } else {
-        s.code = asleep ? silence_code_ : played(s, pick(logits, batch.weights.data(), si, t, job.temperatures[si]));
+        s.code = asleep ? silence_code_ : played(s, batch.drawn[b]);
         if (asleep) s.dc_blocker = dc_blocker_at_rest(decode_.data(), silence_code_);
         job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
       }

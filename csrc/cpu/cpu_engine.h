@@ -68,7 +68,7 @@ class CpuEngine final : public Engine {
   void step(Batch& batch, int count, uint64_t t, const int* ring_pos);
   void precompute_past(StreamState& s, size_t layer, int ring_pos) const;
   void refresh_past(StreamState& s, uint64_t t, const int* ring_pos) const;
-  int32_t pick(const float* logits, float* weights, int stream, uint64_t index, float temperature) const;
+  void draw(Batch& batch, int count, uint64_t t, const float* temperatures) const;
   int32_t played(StreamState& s, int32_t drawn) const;
 
   ModelConfig config_;

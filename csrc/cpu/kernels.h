@@ -16,6 +16,9 @@ static inline int padded(int n, int lanes) { return (n + lanes - 1) / lanes * la
 constexpr int kQ8InputLevels = 32767;
 constexpr int kQ8MaxInputs = 512;
 
+// pick_rows's scratch holds this many rows of sampling weights.
+constexpr int kPickRows = 8;
+
 // Where int8 weight (input i, output o) of a matrix with `out` outputs lies: inputs in pairs, so one 16-byte
 // load holds 8 outputs x 2 inputs (the layout matmat_q8 reads). Static: the SIMD files include this header,
 // and a copy of it built with their flags must never be the one the linker keeps for portable code.
@@ -45,8 +48,13 @@ struct Kernels {
   void (*gate)(const float* a, int half, float* z);
   // v = max(v, 0), n padded.
   void (*relu)(float* v, int n);
-  // w[i] = sampling_exp((logits[i] - max) * inv_temperature), bit-identical to csrc/core/sampling.h's, n padded.
-  void (*sampling_weights)(const float* logits, int n, float max, float inv_temperature, float* w);
+  // The sampling contract (csrc/core/sampling.h, sample_categorical) for `rows` rows of n logits, row r at
+  // logits + r * stride: best[r] = argmax, pick[r] = the class that uniforms[r] draws with inverse temperature
+  // inv_temperatures[r], bit-identical to the contract in every set (a caller whose temperature means argmax
+  // takes best[r]). Several rows at once: the contract's left-to-right sums are one long dependency chain
+  // per row, so rows side by side (lane = row) keep the core busy. scratch: kPickRows * stride floats.
+  void (*pick_rows)(const float* logits, int stride, int rows, int n, const float* inv_temperatures,
+                    const float* uniforms, float* scratch, int32_t* best, int32_t* pick);
 };
 
 const Kernels& portable_kernels();

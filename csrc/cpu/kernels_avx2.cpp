@@ -277,19 +277,98 @@ void relu(float* v, int n) {
   for (int i = 0; i < n; i += 8) _mm256_storeu_ps(v + i, _mm256_max_ps(_mm256_loadu_ps(v + i), zero));
 }
 
-// Lane-wise the same operations, in the same order, as sampling_exp in csrc/core/sampling.h.
-void sampling_weights(const float* logits, int n, float max, float inv_temperature, float* w) {
-  const __m256 vmax = _mm256_set1_ps(max), vinv = _mm256_set1_ps(inv_temperature);
-  for (int i = 0; i < n; i += 8) {
-    const __m256 x = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(logits + i), vmax), vinv);
-    _mm256_storeu_ps(w + i, exp_core(_mm256_max_ps(x, _mm256_set1_ps(-87.0f))));
+// Columns i0 .. i0 + 7 of eight rows, turned so that vector c holds column i0 + c of every row (lane = row).
+inline void load_columns(const float* const* rows, int i0, __m256* cols) {
+  __m256 t[8], u[8];
+  for (int k = 0; k < 8; k += 2) {
+    const __m256 a = _mm256_loadu_ps(rows[k] + i0), b = _mm256_loadu_ps(rows[k + 1] + i0);
+    t[k] = _mm256_unpacklo_ps(a, b);  // a0 b0 a1 b1 | a4 b4 a5 b5
+    t[k + 1] = _mm256_unpackhi_ps(a, b);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  }
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);      // columns 0 | 4 of four rows
+    u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);  // 1 | 5
+    u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);  // 2 | 6
+    u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);  // 3 | 7
+  }
+  for (int c = 0; c < 4; ++c) {
+    cols[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    cols[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+}
+
+inline __m256 lane_indices(int i) { return _mm256_castsi256_ps(_mm256_set1_epi32(i)); }
+inline __m256 greater(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }  // false for NaN, as `>`
+
+// Up to eight rows side by side, lane = row (rows beyond `rows` repeat row 0 and are not written): the
+// contract's three passes (argmax; weights and their left-to-right total; the running sum against
+// u * total), each lane doing the scalar code's operations in its order.
+static_assert(kPickRows == 8, "pick_eight fills one AVX2 vector of rows");
+
+void pick_eight(const float* logits, int stride, int rows, int n, const float* inv_temperatures,
+                const float* uniforms, float* scratch, int32_t* best_out, int32_t* pick_out) {
+  const float* row[8];
+  alignas(32) float inv[8], u[8];
+  for (int r = 0; r < 8; ++r) {
+    const int from = r < rows ? r : 0;
+    row[r] = logits + static_cast<long>(from) * stride;
+    inv[r] = inv_temperatures[from];
+    u[r] = uniforms[from];
+  }
+  __m256 cols[8];
+  __m256 best = _mm256_setzero_ps(), max = _mm256_setzero_ps();  // best: int32 lanes, in float registers
+  for (int i0 = 0; i0 < n; i0 += 8) {
+    load_columns(row, i0, cols);
+    int c = 0;
+    if (i0 == 0) max = cols[c++];  // the scalar argmax starts at class 0
+    for (; c < 8 && i0 + c < n; ++c) {
+      const __m256 gt = greater(cols[c], max);
+      max = _mm256_blendv_ps(max, cols[c], gt);
+      best = _mm256_blendv_ps(best, lane_indices(i0 + c), gt);
+    }
+  }
+  const __m256 vinv = _mm256_load_ps(inv), floor = _mm256_set1_ps(-87.0f);
+  __m256 total = _mm256_setzero_ps();
+  for (int i0 = 0; i0 < n; i0 += 8) {
+    load_columns(row, i0, cols);
+    for (int c = 0; c < 8 && i0 + c < n; ++c) {
+      const __m256 w = exp_core(_mm256_max_ps(_mm256_mul_ps(_mm256_sub_ps(cols[c], max), vinv), floor));
+      _mm256_storeu_ps(scratch + 8L * (i0 + c), w);
+      total = _mm256_add_ps(total, w);
+    }
+  }
+  const __m256 target = _mm256_mul_ps(_mm256_load_ps(u), total), zero = _mm256_setzero_ps();
+  __m256 running = zero, done = zero, pick = zero, last_nonzero = best;
+  for (int i = 0; i < n; ++i) {
+    const __m256 w = _mm256_loadu_ps(scratch + 8L * i);
+    running = _mm256_add_ps(running, w);
+    const __m256 now = _mm256_andnot_ps(done, greater(running, target));
+    pick = _mm256_blendv_ps(pick, lane_indices(i), now);
+    last_nonzero = _mm256_blendv_ps(last_nonzero, lane_indices(i), greater(w, zero));
+    done = _mm256_or_ps(done, now);
+    if (i % 8 == 7 && _mm256_movemask_ps(done) == 0xFF) break;
+  }
+  alignas(32) int32_t picks[8], bests[8];
+  _mm256_store_ps(reinterpret_cast<float*>(picks), _mm256_blendv_ps(last_nonzero, pick, done));
+  _mm256_store_ps(reinterpret_cast<float*>(bests), best);
+  for (int r = 0; r < rows; ++r) {
+    best_out[r] = bests[r];
+    pick_out[r] = picks[r];
+  }
+}
+
+void pick_rows(const float* logits, int stride, int rows, int n, const float* inv_temperatures, const float* uniforms,
+               float* scratch, int32_t* best, int32_t* pick) {
+  for (int r = 0; r < rows; r += kPickRows) {
+    pick_eight(logits + static_cast<long>(r) * stride, stride, rows - r < kPickRows ? rows - r : kPickRows, n,
+               inv_temperatures + r, uniforms + r, scratch, best + r, pick + r);
   }
 }
 
 }  // namespace
 
 const Kernels* avx2_kernels() {
-  static const Kernels kernels{"avx2", 8, matvec, matmat, matvec_h, matmat_h, matmat_q8, gate, relu, sampling_weights};
+  static const Kernels kernels{"avx2", 8, matvec, matmat, matvec_h, matmat_h, matmat_q8, gate, relu, pick_rows};
   const bool runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return runs ? &kernels : nullptr;
 }

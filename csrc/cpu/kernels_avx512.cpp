@@ -173,21 +173,13 @@ void relu(float* v, int n) {
   for (int i = 0; i < n; i += 16) _mm512_storeu_ps(v + i, _mm512_max_ps(_mm512_loadu_ps(v + i), zero));
 }
 
-void sampling_weights(const float* logits, int n, float max, float inv_temperature, float* w) {
-  const __m512 vmax = _mm512_set1_ps(max), vinv = _mm512_set1_ps(inv_temperature);
-  for (int i = 0; i < n; i += 16) {
-    const __m512 x = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(logits + i), vmax), vinv);
-    _mm512_storeu_ps(w + i, exp_core(_mm512_max_ps(x, _mm512_set1_ps(-87.0f))));
-  }
-}
-
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  // int8 mode: AVX2's kernel (results are bit-identical in every set; no AVX-512 one written yet).
-  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h,
-                               avx2_kernels() ? avx2_kernels()->matmat_q8 : portable_kernels().matmat_q8,
-                               gate, relu, sampling_weights};
+  // int8 mode and picks: AVX2's kernels (results are bit-identical in every set; no AVX-512 ones written yet).
+  const Kernels& avx2 = avx2_kernels() ? *avx2_kernels() : portable_kernels();
+  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h, avx2.matmat_q8, gate, relu,
+                               avx2.pick_rows};
   return __builtin_cpu_supports("avx512f") ? &kernels : nullptr;
 }
 

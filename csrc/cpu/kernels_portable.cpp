@@ -69,14 +69,20 @@ void relu(float* v, int n) {
   for (int i = 0; i < n; ++i) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
 }
 
-void sampling_weights(const float* logits, int n, float max, float inv_temperature, float* w) {
-  for (int i = 0; i < n; ++i) w[i] = sampling_exp((logits[i] - max) * inv_temperature);
+void pick_rows(const float* logits, int stride, int rows, int n, const float* inv_temperatures, const float* uniforms,
+               float* scratch, int32_t* best, int32_t* pick) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = logits + static_cast<long>(r) * stride;
+    best[r] = argmax(row, n);
+    for (int i = 0; i < n; ++i) scratch[i] = sampling_exp((row[i] - row[best[r]]) * inv_temperatures[r]);
+    pick[r] = pick_by_weights(scratch, n, uniforms[r], best[r]);
+  }
 }
 
 }  // namespace
 
 const Kernels& portable_kernels() {
-  static const Kernels kernels{"portable", 8, matvec, matmat, matvec_h, matmat_h, matmat_q8, gate, relu, sampling_weights};
+  static const Kernels kernels{"portable", 8, matvec, matmat, matvec_h, matmat_h, matmat_q8, gate, relu, pick_rows};
   return kernels;
 }
 

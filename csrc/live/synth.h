@@ -35,7 +35,8 @@ struct SynthOptions {
   int device_rate = 48000;
   int device_channels = 2;
   int target_frames = 256;   // device frames kept queued ahead of the callback (at least a period + a block)
-  int block = 4;             // model samples per engine call (small: the scheduling margin is one block)
+  int block = 4;             // model samples per engine call at least (small: the scheduling margin is one block)
+  int max_block = 32;        // and at most: a ring short by more is refilled in fewer, larger calls
   float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
   int32_t global_id = 0;
   uint64_t seed = 0;
@@ -119,7 +120,7 @@ class Synth {
   };
   bool push_event(const uint8_t* bytes, int length, int64_t time, bool at_frame);
   void generator_loop();
-  void generate_block();
+  void generate_block(int64_t shortfall);
   void handle(const MidiEvent& e);
   int64_t model_sample_for(int64_t time_ns) const;
   int64_t placement_frames() const;
@@ -146,7 +147,7 @@ class Synth {
   std::atomic<int64_t> clock_read_{0}, clock_ns_{0};
 
   std::atomic<int64_t> callbacks_{0}, frames_delivered_{0}, underruns_{0}, underrun_frames_{0}, overruns_{0};
-  std::atomic<int64_t> device_xruns_{0}, blocks_{0}, midi_events_{0}, midi_late_{0};
+  std::atomic<int64_t> device_xruns_{0}, blocks_{0}, generated_samples_{0}, midi_events_{0}, midi_late_{0};
   std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};  // cond_: the performer's
   std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
   std::atomic<int64_t> cond_dropped_{0};

@@ -64,7 +64,7 @@ void bind_synth(py::module_& m) {
   py::class_<Synth>(m, "Synth", "the live synth (csrc/live/synth.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int device_rate,
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
-                       uint64_t seed, bool record, int max_period, int voices) {
+                       uint64_t seed, bool record, int max_period, int voices, int max_block) {
              SynthOptions o;
              o.device_rate = device_rate;
              o.device_channels = device_channels;
@@ -76,12 +76,13 @@ void bind_synth(py::module_& m) {
              o.record = record;
              o.max_period = max_period;
              o.voices = voices;
+             o.max_block = max_block;
              return std::make_unique<Synth>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("device_rate"), py::arg("device_channels"),
            py::arg("target_frames"), py::arg("block"), py::arg("temperature") = 1.0f, py::arg("global_id") = 0,
            py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
-           py::arg("voices") = 0)
+           py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block)
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())

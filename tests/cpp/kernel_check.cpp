@@ -107,25 +107,49 @@ void check(const Kernels& k) {
   }
   expect(worst < 1e-6, k.name, "gate differs from float64 tanh * sigmoid", worst);
 
-  const int n = wavenet_rt::cpu::padded(1000, k.lanes);
-  std::vector<float> logits(n), weights(n);
-  for (float& v : logits) v = normal(rng) * 20;
-  logits[3] = -1e30f;
-  float max = logits[0];
-  for (float v : logits) max = std::fmax(max, v);
-  for (float inv_t : {1.0f, 1.7f, 0.01f}) {
-    k.sampling_weights(logits.data(), n, max, inv_t, weights.data());
-    int mismatches = 0;
-    double rel = 0;
-    for (int i = 0; i < n; ++i) {
-      const float s = wavenet_rt::sampling_exp((logits[i] - max) * inv_t);
-      mismatches += std::memcmp(&s, &weights[i], sizeof(float)) != 0;
-      const double e = std::exp(static_cast<double>((logits[i] - max) * inv_t));
-      if (e > 1e-30) rel = std::fmax(rel, std::fabs(weights[i] - e) / e);
-    }
-    expect(mismatches == 0, k.name, "sampling weights are not bit-identical to sampling_exp", mismatches);
-    expect(rel < 1e-6, k.name, "sampling_exp is not accurate", rel);
+}
+
+// sampling_exp (csrc/core/sampling.h) is accurate; each set's pick_rows draws what the contract's
+// sample_categorical draws, bit for bit: any row count (groups of kPickRows and a remainder), a class count
+// that is no multiple of the lanes, ties for the largest logit, a NaN, argmax rows, uniforms at both ends.
+void check_picks(const Kernels& k) {
+  double rel = 0;
+  for (float x = -87.0f; x <= 0.0f; x += 0.37f) {
+    const double e = std::exp(static_cast<double>(x));
+    rel = std::fmax(rel, std::fabs(wavenet_rt::sampling_exp(x) - e) / e);
   }
+  expect(rel < 1e-6, k.name, "sampling_exp is not accurate", rel);
+
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  const int n = 997, stride = wavenet_rt::cpu::padded(n, k.lanes), rows = 19;
+  std::vector<float> logits(static_cast<size_t>(rows) * stride), temperature(rows), inv_t(rows), u(rows);
+  std::vector<float> scratch(wavenet_rt::cpu::kPickRows * stride), weights(n);
+  std::vector<int32_t> best(rows), pick(rows);
+  int mismatches = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    for (float& v : logits) v = normal(rng) * (trial % 3 == 0 ? 8.0f : 1.0f);
+    for (int r = 0; r < rows; ++r) {
+      temperature[r] = r % 7 == 3 ? 0.0f : 0.05f + 2.0f * unit(rng);  // 0: argmax
+      inv_t[r] = temperature[r] >= wavenet_rt::kMinTemperature ? 1.0f / temperature[r] : 0.0f;  // as the engine
+      u[r] = r % 5 == 0 ? 0.0f : r % 5 == 1 ? 1.0f - 1.0f / 16777216.0f : unit(rng);
+    }
+    logits[2 * stride + 10] = logits[2 * stride + 500] = 1e3f;  // a tie for the largest
+    logits[4 * stride + 3] = -1e30f;
+    if (trial % 10 == 1) logits[6 * stride + 40] = std::nanf("");
+    if (trial % 10 == 2) logits[7 * stride] = std::nanf("");
+    for (int count : {rows, 1, 8, 9}) {
+      k.pick_rows(logits.data(), stride, count, n, inv_t.data(), u.data(), scratch.data(), best.data(), pick.data());
+      for (int r = 0; r < count; ++r) {
+        const float* row = logits.data() + static_cast<long>(r) * stride;
+        const int want = wavenet_rt::sample_categorical(row, n, temperature[r], u[r], weights.data());
+        const int got = inv_t[r] > 0.0f ? pick[r] : best[r];
+        mismatches += best[r] != wavenet_rt::argmax(row, n) || got != want;
+      }
+    }
+  }
+  expect(mismatches == 0, k.name, "pick_rows differs from the sampling contract", mismatches);
 }
 
 // The int8 mode's product (kernels.h): in exact integers of the quantized inputs, so every kernel set gives
@@ -209,6 +233,7 @@ int main() {
   for (const Kernels* k : sets) {
     if (k == nullptr) continue;
     check(*k);
+    check_picks(*k);
     check_int8(*k);
     std::printf("checked %s kernels\n", k->name);
   }

@@ -1,12 +1,13 @@
 # The CPU engine's int8 weight rule applied to a PyTorch model, as an independent reference for its int8
-# mode: every matrix the engine stores in int8 (dilated taps, residual, skip, heads) rounded per output row
-# to 127 levels of max |w| / 127 (csrc/cpu/weight_matrix.cpp), everything else left in float.
+# mode: every matrix the engine stores in int8 (dilated taps, residual, skip, the first head; not the logits'
+# head2) rounded per output row to 127 levels of max |w| / 127 (csrc/cpu/weight_matrix.cpp), everything else
+# left in float.
 import copy
 
 import numpy as np
 import torch
 
-INT8_WEIGHTS = ("conv.weight", "res.weight", "skip.weight", "head1.weight", "head2.weight")
+INT8_WEIGHTS = ("conv.weight", "res.weight", "skip.weight", "head1.weight")
 
 
 def int8_rounded(model):
