@@ -161,6 +161,7 @@ Player* load_player(Plugin* p, const char* path, const PlayerChoice& choice) {
     EngineOptions options;
     options.streams = std::max(1, v);
     options.threads = ahead ? 0 : 1;  // the generator thread may share out its streams; run() waits on no thread
+    options.precision = "fp16";  // as the command-line players store the weights (wavenet_rt/voice_options.py)
     // Seconds to frames as wavenet_rt/engine.py rounds them, less a hair: the port's float holds 0.3 s as
     // 0.30000001, which must not round up to one frame more than 0.3 does.
     const double frames = static_cast<double>(choice.sleep) * c.sample_rate / c.cond_hop;
