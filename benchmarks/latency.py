@@ -22,6 +22,7 @@ from lv2_runs import run_lv2, run_lv2_model_soak
 
 from wavenet_rt import WaveNetConfig
 from wavenet_rt.engine import Engine, cuda_available
+from wavenet_rt.voice_options import PLAYER_PRECISION
 
 RATES = (16000, 24000, 48000)
 BLOCK = 64  # samples per block in the per-block timings (a live synth's typical block)
@@ -48,8 +49,8 @@ def parse_args(argv):
                    help="only `play --midi-in` (shipped model) under chords with the sustain pedal down for --soak "
                         "seconds at 128-frame periods: the synth's underruns; writes polyphony-*.json")
     p.add_argument("--voices", type=int, default=16, help="with --polyphony: play's --voices (default 16)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="with --polyphony: play's --precision (default fp32)")
+    p.add_argument("--precision", choices=PRECISIONS, default=PLAYER_PRECISION,
+                   help=f"with --polyphony: play's --precision (default {PLAYER_PRECISION}, play's own)")
     p.add_argument("--only-voices", action="store_true", help="only the voice cost curve (no engine table, no live)")
     p.add_argument("--lv2", action="store_true",
                    help="only the LV2 plugin in jalv beside play (key-to-sound at 64 and 128 frames, the soak at 128); "
