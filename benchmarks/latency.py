@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from live_runs import harmonize_run, polyphony_run, run_live
+from live_runs import chorale_runs, harmonize_run, polyphony_run, run_live
 from lv2_runs import run_lv2, run_lv2_model_soak
 
 from wavenet_rt import WaveNetConfig
@@ -48,6 +48,10 @@ def parse_args(argv):
     p.add_argument("--polyphony", action="store_true",
                    help="only `play --midi-in` (shipped model) under chords with the sustain pedal down for --soak "
                         "seconds at 128-frame periods: the synth's underruns; writes polyphony-*.json")
+    p.add_argument("--chorale", action="store_true",
+                   help="only `play --midi-file` of a four-part Bach chorale (bwv10.7, 45 s; shipped model, default "
+                        "options) at 256- and 512-frame periods, --runs times each: underruns; writes chorale-*.json")
+    p.add_argument("--runs", type=int, default=5, help="with --chorale: runs per period (default 5)")
     p.add_argument("--voices", type=int, default=16, help="with --polyphony: play's --voices (default 16)")
     p.add_argument("--precision", choices=PRECISIONS, default=PLAYER_PRECISION,
                    help=f"with --polyphony: play's --precision (default {PLAYER_PRECISION}, play's own)")
@@ -342,13 +346,14 @@ def main(argv=None) -> int:
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
         return 0
-    if args.harmonize or args.polyphony:
+    if args.harmonize or args.polyphony or args.chorale:
         import tempfile
 
-        kind = "harmonize" if args.harmonize else "polyphony"
+        kind = "harmonize" if args.harmonize else "polyphony" if args.polyphony else "chorale"
         with tempfile.TemporaryDirectory() as work:
             row = (harmonize_run(128, args.soak, Path(work)) if args.harmonize else
-                   polyphony_run(128, args.soak, args.voices, args.precision, Path(work)))
+                   polyphony_run(128, args.soak, args.voices, args.precision, Path(work)) if args.polyphony else
+                   chorale_runs((256, 512), args.runs, Path(work)))
         results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
                    "model": "shipped (default.safetensors)" + (", shipped composer" if args.harmonize else ""),

@@ -1,6 +1,7 @@
 # The live synth measured from outside over JACK's dummy driver, for benchmarks/latency.py: `play` on a JACK
 # server, notes from a JACK client, key-to-sound from the recording (wavenet_rt.live.probe); underrun soaks;
-# the harmoniser's soak. The MIDI material (single notes, dense chords, a melody) is shared with lv2_runs.py.
+# the harmoniser's soak; a chorale played from its file. The MIDI material (single notes, dense chords, a
+# melody) is shared with lv2_runs.py.
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +12,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave other guests instead of this VM so far, all CPUs (/proc/stat): a run's
+    underruns during a stretch of it are the host's, not the synth's."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
 def note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
@@ -147,10 +155,12 @@ def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
 def soak_on_jack(kind: str, period: int, options: list[str], messages: list[tuple[float, bytes]], seconds: float,
                  work: Path) -> tuple[dict, int, dict]:
     """`play OPTIONS` on a JACK server at `period` frames while a JACK client plays `messages` (`seconds`
-    long): play's --stats, the xruns the client saw and their causes by jackd's log."""
+    long): play's --stats (with the host's steal meanwhile), the xruns the client saw and their causes by
+    jackd's log."""
     from wavenet_rt.live.probe import JackProbe
 
     stats_file, log = work / f"{kind}_{period}.json", work / f"jackd_{kind}_{period}.log"
+    steal = steal_seconds()
     with play_on_jack(f"wavenet_rt_{kind}_{period}", period, options, stats_file, log) as server:
         probe = JackProbe(server.name, 5, name=f"wavenet_rt_probe_{kind}")
         probe.connect("wavenet_rt:", "PortAudio:out_0")
@@ -159,7 +169,7 @@ def soak_on_jack(kind: str, period: int, options: list[str], messages: list[tupl
         time.sleep(0.5)
         xruns, causes = probe.xruns, server.xrun_causes()
         probe.close()
-    return json.loads(stats_file.read_text()), xruns, causes
+    return {**json.loads(stats_file.read_text()), "host_steal_s": steal_seconds() - steal}, xruns, causes
 
 
 def harmonize_run(period: int, seconds: float, work: Path) -> dict:
@@ -173,7 +183,8 @@ def harmonize_run(period: int, seconds: float, work: Path) -> dict:
     keys = sum(1 for _, m in messages if m[0] == 0x90)
     return {"period": period, "seconds": seconds, "melody_keys": keys, "synth_underruns": stats["underruns"],
             "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
-            "queue_depth_ms": queue_ms, **{k: v for k, v in stats.items() if k.startswith("harmon")}}
+            "host_steal_s": stats["host_steal_s"], "queue_depth_ms": queue_ms,
+            **{k: v for k, v in stats.items() if k.startswith("harmon")}}
 
 
 def polyphony_run(period: int, seconds: float, voices: int, precision: str, work: Path) -> dict:
@@ -186,7 +197,34 @@ def polyphony_run(period: int, seconds: float, voices: int, precision: str, work
     return {"period": period, "seconds": seconds, "voices": voices, "precision": precision,
             "keys_struck": sum(1 for _, m in messages if m[0] == 0x90), "synth_underruns": stats["underruns"],
             "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
-            "synth_latency_ms": 1e3 * stats["latency_s"]}
+            "host_steal_s": stats["host_steal_s"], "synth_latency_ms": 1e3 * stats["latency_s"]}
+
+
+def chorale_runs(periods: tuple[int, ...], runs: int, work: Path) -> list[dict]:
+    """`play --midi-file` of a four-part Bach chorale (music21's bwv10.7, 45 s; a voice per part) with the
+    shipped model and default options on a JACK server at each period, `runs` times: each run's underruns
+    and device xruns (play's --stats, written as it exits at the file's end)."""
+    from music21 import corpus
+
+    midi = work / "bwv10_7.mid"
+    corpus.parse("bach/bwv10.7").write("midi", fp=str(midi))
+    rows = []
+    for period in periods:
+        for run in range(runs):
+            stats_file = work / f"chorale_{period}_{run}.json"
+            steal = steal_seconds()
+            with play_on_jack(f"wavenet_rt_chorale_{period}", period, ["--midi-file", str(midi)], stats_file):
+                deadline = time.monotonic() + 120
+                while not stats_file.exists() and time.monotonic() < deadline:
+                    time.sleep(0.5)
+            stats = json.loads(stats_file.read_text())
+            rows.append({"period": period, "run": run, "underruns": stats["underruns"],
+                         "device_xruns": stats["device_xruns"], "played_s": stats["frames_delivered"] / 48000,
+                         "engine_busy_s": stats["block_seconds_total"], "host_steal_s": steal_seconds() - steal})
+            print(f"chorale at {period} frames, run {run + 1}: {stats['underruns']} underruns, "
+                  f"{stats['device_xruns']} device xruns, {rows[-1]['host_steal_s']:.2f} s stolen by the host",
+                  file=sys.stderr)
+    return rows
 
 
 def run_live(args) -> list[dict]:

@@ -320,21 +320,24 @@ void Synth::generator_loop() {
   // below every audio server's and client's thread (JACK's clients run at 5 under jackd -R, at 60+ under
   // a tuned server). A block of a real model takes milliseconds; at a priority above theirs it kept the
   // audio callback from being woken on a 2-core machine (jackd logged it "Triggered": 255 xruns a minute).
+  // The engine's worker threads share each call's work, so they share this priority too: as ordinary
+  // threads they could wait behind any other while the generator waited for them (docs/experiments/
+  // 2026-12-05-workers-at-generator-priority.md).
   param.sched_priority = sched_get_priority_min(SCHED_FIFO);
   pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+  engine_->share_caller_scheduling();
   try {
     while (running_.load(std::memory_order_acquire)) {
       const uint32_t epoch = callback_epoch_.load(std::memory_order_acquire);
       // The depth is read before the MIDI: a block made on that reading ends short of where any frame event
       // not yet seen is placed, wherever the reader has moved since (placement_frames()).
-      const int64_t depth = static_cast<int64_t>(ring_.size());
-      const bool short_ring = depth < target_frames();
+      const int64_t shortfall = target_frames() - static_cast<int64_t>(ring_.size());
       MidiEvent e;
       for (int handled = 0; handled < kMidiPerWake && midi_.read(&e, 1) == 1; ++handled) handle(e);
       cond_ignored_.store(performer_.ignored(), std::memory_order_relaxed);
       cond_dropped_.store(performer_.dropped(), std::memory_order_relaxed);
-      if (short_ring) {
-        generate_block(target_frames() - depth);
+      if (shortfall > 0) {
+        generate_block(shortfall);
         continue;
       }
       wait_while_equal(callback_epoch_, epoch, 0, kGeneratorWakeNs);
@@ -343,6 +346,9 @@ void Synth::generator_loop() {
     std::lock_guard<std::mutex> lock(error_mutex_);  // not real-time any more: the generator is stopping
     error_ = err.what();
   }
+  param.sched_priority = 0;  // the engine may be used offline after the synth: its workers become ordinary again
+  pthread_setschedparam(pthread_self(), SCHED_OTHER, &param);
+  engine_->share_caller_scheduling();
   generator_done_.store(true, std::memory_order_release);
 }
 
