@@ -1,13 +1,11 @@
 # The live path end to end on a real JACK server (dummy driver) with real JACK MIDI ports, nothing mocked:
 # `python -m wavenet_rt.play --midi-in` runs as a performer would start it; a separate JACK client plays
-# notes into its MIDI port and records its audio. Also: jackd's log names the client that made an xrun, and
-# the shipped model plays a four-part chorale from a file without falling behind.
+# notes into its MIDI port and records its audio. Also: jackd's log names the client that made an xrun.
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -120,26 +118,3 @@ def test_the_server_log_names_the_client_that_made_an_xrun(tmp_path):
     assert "midisine" not in before
     # 0.3 s is 112 cycles of 128 frames; jackd names it on each it checks, signalled but never woken
     assert stopped["midisine"].get("Triggered", 0) >= 10 and "Running" not in stopped["midisine"]
-
-
-def test_the_shipped_model_plays_a_four_part_chorale_live(jack_server, tmp_path):
-    """The first bars of a Bach chorale (four voices, a stream each) through `play --midi-file` with the
-    shipped model and default options at the server's 512-frame periods: the generator keeps up. Judged only
-    where the server never stalled: after a stall (seen once in twenty 45 s runs: 1 device xrun, then 113
-    underruns) the dummy driver runs its missed cycles back to back, faster than any generator refills."""
-    from music21 import corpus
-
-    midi = tmp_path / "bwv10_7_excerpt.mid"
-    corpus.parse("bach/bwv10.7").measures(0, 8).write("midi", fp=str(midi))
-    stats_file = tmp_path / "stats.json"
-    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server}
-    play = subprocess.run([sys.executable, "-m", "wavenet_rt.play", "--midi-file", str(midi), "--stats",
-                           str(stats_file)], env=env, stderr=subprocess.PIPE, text=True, timeout=120)
-    assert play.returncode == 0, play.stderr[-2000:]
-    stats = json.loads(stats_file.read_text())
-    seconds = stats["frames_delivered"] / 48000
-    print(f"{seconds:.1f} s of a four-part chorale: {stats['underruns']} underruns, {stats['device_xruns']} "
-          f"device xruns, engine busy {stats['block_seconds_total']:.1f} s for {stats['block_audio_seconds']:.1f} s")
-    assert stats["period_frames"] == 512 and seconds > 10
-    assert stats["midi_events"] > 60  # the notes (the file's program changes are ignored)
-    assert stats["underruns"] == 0 or stats["device_xruns"] > 0, stats

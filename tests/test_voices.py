@@ -1,12 +1,9 @@
 # Polyphony by voice allocation (csrc/midi/voices.h through MidiConditioner, the renderer and the live synth):
 # frames against a reference allocator written here from the rules, and the mixed audio of a model whose
-# output is full scale while its stream hears a key, against the count of keys the MIDI holds; the engine's
-# worker threads run at the live generator's priority while it plays.
+# output is full scale while its stream hears a key, against the count of keys the MIDI holds.
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -251,32 +248,3 @@ def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
 
     with pytest.raises(ValueError, match="streams=4"):
         LiveSynth(Engine(impulse_model_file_hop64), device=None, voices=4)
-
-
-def realtime_threads() -> set[int]:
-    """This process's threads under a real-time policy (SCHED_FIFO or SCHED_RR), by /proc's field 41."""
-    tids = set()
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread ended while we looked
-            continue
-        if int(fields[41 - 3]) in (1, 2):
-            tids.add(int(task.name))
-    return tids
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="real-time scheduling needs root (or an rtprio limit)")
-def test_the_engines_worker_shares_the_generators_real_time_priority_while_it_plays(impulse_model_file_hop64):
-    from wavenet_rt import Engine
-    from wavenet_rt.live.stream import LiveSynth
-
-    engine = Engine(impulse_model_file_hop64, streams=4, threads=2)
-    before = realtime_threads()
-    with LiveSynth(engine, device=None, voices=4) as live:
-        live.start()
-        time.sleep(0.3)
-        playing = realtime_threads() - before
-    time.sleep(0.1)
-    assert len(playing) == 2  # the generator and the engine's one worker; the null output stays ordinary
-    assert realtime_threads() == before  # an engine used offline afterwards has ordinary workers again

@@ -39,11 +39,6 @@ class Engine {
   // out (streams, classes, steps). Leaves the engine in need of reset().
   virtual void logits(const int32_t* codes, int steps, const float* cond, const int32_t* global_ids,
                       float* out) = 0;
-
-  // The engine's own threads, if it has any, take the calling thread's scheduling policy and priority, so
-  // that a real-time caller's generate() is not held up by its helpers waiting behind ordinary threads.
-  // Without the privilege they stay as they are. A system call per thread: not for the real-time path.
-  virtual void share_caller_scheduling() {}
 };
 
 struct EngineOptions {

@@ -41,7 +41,6 @@ class CpuEngine final : public Engine {
 
   std::string backend() const override { return "cpu"; }
   std::string details() const override;
-  void share_caller_scheduling() override { pool_.share_caller_scheduling(); }
   int streams() const override { return streams_; }
   const ModelConfig& config() const override { return config_; }
 

@@ -2,8 +2,6 @@
 // waiting spins briefly and then sleeps on a futex (csrc/core/futex.h), so short gaps cost no wake-up.
 #include "cpu/worker_pool.h"
 
-#include <pthread.h>
-
 #include "core/futex.h"
 
 namespace wavenet_rt::cpu {
@@ -44,13 +42,6 @@ void WorkerPool::run(Task task, void* context) {
   wake_all(epoch_);
   task(context, 0);
   for (uint32_t left; (left = pending_.load(std::memory_order_acquire)) != 0;) wait_while_equal(pending_, left, kSpins);
-}
-
-void WorkerPool::share_caller_scheduling() {
-  int policy = 0;
-  sched_param param{};
-  if (pthread_getschedparam(pthread_self(), &policy, &param) != 0) return;
-  for (auto& worker : workers_) pthread_setschedparam(worker.native_handle(), policy, &param);
 }
 
 void WorkerPool::worker_loop(int index) {

@@ -26,10 +26,6 @@ class WorkerPool {
   // allocation or lock; the caller spins (then sleeps) only while its workers finish their part.
   void run(Task task, void* context);
 
-  // The workers take the calling thread's scheduling policy and priority (they stay as they are where that
-  // is refused). Between runs only.
-  void share_caller_scheduling();
-
  private:
   void worker_loop(int index);
   void stop_workers();

@@ -320,12 +320,8 @@ void Synth::generator_loop() {
   // below every audio server's and client's thread (JACK's clients run at 5 under jackd -R, at 60+ under
   // a tuned server). A block of a real model takes milliseconds; at a priority above theirs it kept the
   // audio callback from being woken on a 2-core machine (jackd logged it "Triggered": 255 xruns a minute).
-  // The engine's worker threads share each call's work, so they share this priority too: as ordinary
-  // threads they could wait behind any other while the generator waited for them (docs/experiments/
-  // 2026-12-05-workers-at-generator-priority.md).
   param.sched_priority = sched_get_priority_min(SCHED_FIFO);
   pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
-  engine_->share_caller_scheduling();
   try {
     while (running_.load(std::memory_order_acquire)) {
       const uint32_t epoch = callback_epoch_.load(std::memory_order_acquire);
@@ -346,9 +342,6 @@ void Synth::generator_loop() {
     std::lock_guard<std::mutex> lock(error_mutex_);  // not real-time any more: the generator is stopping
     error_ = err.what();
   }
-  param.sched_priority = 0;  // the engine may be used offline after the synth: its workers become ordinary again
-  pthread_setschedparam(pthread_self(), SCHED_OTHER, &param);
-  engine_->share_caller_scheduling();
   generator_done_.store(true, std::memory_order_release);
 }
 
