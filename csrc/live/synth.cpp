@@ -87,10 +87,14 @@ double Synth::latency_seconds() const {
 }
 
 // The ring depth kept: the asked-for target, but never less than the device's largest period so far plus
-// one block, or every callback would find the ring short.
+// half a period (at least a block): a ring one period deep must be refilled whole between two callbacks,
+// and the four-part chorale at 512-frame periods ran short 4, 2 and 4 times in 45 s that way, 0, 0 and 0
+// with 256 frames more, alternating (docs/experiments/2026-12-05-workers-at-generator-priority.md). At
+// the periods a player picks for low latency (64, 128) the default target is deeper anyway.
 int64_t Synth::target_frames() const {
+  const int64_t period = period_seen_.load(std::memory_order_relaxed);
   return std::max<int64_t>(options_.target_frames,
-                           period_seen_.load(std::memory_order_relaxed) + resampler_.max_output(options_.block));
+                           period + std::max<int64_t>(period / 2, resampler_.max_output(options_.block)));
 }
 
 // Everything a previous run left behind is reset here: with the generator joined and the callback idle

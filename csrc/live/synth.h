@@ -34,7 +34,7 @@ extern "C" int synth_audio_callback(const void* input, void* output, unsigned lo
 struct SynthOptions {
   int device_rate = 48000;
   int device_channels = 2;
-  int target_frames = 256;   // device frames kept queued ahead of the callback (at least a period + a block)
+  int target_frames = 256;   // device frames kept queued ahead of the callback (at least 1.5 periods)
   int block = 4;             // model samples per engine call at least (small: the scheduling margin is one block)
   int max_block = 32;        // and at most: a ring short by more is refilled in fewer, larger calls
   float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
