@@ -219,7 +219,8 @@ def chorale_runs(periods: tuple[int, ...], runs: int, work: Path) -> list[dict]:
                     time.sleep(0.5)
             stats = json.loads(stats_file.read_text())
             rows.append({"period": period, "run": run, "underruns": stats["underruns"],
-                         "device_xruns": stats["device_xruns"], "played_s": stats["frames_delivered"] / 48000,
+                         "device_xruns": stats["device_xruns"],
+                         "played_s": stats["frames_delivered"] / stats["samplerate"],
                          "engine_busy_s": stats["block_seconds_total"], "host_steal_s": steal_seconds() - steal})
             print(f"chorale at {period} frames, run {run + 1}: {stats['underruns']} underruns, "
                   f"{stats['device_xruns']} device xruns, {rows[-1]['host_steal_s']:.2f} s stolen by the host",
