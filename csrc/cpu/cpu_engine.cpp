@@ -158,8 +158,9 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
 CpuEngine::~CpuEngine() = default;
 
 std::string CpuEngine::details() const {
-  return std::string(kernels_.name) + " kernels, " + precision_name(precision_) + " weights, " +
-         std::to_string(pool_.threads()) + " thread(s)";
+  const bool vnni = precision_ == Precision::int8 && kernels_.matmat_q8 == avx512_vnni_matmat_q8();
+  return std::string(kernels_.name) + " kernels, " + precision_name(precision_) +
+         (vnni ? " weights (VNNI), " : " weights, ") + std::to_string(pool_.threads()) + " thread(s)";
 }
 
 void CpuEngine::pack(const HostWeights& w) {

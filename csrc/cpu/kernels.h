@@ -1,5 +1,6 @@
 // The CPU engine's inner loops behind one table of function pointers, chosen once at run time: AVX-512
-// (kernels_avx512.cpp) or AVX2+FMA (kernels_avx2.cpp) where the CPU has them, portable C++ otherwise.
+// (kernels_avx512.cpp, its int8 product from kernels_avx512_vnni.cpp where the CPU has VNNI) or AVX2+FMA
+// (kernels_avx2.cpp) where the CPU has them, portable C++ otherwise.
 // Each SIMD file is the only one built with its flags. Vector lengths are padded to the kernels' `lanes`;
 // weights are stored input-major (row i = input i).
 #pragma once
@@ -24,6 +25,9 @@ constexpr int kPickRows = 8;
 // and a copy of it built with their flags must never be the one the linker keeps for portable code.
 static inline long q8_index(int i, int o, int out) { return (static_cast<long>(i / 2) * out + o) * 2 + i % 2; }
 
+using Q8Product = void (*)(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride,
+                          int rows, float* y, int y_stride);
+
 struct Kernels {
   const char* name;
   int lanes;  // every vector length handed to these kernels is a multiple of it
@@ -42,8 +46,7 @@ struct Kernels {
   // xscale_r = m_r / kQ8InputLevels (q_r = 0, xscale_r = 0 for a zero row). The weights are held in pairs of
   // inputs: w[q8_index(i, o, out)], in rounded up to even with zero weights. Integer sums do not
   // depend on their order, so every kernel set gives bit-identical results. in <= kQ8MaxInputs.
-  void (*matmat_q8)(const int8_t* w, const float* scales, int in, int out, const float* x, int x_stride, int rows,
-                    float* y, int y_stride);
+  Q8Product matmat_q8;
   // z[o] = tanh(a[o]) * sigmoid(a[half + o]), o < half (padded).
   void (*gate)(const float* a, int half, float* z);
   // v = max(v, 0), n padded.
@@ -61,6 +64,8 @@ const Kernels& portable_kernels();
 // nullptr when this build has no such code (not an x86-64 compiler) or this CPU cannot run it.
 const Kernels* avx2_kernels();
 const Kernels* avx512_kernels();
+// The int8 product with AVX-512 VNNI; nullptr when this build or CPU lacks it.
+Q8Product avx512_vnni_matmat_q8();
 // The fastest set this build has and this CPU runs.
 const Kernels& best_kernels();
 

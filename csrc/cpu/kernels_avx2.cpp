@@ -1,6 +1,7 @@
 // AVX2+FMA(+F16C) versions of the CPU engine's inner loops (kernels.h). The only file built with -mavx2:
-// it includes no other project header and no standard header with inline code, so no AVX2 instruction
-// can leak into code the portable path shares (inline functions are merged across files at link time).
+// it includes no header with shared inline code (kernels.h's functions are static, indices.h holds types),
+// so no AVX2 instruction can leak into code the portable path shares (inline functions are merged across files at link time).
+#include "cpu/indices.h"
 #include "cpu/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -56,16 +57,6 @@ void matvec_any(const W* w, int in, int out, const float* x, float* y) {
     default: break;
   }
 }
-
-// Compile-time indices 0 .. N-1 (no standard header: see the top of this file).
-template <int... K>
-struct Indices {};
-template <int N, int... K>
-struct MakeIndices : MakeIndices<N - 1, N - 1, K...> {};
-template <int... K>
-struct MakeIndices<0, K...> {
-  using type = Indices<K...>;
-};
 
 // R rows of x against V output vectors: R * V accumulators (K = r * V + v), each weight vector loaded once
 // for R rows. Every output is its start value plus the products in input order, one FMA chain each,

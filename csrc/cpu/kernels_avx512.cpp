@@ -1,6 +1,7 @@
 // AVX-512 versions of the CPU engine's inner loops (kernels.h): 16 floats per register. Like
-// kernels_avx2.cpp, the only file built with its flags (-mavx512f), including no project or standard
-// header with inline code, so none of its instructions can leak into the portable path.
+// kernels_avx2.cpp, the only file built with its flags (-mavx512f), including no header with shared inline
+// code, so none of its instructions can leak into the portable path.
+#include "cpu/indices.h"
 #include "cpu/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
@@ -55,16 +56,6 @@ void matvec_any(const W* w, int in, int out, const float* x, float* y) {
     default: break;
   }
 }
-
-// Compile-time indices 0 .. N-1 (no standard header: see the top of this file).
-template <int... K>
-struct Indices {};
-template <int N, int... K>
-struct MakeIndices : MakeIndices<N - 1, N - 1, K...> {};
-template <int... K>
-struct MakeIndices<0, K...> {
-  using type = Indices<K...>;
-};
 
 // R rows of x against V output vectors: R * V accumulators (K = r * V + v), each weight vector loaded once
 // for R rows. Every output is its start value plus the products in input order, one FMA chain each,
@@ -176,10 +167,12 @@ void relu(float* v, int n) {
 }  // namespace
 
 const Kernels* avx512_kernels() {
-  // int8 mode and picks: AVX2's kernels (results are bit-identical in every set; no AVX-512 ones written yet).
+  // Picks, and the int8 product where the CPU lacks VNNI: AVX2's kernels (results are bit-identical in every
+  // set; no AVX-512 picks written yet).
   const Kernels& avx2 = avx2_kernels() ? *avx2_kernels() : portable_kernels();
-  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h, avx2.matmat_q8, gate, relu,
-                               avx2.pick_rows};
+  const Q8Product vnni = avx512_vnni_matmat_q8();
+  static const Kernels kernels{"avx512", 16, matvec, matmat, matvec_h, matmat_h, vnni ? vnni : avx2.matmat_q8, gate,
+                               relu, avx2.pick_rows};
   return __builtin_cpu_supports("avx512f") ? &kernels : nullptr;
 }
 
