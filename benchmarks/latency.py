@@ -55,7 +55,8 @@ def parse_args(argv):
     p.add_argument("--voices", type=int, default=16, help="with --polyphony: play's --voices (default 16)")
     p.add_argument("--precision", choices=PRECISIONS, default=PLAYER_PRECISION,
                    help=f"with --polyphony: play's --precision (default {PLAYER_PRECISION}, play's own)")
-    p.add_argument("--only-voices", action="store_true", help="only the voice cost curve (no engine table, no live)")
+    p.add_argument("--only-voices", action="store_true",
+                   help="only the voice cost curve (no engine table, no live); writes voice-curve-*.json")
     p.add_argument("--lv2", action="store_true",
                    help="only the LV2 plugin in jalv beside play (key-to-sound at 64 and 128 frames, the soak at 128); "
                         "writes lv2-latency-*.json")
@@ -68,13 +69,23 @@ def parse_args(argv):
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "unknown CPU"
+    """The CPU by name, family and model (VMs of one name differ: AVX2-only and AVX-512 VNNI EPYCs both say
+    "AMD EPYC") and the SIMD extensions the engine's kernel sets use."""
+    info = {}
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                info[key.strip()] = value.strip()
+    except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    flags = set(info.get("flags", "").split())
+    return {"cpu": info.get("model name", platform.processor() or "unknown CPU"),
+            "cpu_family": info.get("cpu family"), "cpu_model": info.get("model"),
+            "simd": [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni") if f in flags],
+            "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def make_model(size: str):
@@ -369,7 +380,8 @@ def main(argv=None) -> int:
     live = args.live if args.live is not None else (not args.quick and shutil.which("jackd") is not None)
     if live:
         results["live"] = run_live(args)
-    name = f"latency-{'quick-' if args.quick else ''}{stamp}"
+    kind = "voice-curve" if args.only_voices else "latency"
+    name = f"{kind}-{'quick-' if args.quick else ''}{stamp}"
     (args.out / f"{name}.json").write_text(json.dumps(results, indent=1))
     plot(results, args.out / f"{name}.png")
     print(f"\nwrote {args.out / name}.json and .png", file=sys.stderr)

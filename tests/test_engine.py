@@ -3,6 +3,7 @@
 # generating; every bad input is a ValueError.
 import functools
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -253,6 +254,37 @@ def test_every_batch_size_equals_forward(simd):
         last = streams - 1
         alone = Engine(model, streams=1, simd=simd).logits(codes[last:], cond[last:], glob[last:])
         assert np.array_equal(got[last:], alone), streams
+
+
+def thread_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) of each of this process's threads, from /proc."""
+    ticks = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        ticks[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return ticks
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads threads' CPU time from Linux's /proc")
+def test_few_awake_streams_stay_on_the_calling_thread():
+    """Up to four computing streams run on the calling thread: the worker thread, which the live generator
+    would otherwise wait for, does not run; eight awake streams spread over both threads."""
+    config = batching_config()
+    before = set(thread_cpu_seconds())
+    engine = Engine(model_for(config), streams=8, threads=2, sleep_after=0.001)
+    workers = set(thread_cpu_seconds()) - before
+    assert len(workers) == 1
+    worker = workers.pop()
+    engine.reset(seed=1)
+    for awake, worker_share in ((4, (0.0, 0.05)), (8, (0.25, np.inf))):
+        cond = np.zeros((8, config.cond_channels, engine.frames_for(1000)), np.float32)
+        cond[:awake, 0] = 1.0
+        start, caller_start = thread_cpu_seconds()[worker], time.thread_time()
+        while time.thread_time() - caller_start < 0.5:
+            engine.generate(1000, cond, global_id=0)
+        share = (thread_cpu_seconds()[worker] - start) / (time.thread_time() - caller_start)
+        assert worker_share[0] <= share <= worker_share[1], (awake, share)
+        engine.reset(seed=1)
 
 
 def spans_of_keys(streams, frames, span, rng):

@@ -87,8 +87,8 @@ class Engine:
 
     @property
     def details(self) -> str:
-        """What runs, e.g. "avx512 kernels, fp32 weights, 1 thread(s)", and why "auto" chose it (after a "; ":
-        players print this inside parentheses)."""
+        """What runs, e.g. "avx512 kernels, fp32 weights, 2 thread(s), one per 4 computing streams", and why
+        "auto" chose it (after a "; ": players print this inside parentheses)."""
         return self._engine.details + (f"; {self.auto_note}" if self.auto_note else "")
 
     def reset(self, seed: int = 0) -> None:

@@ -93,7 +93,8 @@ class CpuEngine final : public Engine {
 
   std::vector<StreamState> states_;
   std::vector<Batch> batches_;  // per thread: the streams computing this sample, and their vectors
-  std::vector<int> order_;      // streams that compute this block first; thread i takes i, i + threads, ...
+  std::vector<int> order_;      // streams that compute this block first; thread i takes i, i + active, ...
+  int active_threads_ = 1;      // the threads this block runs on: one per kStreamsPerThread computing streams
   std::vector<char> computes_;  // per stream, while dealing: does it compute in this block?
   std::vector<int> ring_pos_;  // per thread, pos_stride_ apart: each layer's ring write position
   int pos_stride_ = 0;         // a cache line apart, so threads never share one

@@ -30,8 +30,8 @@ void WorkerPool::stop_workers() {
   for (auto& worker : workers_) worker.join();
 }
 
-void WorkerPool::run(Task task, void* context) {
-  if (workers_.empty()) {
+void WorkerPool::run(Task task, void* context, int active) {
+  if (workers_.empty() || active <= 1) {
     task(context, 0);
     return;
   }

@@ -22,9 +22,10 @@ class WorkerPool {
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs task(context, i) on every thread i and returns when all have finished. Real-time safe: no
-  // allocation or lock; the caller spins (then sleeps) only while its workers finish their part.
-  void run(Task task, void* context);
+  // Runs task(context, i) on every thread i and returns when all have finished; with active == 1 only on
+  // the calling thread (task(context, 0)), waking no worker. Real-time safe: no allocation or lock; the
+  // caller spins (then sleeps) only while its workers finish their part.
+  void run(Task task, void* context, int active);
 
  private:
   void worker_loop(int index);
