@@ -29,7 +29,7 @@ def test_quick_benchmark_writes_results(tmp_path):
     assert engine["vs_pytorch"] > 1  # a compiled engine slower than the Python loop would be a bug
     assert "small" in result.stdout
     voices = results["voices"]
-    assert voices["matmul_multiply_adds_per_s"] > 1e8
+    assert voices["matmul_multiply_adds_per_s"] == max(voices["matmul_by_library"].values()) > 1e8
     small = voices["sizes"]["small"]
     expected = [(precision, v) for precision in ("fp32", "int8") for v in (1, 2, 4)]
     assert [(r["precision"], r["voices"]) for r in small["rows"]] == expected
@@ -37,7 +37,9 @@ def test_quick_benchmark_writes_results(tmp_path):
         assert r["real_time_factor"] == pytest.approx(r["samples_per_s"] / (r["voices"] * 16000))
         assert r["share_of_matmul_rate"] == pytest.approx(
             r["samples_per_s"] * small["multiply_adds_per_sample"] / voices["matmul_multiply_adds_per_s"])
-        assert 0 < r["share_of_matmul_rate"] < 1.5
+        # Batched voices may pass a library's large product on one core (their weights stay in cache: fp32
+        # 1.48x torch's on a Zen 5 EPYC, int8 more), never by the factor a miscount of layers would give.
+        assert 0 < r["share_of_matmul_rate"] < (3 if r["precision"] == "fp32" else 6)
 
 
 @pytest.mark.slow

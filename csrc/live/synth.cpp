@@ -201,7 +201,11 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
   float* out = static_cast<float*>(output);
   const int channels = options_.device_channels;
   const bool running = running_.load(std::memory_order_acquire);
-  if (running && (status_flags & (kOutputUnderflow | kOutputOverflow))) device_xruns_.fetch_add(1, std::memory_order_relaxed);
+  if (running && (status_flags & (kOutputUnderflow | kOutputOverflow))) {
+    device_xruns_.fetch_add(1, std::memory_order_relaxed);
+    last_xrun_ns_ = entered;
+    seen_xrun_ = true;
+  }
   unsigned long done = 0, short_frames = 0;
   while (done < frames) {
     const size_t chunk = std::min<size_t>(frames - done, callback_scratch_.size());
@@ -222,6 +226,9 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
   note_period(static_cast<int64_t>(frames));
   if (short_frames) {
     underruns_.fetch_add(1, std::memory_order_relaxed);
+    if (seen_xrun_ && entered - last_xrun_ns_ <= kXrunShadowNs) {
+      underruns_after_xrun_.fetch_add(1, std::memory_order_relaxed);
+    }
     underrun_frames_.fetch_add(static_cast<int64_t>(short_frames), std::memory_order_relaxed);
   }
   const int64_t now = now_ns();
@@ -359,6 +366,7 @@ SynthCounters Synth::counters() const {
   c.underrun_frames = underrun_frames_.load();
   c.overruns = overruns_.load();
   c.device_xruns = device_xruns_.load();
+  c.underruns_after_device_xrun = underruns_after_xrun_.load();
   c.ring_frames = static_cast<int64_t>(ring_.size());
   c.target_frames = target_frames();
   c.period_frames = period_seen_.load();

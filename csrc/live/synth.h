@@ -48,9 +48,13 @@ struct SynthOptions {
 
 // A callback only copies from the ring (microseconds); one that needs this much CPU time counts as slow.
 constexpr double kSlowCallbackCpuSeconds = 1e-3;
+// An underrun this soon after a device xrun (the audio server itself missed a cycle: every client's
+// threads, the generator's included, were held up) is counted apart from the generator's own.
+constexpr int64_t kXrunShadowNs = 50'000'000;
 
 struct SynthCounters {
   int64_t callbacks, frames_delivered, underruns, underrun_frames, overruns, device_xruns, ring_frames;
+  int64_t underruns_after_device_xrun;  // within kXrunShadowNs after a callback that reported a device xrun
   int64_t target_frames, period_frames;
   int64_t first_callback_ns, last_callback_ns;  // CLOCK_MONOTONIC
   int64_t blocks;
@@ -150,6 +154,9 @@ class Synth {
   std::atomic<int64_t> device_xruns_{0}, blocks_{0}, generated_samples_{0}, midi_events_{0}, midi_late_{0};
   std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};  // cond_: the performer's
   std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
+  std::atomic<int64_t> underruns_after_xrun_{0};
+  int64_t last_xrun_ns_ = 0;  // the callback thread's own: when a callback last reported a device xrun
+  bool seen_xrun_ = false;
   std::atomic<int64_t> cond_dropped_{0};
   int64_t ring_origin_ = 0;  // ring position of this run's first frame
   std::atomic<int64_t> first_callback_ns_{0};

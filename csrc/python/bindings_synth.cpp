@@ -114,6 +114,7 @@ void bind_synth(py::module_& m) {
         d["underrun_frames"] = c.underrun_frames;
         d["overruns"] = c.overruns;
         d["device_xruns"] = c.device_xruns;
+        d["underruns_after_device_xrun"] = c.underruns_after_device_xrun;
         d["ring_frames"] = c.ring_frames;
         d["target_frames"] = c.target_frames;
         d["period_frames"] = c.period_frames;
