@@ -309,7 +309,8 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
     assert int(got["layers"]) == config.layers and int(got["voices"]) == config.voices
     assert got["features"] == config.cond_features
     text = DEFAULT_MODEL.read_bytes()
-    for bad, why in [(text.replace(b'\\"voices\\": 4', b'\\"voicez\\": 4'), "does not know: 'voicez'"),
+    voices = f'\\"voices\\": {config.voices}'.encode()
+    for bad, why in [(text.replace(voices, voices.replace(b"voices", b"voicez")), "does not know: 'voicez'"),
                      (text.replace(b'"dtype":"F32"', b'"dtype":"F16"', 1), "is not float32"),
                      (text[:8] + b"[" + text[9:], "not valid JSON")]:
         path = tmp_path / "bad.safetensors"

@@ -24,8 +24,8 @@ def add_voice_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voices", type=int, metavar="N", help=(
         "polyphony: share the keys out to N voices, one engine stream each, mixed (a voice costs compute "
         "while it sounds; when all sound, the quietest gives way: a released note's tail, then the oldest "
-        "held note); 0: one stream hears every key. Default: the model's own (4 for the shipped model, which "
-        "learned single lines; 16 does not yet play a chorale live on 2 cores)"))
+        "held note); 0: one stream hears every key. Default: the model's own (16 for the shipped model); play "
+        "halves it, down to 4, where this CPU cannot run them all sounding at 1.5x real time"))
     p.add_argument("--sleep-after", type=float, default=PLAYER_SLEEP_AFTER_S, metavar="SECONDS", help=(
         "a voice with no key down this long sleeps until its next key: silence instead of the model's idle "
         f"hiss, and no compute on the CPU (default {PLAYER_SLEEP_AFTER_S:g}; 0: never, every sample drawn)"))

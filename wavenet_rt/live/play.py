@@ -15,6 +15,7 @@ from ..engine import Engine
 from ..voice_options import add_precision_option, add_voice_options, model_voices
 from ..weights import DEMO_PIECE, ModelFileError, default_model_path
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
+from .polyphony import FEWEST_VOICES, LIVE_MARGIN, affordable_voices
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,8 +114,20 @@ def run(args: argparse.Namespace) -> int:
     voices = model_voices(model, args.voices)
     # the model's idle sound: nothing to sleep through
     free_running = args.midi_in is None and not args.midi_file and not args.compose
-    engine = Engine(model, backend=args.backend, precision=args.precision, streams=max(1, voices),
-                    sleep_after=0.0 if free_running else args.sleep_after)
+
+    def make_engine(streams: int) -> Engine:
+        return Engine(model, backend=args.backend, precision=args.precision, streams=max(1, streams),
+                      sleep_after=0.0 if free_running else args.sleep_after)
+
+    if args.voices is None and voices > FEWEST_VOICES:  # the model's own polyphony, if this CPU affords it
+        engine, chosen, speed = affordable_voices(make_engine, voices)
+        why = (f"all sounding: {speed:.1f}x real time here" if chosen == voices else
+               f"not the model's {voices}: this CPU plays {chosen} sounding at {speed:.1f}x real time, more under "
+               f"{LIVE_MARGIN}x; --voices {voices} insists")
+        print(f"{chosen} voices ({why})", file=sys.stderr)
+        voices = chosen
+    else:
+        engine = make_engine(voices)
     device = open_output(args)
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
                      temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
