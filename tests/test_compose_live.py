@@ -127,7 +127,7 @@ def test_play_compose_records_the_composed_piece(tmp_path, impulse_model_file):
 def test_play_harmonize_over_jack(jack_server, impulse_model_file, tmp_path):
     import json
 
-    from support.play_process import start_play, stop_play
+    from support.play_process import assert_generator_kept_up, start_play, stop_play
 
     from wavenet_rt.compose.weights import save_composer
     from wavenet_rt.live.probe import JackProbe, note_latencies
@@ -157,6 +157,6 @@ def test_play_harmonize_over_jack(jack_server, impulse_model_file, tmp_path):
     assert (on_ms >= 0).all() and on_ms.max() < 10 + 3 * period_ms  # harmonising adds no block of delay
     # every melody key and its release came through, with the harmony's own notes on top
     assert stats["midi_events"] > 2 * len(melody) + 10 and stats["midi_ignored"] == 0, stats
-    assert stats["underruns"] <= stats["device_xruns"], stats
+    assert_generator_kept_up(stats)
     # the harmoniser's own account: one harmony per key, with its time from key to hand-over
     assert stats["harmonies"] == len(melody) and 0 < stats["harmony_ms_p50"] <= stats["harmony_ms_max"], stats

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from support.play_process import start_play, stop_play
+from support.play_process import assert_generator_kept_up, start_play, stop_play
 
 from wavenet_rt.live.probe import JackProbe, note_latencies
 
@@ -46,8 +46,8 @@ def test_keys_turn_the_impulse_model_loud_and_off_turns_it_silent(jack_server, i
           f"off -> silent {np.median(off_ms):.2f} ms median ({probe.period}-frame periods)")
     assert (on_ms >= 0).all() and on_ms.max() < 5 + 3 * period_ms  # the target depth plus a few periods
     assert (off_ms >= 0).all() and off_ms.max() < 5 + 3 * period_ms
-    # a stalled server (a device xrun) may cost the stream a period; the generator itself must never fall behind
-    assert stats["underruns"] <= stats["device_xruns"], stats
+    # a stalled server (a device xrun) may cost the stream a period; the generator itself must keep up
+    assert_generator_kept_up(stats)
     assert stats["midi_events"] == 80 and stats["midi_ignored"] == 0
 
 
@@ -74,9 +74,9 @@ def test_a_minute_at_512_frames_without_an_underrun(jack_server, impulse_model_f
           f"{stats['callbacks']} over 1 ms of CPU), {stats['device_xruns']} device xruns, "
           f"{xruns} JACK xruns")
     assert seconds > 60
-    # The generator always kept the ring ahead of the device, but for what the server's own stalls cost
-    # (below): after a stall JACK runs its missed cycles back to back, faster than real time.
-    assert stats["underruns"] <= stats["device_xruns"]
+    # The generator keeps the ring ahead of the device, but for what the server's own stalls cost (after a
+    # stall JACK runs its missed cycles back to back, faster than real time) and a margin (support/).
+    assert_generator_kept_up(stats)
     # The synth's share of each cycle, in its thread's CPU time: far inside the period (1 ms of 10.7), so it
     # cannot be what made the server miss one. Asserted on the count of callbacks over 1 ms, with margin
     # (at most 1 in 1,000): the single worst one is reported only, since a process on the other core can
