@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from live_runs import chorale_runs, harmonize_run, polyphony_run, run_live
+from live_runs import chorale_runs, harmonize_run, key_to_sound_runs, polyphony_run, run_live
 from lv2_runs import run_lv2, run_lv2_model_soak
 
 from wavenet_rt import WaveNetConfig
@@ -39,7 +39,7 @@ def parse_args(argv):
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for JSON and PNG")
     p.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the live synth over JACK (default: when jackd is installed, not with --quick)")
-    p.add_argument("--notes", type=int, default=120, help="notes per live latency run (default 120)")
+    p.add_argument("--notes", type=int, help="notes per live latency run (default 120; 40 with --key-to-sound)")
     p.add_argument("--soak", type=float, default=600, help="seconds of each underrun soak run (default 600)")
     p.add_argument("--no-engines", dest="engines", action="store_false", help="only the live part")
     p.add_argument("--harmonize", action="store_true",
@@ -51,6 +51,11 @@ def parse_args(argv):
     p.add_argument("--chorale", action="store_true",
                    help="only `play --midi-file` of a four-part Bach chorale (bwv10.7, 45 s; shipped model, default "
                         "options) at 256- and 512-frame periods, --runs times each: underruns; writes chorale-*.json")
+    p.add_argument("--key-to-sound", action="store_true",
+                   help="only `play --midi-in` with a trained model (--model, default the shipped one) beside the "
+                        "impulse model at 64- and 128-frame periods: key-to-sound to each model's own sound at -40 "
+                        "dBFS, --notes spaced notes (default here 40); writes key-to-sound-*.json")
+    p.add_argument("--model", type=Path, help="with --key-to-sound: the trained model (default the shipped one)")
     p.add_argument("--runs", type=int, default=5, help="with --chorale: runs per period (default 5)")
     p.add_argument("--voices", type=int, default=16, help="with --polyphony: play's --voices (default 16)")
     p.add_argument("--precision", choices=PRECISIONS, default=PLAYER_PRECISION,
@@ -65,7 +70,10 @@ def parse_args(argv):
     p.add_argument("--lv2-ahead", type=float, metavar="MS",
                    help="with --lv2-soak-model: the plugin's Compute ahead in that soak (default: the plugin's own, "
                         "10 ms)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.notes is None:
+        args.notes = 40 if args.key_to_sound else 120
+    return args
 
 
 def machine() -> dict:
@@ -366,17 +374,20 @@ def main(argv=None) -> int:
         (args.out / f"lv2-latency-{stamp}.json").write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.out / f'lv2-latency-{stamp}.json'}", file=sys.stderr)
         return 0
-    if args.harmonize or args.polyphony or args.chorale:
+    if args.harmonize or args.polyphony or args.chorale or args.key_to_sound:
         import tempfile
 
-        kind = "harmonize" if args.harmonize else "polyphony" if args.polyphony else "chorale"
+        kind = ("harmonize" if args.harmonize else "polyphony" if args.polyphony else "chorale" if args.chorale
+                else "key-to-sound")
         with tempfile.TemporaryDirectory() as work:
             row = (harmonize_run(128, args.soak, Path(work)) if args.harmonize else
                    polyphony_run(128, args.soak, args.voices, args.precision, Path(work)) if args.polyphony else
-                   chorale_runs((256, 512), args.runs, Path(work)))
+                   chorale_runs((256, 512), args.runs, Path(work)) if args.chorale else
+                   key_to_sound_runs((64, 128), args.notes, Path(work), args.model))
         results = {"machine": machine(), "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "command": " ".join(["benchmarks/latency.py", *(sys.argv[1:] if argv is None else argv)]),
-                   "model": "shipped (default.safetensors)" + (", shipped composer" if args.harmonize else ""),
+                   "model": (str(args.model) if args.key_to_sound and args.model else "shipped (default.safetensors)")
+                   + (", shipped composer" if args.harmonize else ""),
                    kind: row}
         print(json.dumps(row, indent=1))
         (args.out / f"{kind}-{stamp}.json").write_text(json.dumps(results, indent=1))

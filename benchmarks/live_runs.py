@@ -31,6 +31,19 @@ def note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
     return messages
 
 
+def spaced_note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
+    """`notes` notes of 0.2 s at velocity 100 on keys from C3 to C6, 1.6-1.8 s apart at random: each starts
+    from silence (play's voices sleep a second after their key lifts, so the one before is asleep) and
+    anywhere within a period."""
+    rng = np.random.default_rng(seed)
+    messages, t = [], 0.0
+    for _ in range(notes):
+        key = int(rng.integers(48, 85))
+        messages += [(t, bytes([0x90, key, 100])), (t + 0.2, bytes([0x80, key, 0]))]
+        t += rng.uniform(1.6, 1.8)
+    return messages
+
+
 def chord_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
     """Dense chords for `seconds`: every 100-300 ms a chord of 4-10 keys across the keyboard, each key held
     0.2-0.8 s, so chords overlap and a dozen or more keys are often down at once."""
@@ -65,24 +78,26 @@ def pedal_chord_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]
     return sorted(messages, key=lambda m: m[0])
 
 
-def measure_notes(probe, notes: int, seed: int) -> tuple[list[int], list[int], int]:
-    """Plays note_messages into the synth and returns the frames from each note-on to sound and from each
-    note-off to silence (note_latencies), and the JACK xruns the probe saw meanwhile."""
+def measure_notes(probe, messages: list[tuple[float, bytes]], threshold: float = 0.5,
+                  within: int | None = None) -> tuple[list, list, int]:
+    """Plays `messages` into the synth and returns the frames from each note-on until the recording passes
+    `threshold` (within `within` frames) and from each note-off to silence (note_latencies), and the JACK
+    xruns the probe saw meanwhile."""
     from wavenet_rt.live.probe import note_latencies
 
     xruns_before = probe.xruns
-    probe.play(note_messages(notes, seed))
-    probe.wait_until_sent(notes * 0.11 + 5)
+    probe.play(messages)
+    probe.wait_until_sent(messages[-1][0] + 5)
     time.sleep(0.3)
-    on, off = note_latencies(probe)
+    on, off = note_latencies(probe, threshold, within)
     return on, off, probe.xruns - xruns_before
 
 
 def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
-    """measure_notes' frames as milliseconds: key-to-sound percentiles, note-off to silence."""
-    on_ms = np.array(on, dtype=float) * 1e3 / rate
+    """measure_notes' frames as milliseconds: key-to-sound percentiles over the notes heard, note-off to silence."""
+    on_ms = np.array([f for f in on if f >= 0], dtype=float) * 1e3 / rate
     p95 = float(np.percentile(on_ms, 95))
-    return {"notes": len(on), "key_to_sound_ms": {
+    return {"notes": len(on), "notes_heard": len(on_ms), "key_to_sound_ms": {
                 "p5": float(np.percentile(on_ms, 5)), "p50": float(np.median(on_ms)), "p95": p95,
                 "max": float(on_ms.max()), "min": float(on_ms.min()), "jitter_p95_minus_min": p95 - float(on_ms.min())},
             "note_off_to_silence_ms_p50": float(np.median(np.array(off, dtype=float) * 1e3 / rate))}
@@ -118,7 +133,7 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     with play_on_jack(f"wavenet_rt_bench_{period}", period, options, stats_file) as server:
         probe = JackProbe(server.name, notes * 0.1 + 5)
         probe.connect("wavenet_rt:", "PortAudio:out_0")
-        on, off, xruns_notes = measure_notes(probe, notes, period)
+        on, off, xruns_notes = measure_notes(probe, note_messages(notes, period))
         soak_xruns = None
         if soak_seconds:
             xruns_before = probe.xruns
@@ -137,6 +152,45 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
             "control_jack_xruns_during_soak": soak_xruns, "synth_target_frames": stats["target_frames"],
             "played_seconds": seconds, "frames_delivered": stats["frames_delivered"],
             "frames_expected": seconds * 48000, "synth_latency_ms": 1e3 * stats["latency_s"]}
+
+
+# A trained model's note has an attack of its own: its sound starts where the recording first passes
+# -40 dBFS (an awake voice's idle hiss stays about 8 dB below; a sleeping one is silent). A note not heard
+# within half a second counts as not heard.
+ONSET_THRESHOLD = 0.01
+ONSET_WITHIN_S = 0.5
+
+
+def key_to_sound_runs(periods: tuple[int, ...], notes: int, work: Path, model: Path | None = None) -> list[dict]:
+    """Key-to-sound of a trained model (default the shipped one; its own sound at -40 dBFS) beside the impulse
+    model's, through
+    `play --midi-in` with the least ring it allows (as live_run), the same spaced notes for both, at each
+    period: what the model adds to the synth path (its frame, its learned delay, its attack)."""
+    from wavenet_rt import save_model
+    from wavenet_rt.live.probe import JackProbe, impulse_model
+    from wavenet_rt.weights import default_model_path
+
+    impulse_file = work / "impulse.safetensors"
+    save_model(impulse_model(), impulse_file)
+    rows = []
+    for period in periods:
+        for name, model_file in (("impulse", impulse_file), ("trained", model or default_model_path())):
+            stats_file = work / f"k2s_{name}_{period}.json"
+            options = ["--model", str(model_file), "--midi-in", "--latency", "0.1"]
+            with play_on_jack(f"wavenet_rt_k2s_{period}", period, options, stats_file) as server:
+                messages = spaced_note_messages(notes, period)
+                probe = JackProbe(server.name, messages[-1][0] + 10)
+                probe.connect("wavenet_rt:", "PortAudio:out_0")
+                on, off, xruns = measure_notes(probe, messages, ONSET_THRESHOLD, int(ONSET_WITHIN_S * 48000))
+                probe.close()
+            stats = json.loads(stats_file.read_text())
+            rows.append({"period": period, "model": name, **note_figures(on, off), "jack_xruns_during_notes": xruns,
+                         "synth_underruns": stats["underruns"], "synth_latency_ms": 1e3 * stats["latency_s"]})
+            k = rows[-1]["key_to_sound_ms"]
+            print(f"key-to-sound, {name} model, {period}-frame periods: p5 {k['p5']:.2f} p50 {k['p50']:.2f} p95 "
+                  f"{k['p95']:.2f} max {k['max']:.2f} ms ({rows[-1]['notes_heard']} of {notes} notes heard, "
+                  f"{stats['underruns']} underruns)", file=sys.stderr)
+    return rows
 
 
 def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from live_runs import chord_messages, live_run, measure_notes, note_figures
+from live_runs import chord_messages, live_run, measure_notes, note_figures, note_messages
 
 JALV = "wavenet_rt_jalv"  # jalv's JACK client name: jackd names it when it is late
 CONTROL = "midisine"  # jack_midisine's
@@ -40,7 +40,7 @@ def jalv_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
         probe.connect(f"{JALV}:midi_in", f"{JALV}:out")
         figures = {}
         if notes:
-            on, off, xruns_notes = measure_notes(probe, notes, period)
+            on, off, xruns_notes = measure_notes(probe, note_messages(notes, period))
             figures = {**note_figures(on, off), "jack_xruns_during_notes": xruns_notes}
         soak = jalv_soak(server, probe, soak_seconds, jalv, jalv_log) if soak_seconds else None
         probe.close()

@@ -80,3 +80,22 @@ def test_lv2_part_measures_jalv_beside_play(tmp_path):
     # run() needs a sliver of each block
     assert soak["plugin_load_readings"] >= 4 and 0 < soak["plugin_load_max_pct"] < 100
     assert soak["plugin_underruns"] == 0  # computed in run(): there is no ring to run short
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd is not installed")
+def test_key_to_sound_part_measures_a_trained_model_beside_the_impulse_model(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCHMARK), "--key-to-sound", "--notes", "4", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, cwd=BENCHMARK.parents[1],
+                            env={**os.environ, "PYTHONPATH": str(BENCHMARK.parents[1])})
+    assert result.returncode == 0, result.stderr[-2000:]
+    [json_file] = tmp_path.glob("key-to-sound-*.json")
+    rows = json.loads(json_file.read_text())["key-to-sound"]
+    assert [(r["period"], r["model"]) for r in rows] == [(p, m) for p in (64, 128) for m in ("impulse", "trained")]
+    for impulse, trained in zip(rows[::2], rows[1::2]):  # the shipped model by default
+        assert impulse["notes"] == trained["notes"] == 4 and impulse["notes_heard"] == 4
+        assert trained["notes_heard"] >= 3  # a struck key at velocity 100 passes -40 dBFS
+        # a sleeping voice is silent until its key: the model's sound cannot start before the synth path
+        # delivers the key (within a period: the two runs' notes fall differently on the period grid)
+        period_ms = impulse["period"] / 48
+        assert trained["key_to_sound_ms"]["min"] >= impulse["key_to_sound_ms"]["min"] - period_ms

@@ -167,9 +167,10 @@ class JackProbe:
         return frame - (self.record_from or 0)
 
 
-def note_latencies(probe: JackProbe, threshold: float = 0.5) -> tuple[list[int], list[int]]:
-    """For every note-on sent: frames until the recorded audio first exceeds `threshold`; and for every
-    note-off (or note-on with velocity 0, or CC120): frames until it falls below 0.05 and stays for 5 ms."""
+def note_latencies(probe: JackProbe, threshold: float = 0.5, within: int | None = None) -> tuple[list[int], list[int]]:
+    """For every note-on sent: frames until the recorded audio first exceeds `threshold` (-1 if it does not
+    within `within` frames, or at all); and for every note-off (or note-on with velocity 0, or CC120):
+    frames until it falls below 0.05 and stays for 5 ms."""
     on, off = [], []
     audio = np.abs(probe.recording)
     hold = int(0.005 * probe.rate)
@@ -179,7 +180,7 @@ def note_latencies(probe: JackProbe, threshold: float = 0.5) -> tuple[list[int],
             continue
         status = message[0] & 0xF0
         if status == 0x90 and message[2] > 0:
-            loud = np.flatnonzero(audio[i:] > threshold)
+            loud = np.flatnonzero(audio[i:None if within is None else i + within] > threshold)
             on.append(int(loud[0]) if len(loud) else -1)
         elif status == 0x80 or status == 0x90 or (status == 0xB0 and message[1] == 120):  # 0x90 here: velocity 0
             quiet = audio[i:] < 0.05
