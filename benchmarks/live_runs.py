@@ -33,7 +33,7 @@ def note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
 
 def spaced_note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
     """`notes` notes of 0.2 s at velocity 100 on keys from C3 to C6, 1.6-1.8 s apart at random: each starts
-    from silence (play's voices sleep a second after their key lifts, so the one before is asleep) and
+    from silence (play's voices sleep half a second after their key lifts, so the one before is asleep) and
     anywhere within a period."""
     rng = np.random.default_rng(seed)
     messages, t = [], 0.0

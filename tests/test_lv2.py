@@ -15,6 +15,7 @@ import soundfile
 from support.cli import run_cli
 
 from wavenet_rt.conditioning import read_midi_events
+from wavenet_rt.voice_options import PLAYER_SLEEP_AFTER_S
 from wavenet_rt.weights import DEFAULT_MODEL, load_model, read_model_file, save_model
 
 URI = "urn:wavenet_rt:lv2:synth"
@@ -127,6 +128,8 @@ def test_lv2ls_and_lv2info_see_the_plugin_and_its_ports(lv2_path):
     for symbol in ("midi_in", "out", "gain", "temperature", "voices", "sleep", "latency", "notify", "load", "ahead",
                    "freewheel", "underruns"):
         assert f"Symbol:      {symbol}\n" in info
+    sleep_port = info.split("Symbol:      sleep\n")[1].split("Port ")[0]  # a voice rests as the players' do
+    assert f"Default:     {PLAYER_SLEEP_AFTER_S:.6f}\n" in sleep_port
     assert "http://lv2plug.in/ns/ext/state#interface" in info and "http://lv2plug.in/ns/ext/worker#interface" in info
 
 

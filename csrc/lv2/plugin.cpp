@@ -44,6 +44,7 @@ constexpr const char* kDefaultModel = "default.safetensors";  // in the bundle, 
 constexpr int kBlock = 256;         // model samples per performer call, computing in run()
 constexpr int kAheadBlock = 4;      // and in the generator thread (as play's: the margin is one block)
 constexpr float kDefaultAheadMs = 10.0f;  // as play's --latency
+constexpr float kDefaultSleepS = 0.5f;    // as the players' --sleep-after and the Turtle's default (one test checks)
 constexpr int kMaxPeriod = 8192;    // frames the ring takes from one run() at a time
 constexpr int kMidiCapacity = 4096; // MIDI messages waiting for their frame, preallocated
 constexpr size_t kMaxPath = 4096;
@@ -336,7 +337,7 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
 
 PlayerChoice chosen(const Plugin* p) {
   return {p->control[kVoices] ? clamp_voices(*p->control[kVoices]) : -1,
-          p->control[kSleep] ? std::clamp(*p->control[kSleep], 0.0f, 3600.0f) : 1.0f,
+          p->control[kSleep] ? std::clamp(*p->control[kSleep], 0.0f, 3600.0f) : kDefaultSleepS,
           p->control[kAhead] ? std::clamp(*p->control[kAhead], 0.0f, 1000.0f) : kDefaultAheadMs};
 }
 
