@@ -1,12 +1,20 @@
 # Shared test fixtures: a skip marker for tests that need a CUDA device, the impulse model (silence, or full
 # scale while any key is down), and a JACK server with the dummy driver: the one .ci/run started
-# (JACK_DEFAULT_SERVER), else one started here.
+# (JACK_DEFAULT_SERVER), else one started here. Also keeps the suite's NumPy arrays off huge pages (below).
 import os
-import shutil
 
-import pytest
+# By the live tests the suite's own process holds gigabytes of NumPy arrays, which NumPy asks the kernel to
+# back with huge pages; khugepaged, collapsing them, held a CPU for up to 36 ms at a time on a kernel without
+# preemption (this VM's) and delayed the live players' real-time threads, which then ran short (worst wake-up
+# 7.9 ms and underruns in the full suite, 0.35 ms and none without; docs/experiments/2026-12-05-khugepaged.md).
+# Set before NumPy is first imported, here and in every process the tests start.
+os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
 
-from wavenet_rt import _engine
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from wavenet_rt import _engine  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
