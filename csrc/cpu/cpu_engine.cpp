@@ -490,10 +490,12 @@ void CpuEngine::run_job(void* context, int thread_index) noexcept {
 // waking mid-block without a key is the one misjudged case.
 void CpuEngine::deal_streams(const float* cond, int frames, bool all_compute) {
   const long per_stream = static_cast<long>(config_.cond_channels) * frames;
+  int computing = 0;
   for (int si = 0; si < streams_; ++si) {
     bool computes = all_compute || !sleep_after_frames_ || !states_[si].skipped;
     for (long c = 0; c < per_stream && !computes; ++c) computes = cond[si * per_stream + c] != 0.0f;
     computes_[si] = computes;
+    computing += computes;
   }
   int n = 0;
   for (int pass = 1; pass >= 0; --pass) {
@@ -501,8 +503,6 @@ void CpuEngine::deal_streams(const float* cond, int frames, bool all_compute) {
       if (computes_[si] == pass) order_[n++] = si;
     }
   }
-  int computing = 0;
-  for (int si = 0; si < streams_; ++si) computing += computes_[si];
   active_threads_ = std::clamp((computing + kStreamsPerThread - 1) / kStreamsPerThread, 1, pool_.threads());
 }
 
