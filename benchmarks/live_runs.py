@@ -94,12 +94,16 @@ def measure_notes(probe, messages: list[tuple[float, bytes]], threshold: float =
 
 
 def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
-    """measure_notes' frames as milliseconds: key-to-sound percentiles over the notes heard, note-off to silence."""
+    """measure_notes' frames as milliseconds: key-to-sound percentiles over the notes heard (None if none
+    was), note-off to silence."""
     on_ms = np.array([f for f in on if f >= 0], dtype=float) * 1e3 / rate
-    p95 = float(np.percentile(on_ms, 95))
-    return {"notes": len(on), "notes_heard": len(on_ms), "key_to_sound_ms": {
-                "p5": float(np.percentile(on_ms, 5)), "p50": float(np.median(on_ms)), "p95": p95,
-                "max": float(on_ms.max()), "min": float(on_ms.min()), "jitter_p95_minus_min": p95 - float(on_ms.min())},
+    key_to_sound = None
+    if len(on_ms):
+        p95 = float(np.percentile(on_ms, 95))
+        key_to_sound = {"p5": float(np.percentile(on_ms, 5)), "p50": float(np.median(on_ms)), "p95": p95,
+                        "max": float(on_ms.max()), "min": float(on_ms.min()),
+                        "jitter_p95_minus_min": p95 - float(on_ms.min())}
+    return {"notes": len(on), "notes_heard": len(on_ms), "key_to_sound_ms": key_to_sound,
             "note_off_to_silence_ms_p50": float(np.median(np.array(off, dtype=float) * 1e3 / rate))}
 
 
@@ -123,23 +127,33 @@ def play_on_jack(name: str, period: int, options: list[str], stats_file: Path, l
         server.stop()
 
 
+@contextlib.contextmanager
+def probed_play(name: str, period: int, model_file: Path, stats_file: Path, seconds: float):
+    """`play --midi-in` with MODEL_FILE and the least ring it allows on a JACK server of its own (play_on_jack),
+    and a JackProbe for `seconds` whose MIDI goes into play and which records play's output; yields the probe."""
+    from wavenet_rt.live.probe import JackProbe
+
+    options = ["--model", str(model_file), "--midi-in", "--latency", "0.1"]
+    with play_on_jack(name, period, options, stats_file) as server:
+        probe = JackProbe(server.name, seconds)
+        probe.connect("wavenet_rt:", "PortAudio:out_0")
+        try:
+            yield probe
+        finally:
+            probe.close()
+
+
 def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
     """One JACK server at `period` frames: `notes` notes at random offsets for latency, then (if asked) a
     soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
-    from wavenet_rt.live.probe import JackProbe
-
     stats_file = work / f"stats_{period}.json"
-    options = ["--model", str(model_file), "--midi-in", "--latency", "0.1"]
-    with play_on_jack(f"wavenet_rt_bench_{period}", period, options, stats_file) as server:
-        probe = JackProbe(server.name, notes * 0.1 + 5)
-        probe.connect("wavenet_rt:", "PortAudio:out_0")
+    with probed_play(f"wavenet_rt_bench_{period}", period, model_file, stats_file, notes * 0.1 + 5) as probe:
         on, off, xruns_notes = measure_notes(probe, note_messages(notes, period))
         soak_xruns = None
         if soak_seconds:
             xruns_before = probe.xruns
             time.sleep(soak_seconds)
             soak_xruns = probe.xruns - xruns_before
-        probe.close()
     stats = json.loads(stats_file.read_text())
     seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
     return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes,
@@ -163,11 +177,10 @@ ONSET_WITHIN_S = 0.5
 
 def key_to_sound_runs(periods: tuple[int, ...], notes: int, work: Path, model: Path | None = None) -> list[dict]:
     """Key-to-sound of a trained model (default the shipped one; its own sound at -40 dBFS) beside the impulse
-    model's, through
-    `play --midi-in` with the least ring it allows (as live_run), the same spaced notes for both, at each
-    period: what the model adds to the synth path (its frame, its learned delay, its attack)."""
+    model's, through `play --midi-in` with the least ring it allows (probed_play, as live_run), the same spaced
+    notes for both, at each period: what the model adds to the synth path (its frame, learned delay, attack)."""
     from wavenet_rt import save_model
-    from wavenet_rt.live.probe import JackProbe, impulse_model
+    from wavenet_rt.live.probe import impulse_model
     from wavenet_rt.weights import default_model_path
 
     impulse_file = work / "impulse.safetensors"
@@ -176,20 +189,17 @@ def key_to_sound_runs(periods: tuple[int, ...], notes: int, work: Path, model: P
     for period in periods:
         for name, model_file in (("impulse", impulse_file), ("trained", model or default_model_path())):
             stats_file = work / f"k2s_{name}_{period}.json"
-            options = ["--model", str(model_file), "--midi-in", "--latency", "0.1"]
-            with play_on_jack(f"wavenet_rt_k2s_{period}", period, options, stats_file) as server:
-                messages = spaced_note_messages(notes, period)
-                probe = JackProbe(server.name, messages[-1][0] + 10)
-                probe.connect("wavenet_rt:", "PortAudio:out_0")
-                on, off, xruns = measure_notes(probe, messages, ONSET_THRESHOLD, int(ONSET_WITHIN_S * 48000))
-                probe.close()
+            messages = spaced_note_messages(notes, period)
+            with probed_play(f"wavenet_rt_k2s_{period}", period, model_file, stats_file, messages[-1][0] + 10) as probe:
+                on, off, xruns = measure_notes(probe, messages, ONSET_THRESHOLD, round(ONSET_WITHIN_S * probe.rate))
             stats = json.loads(stats_file.read_text())
             rows.append({"period": period, "model": name, **note_figures(on, off), "jack_xruns_during_notes": xruns,
                          "synth_underruns": stats["underruns"], "synth_latency_ms": 1e3 * stats["latency_s"]})
             k = rows[-1]["key_to_sound_ms"]
-            print(f"key-to-sound, {name} model, {period}-frame periods: p5 {k['p5']:.2f} p50 {k['p50']:.2f} p95 "
-                  f"{k['p95']:.2f} max {k['max']:.2f} ms ({rows[-1]['notes_heard']} of {notes} notes heard, "
-                  f"{stats['underruns']} underruns)", file=sys.stderr)
+            figures = (f"p5 {k['p5']:.2f} p50 {k['p50']:.2f} p95 {k['p95']:.2f} max {k['max']:.2f} ms" if k
+                       else "no note heard")
+            print(f"key-to-sound, {name} model, {period}-frame periods: {figures} ({rows[-1]['notes_heard']} of "
+                  f"{notes} notes heard, {stats['underruns']} underruns)", file=sys.stderr)
     return rows
 
 
