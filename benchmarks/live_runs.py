@@ -159,7 +159,7 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
     return {"period": period, **note_figures(on, off), "jack_xruns_during_notes": xruns_notes,
             "soak_seconds": soak_seconds,
             "synth_underruns": stats["underruns"],
-            "synth_underruns_after_device_xrun": stats["underruns_after_device_xrun"],
+            "synth_underruns_near_device_xrun": stats["underruns_near_device_xrun"],
             "synth_device_xruns": stats["device_xruns"],
             "synth_callback_max_ms": 1e3 * stats["callback_seconds_max"],
             "synth_callback_cpu_max_ms": 1e3 * stats["callback_cpu_seconds_max"],
@@ -248,7 +248,7 @@ def harmonize_run(period: int, seconds: float, work: Path) -> dict:
                                         messages, seconds, work)
     keys = sum(1 for _, m in messages if m[0] == 0x90)
     return {"period": period, "seconds": seconds, "melody_keys": keys, "synth_underruns": stats["underruns"],
-            "synth_underruns_after_device_xrun": stats["underruns_after_device_xrun"],
+            "synth_underruns_near_device_xrun": stats["underruns_near_device_xrun"],
             "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
             "host_steal_s": stats["host_steal_s"], "queue_depth_ms": queue_ms,
             **{k: v for k, v in stats.items() if k.startswith("harmon")}}
@@ -263,7 +263,7 @@ def polyphony_run(period: int, seconds: float, voices: int, precision: str, work
                                                               precision], messages, seconds, work)
     return {"period": period, "seconds": seconds, "voices": voices, "precision": precision,
             "keys_struck": sum(1 for _, m in messages if m[0] == 0x90), "synth_underruns": stats["underruns"],
-            "synth_underruns_after_device_xrun": stats["underruns_after_device_xrun"],
+            "synth_underruns_near_device_xrun": stats["underruns_near_device_xrun"],
             "synth_device_xruns": stats["device_xruns"], "probe_jack_xruns": xruns, "xruns_by_cause": causes,
             "host_steal_s": stats["host_steal_s"], "synth_latency_ms": 1e3 * stats["latency_s"]}
 
@@ -287,12 +287,12 @@ def chorale_runs(periods: tuple[int, ...], runs: int, work: Path) -> list[dict]:
                     time.sleep(0.5)
             stats = json.loads(stats_file.read_text())
             rows.append({"period": period, "run": run, "underruns": stats["underruns"],
-                         "underruns_after_device_xrun": stats["underruns_after_device_xrun"],
+                         "underruns_near_device_xrun": stats["underruns_near_device_xrun"],
                          "device_xruns": stats["device_xruns"],
                          "played_s": stats["frames_delivered"] / stats["samplerate"],
                          "engine_busy_s": stats["block_seconds_total"], "host_steal_s": steal_seconds() - steal})
             print(f"chorale at {period} frames, run {run + 1}: {stats['underruns']} underruns "
-                  f"({stats['underruns_after_device_xrun']} just after a device xrun), "
+                  f"({stats['underruns_near_device_xrun']} near a device xrun), "
                   f"{stats['device_xruns']} device xruns, {rows[-1]['host_steal_s']:.2f} s stolen by the host",
                   file=sys.stderr)
     return rows

@@ -29,6 +29,7 @@ constexpr int kSeqlockTries = 64;   // then the last consistent clock reading is
 const SynthOptions& checked(const SynthOptions& o) {
   if (o.device_rate < 1 || o.device_channels < 1 || o.target_frames < 1 || o.block < 1 || o.max_period < 1 ||
       o.prefill_frames < 0 || o.target_frames > (1 << 22) || o.prefill_frames > (1 << 22) || o.max_period > (1 << 20) ||
+      o.slack_frames < 0 || o.slack_frames > (1 << 22) ||
       o.max_block < o.block || o.max_block > (1 << 16)) {
     throw std::invalid_argument(
         "synth options out of range (rates, channels, frames and block must be >= 1, block <= max_block)");
@@ -70,7 +71,7 @@ Synth::Synth(std::shared_ptr<Engine> engine, const std::string& features, const 
       options_(checked(options)),
       performer_(engine_, features, performer_options(options)),
       resampler_(engine_->config().sample_rate, options.device_rate, options.max_block),
-      ring_(static_cast<size_t>(std::max(options.target_frames, options.prefill_frames)) +
+      ring_(static_cast<size_t>(std::max({options.target_frames, options.prefill_frames, options.slack_frames})) +
             resampler_.max_output(options.max_block) + options.max_period),
       recording_(options.record ? static_cast<size_t>(options.device_rate) * 4 : 1),
       midi_(kMidiQueue) {
@@ -87,14 +88,15 @@ double Synth::latency_seconds() const {
 }
 
 // The ring depth kept: the asked-for target, but never less than the device's largest period so far plus
-// half a period (at least a block): a ring one period deep must be refilled whole between two callbacks,
-// and the four-part chorale at 512-frame periods ran short 4, 2 and 4 times in 45 s that way, 0, 0 and 0
-// with 256 frames more, alternating (docs/experiments/2026-12-05-workers-at-generator-priority.md). At
-// the periods a player picks for low latency (64, 128) the default target is deeper anyway.
+// half a period (at least a block, and at least slack_frames): a ring one period deep must be refilled
+// whole between two callbacks, and the four-part chorale at 512-frame periods ran short 4, 2 and 4 times
+// in 45 s that way, 0, 0 and 0 with 256 frames more, alternating
+// (docs/experiments/2026-12-05-workers-at-generator-priority.md). What a callback leaves beyond a period
+// is what a stall of the server or the generator may take (docs/experiments/2026-12-05-the-ring-after-a-callback.md).
 int64_t Synth::target_frames() const {
   const int64_t period = period_seen_.load(std::memory_order_relaxed);
-  return std::max<int64_t>(options_.target_frames,
-                           period + std::max<int64_t>(period / 2, resampler_.max_output(options_.block)));
+  const int64_t beyond = std::max<int64_t>({period / 2, resampler_.max_output(options_.block), options_.slack_frames});
+  return std::max<int64_t>(options_.target_frames, period + beyond);
 }
 
 // Everything a previous run left behind is reset here: with the generator joined and the callback idle
@@ -205,6 +207,10 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
     device_xruns_.fetch_add(1, std::memory_order_relaxed);
     last_xrun_ns_ = entered;
     seen_xrun_ = true;
+    for (int64_t& at : own_underrun_ns_) {  // those just before the flag were the server's (kXrunShadowNs)
+      if (at != 0 && entered - at <= kXrunShadowNs) underruns_near_xrun_.fetch_add(1, std::memory_order_relaxed);
+      at = 0;
+    }
   }
   unsigned long done = 0, short_frames = 0;
   while (done < frames) {
@@ -227,7 +233,9 @@ int Synth::audio_callback(void* output, unsigned long frames, unsigned long stat
   if (short_frames) {
     underruns_.fetch_add(1, std::memory_order_relaxed);
     if (seen_xrun_ && entered - last_xrun_ns_ <= kXrunShadowNs) {
-      underruns_after_xrun_.fetch_add(1, std::memory_order_relaxed);
+      underruns_near_xrun_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      own_underrun_ns_[own_underruns_seen_++ % own_underrun_ns_.size()] = entered;
     }
     underrun_frames_.fetch_add(static_cast<int64_t>(short_frames), std::memory_order_relaxed);
   }
@@ -366,7 +374,7 @@ SynthCounters Synth::counters() const {
   c.underrun_frames = underrun_frames_.load();
   c.overruns = overruns_.load();
   c.device_xruns = device_xruns_.load();
-  c.underruns_after_device_xrun = underruns_after_xrun_.load();
+  c.underruns_near_device_xrun = underruns_near_xrun_.load();
   c.ring_frames = static_cast<int64_t>(ring_.size());
   c.target_frames = target_frames();
   c.period_frames = period_seen_.load();

@@ -5,6 +5,7 @@
 // the device and hands PortAudio the callback.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,7 @@ struct SynthOptions {
   int device_rate = 48000;
   int device_channels = 2;
   int target_frames = 256;   // device frames kept queued ahead of the callback (at least 1.5 periods)
+  int slack_frames = 0;      // and at least this many beyond one period (Synth::target_frames())
   int block = 4;             // model samples per engine call at least (small: the scheduling margin is one block)
   int max_block = 32;        // and at most: a ring short by more is refilled in fewer, larger calls
   float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
@@ -48,13 +50,15 @@ struct SynthOptions {
 
 // A callback only copies from the ring (microseconds); one that needs this much CPU time counts as slow.
 constexpr double kSlowCallbackCpuSeconds = 1e-3;
-// An underrun this soon after a device xrun (the audio server itself missed a cycle: every client's
-// threads, the generator's included, were held up) is counted apart from the generator's own.
+// An underrun this close to a device xrun (the audio server itself missed a cycle: every client's
+// threads, the generator's included, were held up) is counted apart from the generator's own, before the
+// xrun's flag as well as after: PortAudio hears of a JACK xrun from JACK's notification thread, so the
+// flag comes a callback or more after the late cycle and the cycles run back to back to catch it up.
 constexpr int64_t kXrunShadowNs = 50'000'000;
 
 struct SynthCounters {
   int64_t callbacks, frames_delivered, underruns, underrun_frames, overruns, device_xruns, ring_frames;
-  int64_t underruns_after_device_xrun;  // within kXrunShadowNs after a callback that reported a device xrun
+  int64_t underruns_near_device_xrun;  // within kXrunShadowNs of a callback that reported a device xrun
   int64_t target_frames, period_frames;
   int64_t first_callback_ns, last_callback_ns;  // CLOCK_MONOTONIC
   int64_t blocks;
@@ -154,9 +158,13 @@ class Synth {
   std::atomic<int64_t> device_xruns_{0}, blocks_{0}, generated_samples_{0}, midi_events_{0}, midi_late_{0};
   std::atomic<int64_t> midi_dropped_{0}, active_keys_{0}, record_dropped_{0}, cond_ignored_{0};  // cond_: the performer's
   std::atomic<int64_t> period_seen_{0};  // the most frames one callback has asked for
-  std::atomic<int64_t> underruns_after_xrun_{0};
-  int64_t last_xrun_ns_ = 0;  // the callback thread's own: when a callback last reported a device xrun
+  std::atomic<int64_t> underruns_near_xrun_{0};
+  // The callback thread's own: when a callback last reported a device xrun, and when the last few own
+  // underruns happened (0: none, or put down to an xrun since)
+  int64_t last_xrun_ns_ = 0;
   bool seen_xrun_ = false;
+  std::array<int64_t, 8> own_underrun_ns_{};
+  size_t own_underruns_seen_ = 0;
   std::atomic<int64_t> cond_dropped_{0};
   int64_t ring_origin_ = 0;  // ring position of this run's first frame
   std::atomic<int64_t> first_callback_ns_{0};

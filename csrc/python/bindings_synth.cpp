@@ -64,7 +64,7 @@ void bind_synth(py::module_& m) {
   py::class_<Synth>(m, "Synth", "the live synth (csrc/live/synth.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int device_rate,
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
-                       uint64_t seed, bool record, int max_period, int voices, int max_block) {
+                       uint64_t seed, bool record, int max_period, int voices, int max_block, int slack_frames) {
              SynthOptions o;
              o.device_rate = device_rate;
              o.device_channels = device_channels;
@@ -77,12 +77,13 @@ void bind_synth(py::module_& m) {
              o.max_period = max_period;
              o.voices = voices;
              o.max_block = max_block;
+             o.slack_frames = slack_frames;
              return std::make_unique<Synth>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("device_rate"), py::arg("device_channels"),
            py::arg("target_frames"), py::arg("block"), py::arg("temperature") = 1.0f, py::arg("global_id") = 0,
            py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
-           py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block)
+           py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block, py::arg("slack_frames") = 0)
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())
@@ -114,7 +115,7 @@ void bind_synth(py::module_& m) {
         d["underrun_frames"] = c.underrun_frames;
         d["overruns"] = c.overruns;
         d["device_xruns"] = c.device_xruns;
-        d["underruns_after_device_xrun"] = c.underruns_after_device_xrun;
+        d["underruns_near_device_xrun"] = c.underruns_near_device_xrun;
         d["ring_frames"] = c.ring_frames;
         d["target_frames"] = c.target_frames;
         d["period_frames"] = c.period_frames;

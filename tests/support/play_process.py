@@ -20,7 +20,7 @@ def stop_play(play):
     return err
 
 
-# The synth's own underruns (not just after a device xrun, which the server caused) allowed per minute of
+# The synth's own underruns (not those near a device xrun, which the server caused) allowed per minute of
 # play: one, as a margin for a loaded machine. Alone the live tests see none. In the full suite they ran
 # short 1-4 times a minute until the suite kept its NumPy arrays off huge pages (tests/conftest.py says why).
 OWN_UNDERRUNS_PER_MINUTE = 1
@@ -29,5 +29,5 @@ OWN_UNDERRUNS_PER_MINUTE = 1
 def assert_generator_kept_up(stats):
     """The generator kept the ring ahead of the device but for the server's own stalls, within the margin."""
     seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
-    own = stats["underruns"] - stats["underruns_after_device_xrun"]
+    own = stats["underruns"] - stats["underruns_near_device_xrun"]
     assert own <= max(1.0, OWN_UNDERRUNS_PER_MINUTE * seconds / 60), stats

@@ -203,8 +203,8 @@ def add_live_options(p) -> None:
 
 def live_source(args, push: Sink):
     """What --compose / --harmonize put between the synth's sink and the MIDI: (a ComposerPlayer to start once
-    the synth plays, or None; the sink MIDI input should use; what to call at the end, or None: it returns
-    figures for `--stats`, or None)."""
+    the synth plays, or None; the sink MIDI input should use; what to call at the end with the synth's queue
+    depth in ms, or None: it returns figures for `--stats`, or None)."""
     from threadpoolctl import threadpool_limits
 
     from .sampler import load_net
@@ -219,13 +219,13 @@ def live_source(args, push: Sink):
         threadpool_limits(1, user_api="blas")
     if args.compose:
         player = ComposerPlayer(Composer(load_net(args.composer), args.key, args.seed), args.tempo, push)
-        return player, push, player.stop
+        return player, push, lambda queue_ms: player.stop()
     if args.harmonize:
         sink = HarmonizingSink(Harmonizer(load_net(args.composer), args.key, args.seed), push, args.tempo)
 
-        def finish() -> dict:
+        def finish(queue_ms: float) -> dict:
             sink.close()
-            return sink.figures(args.latency)
+            return sink.figures(queue_ms)
 
         return None, sink, finish
     return None, push, None

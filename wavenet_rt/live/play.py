@@ -39,8 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out.add_argument("--list-devices", action="store_true", help="list output devices and exit")
     out.add_argument("--samplerate", type=int, help="device sample rate (default: the device's)")
     out.add_argument("--blocksize", type=int, default=0, help="frames per audio callback (default: the host's)")
-    out.add_argument("--latency", type=float, default=10.0,
-                     help="ms of audio kept queued ahead of the device (default 10; at least one period is kept)")
+    out.add_argument("--latency", type=float,
+                     help="ms of audio kept queued ahead of the device (default 10, or a period and 6 ms where "
+                          "periods are longer than 4 ms; at least 1.5 periods are kept)")
     out.add_argument("--out", metavar="FILE.wav", help="record what is played (works without an audio device)")
     m = p.add_argument_group("model")
     m.add_argument("--model", help="model file (default: the shipped model)")
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         if player is not None:
             player.stop()
         if finish is not None:
-            finish_figures = finish()
+            finish_figures = finish(1e3 * live.synth.latency_seconds)  # the queue the synth kept
         live.stop()
     c = live.counters()
     if args.stats:

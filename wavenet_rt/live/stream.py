@@ -13,6 +13,13 @@ import numpy as np
 from .. import _engine
 from ..engine import Engine
 
+DEFAULT_LATENCY_MS = 10.0  # audio queued ahead of the device unless the player asks for another depth
+# ...and, by default, at least this much beyond one period. A callback's period leaves the ring that
+# much ahead for the next: on a 2-core VM at 256-frame periods the server ran two cycles back to back
+# after a late one, and the generator or an engine worker stalled for 5-9 ms, several times a minute
+# (docs/experiments/2026-12-05-the-ring-after-a-callback.md). At periods up to 4 ms the 10 ms hold it.
+STALL_ALLOWANCE_MS = 6.0
+
 
 class AudioDeviceError(RuntimeError):
     """No such output device, or no output device at all."""
@@ -71,7 +78,7 @@ class LiveSynth:
     """Engine + Synth + output. Use as a context manager; push MIDI with `push(bytes, time_ns)`."""
 
     def __init__(self, engine: Engine, device: int | None, samplerate: int | None = None, blocksize: int = 0,
-                 latency_ms: float = 10.0, temperature: float = 1.0, global_id: int = 0, seed: int = 0,
+                 latency_ms: float | None = None, temperature: float = 1.0, global_id: int = 0, seed: int = 0,
                  record: bool = False, channels: int = 2, block: int = 4, voices: int = 0) -> None:
         if engine.streams != max(1, voices):
             raise ValueError(f"the live synth plays one engine stream per voice (one without voices): build its "
@@ -84,9 +91,13 @@ class LiveSynth:
         self.samplerate = int(samplerate)
         self.channels = channels
         config = engine.config
-        self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels,
-                                   max(1, round(latency_ms * self.samplerate / 1000)), block,
-                                   float(temperature), int(global_id), int(seed), bool(record), voices=int(voices))
+        # latency_ms None: the default depth with the stall allowance; a depth asked for is kept as asked
+        # (never below 1.5 periods)
+        slack_ms = STALL_ALLOWANCE_MS if latency_ms is None else 0.0
+        frames = round((DEFAULT_LATENCY_MS if latency_ms is None else latency_ms) * self.samplerate / 1000)
+        self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels, max(1, frames),
+                                   block, float(temperature), int(global_id), int(seed), bool(record),
+                                   voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000))
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False
