@@ -533,14 +533,12 @@ def test_engine_from_file_equals_engine_from_model(tmp_path):
     assert np.array_equal(a.generate(200, cond), b.generate(200, cond))
 
 
-@pytest.mark.parametrize("check", ["engine_alloc_check", "kernel_check", "fast_divide_check", "ring_buffer_check",
-                                   "worker_pool_check"])
+@pytest.mark.parametrize("check", ["engine_alloc_check", "kernel_check", "fast_divide_check", "ring_buffer_check"])
 def test_cpp_checks(check):
     """C++ executables that the build writes to build/cpp_checks/: no allocation while generating after
     reset() (every malloc counted, worker threads included), every kernel set against float64 and the
-    contract, the CUDA kernel's division by launch-fixed divisors against `/` and `%`, the live ring (two
-    threads) and resampler (a float64 sine), and the worker pool (each part once; a late worker's part run
-    by the caller)."""
+    contract, the CUDA kernel's division by launch-fixed divisors against `/` and `%`, and the live ring (two
+    threads) and resampler (a float64 sine)."""
     checker = Path(__file__).resolve().parents[1] / "build" / "cpp_checks" / check
     if not checker.is_file() and not sys.platform.startswith("linux"):
         pytest.skip(f"{check} is only built on Linux")

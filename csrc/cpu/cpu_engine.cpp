@@ -21,7 +21,7 @@
 
 namespace wavenet_rt::cpu {
 
-// Everything one stream keeps from sample to sample. Cache-line aligned: parts own different streams.
+// Everything one stream keeps from sample to sample. Cache-line aligned: threads own different streams.
 struct alignas(64) CpuEngine::StreamState {
   std::vector<FloatBuffer> rings;  // per layer: (ring_rows, Rp), row = one past layer input
   std::vector<FloatBuffer> past;   // per layer: (past_batch, 2Hp), the past taps' share of each pre-activation
@@ -39,7 +39,7 @@ struct alignas(64) CpuEngine::StreamState {
   int32_t biases_gid = -1;  // the global class `biases` were set for with `frame`; -1: not set from a frame
 };
 
-// One part's streams that compute this sample, and their per-sample vectors, row b for members[b]. Each
+// One thread's streams that compute this sample, and their per-sample vectors, row b for members[b]. Each
 // row of x_skip holds a stream's residual vector then its skip sum, adjacent, so the fused residual/skip
 // product of a layer accumulates into both with one pass over [x | skip].
 struct alignas(64) CpuEngine::Batch {
@@ -138,7 +138,7 @@ CpuEngine::CpuEngine(const HostWeights& weights, const EngineOptions& options)
     s.held_keys.resize(kExcitationKeys);
     if (config_.excitation) s.history = FloatBuffer(history_mask_ + 1);
   }
-  // A block with few computing streams is one part, which then takes every stream (deal_streams).
+  // A block with few computing streams runs on one thread, which then takes every stream (deal_streams).
   const size_t capacity = streams_;
   batches_.resize(pool_.threads());
   for (Batch& b : batches_) {
@@ -460,7 +460,7 @@ void CpuEngine::generate(int n, const float* cond, int frames, const int32_t* gl
   check_block_inputs(config_, streams_, cond, frames, block_frames(t_, n, config_.cond_hop), global_ids);
   deal_streams(cond, frames, false);
   Job job{n, cond, frames, global_ids, temperatures, audio, nullptr, nullptr, this};
-  pool_.run(&CpuEngine::run_job, &job, parts_);
+  pool_.run(&CpuEngine::run_job, &job, active_threads_);
   t_ += n;
 }
 
@@ -474,21 +474,20 @@ void CpuEngine::logits(const int32_t* codes, int steps, const float* cond, const
   for (StreamState& s : states_) s.primed = true;  // forward()'s zero history, not silence
   deal_streams(cond, frames, true);
   Job job{steps, cond, frames, global_ids, nullptr, nullptr, codes, out, this};
-  pool_.run(&CpuEngine::run_job, &job, parts_);
+  pool_.run(&CpuEngine::run_job, &job, active_threads_);
   t_ = steps;
 }
 
-void CpuEngine::run_job(void* context, int part) noexcept {
+void CpuEngine::run_job(void* context, int thread_index) noexcept {
   const Job& job = *static_cast<const Job*>(context);
-  job.engine->run_streams(job, part);
+  job.engine->run_streams(job, thread_index);
 }
 
 // Orders the streams for this block: first those that will compute (all of them when teacher forcing;
 // else the ones not skipped now, and sleepers whose frames in this block hold a key, which wake), then the
-// settled sleepers, and splits the block into parts (one per kStreamsPerThread computing streams, at most
-// one per thread). The parts take the order round-robin, so each gets its share of the work: the voices
-// that sound are few and move about. A stream waking mid-block without a key is the one misjudged case.
-// Any thread may run any part: the pool hands each to whichever thread is free first.
+// settled sleepers, and sets the threads to run on (kStreamsPerThread). Those threads take the order
+// round-robin, so each gets its share of the work: the voices that sound are few and move about. A stream
+// waking mid-block without a key is the one misjudged case.
 void CpuEngine::deal_streams(const float* cond, int frames, bool all_compute) {
   const long per_stream = static_cast<long>(config_.cond_channels) * frames;
   int computing = 0;
@@ -504,17 +503,18 @@ void CpuEngine::deal_streams(const float* cond, int frames, bool all_compute) {
       if (computes_[si] == pass) order_[n++] = si;
     }
   }
-  parts_ = std::clamp((computing + kStreamsPerThread - 1) / kStreamsPerThread, 1, pool_.threads());
+  active_threads_ = std::clamp((computing + kStreamsPerThread - 1) / kStreamsPerThread, 1, pool_.threads());
 }
 
-// Generates (or teacher-forces) the block for one part's streams (order_[part], order_[part + parts], ...),
-// sample by sample; within a sample the ones that compute go through the network together.
-void CpuEngine::run_streams(const Job& job, int part) {
-  const int parts = parts_;
-  Batch& batch = batches_[part];
+// Generates (or teacher-forces) the block for this thread's streams (order_[thread], order_[thread +
+// threads], ...), sample by sample; within a sample the ones that compute go through the network together.
+void CpuEngine::run_streams(const Job& job, int thread) {
+  const int threads = active_threads_;
+  if (thread >= threads) return;  // a worker this block does not need
+  Batch& batch = batches_[thread];
   const uint64_t hop = config_.cond_hop;
   const int channels = config_.cond_channels;
-  int* pos = ring_pos_.data() + static_cast<long>(part) * pos_stride_;
+  int* pos = ring_pos_.data() + static_cast<long>(thread) * pos_stride_;
   for (size_t l = 0; l < layers_.size(); ++l) {
     pos[l] = layers_[l].ring_rows ? static_cast<int>(t_ % layers_[l].ring_rows) : 0;
   }
@@ -522,7 +522,7 @@ void CpuEngine::run_streams(const Job& job, int part) {
   for (int i = 0; i < job.n; ++i) {
     const uint64_t t = t_ + i;
     int count = 0;
-    for (int k = part; k < streams_; k += parts) {
+    for (int k = thread; k < streams_; k += threads) {
       const int si = order_[k];
       StreamState& s = states_[si];
       const int32_t gid = job.global_ids ? job.global_ids[si] : 0;

@@ -57,9 +57,9 @@ class CpuEngine final : public Engine {
 
   void pack(const HostWeights& weights);
   void clear(uint64_t seed);  // reset() without the busy check
-  static void run_job(void* job, int part) noexcept;
+  static void run_job(void* job, int thread_index) noexcept;
   void deal_streams(const float* cond, int frames, bool all_compute);
-  void run_streams(const Job& job, int part);
+  void run_streams(const Job& job, int thread);
   void set_frame_biases(StreamState& s, const float* frame, int32_t global_id, bool with_cond) const;
   void set_held_keys(StreamState& s, const float* frame) const;
   void count_quiet_frames(StreamState& s, const float* frame, bool frame_start) const;
@@ -92,11 +92,11 @@ class CpuEngine final : public Engine {
   int settle_samples_ = 0;  // a sleeping stream fed silence this long has a constant state: skip it
 
   std::vector<StreamState> states_;
-  std::vector<Batch> batches_;  // per part: the streams computing this sample, and their vectors
-  std::vector<int> order_;      // streams that compute this block first; part i takes i, i + parts_, ...
-  int parts_ = 1;  // this block's parts, one per kStreamsPerThread computing streams, at most one per thread
+  std::vector<Batch> batches_;  // per thread: the streams computing this sample, and their vectors
+  std::vector<int> order_;      // streams that compute this block first; thread i takes i, i + active, ...
+  int active_threads_ = 1;      // the threads this block runs on: one per kStreamsPerThread computing streams
   std::vector<char> computes_;  // per stream, while dealing: does it compute in this block?
-  std::vector<int> ring_pos_;  // per part, pos_stride_ apart: each layer's ring write position
+  std::vector<int> ring_pos_;  // per thread, pos_stride_ apart: each layer's ring write position
   int pos_stride_ = 0;         // a cache line apart, so threads never share one
   std::atomic<bool> busy_{false};  // one call at a time: the bindings release the GIL
   uint64_t seed_ = 0;
