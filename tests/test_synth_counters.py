@@ -53,11 +53,12 @@ def test_underruns_near_a_device_xrun_are_counted_apart(impulse_model_file):
 
 
 def test_the_default_depth_keeps_a_stall_allowance_beyond_long_periods(impulse_model_file):
-    """By default the ring keeps 10 ms, or a period and 6 ms where that is more (at 256-frame periods a
-    server cycle late by a period was followed at once by the next); a depth asked for is kept as asked,
-    but never below a period and a half."""
+    """By default the ring keeps 10 ms, or a period and up to two more where that is more, at most 10 ms
+    beyond the period (a late server runs two cycles back to back; the generator stalled for up to ~10 ms);
+    a depth asked for is kept as asked, but never below a period and a half."""
     engine = Engine(impulse_model_file)
-    for latency_ms, period, expected in ((None, 64, 480), (None, 256, 256 + 288), (None, 512, 512 + 288),
+    for latency_ms, period, expected in ((None, 64, 480), (None, 128, 480), (None, 160, 480), (None, 192, 192 + 384),
+                                         (None, 256, 256 + 480), (None, 512, 512 + 480),
                                          (10.0, 256, 480), (2.0, 256, 384), (2.0, 64, 96)):
         live = LiveSynth(engine, device=None, samplerate=48000, latency_ms=latency_ms)
         live.synth.start()

@@ -88,14 +88,17 @@ double Synth::latency_seconds() const {
 }
 
 // The ring depth kept: the asked-for target, but never less than the device's largest period so far plus
-// half a period (at least a block, and at least slack_frames): a ring one period deep must be refilled
-// whole between two callbacks, and the four-part chorale at 512-frame periods ran short 4, 2 and 4 times
-// in 45 s that way, 0, 0 and 0 with 256 frames more, alternating
-// (docs/experiments/2026-12-05-workers-at-generator-priority.md). What a callback leaves beyond a period
-// is what a stall of the server or the generator may take (docs/experiments/2026-12-05-the-ring-after-a-callback.md).
+// half a period (at least a block): a ring one period deep must be refilled whole between two callbacks, and
+// the four-part chorale at 512-frame periods ran short 4, 2 and 4 times in 45 s that way, 0, 0 and 0 with 256
+// frames more, alternating (docs/experiments/2026-12-05-workers-at-generator-priority.md). Beyond that, up to
+// two periods more, at most slack_frames: what a callback leaves beyond the next period is what a stall may
+// take, and a late server runs two cycles back to back while the generator stalls for up to ~10 ms on this VM
+// (docs/experiments/2026-12-06-a-stall-allowance-of-two-periods.md). At short periods the asked-for target
+// already holds far more than two periods, so the allowance deepens only long ones.
 int64_t Synth::target_frames() const {
   const int64_t period = period_seen_.load(std::memory_order_relaxed);
-  const int64_t beyond = std::max<int64_t>({period / 2, resampler_.max_output(options_.block), options_.slack_frames});
+  const int64_t beyond = std::max<int64_t>({period / 2, resampler_.max_output(options_.block),
+                                                std::min<int64_t>(2 * period, options_.slack_frames)});
   return std::max<int64_t>(options_.target_frames, period + beyond);
 }
 

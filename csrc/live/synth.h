@@ -36,7 +36,7 @@ struct SynthOptions {
   int device_rate = 48000;
   int device_channels = 2;
   int target_frames = 256;   // device frames kept queued ahead of the callback (at least 1.5 periods)
-  int slack_frames = 0;      // and at least this many beyond one period (Synth::target_frames())
+  int slack_frames = 0;      // beyond one period, up to two more but at most this many (Synth::target_frames())
   int block = 4;             // model samples per engine call at least (small: the scheduling margin is one block)
   int max_block = 32;        // and at most: a ring short by more is refilled in fewer, larger calls
   float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it

@@ -40,8 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out.add_argument("--samplerate", type=int, help="device sample rate (default: the device's)")
     out.add_argument("--blocksize", type=int, default=0, help="frames per audio callback (default: the host's)")
     out.add_argument("--latency", type=float,
-                     help="ms of audio kept queued ahead of the device (default 10, or a period and 6 ms where "
-                          "periods are longer than 4 ms; at least 1.5 periods are kept)")
+                     help="ms of audio kept queued ahead of the device (default 10, or a period and up to two more, "
+                          "at most 10 ms more, where that is deeper: 736 frames at 256-frame periods; "
+                          "at least 1.5 periods are kept)")
     out.add_argument("--out", metavar="FILE.wav", help="record what is played (works without an audio device)")
     m = p.add_argument_group("model")
     m.add_argument("--model", help="model file (default: the shipped model)")

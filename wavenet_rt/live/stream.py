@@ -14,11 +14,12 @@ from .. import _engine
 from ..engine import Engine
 
 DEFAULT_LATENCY_MS = 10.0  # audio queued ahead of the device unless the player asks for another depth
-# ...and, by default, at least this much beyond one period. A callback's period leaves the ring that
-# much ahead for the next: on a 2-core VM at 256-frame periods the server ran two cycles back to back
-# after a late one, and the generator or an engine worker stalled for 5-9 ms, several times a minute
-# (docs/experiments/2026-12-05-the-ring-after-a-callback.md). At periods up to 4 ms the 10 ms hold it.
-STALL_ALLOWANCE_MS = 6.0
+# ...and, by default, up to two periods beyond the one a callback takes, at most this much: what a callback
+# leaves for the next is what a stall may take. On a 2-core VM the server ran two cycles back to back after
+# a late one, and the generator stalled for 6-13 ms a few times a minute in its rough hours
+# (docs/experiments/2026-12-06-a-stall-allowance-of-two-periods.md). At periods up to 3.3 ms (160 frames
+# at 48 kHz) the 10 ms already hold three periods, so only longer periods queue deeper.
+STALL_ALLOWANCE_MS = 10.0
 
 
 class AudioDeviceError(RuntimeError):
