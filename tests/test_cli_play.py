@@ -70,3 +70,20 @@ def test_midi_system_is_chosen_named_and_quiet(jack_server, tmp_path, impulse_mo
     assert no_jack.returncode == 2 and "no JACK server is running (start one" in no_jack.stderr
     no_system = play("--list-midi")
     assert "alsa MIDI (no JACK server is running)" in no_system.stderr, no_system.stderr
+
+
+def test_the_model_files_own_temperature_is_the_default(tmp_path, impulse_model_file):
+    """Without --temperature play samples at the temperature the model file names; with it, at that."""
+    import json
+
+    from wavenet_rt.weights import load_model, save_model
+
+    model = load_model(impulse_model_file)
+    model.config.temperature = 0.25
+    save_model(model, tmp_path / "cool.safetensors")
+    for extra, expected in (([], 0.25), (["--temperature", "0.75"], 0.75)):
+        stats = tmp_path / "stats.json"
+        result = play("--model", tmp_path / "cool.safetensors", "--seconds", "0.5", "--out", tmp_path / "x.wav",
+                      "--stats", stats, *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads(stats.read_text())["temperature"] == pytest.approx(expected)

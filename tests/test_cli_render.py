@@ -84,3 +84,30 @@ def test_demo_renders_the_shipped_piece(tmp_path, midi_file, impulse_model_file)
     assert np.abs(a).max() > 0.05 and np.array_equal(a, b)
     both = run_cli(["wavenet_rt.render", "--demo", midi_file, tmp_path / "c.wav"])
     assert both.returncode == 2 and "--demo is the MIDI input" in both.stderr
+
+
+def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file):
+    """A model file whose config says temperature 0.5 renders, without --temperature, exactly what
+    --temperature 0.5 renders, and not what 1.0 does."""
+    import torch
+
+    from wavenet_rt.config import WaveNetConfig
+    from wavenet_rt.model import WaveNet
+    from wavenet_rt.weights import save_model
+
+    torch.manual_seed(3)
+    config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
+                           cond_channels=176, cond_features="roll88_onset88", cond_hop=64, temperature=0.5)
+    model = WaveNet(config).eval()
+    with torch.no_grad():  # logits far from flat, so a temperature changes the draws
+        for p in model.parameters():
+            p.mul_(2.0)
+    save_model(model, tmp_path / "cool.safetensors")
+    audio = {}
+    for name, extra in (("own", []), ("0.5", ["--temperature", "0.5"]), ("1.0", ["--temperature", "1.0"])):
+        result = run_cli(["wavenet_rt.render", midi_file, tmp_path / f"{name}.wav", "--model",
+                          tmp_path / "cool.safetensors", "--seconds", "0.5", *extra])
+        assert result.returncode == 0, result.stderr
+        audio[name] = soundfile.read(tmp_path / f"{name}.wav")[0]
+    np.testing.assert_array_equal(audio["own"], audio["0.5"])
+    assert np.abs(audio["own"] - audio["1.0"]).max() > 0.01

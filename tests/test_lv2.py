@@ -329,6 +329,15 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(blocked.replace(b"0.9995", b"1.9995"))
     result = host(lv2_path, "model", tmp_path / "bad.safetensors")
     assert result.returncode == 1 and "dc_blocker must be in [0, 1) in float32" in result.stdout, result.stdout
+    model.config.temperature = 0.625
+    save_model(model, tmp_path / "cool.safetensors")
+    result = host(lv2_path, "model", tmp_path / "cool.safetensors")
+    assert float(result.stdout.split("temperature ")[1].split()[0]) == 0.625, result.stdout
+    cool = (tmp_path / "cool.safetensors").read_bytes()
+    for bad in (b"10.62", b"-0.62"):  # the header's length must stay as it is
+        (tmp_path / "bad.safetensors").write_bytes(cool.replace(b"0.625", bad))
+        result = host(lv2_path, "model", tmp_path / "bad.safetensors")
+        assert result.returncode == 1 and "temperature' must be a number in [0, 10]" in result.stdout, result.stdout
 
 
 @pytest.mark.slow

@@ -120,6 +120,10 @@ def test_invalid_config(model_file):
         save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "dc_blocker": pole})})
         with pytest.raises(ModelFileError, match="dc_blocker must be a number in"):
             load_model(path)
+    for temperature in (-0.5, 10.5, "0.6", None):
+        save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "temperature": temperature})})
+        with pytest.raises(ModelFileError, match="temperature must be a number in"):
+            load_model(path)
     save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "hyper_drive": 1})})
     with pytest.raises(ModelFileError, match="hyper_drive"):
         load_model(path)

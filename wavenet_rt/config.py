@@ -11,6 +11,8 @@ import numpy as np
 
 from .conditioning import MAX_VOICES
 
+MAX_TEMPERATURE = 10.0  # a model file's default temperature at most (the LV2 plugin clamps its port there too)
+
 
 def _dilation_cycles(cycles: int, top: int = 512) -> list[int]:
     one_cycle = [2**i for i in range(top.bit_length())]  # 1, 2, 4, ..., top
@@ -47,6 +49,10 @@ class WaveNetConfig:
     # + r * y_prev (wavenet_rt/feedback.py): a model that drifts into a constant offset stops hearing it.
     # 0 = none. 0.9995 puts the corner at 1.3 Hz at 16 kHz, far below the piano's lowest key.
     dc_blocker: float = 0.0
+    # The sampling temperature players draw with unless asked for another (the mod wheel raises it up to
+    # twice this). 1 = the distribution the model learned; below 1 the shipped piano hears fewer spurious
+    # notes (docs/experiments/2026-12-06-temperature.md). Training never reads it.
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -89,6 +95,9 @@ class WaveNetConfig:
         number = isinstance(self.dc_blocker, (int, float)) and not isinstance(self.dc_blocker, bool)
         if not (number and 0 <= np.float32(self.dc_blocker) < 1):  # the engines' float32, as C++ checks it
             problems.append(f"dc_blocker must be a number in [0, 1) in float32, got {self.dc_blocker!r}")
+        number = isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
+        if not (number and 0 <= self.temperature <= MAX_TEMPERATURE):
+            problems.append(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {self.temperature!r}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

@@ -12,7 +12,13 @@ import numpy as np
 from . import _engine
 from .conditioning import midi_duration, read_midi_events
 from .engine import Engine
-from .voice_options import add_precision_option, add_voice_options, model_voices
+from .voice_options import (
+    add_precision_option,
+    add_temperature_option,
+    add_voice_options,
+    model_voices,
+    player_temperature,
+)
 from .weights import DEMO_PIECE, ModelFileError, default_model_path
 
 BLOCK = 4096  # samples generated per progress update
@@ -28,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("out", type=Path, metavar="OUT", help="output audio file (.wav, .flac, ...)")
     p.add_argument("--model", type=Path, help="model file (default: the shipped model)")
     p.add_argument("--seconds", type=float, help="length to render (default: the MIDI's length + 1 s, or 5 s)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0; 0 = argmax)")
+    add_temperature_option(p, "sampling temperature")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--global-id", type=int, default=0, help="global class (timbre) for models that have them")
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
@@ -61,7 +67,8 @@ def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: a
         if voices:
             raise ValueError("an unconditional model has no keys to share out to voices: use voices 0")
     glob = args.global_id if config.global_classes else 0
-    performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, args.temperature, glob)
+    temperature = player_temperature(config, args.temperature)
+    performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, temperature, glob)
     performer.reset(args.seed)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
         performer.push(round(seconds * config.sample_rate), bytes(msg.bytes()))

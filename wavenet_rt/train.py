@@ -230,11 +230,11 @@ class Trainer:
         if start.config.excitation and not self.config.excitation:
             raise ValueError(f"--init {path} has period taps ({start.config.excitation}); pass --excitation "
                              f"{start.config.excitation} to keep them")
-        # how it is played (voices, DC blocker) may change between runs, and the frame hop: frames are repeated
-        # over their hop before the projection, so the weights mean the same at any hop; its shape and other
-        # data may not
+        # how it is played (voices, DC blocker, temperature) may change between runs, and the frame hop: frames
+        # are repeated over their hop before the projection, so the weights mean the same at any hop; its shape
+        # and other data may not
         may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop,
-                          dc_blocker=self.config.dc_blocker)
+                          dc_blocker=self.config.dc_blocker, temperature=self.config.temperature)
         if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])

@@ -1,12 +1,13 @@
-# The voice, sleep and precision policy of the command-line players (play, render, evaluate): the --voices,
-# --sleep-after and --precision options they share, and the voices a model plays with. The mechanisms live in the
-# conditioner (csrc/midi/voices.h) and the engines (csrc/core/sleep.h).
+# The voice, sleep, precision and temperature policy of the command-line players (play, render, evaluate):
+# the --voices, --sleep-after, --precision and --temperature options they share, and a model's own voices
+# and temperature. The mechanisms live in the conditioner (csrc/midi/voices.h) and the engines (csrc/core/sleep.h).
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from .conditioning import MAX_VOICES
+from .config import WaveNetConfig
 from .weights import read_model_config
 
 # What the player, render and evaluate pass as sleep_after (the LV2 plugin's *Sleep after* default too): half a
@@ -48,3 +49,15 @@ def model_voices(model: Path, voices: int | None) -> int:
     if not 0 <= voices <= MAX_VOICES:
         raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
     return voices
+
+
+def add_temperature_option(p: argparse.ArgumentParser, what: str) -> None:
+    """--temperature: `what` it sets; by default the model file's own."""
+    p.add_argument("--temperature", type=float, help=(
+        f"{what} (0 = argmax; default the model's own, its config's temperature: 0.6 for the shipped piano, "
+        "1 for a model trained here)"))
+
+
+def player_temperature(config: WaveNetConfig, temperature: float | None) -> float:
+    """What a player samples at: `temperature` when one was asked for, else the model's own."""
+    return config.temperature if temperature is None else temperature

@@ -211,6 +211,11 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
     } else if (key == "dc_blocker") {
       if (value.kind != Json::kNumber) throw ModelFileError(what + " must be a number");
       config.dc_blocker = static_cast<float>(value.number);
+    } else if (key == "temperature") {
+      if (value.kind != Json::kNumber || !(value.number >= 0 && value.number <= 10)) {
+        throw ModelFileError(what + " must be a number in [0, 10]");
+      }
+      m.temperature = static_cast<float>(value.number);
     } else {
       throw ModelFileError(where + ": the config has a field this version does not know: '" + key + "'");
     }

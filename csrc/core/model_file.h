@@ -22,6 +22,7 @@ struct ModelFile {
   HostWeights weights;
   std::string features;  // the config's cond_features (the conditioner's feature set)
   int voices = 0;        // the config's voices: how players condition it by default
+  float temperature = 1.0f;  // the config's temperature: what players sample at by default
   std::vector<float> data;
 
   ModelFile() = default;

@@ -74,6 +74,7 @@ struct Player {
   int carry_at = 0;
   int64_t frames = 0;      // host frames played since this player started
   PlayerChoice choice{};
+  float model_temperature = 1.0f;  // the model file's own: what the temperature port's -1 asks for
   double busy_seen = 0, generated_seen = 0;  // the synth's meters at the last load reading
 };
 
@@ -170,6 +171,7 @@ Player* load_player(Plugin* p, const char* path, const PlayerChoice& choice) {
     auto player = std::make_unique<Player>();
     player->engine = make_engine("cpu", model->weights, options);
     player->choice = choice;
+    player->model_temperature = model->temperature;
     if (ahead) {
       player->synth = make_synth(p, player->engine, model->features, v, choice.ahead);
     } else {
@@ -391,7 +393,9 @@ void run_block(Plugin* p, uint32_t n) {
     std::fill(p->out, p->out + n, 0.0f);
     return;
   }
-  const float temperature = p->control[kTemperature] ? std::clamp(*p->control[kTemperature], 0.0f, 10.0f) : 1.0f;
+  // Below 0 (the port's default, -1): the model's own temperature, as the command-line players default to it.
+  const float asked = p->control[kTemperature] ? *p->control[kTemperature] : -1.0f;
+  const float temperature = asked < 0 ? pl->model_temperature : std::min(asked, 10.0f);
   const bool freewheel = p->control[kFreewheel] && *p->control[kFreewheel] > 0.5f;
   if (pl->synth) {
     pl->synth->set_temperature(temperature);

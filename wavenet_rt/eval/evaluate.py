@@ -32,7 +32,13 @@ from ..dataset.shards import load_manifest
 from ..dataset.voice_lines import write_notes_midi
 from ..engine import Engine
 from ..render import render
-from ..voice_options import add_precision_option, add_voice_options, model_voices
+from ..voice_options import (
+    add_precision_option,
+    add_temperature_option,
+    add_voice_options,
+    model_voices,
+    player_temperature,
+)
 from ..weights import default_model_path, read_model_config
 from . import listening
 from . import metrics as qm
@@ -64,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="held-out chorales to render (each also as a melody; default 4)")
     p.add_argument("--seconds", type=float, default=12.0, help="seconds rendered per piece (default 12)")
     p.add_argument("--windows", type=int, default=64, help="test windows for the NLL figures (default 64)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the renders (default 1.0)")
+    add_temperature_option(p, "sampling temperature of the renders")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed of the renders and of the permuted-frames ablation (default 0)")
     add_voice_options(p)
@@ -444,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
-                   "temperature": args.temperature, "seed": args.seed, "voices": args.voices,
+                   "temperature": player_temperature(engine_config, args.temperature), "seed": args.seed,
+                   "voices": args.voices,
                    "sleep_after_s": args.sleep_after, "precision": args.precision, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,
                "summary": summarise(rows, nll), "targets": TARGETS,

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from ..compose.live import add_live_options, live_source
 from ..engine import Engine
-from ..voice_options import add_precision_option, add_voice_options, model_voices
+from ..voice_options import (
+    add_precision_option,
+    add_temperature_option,
+    add_voice_options,
+    model_voices,
+    player_temperature,
+)
 from ..weights import DEMO_PIECE, ModelFileError, default_model_path
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
 from .polyphony import FEWEST_VOICES, LIVE_MARGIN, affordable_voices
@@ -48,8 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     m.add_argument("--model", help="model file (default: the shipped model)")
     m.add_argument("--backend", default="auto", choices=["auto", "cpu", "cuda"], help="engine (default auto)")
     add_precision_option(m)
-    m.add_argument("--temperature", type=float, default=1.0,
-                   help="sampling temperature with the mod wheel at rest (full wheel doubles it; default 1.0)")
+    add_temperature_option(m, "sampling temperature with the mod wheel at rest (full wheel doubles it)")
     m.add_argument("--global-id", type=int, default=0, help="starting global class (program change sets it)")
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_voice_options(m)
@@ -132,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
         engine = make_engine(voices)
     device = open_output(args)
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
-                     temperature=args.temperature, global_id=args.global_id, seed=args.seed, record=bool(args.out),
-                     voices=voices)
+                     temperature=player_temperature(engine.config, args.temperature), global_id=args.global_id,
+                     seed=args.seed, record=bool(args.out), voices=voices)
     source, player, finish, finish_figures = None, None, None, None
     started = time.monotonic()
     try:
