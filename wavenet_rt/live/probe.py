@@ -129,12 +129,27 @@ class JackProbe:
     def connect(self, midi_target: str, audio_source: str, wait: float = 5.0) -> None:
         """Connects to the synth's ports once they exist (names matched by substring)."""
         self.send_to(midi_target, wait)
-        self.client.connect(self.port(audio_source, wait, is_audio=True, is_output=True), self.audio_in)
+        self._connect(self.port(audio_source, wait, is_audio=True, is_output=True), self.audio_in, wait)
         time.sleep(1.0)  # a fresh MIDI connection can drop the first message
 
     def send_to(self, midi_target: str, wait: float = 5.0) -> None:
         """Sends the notes also to a MIDI input port matching `midi_target` (a second listener)."""
-        self.client.connect(self.midi_out, self.port(midi_target, wait, is_midi=True, is_input=True))
+        self._connect(self.midi_out, self.port(midi_target, wait, is_midi=True, is_input=True), wait)
+
+    def _connect(self, source, destination, wait: float) -> None:
+        """Connects two ports, retrying for up to `wait` seconds: a client's ports exist before it is active,
+        and the server refuses to connect an inactive client's ports (jalv, loading a plugin, on a slow VM)."""
+        import jack
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.client.connect(source, destination)
+                return
+            except jack.JackError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def port(self, name: str, wait: float = 5.0, **kind) -> str:
         """The first port whose name contains `name` (of `kind`, as jack.Client.get_ports takes it), waiting
