@@ -111,3 +111,12 @@ def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file):
         audio[name] = soundfile.read(tmp_path / f"{name}.wav")[0]
     np.testing.assert_array_equal(audio["own"], audio["0.5"])
     assert np.abs(audio["own"] - audio["1.0"]).max() > 0.01
+
+
+@pytest.mark.parametrize("command", ["render", "evaluate"])
+def test_a_temperature_outside_its_range_is_refused_before_any_work(tmp_path, midi_file, command):
+    args = [midi_file, tmp_path / "o.wav"] if command == "render" else ["--data", tmp_path, "--out", tmp_path / "e"]
+    for value in ("-0.5", "nan", "11"):
+        result = run_cli([f"wavenet_rt.{command}", *args, "--temperature", value])
+        assert result.returncode == 2 and "--temperature: must be in [0, 10]" in result.stderr, result.stderr
+        assert not (tmp_path / "o.wav").exists() and not (tmp_path / "e").exists()

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -90,6 +91,25 @@ def test_a_minute_at_512_frames_without_an_underrun(jack_server, impulse_model_f
     assert stats["slow_callbacks"] <= stats["callbacks"] // 1000, stats
     # every callback but the first is inside the timed span: frames = elapsed x rate within a period
     assert abs(played - 512 - seconds * 48000) <= 512 * (1 + xruns)
+
+
+
+def test_the_four_part_demo_plays_live_with_the_shipped_model_and_keeps_up(jack_server, tmp_path):
+    """`play --demo` as the README's first command runs it: the shipped model, default options (its 16
+    voices, as many as this CPU affords, each asleep half a second after its key lifts; the default ring),
+    the four-part demo piece from its file, to its end. The benchmark's --chorale plays a 45 s chorale
+    five times at 256 and 512 frames; this is its short twin, at the test server's 512."""
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack_server}
+    play = subprocess.run([sys.executable, "-m", "wavenet_rt.play", "--demo", "--stats", str(tmp_path / "stats.json")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert play.returncode == 0, play.stderr[-2000:]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    played = stats["frames_delivered"] / stats["samplerate"]
+    print(f"{played:.1f} s of the demo: {stats['underruns']} underruns ({stats['underruns_near_device_xrun']} "
+          f"near a device xrun), {stats['device_xruns']} device xruns; "
+          f"{play.stderr.strip().splitlines()[0] if play.stderr.strip() else ''}")
+    assert stats["period_frames"] == 512 and played >= 24  # the whole piece, 24 s, and its last notes' tails
+    assert_generator_kept_up(stats)
 
 
 @pytest.mark.skipif(not shutil.which("jack_midisine"), reason="jack_midisine (JACK's example clients) is not installed")

@@ -10,7 +10,14 @@ from scipy import stats
 from wavenet_rt import _engine
 from wavenet_rt.feedback import DcBlocker
 from wavenet_rt.mulaw import mulaw_decode, mulaw_edges, mulaw_encode, silence_code
-from wavenet_rt.sampling import philox4x32_10, sample_categorical, sampling_exp, sampling_uniforms
+from wavenet_rt.sampling import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    philox4x32_10,
+    sample_categorical,
+    sampling_exp,
+    sampling_uniforms,
+)
 
 
 def test_import_needs_no_torch():
@@ -156,6 +163,11 @@ def test_sampling_exp_twin_is_bit_identical_and_accurate():
     got = sampling_exp(x)
     np.testing.assert_array_equal(got.view(np.uint32), _engine.sampling_exp(x).view(np.uint32))
     np.testing.assert_allclose(got, np.exp(np.maximum(x.astype(np.float64), -87)), rtol=1e-6)
+
+
+def test_temperature_bounds_twins_agree():
+    assert (MIN_TEMPERATURE, MAX_TEMPERATURE) == pytest.approx(
+        (_engine.min_temperature, _engine.max_temperature), rel=1e-7)
 
 
 def test_zero_temperature_is_argmax():

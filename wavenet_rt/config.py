@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from .conditioning import MAX_VOICES
-
-MAX_TEMPERATURE = 10.0  # a model file's default temperature at most (the LV2 plugin clamps its port there too)
+from .sampling import MAX_TEMPERATURE
 
 
 def _dilation_cycles(cycles: int, top: int = 512) -> list[int]:

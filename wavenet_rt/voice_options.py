@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .conditioning import MAX_VOICES
 from .config import WaveNetConfig
+from .sampling import MAX_TEMPERATURE
 from .weights import read_model_config
 
 # What the player, render and evaluate pass as sleep_after (the LV2 plugin's *Sleep after* default too): half a
@@ -51,9 +52,20 @@ def model_voices(model: Path, voices: int | None) -> int:
     return voices
 
 
+def _temperature(text: str) -> float:
+    """argparse type of --temperature: a number in [0, MAX_TEMPERATURE] (`not <=` also refuses NaN)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_TEMPERATURE:
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_TEMPERATURE:g}], got {text}")
+    return value
+
+
 def add_temperature_option(p: argparse.ArgumentParser, what: str) -> None:
     """--temperature: `what` it sets; by default the model file's own."""
-    p.add_argument("--temperature", type=float, help=(
+    p.add_argument("--temperature", type=_temperature, help=(
         f"{what} (0 = argmax; default the model's own, its config's temperature: 0.6 for the shipped piano, "
         "1 for a model trained here)"))
 

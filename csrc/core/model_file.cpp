@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "core/sampling.h"
 #include "core/tensor_list.h"
 
 namespace wavenet_rt {
@@ -212,8 +213,8 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
       if (value.kind != Json::kNumber) throw ModelFileError(what + " must be a number");
       config.dc_blocker = static_cast<float>(value.number);
     } else if (key == "temperature") {
-      if (value.kind != Json::kNumber || !(value.number >= 0 && value.number <= 10)) {
-        throw ModelFileError(what + " must be a number in [0, 10]");
+      if (value.kind != Json::kNumber || !(value.number >= 0 && value.number <= kMaxTemperature)) {
+        throw ModelFileError(what + " must be a number in [0, " + std::to_string(static_cast<int>(kMaxTemperature)) + "]");
       }
       m.temperature = static_cast<float>(value.number);
     } else {

@@ -104,6 +104,9 @@ WAVENET_RT_HD float sampling_exp(float x) {
 
 // Temperatures below this (and 0 or NaN) mean argmax: 1 / temperature must stay finite.
 constexpr float kMinTemperature = 1e-6f;
+// The highest temperature a model file may name and a player may ask for: far past where the sound is all
+// noise (at 2 it already is), so only typing errors meet it.
+constexpr float kMaxTemperature = 10.0f;
 
 // First index of the largest logit.
 WAVENET_RT_HD int argmax(const float* logits, int n) {

@@ -29,6 +29,7 @@
 
 #include "core/engine.h"
 #include "core/model_file.h"
+#include "core/sampling.h"
 #include "core/thread_cpu_time.h"
 #include "live/performer.h"
 #include "live/resampler.h"
@@ -395,7 +396,7 @@ void run_block(Plugin* p, uint32_t n) {
   }
   // Below 0 (the port's default, -1): the model's own temperature, as the command-line players default to it.
   const float asked = p->control[kTemperature] ? *p->control[kTemperature] : -1.0f;
-  const float temperature = asked < 0 ? pl->model_temperature : std::min(asked, 10.0f);
+  const float temperature = asked < 0 ? pl->model_temperature : std::min(asked, kMaxTemperature);
   const bool freewheel = p->control[kFreewheel] && *p->control[kFreewheel] > 0.5f;
   if (pl->synth) {
     pl->synth->set_temperature(temperature);

@@ -167,6 +167,8 @@ PYBIND11_MODULE(_engine, m) {
   m.def("sampling_uniforms", &uniforms, py::arg("seed"), py::arg("stream"), py::arg("start"), py::arg("n"),
         "the n sampling uniforms of (seed, stream) from sample index `start` on");
   m.def("sampling_exp", &exp_weights, py::arg("x"), "the sampling contract's exp, elementwise (float32)");
+  m.attr("min_temperature") = wavenet_rt::kMinTemperature;
+  m.attr("max_temperature") = wavenet_rt::kMaxTemperature;
   m.def("sample_categorical", &sample, py::arg("logits"), py::arg("temperature"), py::arg("uniforms"),
         "one class per row of logits (rows, classes), drawn with the given uniforms");
 #ifdef WAVENET_RT_WITH_CUDA

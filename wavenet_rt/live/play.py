@@ -62,9 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C or the file ends)")
     p.add_argument("--stats", metavar="FILE.json", help="write the synth's counters when it stops")
     args = p.parse_args(argv)
-    for option, value, low in (("--latency", args.latency, 0.0), ("--temperature", args.temperature, 0.0),
-                               ("--samplerate", args.samplerate, 1), ("--blocksize", args.blocksize, 0),
-                               ("--seconds", args.seconds, 0.0)):
+    for option, value, low in (("--latency", args.latency, 0.0), ("--samplerate", args.samplerate, 1),
+                               ("--blocksize", args.blocksize, 0), ("--seconds", args.seconds, 0.0)):
         if value is not None and not value >= low:  # `not >=` also refuses NaN
             p.error(f"{option} must be at least {low}, got {value}")
     if args.demo:
