@@ -111,7 +111,7 @@ def test_evaluate_command_quick(dataset, tmp_path):
     heard = results["listening"]["summary"]
     assert chorale["reference_notes"]["all"]["f1"] > 0.5 and heard["note_f1"] < 0.3 < heard["reference_note_f1"]
     assert not heard["targets_met"]["note_f1_ratio"]
-    assert heard["reference_hnr_median_db"] > 10 and heard["hnr_shortfall_db"] > 3
+    assert heard["reference_hnr_mean_db"] > 10 and heard["hnr_shortfall_db"] > 3
     probe = results["listening"]["probes"]["velocity"]
     assert probe["reference_span_db"] > 15  # velocity 20 -> 127 on the soundfont at the dataset's gain
 

@@ -69,6 +69,25 @@ def test_harmonic_to_noise_reads_the_snr_it_was_made_with():
     assert listening.harmonic_to_noise_db(tone(60, cents=-200), RATE, 60) < 0  # two semitones flat is noise
 
 
+def test_the_noise_floor_figure_averages_every_held_note_in_db():
+    """Two keys, two strikes each, at 10/20 dB (key 60) and 28/30 dB (key 72): per key the mean of its
+    strikes (15, 29), overall the mean of all four (22; their median would be 24), each within the
+    estimator's own bias (as above)."""
+    notes = listening.sustained_probe((60, 72), strikes=2)
+    assert [n.key for n in notes] == [60, 72, 60, 72] and notes[1].start - notes[0].end > 1
+    audio = np.zeros(int(listening.probe_seconds(notes) * RATE))
+    rng = np.random.default_rng(3)
+    for note, snr in zip(notes, (10, 28, 20, 30)):
+        clean = 0.3 * tone(note.key, note.end - note.start)
+        noise = rng.normal(0, 1, len(clean))
+        noise *= np.sqrt(np.mean(clean ** 2) / np.mean(noise ** 2) / 10 ** (snr / 10))
+        audio[int(note.start * RATE):int(note.start * RATE) + len(clean)] = clean + noise
+    figures = listening.sustained_figures(audio, RATE, notes, delay=0.0)
+    assert list(figures["hnr_db"]) == [60, 72]
+    assert 15 - 0.5 < figures["hnr_db"][60] < 15 + 1 and 29 - 0.5 < figures["hnr_db"][72] < 29 + 1
+    assert 22 - 0.5 < figures["hnr_mean_db"] < 22 + 1
+
+
 def test_level_figures_read_what_was_put_there():
     quiet = np.zeros(RATE * 2)
     quiet[RATE:] = np.random.default_rng(2).normal(0, 10 ** (-50 / 20), RATE)

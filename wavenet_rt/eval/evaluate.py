@@ -273,8 +273,9 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        held, struck = ((60, 72), (60,)) if args.quick else (listening.SUSTAIN_KEYS, listening.VELOCITY_KEYS)
-        for name, notes in (("sustained", listening.sustained_probe(held)),
+        held, struck, strikes = (((60, 72), (60,), 1) if args.quick else
+                                 (listening.SUSTAIN_KEYS, listening.VELOCITY_KEYS, listening.SUSTAIN_STRIKES))
+        for name, notes in (("sustained", listening.sustained_probe(held, strikes)),
                             ("velocity", listening.velocity_probe(struck))):
             midi = work / f"{name}.mid"
             write_notes_midi(notes, midi, program=manifest["programs"][0])
@@ -367,9 +368,9 @@ def listening_summary(rows: list[dict], probe: dict) -> dict:
     summary["weak_octaves"] = [o for o, v in octaves.items() if v["reference_f1"] >= 0.5
                                and v["f1"] < 0.8 * v["reference_f1"]]
     sustained = probe["sustained"]
-    summary["hnr_median_db"] = sustained["model"]["hnr_median_db"]
-    summary["reference_hnr_median_db"] = sustained["reference"]["hnr_median_db"]
-    summary["hnr_shortfall_db"] = summary["reference_hnr_median_db"] - summary["hnr_median_db"]
+    summary["hnr_mean_db"] = sustained["model"]["hnr_mean_db"]
+    summary["reference_hnr_mean_db"] = sustained["reference"]["hnr_mean_db"]
+    summary["hnr_shortfall_db"] = summary["reference_hnr_mean_db"] - summary["hnr_mean_db"]
     summary["velocity_max_deviation_db"] = probe["velocity"]["max_deviation_db"]
     summary["idle_dbfs"] = sustained["model"]["idle_dbfs"]
     met = {k: summary[k] >= LISTENING_TARGETS[k] for k in ("note_f1_ratio", "note_precision_ratio",
