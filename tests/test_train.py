@@ -256,6 +256,35 @@ def test_solo_share_splits_the_windows_between_whole_pieces_and_lone_voices(tmp_
         WindowSampler(out, "train", 500, 1000, solo_share=1.5)
 
 
+
+def test_line_share_puts_its_share_on_the_generated_lines_and_the_rest_as_before(tmp_path):
+    out = tmp_path / "solo"
+    items = build_solo_dataset(out, "0")
+    length = 500 + 1000
+    starts = {i: (r["samples"] - length + 512) // 32 + 1 for i, r in items.items()}
+    lines = [i for i in items if items[i].get("line")]
+    parts = [i for i in items if items[i].get("part_of")]
+    whole = [i for i in items if i not in lines and i not in parts]
+    assert lines and parts and whole
+    sampler = WindowSampler(out, "train", 500, 1000, solo_share=0.9, line_share=0.3)
+    probability = dict(zip([p[0] for p in sampler.pieces], sampler.weights))
+    # reference from the manifest: 0.3 on the lines; of the other 0.7, 0.9 on the parts and 0.1 on the whole
+    for group, total in ((lines, 0.3), (parts, 0.7 * 0.9), (whole, 0.7 * 0.1)):
+        for i in group:
+            assert probability[i] == pytest.approx(total * starts[i] / sum(starts[j] for j in group))
+    by_length = WindowSampler(out, "train", 500, 1000, line_share=0.5)
+    others = sum(starts[j] for j in items if j not in lines)
+    assert dict(zip([p[0] for p in by_length.pieces], by_length.weights))[whole[0]] == pytest.approx(
+        0.5 * starts[whole[0]] / others)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        WindowSampler(out, "train", 500, 1000, line_share=-0.1)
+
+
+def test_line_share_without_generated_lines_is_a_clear_error(dataset):
+    data, _ = dataset
+    with pytest.raises(ValueError, match="--generated"):
+        WindowSampler(data, "train", 500, 1000, line_share=0.5)
+
 def test_solo_share_without_solo_parts_is_a_clear_error(dataset, tmp_path):
     result = subprocess.run(train_cmd(dataset, tmp_path / "run", "--steps", "2", "--solo-share", "0.5"),
                             capture_output=True, text=True)

@@ -28,7 +28,8 @@ class WindowSampler:
     target samples, so every target is predicted from a full receptive field."""
 
     def __init__(self, root: str | Path, split: str, receptive_field: int, targets: int,
-                 use_cond: bool = True, use_global: bool = True, solo_share: float | None = None) -> None:
+                 use_cond: bool = True, use_global: bool = True, solo_share: float | None = None,
+                 line_share: float | None = None) -> None:
         root = Path(root)
         self.manifest = load_manifest(root)
         self.hop = self.manifest["cond_hop"]
@@ -50,20 +51,45 @@ class WindowSampler:
         if not self.pieces:
             raise ValueError(f"split {split!r} of {root} has no piece long enough for windows of {self.length} samples")
         counts = np.array([p[4] for p in self.pieces], dtype=np.float64)
-        self.weights = counts / counts.sum() if solo_share is None else self._reweighted(counts, solo_share)
+        lines = np.array([bool(self.manifest["items"][p[0]].get("line")) for p in self.pieces])
+        if line_share is None:
+            self.weights = self._weights_of(counts, np.ones(len(counts), bool), solo_share)
+        else:
+            self.weights = self._with_line_share(counts, lines, line_share, solo_share)
 
-    def _reweighted(self, counts: np.ndarray, solo_share: float) -> np.ndarray:
-        """Window probabilities with `solo_share` of them on single lines (`--solo-parts` items and `--generated`
-        lines) and the rest on whole pieces, each group still in proportion to its items' lengths."""
+    def _weights_of(self, counts: np.ndarray, chosen: np.ndarray, solo_share: float | None) -> np.ndarray:
+        """Window probabilities over the `chosen` pieces (0 elsewhere): in proportion to their lengths, or
+        split by `solo_share` between single lines and whole pieces."""
+        counts = np.where(chosen, counts, 0.0)
+        return counts / counts.sum() if solo_share is None else self._reweighted(counts, solo_share, chosen)
+
+    def _with_line_share(self, counts: np.ndarray, lines: np.ndarray, line_share: float,
+                         solo_share: float | None) -> np.ndarray:
+        """`line_share` of the windows on the generated lines (which spread their notes evenly over the
+        keyboard, where the chorales crowd the middle octaves), each in proportion to its length; the rest
+        drawn from the other pieces as without it."""
+        if not 0 <= line_share <= 1:
+            raise ValueError(f"the line share must be between 0 and 1, not {line_share}")
+        if lines.all() or not lines.any():
+            raise ValueError("a line share needs both generated lines and other pieces in the split: "
+                             "build the dataset with --generated N beside its scores")
+        on_lines = np.where(lines, counts, 0.0) / counts[lines].sum()
+        return line_share * on_lines + (1 - line_share) * self._weights_of(counts, ~lines, solo_share)
+
+    def _reweighted(self, counts: np.ndarray, solo_share: float, chosen: np.ndarray) -> np.ndarray:
+        """Window probabilities with `solo_share` of them on the chosen single lines (`--solo-parts` items and
+        `--generated` lines) and the rest on the chosen whole pieces, each group in proportion to its items'
+        lengths."""
         if not 0 <= solo_share <= 1:
             raise ValueError(f"the solo share must be between 0 and 1, not {solo_share}")
         records = [self.manifest["items"][p[0]] for p in self.pieces]
         solo = np.array([bool(r.get("part_of") or r.get("line")) for r in records])  # parts alone, generated lines
-        if solo.all() or not solo.any():
+        solo, whole = solo & chosen, ~solo & chosen
+        if not solo.any() or not whole.any():
             raise ValueError("a solo share needs both whole pieces and single lines in the split: "
                              "build the dataset with --solo-parts (or --generated lines)")
         return np.where(solo, solo_share * counts / counts[solo].sum(),
-                        (1 - solo_share) * counts / counts[~solo].sum())
+                        np.where(whole, (1 - solo_share) * counts / counts[whole].sum(), 0.0))
 
     @property
     def hours(self) -> float:

@@ -79,6 +79,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of training windows from voices rendered alone (a dataset built with --solo-parts); "
                         "the rest come from whole pieces (default: in proportion to their lengths, about 0.8 "
                         "for four-part chorales)")
+    p.add_argument("--line-share", type=float, default=None, metavar="SHARE",
+                   help="share of training windows from the generated lines (a dataset built with --generated), "
+                        "which cover the keyboard evenly; the rest come from the other pieces as without it "
+                        "(default: in proportion to their lengths, with --solo-share among the rest)")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
     p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
@@ -195,13 +199,13 @@ class Trainer:
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
                                    getattr(args, "voices", None), getattr(args, "dc_blocker", None))
         rf = self.config.receptive_field
-        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
-                                        solo_share=args.solo_share)
+        shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None)}  # None: older runs
+        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional, **shares)
         self.valid_data, self.valid_spec = None, []
         if ddp.main and any(r["split"] == "valid" for r in manifest["items"].values()):
             # validated on the mix it trains on: a run on lone voices is judged by lone voices
             self.valid_data = WindowSampler(args.data, "valid", rf, args.window, use_cond=not args.unconditional,
-                                            solo_share=args.solo_share)
+                                            **shares)
             self.valid_spec = self.valid_data.fixed_windows(args.valid_windows)
         self.model = WaveNet(self.config).to(ddp.device)
         if args.init and checkpoint is None:  # a resumed run restores its own weights
