@@ -50,46 +50,11 @@ class WindowSampler:
                 self.pieces.append((item_id, codes, cond if self.use_cond else None, record["global_id"], starts))
         if not self.pieces:
             raise ValueError(f"split {split!r} of {root} has no piece long enough for windows of {self.length} samples")
-        counts = np.array([p[4] for p in self.pieces], dtype=np.float64)
-        lines = np.array([bool(self.manifest["items"][p[0]].get("line")) for p in self.pieces])
-        if line_share is None:
-            self.weights = self._weights_of(counts, np.ones(len(counts), bool), solo_share)
-        else:
-            self.weights = self._with_line_share(counts, lines, line_share, solo_share)
-
-    def _weights_of(self, counts: np.ndarray, chosen: np.ndarray, solo_share: float | None) -> np.ndarray:
-        """Window probabilities over the `chosen` pieces (0 elsewhere): in proportion to their lengths, or
-        split by `solo_share` between single lines and whole pieces."""
-        counts = np.where(chosen, counts, 0.0)
-        return counts / counts.sum() if solo_share is None else self._reweighted(counts, solo_share, chosen)
-
-    def _with_line_share(self, counts: np.ndarray, lines: np.ndarray, line_share: float,
-                         solo_share: float | None) -> np.ndarray:
-        """`line_share` of the windows on the generated lines (which spread their notes evenly over the
-        keyboard, where the chorales crowd the middle octaves), each in proportion to its length; the rest
-        drawn from the other pieces as without it."""
-        if not 0 <= line_share <= 1:
-            raise ValueError(f"the line share must be between 0 and 1, not {line_share}")
-        if lines.all() or not lines.any():
-            raise ValueError("a line share needs both generated lines and other pieces in the split: "
-                             "build the dataset with --generated N beside its scores")
-        on_lines = np.where(lines, counts, 0.0) / counts[lines].sum()
-        return line_share * on_lines + (1 - line_share) * self._weights_of(counts, ~lines, solo_share)
-
-    def _reweighted(self, counts: np.ndarray, solo_share: float, chosen: np.ndarray) -> np.ndarray:
-        """Window probabilities with `solo_share` of them on the chosen single lines (`--solo-parts` items and
-        `--generated` lines) and the rest on the chosen whole pieces, each group in proportion to its items'
-        lengths."""
-        if not 0 <= solo_share <= 1:
-            raise ValueError(f"the solo share must be between 0 and 1, not {solo_share}")
         records = [self.manifest["items"][p[0]] for p in self.pieces]
-        solo = np.array([bool(r.get("part_of") or r.get("line")) for r in records])  # parts alone, generated lines
-        solo, whole = solo & chosen, ~solo & chosen
-        if not solo.any() or not whole.any():
-            raise ValueError("a solo share needs both whole pieces and single lines in the split: "
-                             "build the dataset with --solo-parts (or --generated lines)")
-        return np.where(solo, solo_share * counts / counts[solo].sum(),
-                        np.where(whole, (1 - solo_share) * counts / counts[whole].sum(), 0.0))
+        lines = np.array([bool(r.get("line")) for r in records])  # generated lines (--generated)
+        parts = np.array([bool(r.get("part_of")) for r in records])  # a score's parts alone (--solo-parts)
+        counts = np.array([p[4] for p in self.pieces], dtype=np.float64)
+        self.weights = _window_weights(counts, lines, parts, solo_share, line_share)
 
     @property
     def hours(self) -> float:
@@ -121,6 +86,41 @@ class WindowSampler:
         rng = np.random.default_rng(seed)
         picks = rng.choice(len(self.pieces), size=count, p=self.weights)
         return [(int(i), int(rng.integers(self.pieces[i][4])) * self.hop - self.lead) for i in picks]
+
+
+def _window_weights(counts: np.ndarray, lines: np.ndarray, parts: np.ndarray, solo_share: float | None,
+                    line_share: float | None) -> np.ndarray:
+    """Window probabilities over the pieces, each group in proportion to its pieces' window counts.
+    `line_share` of them on the generated lines (which spread their notes evenly over the keyboard, where
+    the chorales crowd the middle octaves); the rest on the other pieces, of which `solo_share` on single
+    lines (parts alone, and generated lines when no line share sets them apart) and the rest on whole
+    pieces. Without shares, every window position is equally likely."""
+    rest = ~lines if line_share is not None else np.ones_like(lines)
+    if solo_share is None:
+        weights = _in_proportion(counts, rest)
+    else:
+        if not 0 <= solo_share <= 1:
+            raise ValueError(f"the solo share must be between 0 and 1, not {solo_share}")
+        solo = (parts | lines) & rest
+        whole = rest & ~solo
+        if not solo.any() or not whole.any():
+            raise ValueError("a solo share needs both whole pieces and single lines in the split: "
+                             "build the dataset with --solo-parts (or --generated lines)")
+        weights = solo_share * _in_proportion(counts, solo) + (1 - solo_share) * _in_proportion(counts, whole)
+    if line_share is None:
+        return weights
+    if not 0 <= line_share <= 1:
+        raise ValueError(f"the line share must be between 0 and 1, not {line_share}")
+    if lines.all() or not lines.any():
+        raise ValueError("a line share needs both generated lines and other pieces in the split: "
+                         "build the dataset with --generated N beside its scores")
+    return line_share * _in_proportion(counts, lines) + (1 - line_share) * weights
+
+
+def _in_proportion(counts: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Probabilities in proportion to `counts` over the chosen pieces, 0 elsewhere."""
+    counts = np.where(chosen, counts, 0.0)
+    return counts / counts.sum()
 
 
 def with_input_noise(batch: Batch, std_classes: float, rng: np.random.Generator, classes: int) -> Batch:
