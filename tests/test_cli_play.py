@@ -47,6 +47,11 @@ def test_missing_sources_and_folders_leave_no_file(tmp_path, impulse_model_file)
         result = play("--model", impulse_model_file, "--seconds", "1", "--out", out, *source)
         assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr and not out.exists()
+    not_midi = tmp_path / "notes.txt"
+    not_midi.write_text("C4 E4 G4\n")
+    result = play("--model", impulse_model_file, "--seconds", "1", "--out", tmp_path / "t.wav", "--midi-file", not_midi)
+    assert result.returncode == 2 and "cannot read MIDI file" in result.stderr, result.stderr[-2000:]
+    assert "rendering to" not in result.stderr  # refused before the model loaded and the output opened
 
 
 def test_a_device_that_refuses_the_rate_is_one_clear_error(jack_server, tmp_path, impulse_model_file):

@@ -6,11 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import mido
-
-from ..conditioning import read_midi_events
 
 Sink = Callable[[bytes, int], object]  # (raw message, time in monotonic ns)
 VIRTUAL_PORT = "wavenet_rt"
@@ -127,8 +124,8 @@ class FilePlayer:
 
     LEAD_NS = 5_000_000  # hand messages over this early; their timestamps carry the exact time
 
-    def __init__(self, path: str | Path, sink: Sink) -> None:
-        self.events = read_midi_events(path)
+    def __init__(self, events: list[tuple[float, mido.Message]], sink: Sink) -> None:
+        self.events = events  # read_midi_events' (seconds, message) pairs
         self.duration = self.events[-1][0] if self.events else 0.0
         self.sink = sink
         self._stop = threading.Event()

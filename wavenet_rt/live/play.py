@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..compose.live import add_live_options, live_source
+from ..conditioning import read_midi_events
 from ..engine import Engine
 from ..voice_options import (
     add_precision_option,
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         from wavenet_rt.audio_file import check_output_path
 
         check_output_path(args.out)
+    # a file that is not MIDI is refused before the model loads and the device opens
+    midi_events = read_midi_events(args.midi_file) if args.midi_file else None
     model = args.model or default_model_path()
     voices = model_voices(model, args.voices)
     # the model's idle sound: nothing to sleep through
@@ -146,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if args.midi_in is not None:
             source = MidiInput(sink, args.midi_in or None, args.midi_backend)
         elif args.midi_file:
-            player = FilePlayer(args.midi_file, live.push)
+            player = FilePlayer(midi_events, live.push)
         live.start(Recorder(args.out, live.samplerate) if args.out else None)
         if source is not None:
             print(f"listening on {source.description}", file=sys.stderr)
