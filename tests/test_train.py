@@ -78,6 +78,26 @@ def test_interrupted_and_resumed_run_follows_the_same_trajectory(dataset, tmp_pa
         np.testing.assert_array_equal(tensor, read_model_file(interrupted / "model.safetensors")[1][name])
 
 
+def test_a_bf16_run_follows_the_fp32_runs_trajectory_closely(dataset, tmp_path):
+    """--bf16 computes the steps in bfloat16 and keeps weights, optimizer and validation in fp32: the same
+    batches give nearly the same losses step by step and nearly the same weights, and it learns."""
+    steps = 60
+    runs = {}
+    for name, extra in (("fp32", []), ("bf16", ["--bf16"])):
+        runs[name] = tmp_path / name
+        done = subprocess.run(train_cmd(dataset, runs[name], "--steps", steps, *extra), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    fp32, bf16 = read_log(runs["fp32"]), read_log(runs["bf16"])
+    bits = np.array([[float(r["train_bits"]) for r in log] for log in (fp32, bf16)])
+    assert 0 < np.abs(bits[1] - bits[0]).max() < 0.02, np.abs(bits[1] - bits[0]).max()  # 0: not bf16 at all
+    valid = [[float(r["valid_bits"]) for r in log if r["valid_bits"]] for log in (fp32, bf16)]
+    assert len(valid[0]) == len(valid[1]) > 1 and np.allclose(valid[0], valid[1], atol=0.01), valid
+    assert valid[1][-1] < valid[1][0] - 0.02  # it learned (8.007 -> 7.961 bits here)
+    a, b = (read_model_file(runs[n] / "model.safetensors")[1] for n in ("fp32", "bf16"))
+    for name in a:  # Adam's steps in bf16 arithmetic drift a little from fp32's, no more
+        assert np.linalg.norm(b[name] - a[name]) <= 0.05 * np.linalg.norm(a[name]) + 1e-3, name
+
+
 def test_a_kill_at_any_moment_leaves_a_loadable_checkpoint(dataset, tmp_path):
     run = tmp_path / "killed"
     rng = np.random.default_rng(0)

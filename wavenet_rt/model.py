@@ -89,7 +89,9 @@ class WaveNet(nn.Module):
         skips = None
         for layer in self.layers:
             x_next, skip = layer(x, cond, self.config.cond_hop, global_id)
-            skips = skip if skips is None else skips + skip  # (B, S, T)
+            # summed in the residual stream's precision: under bf16 autocast each skip is bf16, and 20 of
+            # them summed in bf16 would lose the small ones
+            skips = skip.to(x.dtype) if skips is None else skips + skip  # (B, S, T)
             x = x_next
         return self.head2(F.relu(self.head1(F.relu(skips))))  # (B, classes, T)
 

@@ -83,6 +83,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of training windows from the generated lines (a dataset built with --generated), "
                         "which cover the keyboard evenly; the rest come from the other pieces as without it "
                         "(default: in proportion to their lengths, with --solo-share among the rest)")
+    p.add_argument("--bf16", action="store_true",
+                   help="compute the training steps in bfloat16 (torch autocast; the weights, the optimizer and the "
+                        "validation figure stay fp32): about 1.4x the steps per minute on a CPU with AVX512-BF16 "
+                        "or AMX, slower on one without")
     p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
     p.add_argument("--valid-every", type=int, default=250, help="validate (and export if best) every K steps")
     p.add_argument("--valid-windows", type=int, default=32, help="fixed validation windows (default 32)")
@@ -296,8 +300,9 @@ class Trainer:
 
     def train_step(self) -> float:
         inputs, targets, cond, glob = self._tensors(self.batches.next())
-        logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
-        loss = F.cross_entropy(logits, targets)
+        with torch.autocast(self.ddp.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
+            logits = self.net(inputs, cond, glob)[:, :, -targets.shape[1]:]  # (B, classes, N)
+        loss = F.cross_entropy(logits.float(), targets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.clip)
@@ -343,6 +348,9 @@ class Trainer:
             print(f"training {self.config.layers}-layer WaveNet (receptive field {self.config.receptive_field}, "
                   f"{sum(p.numel() for p in self.model.parameters()):,} parameters) on "
                   f"{self.train_data.hours:.2f} h, {self.ddp.world} process(es)", file=sys.stderr)
+        if main and args.bf16 and self.ddp.device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            print("note: this CPU has no native bfloat16 (AVX512-BF16 or AMX): --bf16 runs slower than fp32 here",
+                  file=sys.stderr)
         bar = tqdm(total=self.planned, initial=self.step, unit="step", disable=not (main and args.progress))
         started = time.monotonic()
         self.batches = BatchStream(self.draw_batch, self.rng)
