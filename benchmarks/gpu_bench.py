@@ -1,10 +1,12 @@
 # The CUDA engine's benchmark on the GPU machine: samples/s for the standard sizes, one stream and many,
 # beside PyTorch on the same GPU (one sample per CUDA-graph replay, the fairest PyTorch baseline) timed
-# in the same run, so every figure is also a ratio. Writes gpu-<time>.json (device name in it) to --out.
+# in the same run, so every figure is also a ratio; and the kernel's two skip paths side by side. Writes
+# gpu-<time>.json (device name in it) to --out.
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +21,7 @@ from wavenet_rt.weights import default_model_path, load_model
 COND_CHANNELS = 176  # roll88_onset88, as in latency.py
 CALL_SECONDS = 0.4  # each timed call; the median of three is quoted
 TARGETS = {"medium_1": 96000, "medium_many_per_stream": 48000, "large_1": 48000}
+SKIP_ENV = "WAVENET_RT_CUDA_SKIP"  # forces the kernel's skip path (csrc/cuda/cuda_engine.cu), read by Engine()
 
 
 def make_model(size: str) -> WaveNet:
@@ -140,9 +143,37 @@ def run(quick: bool, save) -> dict:
                 print_row(size, rows[-1])
         results["sizes"][size] = rows
         save(results)
+    results["skip_paths"] = skip_path_rates(quick)
+    save(results)
     results["shipped"] = realtime_streams(quick)
     save(results)
     return results
+
+
+def skip_path_rates(quick: bool) -> dict:
+    """The kernel's per-layer and deferred skip paths (issue 21) timed side by side: medium at one stream
+    (the latency case the deferred path is for) and at 128 (throughput), each pair on the same warm GPU.
+    Only the forced path when gpu_suite.sh forces one (after the planner's choice failed its smoke run)."""
+    forced = os.environ.get(SKIP_ENV)
+    paths = [forced] if forced else ["per_layer", "deferred"]
+    model = make_model("medium")
+    rows, ratios = [], {}
+    try:
+        for streams, precision in ((1, "fp16"), (1, "fp32"), (128, "fp32")):
+            rates = {}
+            for path in paths:
+                os.environ[SKIP_ENV] = path  # read when the engine is made
+                rows.append({**engine_rate(model, streams, precision, quick), "skip_path": path})
+                rates[path] = rows[-1]["samples_per_s_per_stream"]
+                print_row("medium", rows[-1], ratio=("skip path", path))
+            if len(rates) == 2:
+                key = f"medium_{streams}_{precision}"
+                ratios[key] = rates["deferred"] / rates["per_layer"]
+                print(f"{key}: deferred / per-layer skip path {ratios[key]:.3f}", flush=True)
+    finally:
+        if forced is None:  # the planner's choice again for what follows
+            os.environ.pop(SKIP_ENV, None)
+    return {"forced": forced, "deferred_vs_per_layer": ratios, "rows": rows}
 
 
 def realtime_streams(quick: bool) -> dict:
@@ -168,10 +199,11 @@ def realtime_streams(quick: bool) -> dict:
             "realtime_streams": best, "rows": rows}
 
 
-def print_row(size: str, r: dict) -> None:
+def print_row(size: str, r: dict, ratio: tuple[str, str] | None = None) -> None:
+    """One result line; `ratio` replaces the PyTorch ratio with a label and value of the caller's."""
+    label, value = ratio or ("vs PyTorch+graphs", f"x{r['vs_pytorch']:.1f}")
     print(f"{size:7} {r['streams']:4d} streams {r['precision']:5} {r['samples_per_s_per_stream']:12,.0f} samples/s "
-          f"per stream ({r['samples_per_s']:14,.0f} total)  x{r['vs_pytorch']:.1f} vs PyTorch+graphs  [{r['details']}]",
-          flush=True)
+          f"per stream ({r['samples_per_s']:14,.0f} total)  {value} {label}  [{r['details']}]", flush=True)
 
 
 def main(argv=None) -> None:

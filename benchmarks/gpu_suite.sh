@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU machine's one command (issue 21), about 270 s on an H200 (budget 540 s): build for sm_90 only, a plain CUDA run first
-# (a sticky device fault inside pytest would fail every later test), the GPU tests, compute-sanitizer memcheck
+# (a sticky device fault inside pytest would fail every later test), again on the kernel's per-layer skip path (if
+# only the planner's choice fails, the later steps run on that path), the GPU tests, compute-sanitizer memcheck
 # (small model) and synccheck (tiny), the cluster barrier / DSMEM micro-benchmark, the full benchmark if time
 # is left (else its quick form), racecheck (tiny, the slowest tool), then an Nsight Compute profile. Each step
 # has its own timeout and writes to $OUT as it goes; summary.txt has one line per step, the logs keep their
@@ -61,6 +62,12 @@ step "imports (GPU image only)" 60 tests.log 0 python3 tests/support/gpu_image.p
 step "collect" 60 tests.log 0 python3 -m pytest -q -p no:cacheprovider --timeout=90 --collect-only tests/test_cuda.py \
   tests/test_engine.py || exit 1
 step "smoke (plain)" 45 tests.log 1 python3 benchmarks/cuda_smoke.py
+planned_rc=$?
+if step "smoke (per-layer skip path)" 45 tests.log 1 env WAVENET_RT_CUDA_SKIP=per_layer python3 benchmarks/cuda_smoke.py \
+    && ((planned_rc)); then  # the tests that force the deferred path still run (and fail)
+  export WAVENET_RT_CUDA_SKIP=per_layer
+  summary "WAVENET_RT_CUDA_SKIP=per_layer from here on: the planner's choice failed where the per-layer path passed"
+fi
 step tests 150 tests.log 1 python3 -m pytest -q -rs -p no:cacheprovider --timeout=90 tests/test_cuda.py \
   tests/test_engine.py
 sanitize memcheck 50 --size small

@@ -1,7 +1,7 @@
 # The CUDA engine against the references the CPU engine answers to (tests/test_engine.py): WaveNet.forward
 # in float64 for the logits, and the CPU engine's samples through the shared RNG. The GPU tests skip where
 # there is no CUDA device (benchmarks/gpu_suite.sh runs them on the GPU machine); what "auto" and "cuda" do
-# without one is tested everywhere.
+# without one is tested everywhere. The kernel's two skip paths are compared with each other bit for bit.
 import numpy as np
 import pytest
 from support.chi2 import contingency_pvalue
@@ -14,6 +14,20 @@ from wavenet_rt.mulaw import silence_code
 
 gpu = pytest.mark.gpu  # conftest.py skips these without a CUDA device
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 1e-2}
+SKIP_ENV = "WAVENET_RT_CUDA_SKIP"  # forces the kernel's skip path (csrc/cuda/cuda_engine.cu), read by Engine()
+SKIP_PATHS = {"per_layer": "skip path per layer", "deferred": "skip path deferred"}  # value: what details say
+
+
+def engine_on(path, monkeypatch, model, **options):
+    """A CUDA engine forced onto one skip path, checked by what it says it runs."""
+    monkeypatch.setenv(SKIP_ENV, path)
+    engine = Engine(model, backend="cuda", **options)
+    assert SKIP_PATHS[path] in engine.details, engine.details
+    return engine
+
+
+def bits(array):
+    return np.ascontiguousarray(array, np.float32).view(np.uint32)
 
 
 def tiny_model():
@@ -56,16 +70,69 @@ def test_logits_equal_forward(precision, seed):
 
 
 @gpu
-@pytest.mark.parametrize("name,streams", [("small", 256), ("medium", 1), ("medium", 130), ("large", 2)])
-def test_standard_sizes_equal_forward(name, streams):
+@pytest.mark.parametrize("name,streams,precision", [("small", 256, "fp32"), ("medium", 1, "fp32"),
+                                                    ("medium", 1, "fp16"), ("medium", 130, "fp32"),
+                                                    ("large", 2, "fp32")])
+def test_standard_sizes_equal_forward_on_both_skip_paths(name, streams, precision, monkeypatch):
+    """Each skip path against forward in float64, and the deferred path (the same skip products summed in
+    the same order after the last layer) against the per-layer one bit for bit."""
     rng = np.random.default_rng(1)
     config = WaveNetConfig.preset(name, cond_channels=176, cond_hop=64)
     model = model_for(config)
     steps = config.receptive_field + 100 if streams <= 2 else 300
     codes, cond, _ = inputs(config, streams, steps, rng)
-    got = Engine(model, backend="cuda", streams=streams).logits(codes, cond)
     want = reference_logits(model, codes, cond, None)
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    got = {path: engine_on(path, monkeypatch, model, streams=streams, precision=precision).logits(codes, cond)
+           for path in SKIP_PATHS}
+    for path, logits in got.items():
+        assert np.abs(logits - want).max() <= TOLERANCE[precision] * np.abs(want).max(), path
+    assert np.array_equal(bits(got["per_layer"]), bits(got["deferred"]))
+
+
+@gpu
+@pytest.mark.parametrize("seed", range(4))
+def test_skip_paths_give_the_same_logits_for_any_shape(seed, monkeypatch):
+    """Bit for bit on random shapes as test_logits_equal_forward's (1 to 6 layers: fewer than, and not a
+    multiple of, the deferred path's chains; channel counts off every unrolled step; 1 to 40 streams)."""
+    rng = np.random.default_rng(100 + seed)
+    config = random_config(rng)
+    model = model_for(config, seed)
+    streams = int(rng.choice([1, 3, 17, 40]))
+    codes, cond, glob = inputs(config, streams, 2 * config.receptive_field + 5, rng)
+    precision = ["fp32", "fp16"][seed % 2]
+    got = [engine_on(path, monkeypatch, model, streams=streams, precision=precision).logits(codes, cond, glob)
+           for path in SKIP_PATHS]
+    assert np.array_equal(bits(got[0]), bits(got[1])), config
+
+
+@gpu
+@pytest.mark.parametrize("name,streams,precision", [("medium", 1, "fp16"), ("small", 40, "fp32")])
+def test_skip_paths_pick_the_same_samples(name, streams, precision, monkeypatch):
+    """Equal logits and the shared RNG: the same picks, sample for sample, through conditioning, global
+    classes and uneven blocks."""
+    config = WaveNetConfig.preset(name, cond_channels=7, cond_hop=64, global_classes=3)
+    model = model_for(config)
+    rng = np.random.default_rng(3)
+    cond = rng.random((streams, 7, 3000 // 64 + 1)).astype(np.float32)
+    glob = rng.integers(0, 3, streams)
+    samples = []
+    for path in SKIP_PATHS:
+        engine = engine_on(path, monkeypatch, model, streams=streams, precision=precision)
+        engine.reset(12)
+        samples.append(generated_codes(engine, 3000, cond, glob, block=1009))
+    assert np.array_equal(samples[0], samples[1])
+
+
+@gpu
+def test_one_medium_stream_takes_the_deferred_skip_path_and_a_bad_choice_is_refused(monkeypatch):
+    """The planner's choice for the latency case (issue 21), and the variable's values checked."""
+    model = model_for(WaveNetConfig.preset("medium"))
+    monkeypatch.delenv(SKIP_ENV, raising=False)
+    for precision in ("fp32", "fp16"):
+        assert SKIP_PATHS["deferred"] in Engine(model, backend="cuda", precision=precision).details
+    monkeypatch.setenv(SKIP_ENV, "sideways")
+    with pytest.raises(ValueError, match=SKIP_ENV):
+        Engine(model, backend="cuda")
 
 
 @gpu

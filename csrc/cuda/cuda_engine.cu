@@ -1,6 +1,7 @@
 // CudaEngine: slices the weights for a cluster of CTAs (wavenet_kernel.cuh), sizes the cluster and the
-// streams per cluster to the device, keeps each stream's rings and next code in device memory, and runs
-// generate() / logits() as launches of the generation kernel. Every buffer is allocated in the constructor.
+// streams per cluster to the device and picks the kernel's skip path, keeps each stream's rings and next
+// code in device memory, and runs generate() / logits() as launches of the generation kernel. Every buffer
+// is allocated in the constructor.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -108,25 +110,31 @@ void set_dividers(KernelShape& s) {
 }
 
 // The launch geometry chosen for a device: cluster size, streams per cluster, whether the weights live in
-// shared memory.
+// shared memory, which skip path the kernel takes (generate_kernel's kDeferredSkip).
 struct Plan {
   KernelShape shape;
   SliceLayout slice;
   bool resident = false;
+  bool deferred_skip = false;
   long long smem = 0;
   int clusters = 0;         // launched
   int active_clusters = 0;  // resident at once on this device
 };
 
 template <typename W>
-void* kernel_of() {
-  return reinterpret_cast<void*>(&generate_kernel<W>);
+void* kernel_of(bool deferred_skip) {
+  return deferred_skip ? reinterpret_cast<void*>(&generate_kernel<W, true>)
+                       : reinterpret_cast<void*>(&generate_kernel<W, false>);
 }
 
-void* kernel_for(Precision p) {
-  if (p == Precision::kFp16) return kernel_of<__half>();
-  if (p == Precision::kBf16) return kernel_of<__nv_bfloat16>();
-  return kernel_of<float>();
+void* kernel_for(const Plan& plan, Precision p) {
+  if (p == Precision::kFp16) return kernel_of<__half>(plan.deferred_skip);
+  if (p == Precision::kBf16) return kernel_of<__nv_bfloat16>(plan.deferred_skip);
+  return kernel_of<float>(plan.deferred_skip);
+}
+
+long long waves(const Plan& plan) {
+  return (plan.clusters + plan.active_clusters - 1) / plan.active_clusters;
 }
 
 cudaLaunchConfig_t launch_config(const Plan& plan, cudaStream_t stream, cudaLaunchAttribute* attribute) {
@@ -147,7 +155,7 @@ cudaLaunchConfig_t launch_config(const Plan& plan, cudaStream_t stream, cudaLaun
 // Sets the kernel's attributes for this plan (they are per function, so the plan chosen last must set
 // them again before its launches). False when the device refuses them.
 bool prepare_kernel(const Plan& plan, Precision precision) {
-  void* kernel = kernel_for(precision);
+  void* kernel = kernel_for(plan, precision);
   const bool ok =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(plan.smem)) == cudaSuccess &&
@@ -159,7 +167,7 @@ bool prepare_kernel(const Plan& plan, Precision precision) {
 
 // How many clusters of this plan the device holds at once (0: it cannot run it).
 int active_clusters(const Plan& plan, Precision precision, const cudaDeviceProp& prop) {
-  void* kernel = kernel_for(precision);
+  void* kernel = kernel_for(plan, precision);
   if (!prepare_kernel(plan, precision)) return 0;
   if (plan.shape.cluster == 1) {
     int per_sm = 0;
@@ -190,7 +198,8 @@ int active_clusters(const Plan& plan, Precision precision, const cudaDeviceProp&
 // (benchmarks/results/cluster-sync-h200-20261204.json) and more CTAs split each sample's serial chain
 // finer; a smaller cluster saves remote stores and partial sums, which has not been measured to win yet.
 // Without any one-wave plan: the fewest waves, the larger cluster on ties.
-Plan choose_plan(KernelShape shape, int streams, Precision precision, const cudaDeviceProp& prop) {
+Plan choose_plan(KernelShape shape, int streams, Precision precision, const cudaDeviceProp& prop,
+                 bool deferred_skip) {
   Plan best;
   long long best_waves = 0;
   for (int cluster = prop.major >= 9 ? kMaxClusterSize : 1; cluster >= 1; cluster /= 2) {
@@ -203,20 +212,18 @@ Plan choose_plan(KernelShape shape, int streams, Precision precision, const cuda
       shape.batch = batch;
       set_dividers(shape);
       for (bool resident : {true, false}) {
-        Plan plan{shape, slice, resident, 0, 0, 0};
-        plan.smem =
-            smem_layout(shape,
-                        resident ? shape.slice_elems * static_cast<long long>(weight_size(precision)) : 0)
-                .bytes();
+        Plan plan{shape, slice, resident, deferred_skip, 0, 0, 0};
+        const long long weight_bytes =
+            resident ? shape.slice_elems * static_cast<long long>(weight_size(precision)) : 0;
+        plan.smem = smem_layout(shape, weight_bytes, deferred_skip).bytes();
         if (plan.smem > static_cast<long long>(prop.sharedMemPerBlockOptin)) continue;
         plan.active_clusters = active_clusters(plan, precision, prop);
         if (plan.active_clusters == 0) continue;
         plan.clusters = (streams + batch - 1) / batch;
         if (plan.clusters <= plan.active_clusters) return plan;  // one wave
-        const long long waves = (plan.clusters + plan.active_clusters - 1) / plan.active_clusters;
-        if (best_waves == 0 || waves < best_waves) {
+        if (best_waves == 0 || waves(plan) < best_waves) {
           best = plan;
-          best_waves = waves;
+          best_waves = waves(plan);
         }
         break;  // a resident plan beats a non-resident one at the same batch
       }
@@ -224,6 +231,44 @@ Plan choose_plan(KernelShape shape, int streams, Precision precision, const cuda
   }
   if (best_waves) return best;  // more streams than the device holds at once: the fewest waves
   throw std::invalid_argument("this model's per-sample buffers do not fit in the GPU's shared memory");
+}
+
+enum class SkipPath { kAuto, kPerLayer, kDeferred };
+
+// WAVENET_RT_CUDA_SKIP=per_layer|deferred forces a skip path (benchmarks/gpu_bench.py times both, the
+// tests compare them); unset or auto: plan_for's choice. Read when an engine is made.
+SkipPath skip_path_from_environment() {
+  const char* value = std::getenv("WAVENET_RT_CUDA_SKIP");
+  const std::string path = value ? value : "auto";
+  if (path == "auto") return SkipPath::kAuto;
+  if (path == "per_layer") return SkipPath::kPerLayer;
+  if (path == "deferred") return SkipPath::kDeferred;
+  throw std::invalid_argument("WAVENET_RT_CUDA_SKIP must be 'auto', 'per_layer' or 'deferred', got '" + path +
+                              "'");
+}
+
+// The plan and its skip path. The deferred path takes the skip products off each layer's chain (one
+// stream is latency-bound: docs/experiments/2026-12-06-deferred-skip.md) but keeps every layer's z,
+// layers x batch x hn floats: for medium in clusters of 16 less than the per-layer path's skip sums, in
+// clusters of 1 a sixth more shared memory a stream (28.6 KB against 24.7 KB), which can cost a many-stream
+// plan streams per CTA. So auto takes it only where planning with that buffer gives the same cluster size,
+// streams per cluster and weight residency in no more waves; elsewhere the per-layer path.
+Plan plan_for(const KernelShape& shape, int streams, Precision precision, const cudaDeviceProp& prop,
+              SkipPath path) {
+  if (path != SkipPath::kAuto) {
+    return choose_plan(shape, streams, precision, prop, path == SkipPath::kDeferred);
+  }
+  const Plan per_layer = choose_plan(shape, streams, precision, prop, false);
+  Plan deferred;
+  try {
+    deferred = choose_plan(shape, streams, precision, prop, true);
+  } catch (const std::invalid_argument&) {  // only the per-layer path's buffers fit
+    return per_layer;
+  }
+  const bool costs_nothing = deferred.shape.cluster == per_layer.shape.cluster &&
+                             deferred.shape.batch == per_layer.shape.batch &&
+                             deferred.resident == per_layer.resident && waves(deferred) <= waves(per_layer);
+  return costs_nothing ? deferred : per_layer;
 }
 
 class CudaEngine final : public Engine {
@@ -248,7 +293,7 @@ class CudaEngine final : public Engine {
     }
     check(cudaGetDevice(&device_), "cudaGetDevice");
     check(cudaGetDeviceProperties(&prop_, device_), "cudaGetDeviceProperties");
-    plan_ = choose_plan(base_shape(), streams_, precision_, prop_);
+    plan_ = plan_for(base_shape(), streams_, precision_, prop_, skip_path_from_environment());
     if (!prepare_kernel(plan_, precision_))
       throw std::runtime_error("CUDA: the chosen kernel plan was refused");
     upload_weights(weights);
@@ -268,7 +313,7 @@ class CudaEngine final : public Engine {
     return std::string(prop_.name) + ", clusters of " + std::to_string(s.cluster) + " CTAs x " +
            std::to_string(s.batch) + " stream(s), " + std::to_string(plan_.clusters) + " cluster(s), " +
            names[static_cast<int>(precision_)] + " weights in " + (plan_.resident ? "shared" : "device") +
-           " memory";
+           " memory, skip path " + (plan_.deferred_skip ? "deferred" : "per layer");
   }
   int streams() const override { return streams_; }
   const ModelConfig& config() const override { return config_; }
@@ -577,7 +622,8 @@ class CudaEngine final : public Engine {
       throw std::runtime_error("CUDA: the kernel's launch attributes were refused");
     cudaLaunchAttribute attribute{};
     const cudaLaunchConfig_t config = launch_config(plan_, stream_, &attribute);
-    check(cudaLaunchKernelEx(&config, generate_kernel<W>, a), "launch generate_kernel");
+    auto* kernel = plan_.deferred_skip ? &generate_kernel<W, true> : &generate_kernel<W, false>;
+    check(cudaLaunchKernelEx(&config, kernel, a), "launch generate_kernel");
   }
 
   void launch(int n, int frames, const int32_t* forced) {

@@ -2,7 +2,8 @@
 // the sampling on chip. A cluster of CTAs (Hopper distributed shared memory) shares each sample's chain:
 // every CTA owns a slice of each layer's gate channels and of head1's rows, holds those weights in shared
 // memory, and the CTAs swap partial sums through each other's shared memory with one cluster barrier per
-// layer (plus two for the head), never through device memory. Host side: cuda_engine.cu.
+// layer (plus two for the head), never through device memory. Two skip paths (kDeferredSkip) give the same
+// bits. Host side: cuda_engine.cu.
 #pragma once
 
 #include <cooperative_groups.h>
@@ -19,7 +20,8 @@
 
 namespace wavenet_rt::cuda {
 
-// Shared memory carve-up, in floats after the (16-byte aligned) weight slice; host and device agree.
+// Shared memory carve-up, in floats after the (16-byte aligned) weight slice; host and device agree. The
+// deferred skip path keeps every layer's z (and needs no skip_acc); the per-layer path one layer's.
 struct SmemLayout {
   long long weights_bytes;  // 0 when the slice stays in device memory
   long long x, past_x, fbias, z, xchg_x, skip_acc, xchg_skip, hid, h1, xchg_logits, logits, weights,
@@ -29,7 +31,8 @@ struct SmemLayout {
   __host__ __device__ long long bytes() const { return weights_bytes + floats * 4; }
 };
 
-__host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long long weights_bytes) {
+__host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long long weights_bytes,
+                                                  bool deferred_skip) {
   SmemLayout m{};
   m.weights_bytes = (weights_bytes + 15) / 16 * 16;
   const long long b = s.batch, r = s.residual, taps = s.kernel_size - 1, n = s.cluster;
@@ -42,9 +45,9 @@ __host__ __device__ inline SmemLayout smem_layout(const KernelShape& s, long lon
   m.x = take(b * r);
   m.past_x = take(s.layers * taps * b * r);
   m.fbias = take(s.layers * b * 2 * s.hn);
-  m.z = take(b * s.hn);
+  m.z = take((deferred_skip ? s.layers : 1) * b * s.hn);
   m.xchg_x = take(2 * n * b * r);
-  m.skip_acc = take(b * s.skip);
+  m.skip_acc = take(deferred_skip ? 0 : b * s.skip);
   m.xchg_skip = take(n * b * s.skip);
   m.hid = take(b * s.skip);
   m.h1 = take(b * s.sn);
@@ -102,6 +105,19 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 __device__ __forceinline__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+// acc[k] += layer k's skip product for output o: weights skip_w[k][h * S + o] times z[z0[k] + h], h in
+// order. Both skip paths sum through this one loop (the deferred one N layers at once, as independent
+// chains), so they round alike and their logits are equal bit for bit. z goes by index, not by pointer:
+// so written, the per-layer kernels compile to the same instructions as before the deferred path existed.
+template <int N, typename W>
+__device__ __forceinline__ void add_skip_products(float (&acc)[N], const W* const (&skip_w)[N],
+                                                  const float* z, const int (&z0)[N], int hn, int S, int o) {
+  for (int h = 0; h < hn; ++h) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) acc[k] += load(skip_w[k] + static_cast<long long>(h) * S + o) * z[z0[k] + h];
+  }
+}
 
 // Partial sums across the cluster: each CTA writes its share of output i into its own slot (`rank`) of
 // every CTA's exchange buffer (n_cta slots of `count` floats); after a cluster barrier each CTA adds the
@@ -175,8 +191,15 @@ __device__ int sample_warp(const float* logits, float* weights, float* prefix, i
 
 }  // namespace detail
 
+// Layers whose skip products the deferred path sums at once: independent chains that hide each other's
+// latency. 4, because 3 and 5 spill registers under the 128 that ptxas gives this kernel (nvcc 13.0).
+constexpr int kSkipChains = 4;
+
 // Block of samples for `batch` streams per cluster. Grid: clusters * cluster CTAs; kThreads threads each.
-template <typename W>
+// kDeferredSkip: each layer's z is kept and the skip products of all layers are summed after the last
+// layer, off the layer chain; otherwise each layer adds its skip product before its residual (the first
+// path). Both add the same products in the same order: equal bits.
+template <typename W, bool kDeferredSkip>
 __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> args) {
   using namespace detail;
   const KernelShape& s = args.shape;
@@ -190,7 +213,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   const int first_stream = static_cast<int>(blockIdx.x / n_cta) * B;
 
   const long long weight_bytes = args.resident ? s.slice_elems * static_cast<long long>(sizeof(W)) : 0;
-  const SmemLayout m = smem_layout(s, weight_bytes);
+  const SmemLayout m = smem_layout(s, weight_bytes, kDeferredSkip);
   float* f = reinterpret_cast<float*>(smem + m.weights_bytes);
   float *x = f + m.x, *past_x = f + m.past_x, *fbias = f + m.fbias, *z = f + m.z;
   float *xchg_x = f + m.xchg_x, *skip_acc = f + m.skip_acc, *xchg_skip = f + m.xchg_skip, *hid = f + m.hid;
@@ -267,6 +290,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
   auto run_layer = [&](int l, bool priming) {
     const bool last = l == s.layers - 1;
     const int rows = s.ring_rows[l];
+    const int z_at = kDeferredSkip ? l * B * hn : 0;  // this layer's z: kept for the skip sum if deferred
     float* layer_past = past_x + static_cast<long long>(l) * taps * B * R;
     if (s.by_cluster.mod(l) == static_cast<int>(rank) && rows) {  // one CTA keeps the layer's ring
       for (int i = tid; i < B * R; i += kThreads) {
@@ -301,16 +325,17 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     for (int item = warp; item < B * hn; item += warps) {
       const int b = s.by_hn.div(item), h = item - b * hn;
       const float filter = pre_activation(b, h), gate = pre_activation(b, hn + h);
-      if (lane == 0) z[item] = tanhf(filter) * sigmoid(gate);
+      if (lane == 0) z[z_at + item] = tanhf(filter) * sigmoid(gate);
     }
     __syncthreads();
-    if (!priming) {  // skip: accumulated locally, summed across the cluster once per sample
-      const W* skip_w = w + l * sl.layer_stride + sl.skip;
+    if (!kDeferredSkip && !priming) {  // skip: accumulated locally, summed across the cluster once a sample
+      const W* const skip_w[1] = {w + l * sl.layer_stride + sl.skip};
       for (int i = tid; i < B * S; i += kThreads) {
         const int b = s.by_skip.div(i), o = i - b * S;
-        float acc = 0.0f;
-        for (int h = 0; h < hn; ++h) acc += load(skip_w + static_cast<long long>(h) * S + o) * z[b * hn + h];
-        skip_acc[i] += acc;
+        const int z0[1] = {b * hn};
+        float acc[1] = {0.0f};
+        add_skip_products(acc, skip_w, z, z0, hn, S, o);
+        skip_acc[i] += acc[0];
       }
     }
     if (last) return;
@@ -321,7 +346,8 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
     for (int i = tid; i < B * R; i += kThreads) {
       const int b = s.by_residual.div(i), o = i - b * R;
       float acc = 0.0f;
-      for (int h = 0; h < hn; ++h) acc += load(res_w + static_cast<long long>(h) * R + o) * z[b * hn + h];
+      for (int h = 0; h < hn; ++h)
+        acc += load(res_w + static_cast<long long>(h) * R + o) * z[z_at + b * hn + h];
       share_partial(exchange, B * R, i, acc, rank, n_cta);
     }
     cluster_barrier();
@@ -329,6 +355,31 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       x[i] += sum_partials(exchange, B * R, i, n_cta, args.res_bias[l * R + s.by_residual.mod(i)]);
     }
     __syncthreads();
+  };
+
+  // The deferred path's skip sum of output i (stream b, channel o): kSkipChains layers' products at a
+  // time, each from 0 as the per-layer path starts it, then added in layer order to a sum from 0, as the
+  // per-layer path adds them to skip_acc. Every layer's z was written before its layer's __syncthreads.
+  auto deferred_skip = [&](int i) {
+    const int b = s.by_skip.div(i), o = i - b * S;
+    float sum = 0.0f;
+    for (int l0 = 0; l0 < s.layers; l0 += kSkipChains) {
+      const W* skip_w[kSkipChains];
+      int z0[kSkipChains];
+#pragma unroll  // every index constant: the arrays stay in registers
+      for (int k = 0; k < kSkipChains; ++k) {
+        const int l = min(l0 + k, s.layers - 1);  // past the last layer: a chain computed, never added
+        skip_w[k] = w + l * sl.layer_stride + sl.skip;
+        z0[k] = (l * B + b) * hn;
+      }
+      float acc[kSkipChains] = {};
+      add_skip_products(acc, skip_w, z, z0, hn, S, o);
+#pragma unroll
+      for (int k = 0; k < kSkipChains; ++k) {
+        if (l0 + k < s.layers) sum += acc[k];
+      }
+    }
+    return sum;
   };
 
   auto embed_codes = [&]() {
@@ -408,14 +459,16 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
       past_x[i] = __ldcg(args.rings + (first_stream + b) * s.ring_stride + s.ring_offset[l] +
                             static_cast<long long>(row) * R + o);
     }
-    for (int i = tid; i < B * S; i += kThreads) skip_acc[i] = 0.0f;
+    if (!kDeferredSkip) {
+      for (int i = tid; i < B * S; i += kThreads) skip_acc[i] = 0.0f;
+    }
     __syncthreads();
     for (int l = 0; l < s.layers; ++l) run_layer(l, false);
 
     // Skip sum across the cluster, then the head: head1 rows split over the CTAs, head2 partial sums
     // swapped like the residual's.
     for (int i = tid; i < B * S; i += kThreads) {
-      share_partial(xchg_skip, B * S, i, skip_acc[i], rank, n_cta);
+      share_partial(xchg_skip, B * S, i, kDeferredSkip ? deferred_skip(i) : skip_acc[i], rank, n_cta);
     }
     cluster_barrier();
     for (int i = tid; i < B * S; i += kThreads) {
