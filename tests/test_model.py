@@ -99,6 +99,27 @@ def test_incremental_logits_equal_forward(name, batch, length):
     assert (incremental - reference).abs().max() <= 1e-5 * scale
 
 
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("outputs", [1, 7, 100, 10_000])
+def test_the_last_outputs_alone_equal_the_full_forwards_tail(name, outputs):
+    """forward(outputs=N) (what training asks for) computes each layer only where later layers and the N
+    logits read it, and gives the full forward's last N logits."""
+    config = CONFIGS[name]
+    model = make(config)
+    steps = int(2.5 * config.receptive_field)
+    codes, cond, glob = inputs(config, 2, steps)
+    reference = model(codes, cond, glob)[:, :, -outputs:]
+    lengths = []
+    hooks = [layer.conv.register_forward_hook(lambda _m, _i, out: lengths.append(out.shape[-1]))
+             for layer in model.layers]
+    tail = model(codes, cond, glob, outputs=outputs)
+    for hook in hooks:
+        hook.remove()
+    assert tail.shape == reference.shape
+    assert (tail - reference).abs().max() <= 1e-12 * reference.abs().max()
+    assert lengths[-1] == min(outputs, steps) and lengths[0] <= steps  # the last layer: only the outputs
+
+
 @pytest.mark.parametrize("name", ["global-cond", "kernel3-cond", "dc-blocker"])
 def test_generation_follows_the_model_and_the_sampling_contract(name):
     """Every generated code is the sampling contract applied to forward()'s logits over a long silence

@@ -110,8 +110,9 @@ def window_bits(model, data: Path, split: str, windows: int, targets: int, ablat
             elif cond is not None and ablation == "permuted":
                 cond = np.stack([c[:, rng.permutation(c.shape[1])] for c in cond])  # (B, C, frames)
             glob = None if batch.global_id is None else torch.from_numpy(batch.global_id)
-            logits = model(torch.from_numpy(batch.inputs), None if cond is None else torch.from_numpy(cond), glob)
-            total += F.cross_entropy(logits[:, :, -targets:], torch.from_numpy(batch.targets), reduction="sum").item()
+            logits = model(torch.from_numpy(batch.inputs), None if cond is None else torch.from_numpy(cond), glob,
+                           outputs=targets)
+            total += F.cross_entropy(logits, torch.from_numpy(batch.targets), reduction="sum").item()
             count += batch.targets.size
     return total / count / math.log(2)
 
