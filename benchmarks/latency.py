@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from live_runs import chorale_runs, harmonize_run, key_to_sound_runs, polyphony_run, run_live
 from lv2_runs import run_lv2, run_lv2_model_soak
+from machine_info import machine
 
 from wavenet_rt import WaveNetConfig
 from wavenet_rt.engine import Engine, cuda_available
@@ -74,26 +74,6 @@ def parse_args(argv):
     if args.notes is None:
         args.notes = 40 if args.key_to_sound else 120
     return args
-
-
-def machine() -> dict:
-    """The CPU by name, family and model (VMs of one name differ: AVX2-only and AVX-512 VNNI EPYCs both say
-    "AMD EPYC") and the SIMD extensions the engine's kernel sets use."""
-    info = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if not line.strip():
-                    break  # the first processor's block is enough
-                key, _, value = line.partition(":")
-                info[key.strip()] = value.strip()
-    except OSError:
-        pass
-    flags = set(info.get("flags", "").split())
-    return {"cpu": info.get("model name", platform.processor() or "unknown CPU"),
-            "cpu_family": info.get("cpu family"), "cpu_model": info.get("model"),
-            "simd": [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni") if f in flags],
-            "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def make_model(size: str):

@@ -1,5 +1,6 @@
 # The engine benchmark's quick mode runs end to end and writes a complete results file and plot; its LV2 part
-# measures the plugin in jalv beside play.
+# measures the plugin in jalv beside play; the training-speed benchmark times equal steps three ways.
+import dataclasses
 import json
 import os
 import shutil
@@ -7,7 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from wavenet_rt import WaveNet
+from wavenet_rt.dataset.shards import load_manifest
+from wavenet_rt.train import build_config
+from wavenet_rt.weights import save_model
 
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "latency.py"
 
@@ -99,3 +106,38 @@ def test_key_to_sound_part_measures_a_trained_model_beside_the_impulse_model(tmp
         # delivers the key (within a period: the two runs' notes fall differently on the period grid)
         period_ms = impulse["period"] / 48
         assert trained["key_to_sound_ms"]["min"] >= impulse["key_to_sound_ms"]["min"] - period_ms
+
+
+def test_train_speed_times_three_ways_of_the_same_step(tmp_path):
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(data), "--limit", "2",
+                    "--sample-rate", "8000", "--hop", "32", "--test", "0"], check=True, capture_output=True)
+    config = build_config("small", load_manifest(data), unconditional=False)
+    config = dataclasses.replace(config, dilations=[1, 2, 4, 8, 16, 1, 2, 4, 8, 16], residual_channels=8,
+                                 gate_channels=16, skip_channels=16)
+    save_model(WaveNet(config), tmp_path / "tiny.safetensors")
+    script = BENCHMARK.parent / "train_speed.py"
+    model = tmp_path / "tiny.safetensors"
+    result = subprocess.run([sys.executable, str(script), "--data", str(data), "--model", str(model),
+                             "--batch", "2", "--window", "600", "--rounds", "4", "--threads", "1",
+                             "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, cwd=BENCHMARK.parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    [json_file] = tmp_path.glob("train-speed-*.json")
+    results = json.loads(json_file.read_text())
+    rows = {r["mode"]: r for r in results["modes"]}
+    assert list(rows) == ["fp32_whole_window", "fp32", "bf16"] and results["machine"]["cpu"]
+    for r in rows.values():
+        s = r["step_s"]
+        assert 0 < s["min"] <= s["p50"] <= s["max"]
+        assert r["target_samples_per_s"] == pytest.approx(2 * 600 / s["p50"])
+        assert r["vs_fp32_whole_window"] == pytest.approx(rows["fp32_whole_window"]["step_s"]["p50"] / s["p50"])
+        assert len(r["bits_per_step"]) == 4
+    # the ways time the same step: the trimmed forward's loss is the whole window's, bf16's within rounding
+    whole, trimmed, bf16 = (np.array(rows[m]["bits_per_step"]) for m in ("fp32_whole_window", "fp32", "bf16"))
+    assert np.allclose(trimmed, whole, atol=1e-4) and whole.std() > 0  # different windows each round
+    assert np.allclose(bf16, whole, atol=0.05) and not np.array_equal(bf16, whole)
+    shipped = BENCHMARK.parents[1] / "wavenet_rt" / "models" / "default.safetensors"  # 16 kHz, frames of 64
+    bad = subprocess.run([sys.executable, str(script), "--data", str(data), "--model", str(shipped)],
+                         capture_output=True, text=True, timeout=120, cwd=BENCHMARK.parents[1])
+    assert bad.returncode != 0 and "does not fit the dataset" in bad.stderr

@@ -170,6 +170,14 @@ def lr_factor(step: int, warmup: int, steps: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def window_loss(net, inputs, targets, cond, glob, bf16: bool = False) -> torch.Tensor:
+    """Mean cross-entropy (nats) of the targets, computing only the positions they need; under bfloat16
+    autocast with `bf16`, the loss itself taken on fp32 logits."""
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = net(inputs, cond, glob, outputs=targets.shape[1])  # (B, classes, N)
+    return F.cross_entropy(logits.float(), targets)
+
+
 def ema_average(decay: float):
     def average(avg: torch.Tensor, new: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
         d = min(decay, (1 + int(count)) / (10 + int(count)))  # a young average follows the weights closely
@@ -299,10 +307,7 @@ class Trainer:
         return batch
 
     def train_step(self) -> float:
-        inputs, targets, cond, glob = self._tensors(self.batches.next())
-        with torch.autocast(self.ddp.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
-            logits = self.net(inputs, cond, glob, outputs=targets.shape[1])  # (B, classes, N)
-        loss = F.cross_entropy(logits.float(), targets)
+        loss = window_loss(self.net, *self._tensors(self.batches.next()), bf16=self.args.bf16)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.clip)
