@@ -143,6 +143,37 @@ def probed_play(name: str, period: int, model_file: Path, stats_file: Path, seco
             probe.close()
 
 
+@contextlib.contextmanager
+def probed_soundfont(name: str, period: int, seconds: float):
+    """fluidsynth playing the soundfont the models learn from, as datasets render it (TimGM6mb, their gain,
+    reverb and chorus off), live on a JACK dummy server of its own at 48 kHz / `period` frames, and a JackProbe
+    for `seconds` whose MIDI goes into it and which records its left channel; yields the probe."""
+    import subprocess
+
+    from wavenet_rt.dataset.audio import DEFAULT_GAIN, DEFAULT_SOUNDFONT
+    from wavenet_rt.live.probe import JackProbe, JackServer
+
+    server = JackServer(name, 48000, period)
+    client = "wavenet_rt_soundfont"
+    command = ["fluidsynth", "-a", "jack", "-m", "jack", "-R", "0", "-C", "0", "-g", f"{DEFAULT_GAIN:g}", "-r", "48000",
+               "-o", f"audio.jack.id={client}", "-o", f"midi.jack.id={client}", "-o", "audio.jack.autoconnect=0",
+               str(DEFAULT_SOUNDFONT)]
+    # its shell reads stdin: a pipe never written keeps it running until terminated
+    synth = subprocess.Popen(command, env={**os.environ, "JACK_DEFAULT_SERVER": server.name},
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        probe = JackProbe(server.name, seconds)
+        try:
+            probe.connect(f"{client}:midi", f"{client}:left")
+            yield probe
+        finally:
+            probe.close()
+    finally:
+        synth.terminate()
+        synth.wait(timeout=10)
+        server.stop()
+
+
 def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, work: Path) -> dict:
     """One JACK server at `period` frames: `notes` notes at random offsets for latency, then (if asked) a
     soak run counting the synth's underruns beside the server's xruns seen by the probe (the control)."""
@@ -170,15 +201,18 @@ def live_run(period: int, notes: int, soak_seconds: float, model_file: Path, wor
 
 # A trained model's note has an attack of its own: its sound starts where the recording first passes
 # -40 dBFS (an awake voice's idle hiss stays about 8 dB below; a sleeping one is silent). A note not heard
-# within half a second counts as not heard.
+# within half a second counts as not heard. The soundfont it learned from, played live by fluidsynth, is
+# measured the same way: its own attacks take time to reach -40 dBFS too, which a faithful model inherits.
 ONSET_THRESHOLD = 0.01
 ONSET_WITHIN_S = 0.5
 
 
 def key_to_sound_runs(periods: tuple[int, ...], notes: int, work: Path, model: Path | None = None) -> list[dict]:
     """Key-to-sound of a trained model (default the shipped one; its own sound at -40 dBFS) beside the impulse
-    model's, through `play --midi-in` with the least ring it allows (probed_play, as live_run), the same spaced
-    notes for both, at each period: what the model adds to the synth path (its frame, learned delay, attack)."""
+    model's, through `play --midi-in` with the least ring it allows (probed_play, as live_run), and beside the
+    soundfont it learned from played live by fluidsynth (probed_soundfont), the same spaced notes for all three,
+    at each period: what the model adds to the synth path (its frame, learned delay, attack), and what the
+    instrument it imitates takes itself."""
     from wavenet_rt import save_model
     from wavenet_rt.live.probe import impulse_model
     from wavenet_rt.weights import default_model_path
@@ -187,20 +221,28 @@ def key_to_sound_runs(periods: tuple[int, ...], notes: int, work: Path, model: P
     save_model(impulse_model(), impulse_file)
     rows = []
     for period in periods:
+        messages = spaced_note_messages(notes, period)
         for name, model_file in (("impulse", impulse_file), ("trained", model or default_model_path())):
             stats_file = work / f"k2s_{name}_{period}.json"
-            messages = spaced_note_messages(notes, period)
             with probed_play(f"wavenet_rt_k2s_{period}", period, model_file, stats_file, messages[-1][0] + 10) as probe:
                 on, off, xruns = measure_notes(probe, messages, ONSET_THRESHOLD, round(ONSET_WITHIN_S * probe.rate))
             stats = json.loads(stats_file.read_text())
             rows.append({"period": period, "model": name, **note_figures(on, off), "jack_xruns_during_notes": xruns,
                          "synth_underruns": stats["underruns"], "synth_latency_ms": 1e3 * stats["latency_s"]})
-            k = rows[-1]["key_to_sound_ms"]
-            figures = (f"p5 {k['p5']:.2f} p50 {k['p50']:.2f} p95 {k['p95']:.2f} max {k['max']:.2f} ms" if k
-                       else "no note heard")
-            print(f"key-to-sound, {name} model, {period}-frame periods: {figures} ({rows[-1]['notes_heard']} of "
-                  f"{notes} notes heard, {stats['underruns']} underruns)", file=sys.stderr)
+            print_key_to_sound(rows[-1], f"{stats['underruns']} underruns")
+        with probed_soundfont(f"wavenet_rt_k2s_sf_{period}", period, messages[-1][0] + 10) as probe:
+            on, off, xruns = measure_notes(probe, messages, ONSET_THRESHOLD, round(ONSET_WITHIN_S * probe.rate))
+        rows.append({"period": period, "model": "soundfont", **note_figures(on, off),
+                     "jack_xruns_during_notes": xruns})
+        print_key_to_sound(rows[-1], f"{xruns} JACK xruns")
     return rows
+
+
+def print_key_to_sound(row: dict, counters: str) -> None:
+    k = row["key_to_sound_ms"]
+    figures = f"p5 {k['p5']:.2f} p50 {k['p50']:.2f} p95 {k['p95']:.2f} max {k['max']:.2f} ms" if k else "no note heard"
+    print(f"key-to-sound, {row['model']}, {row['period']}-frame periods: {figures} ({row['notes_heard']} of "
+          f"{row['notes']} notes heard, {counters})", file=sys.stderr)
 
 
 def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
