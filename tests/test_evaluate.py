@@ -114,6 +114,8 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert heard["reference_hnr_mean_db"] > 10 and heard["hnr_shortfall_db"] > 3
     probe = results["listening"]["probes"]["velocity"]
     assert probe["reference_span_db"] > 15  # velocity 20 -> 127 on the soundfont at the dataset's gain
+    attack = results["listening"]["probes"]["attack"]  # the soundfont's piano reaches -40 dBFS in 2-10 ms
+    assert 1 < attack["reference_onset_ms"]["p50"] < 15 and heard["attack_lag_ms"] == attack["lag_ms"]
 
 
 def test_shipped_default_model_quick(dataset, tmp_path):

@@ -1,6 +1,6 @@
 # The listening figures against cases with a known answer: the soundfont's own render of a line must be
 # heard (and the same line two semitones off, 120 ms late, or noise must not), a harmonic tone's noise
-# floor measures at the SNR it was made with, and level figures read what was put there.
+# floor measures at the SNR it was made with, and level and attack figures read what was put there.
 import subprocess
 
 import numpy as np
@@ -102,3 +102,23 @@ def test_level_figures_read_what_was_put_there():
     assert same["max_deviation_db"] < 1e-9 and same["offset_db"] == pytest.approx(-7)
     flat = listening.velocity_deviation_db({v: d / 2 for v, d in reference.items()}, reference)
     assert flat["max_deviation_db"] > 3 and flat["model_span_db"] == pytest.approx(flat["reference_span_db"] / 2)
+
+
+def test_attack_figures_read_each_notes_lag_behind_the_reference():
+    """Notes whose sound starts at known times: the reference 3 ms after each key, the model 5, 9 and 13 ms
+    after, a fourth note silent in the model and a fifth too quiet (peaks below -40 dBFS) in both."""
+    notes = [Key(0.5 + i, 0.3, 60, 80) for i in range(5)]
+    model, reference = np.zeros(6 * RATE), np.zeros(6 * RATE)
+    for i, (lag_ms, level) in enumerate([(2, 0.5), (6, 0.5), (10, 0.5), (None, 0.5), (2, 0.003)]):
+        at = int((0.5 + i + 0.010 + 0.003) * RATE)  # 10 ms of delay the model learned, then 3 ms of attack
+        reference[at:at + RATE // 4] = level * tone(60, 0.25)
+        if lag_ms is not None:
+            start = at + lag_ms * RATE // 1000
+            model[start:start + RATE // 4] = level * tone(60, 0.25)
+    figures = listening.attack_figures(listening.onsets_s(model, RATE, notes, 0.010),
+                                       listening.onsets_s(reference, RATE, notes, 0.010))
+    assert figures["notes"] == 3 and figures["unheard"] == 1
+    assert figures["reference_onset_ms"]["p50"] == pytest.approx(3, abs=0.2)
+    assert figures["lag_ms"]["p50"] == pytest.approx(6, abs=0.2)
+    assert figures["lag_ms"]["max"] == pytest.approx(10, abs=0.2)
+    assert figures["model_onset_ms"]["max"] == pytest.approx(13, abs=0.2)

@@ -266,12 +266,12 @@ def heard_notes(transcriber: listening.Transcriber, audio: np.ndarray, reference
 
 def probes(args: argparse.Namespace, model_path: Path) -> dict:
     """Held notes over six octaves (noise floor, idle level) and notes at nine velocities, rendered by the
-    model and by the reference the way the renders are."""
+    model and by the reference the way the renders are; every note's time to sound in both (attack)."""
     manifest = load_manifest(args.data)
     engine = render_engine(model_path, args)
     rate = engine.config.sample_rate
     delay = manifest_delay(manifest) / rate  # what the model learned to wait
-    figures = {}
+    figures, model_onsets, reference_onsets = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         held, struck, strikes = (((60, 72), (60,), 1) if args.quick else
@@ -283,6 +283,8 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
             samples = int(listening.probe_seconds(notes) * rate)
             audio = render_piece(engine, midi, samples, args)
             reference = reference_audio(midi, rate, samples, work, manifest)
+            model_onsets += listening.onsets_s(audio, rate, notes, delay)
+            reference_onsets += listening.onsets_s(reference, rate, notes, delay)
             if name == "sustained":
                 figures[name] = {"model": listening.sustained_figures(audio, rate, notes, delay),
                                  "reference": listening.sustained_figures(reference, rate, notes, delay)}
@@ -291,6 +293,7 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
                 reference_curve = listening.velocity_curve(reference, rate, notes, delay)
                 figures[name] = {"model_dbfs": model_curve, "reference_dbfs": reference_curve,
                                  **listening.velocity_deviation_db(model_curve, reference_curve)}
+    figures["attack"] = listening.attack_figures(model_onsets, reference_onsets)  # the notes of both probes
     return figures
 
 
@@ -374,6 +377,9 @@ def listening_summary(rows: list[dict], probe: dict) -> dict:
     summary["hnr_shortfall_db"] = summary["reference_hnr_mean_db"] - summary["hnr_mean_db"]
     summary["velocity_max_deviation_db"] = probe["velocity"]["max_deviation_db"]
     summary["idle_dbfs"] = sustained["model"]["idle_dbfs"]
+    attack = probe["attack"]
+    summary["attack_lag_ms"] = attack["lag_ms"]  # reported beside the live key-to-sound target, not a target
+    summary["attack_unheard"] = attack["unheard"]
     met = {k: summary[k] >= LISTENING_TARGETS[k] for k in ("note_f1_ratio", "note_precision_ratio",
                                                             "note_recall_ratio")}
     met.update({k: summary[k] <= LISTENING_TARGETS[k] for k in ("hnr_shortfall_db", "velocity_max_deviation_db",

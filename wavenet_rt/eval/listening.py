@@ -1,7 +1,8 @@
 # What a listener hears, measured on audio only: notes found by an independent transcriber (Spotify's
 # basic-pitch, its ONNX model on onnxruntime) scored against the MIDI, the harmonic-to-noise ratio of a
-# sustained note, loudness per velocity, and the level left after the keys lift. The model's render and the
-# soundfont's render of the same MIDI go through the same functions, so the soundfont's figure is the ceiling.
+# sustained note, loudness per velocity, each note's time to sound, and the level left after the keys lift.
+# The model's render and the soundfont's render of the same MIDI go through the same functions, so the
+# soundfont's figure is the ceiling.
 from __future__ import annotations
 
 import logging
@@ -162,6 +163,37 @@ def sustained_figures(audio: np.ndarray, rate: int, notes, delay: float) -> dict
     last = max(n.end for n in notes) + delay
     return {"hnr_db": hnr, "hnr_mean_db": float(np.mean([db for _, db in per_note])),
             "idle_dbfs": loudest_window_dbfs(_stretch(audio, rate, last + 1.0, last + PROBE_TAIL_S), rate)}
+
+
+# A note's sound starts where it first passes -40 dBFS, as `benchmarks/latency.py --key-to-sound` reads it
+# live; a note that does not within half a second is unheard.
+ONSET_LEVEL = 10 ** (-40 / 20)
+ONSET_WITHIN_S = 0.5
+
+
+def onsets_s(audio: np.ndarray, rate: int, notes, delay: float) -> list[float | None]:
+    """Each note's seconds from its key (plus the delay the model learned) to its sound, None if unheard."""
+    out = []
+    for n in notes:
+        loud = np.flatnonzero(np.abs(_stretch(audio, rate, n.start + delay, n.start + delay + ONSET_WITHIN_S))
+                              > ONSET_LEVEL)
+        out.append(float(loud[0]) / rate if len(loud) else None)
+    return out
+
+
+def attack_figures(model: list[float | None], reference: list[float | None]) -> dict:
+    """Onsets in ms (model's and reference's, over the notes each sounds) and the model's lag behind the
+    reference, note by note, over the notes both sound; `unheard`: notes the reference sounds and the model
+    does not. What the model adds to a key's time to sound beyond the instrument it imitates."""
+    def percentiles(ms: list[float]) -> dict | None:
+        return None if not ms else {"p5": float(np.percentile(ms, 5)), "p50": float(np.median(ms)),
+                                    "p95": float(np.percentile(ms, 95)), "max": float(np.max(ms))}
+
+    pairs = [(1e3 * m, 1e3 * r) for m, r in zip(model, reference) if m is not None and r is not None]
+    return {"model_onset_ms": percentiles([1e3 * m for m in model if m is not None]),
+            "reference_onset_ms": percentiles([1e3 * r for r in reference if r is not None]),
+            "lag_ms": percentiles([m - r for m, r in pairs]), "notes": len(pairs),
+            "unheard": sum(m is None and r is not None for m, r in zip(model, reference))}
 
 
 def velocity_curve(audio: np.ndarray, rate: int, notes, delay: float) -> dict[int, float]:
