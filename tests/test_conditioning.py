@@ -9,7 +9,6 @@ import pytest
 from wavenet_rt.conditioning import (
     KEYS,
     LOWEST_KEY,
-    ONSET_FRAMES,
     MidiConditioner,
     feature_channels,
     frames_from_midi_file,
@@ -17,6 +16,7 @@ from wavenet_rt.conditioning import (
 )
 
 SR, HOP = 16000, 64
+ONSET_FRAMES = 8  # the onset channel stays set 32 ms: 8 frames of 4 ms
 
 
 def write_midi(path, timed_messages, tempo_changes=((0.0, 500000),)):
@@ -157,6 +157,16 @@ def test_note_lands_on_the_first_frame_at_or_after_it():
     key = 60 - LOWEST_KEY
     assert list(f[key, :10]) == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
     assert list(f[KEYS + key, :4 + ONSET_FRAMES + 2]) == [0] * 4 + [1] * ONSET_FRAMES + [0, 0]
+
+
+@pytest.mark.parametrize("rate, hop, lit", [(16000, 64, 8), (16000, 16, 32), (8000, 32, 8), (16000, 8, 64),
+                                            (48000, 16, 96), (16000, 1000, 1)])
+def test_the_onset_lasts_32_ms_at_any_hop(rate, hop, lit):
+    conditioner = MidiConditioner("roll88_onset88", rate, hop)
+    conditioner.push(mido.Message("note_on", note=60, velocity=100), 0)
+    conditioner.push(mido.Message("note_off", note=60), hop)  # a short note: its onset still lasts
+    onset = conditioner.frames(lit + 5)[KEYS + 60 - LOWEST_KEY]
+    assert list(onset) == [1] * lit + [0] * 5
 
 
 def test_a_late_event_lands_on_the_next_frame_emitted():

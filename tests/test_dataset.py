@@ -1,5 +1,6 @@
 # The dataset builder end to end: music21 chorales rendered by fluidsynth (checked against an independent
-# render of the same MIDI), interrupted and resumed builds, audio and audio+MIDI folders, clear errors.
+# render of the same MIDI), interrupted and resumed builds, audio and audio+MIDI folders, clear errors, and a
+# dataset from before the onsets' length in time brought up to date (relight).
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from scipy.signal import resample_poly
 
 from wavenet_rt.conditioning import KEYS, LOWEST_KEY, frames_from_midi_file
 from wavenet_rt.dataset import audio as audio_io
-from wavenet_rt.dataset.shards import load_manifest, read_shard
+from wavenet_rt.dataset.shards import load_manifest, read_shard, write_shard
 from wavenet_rt.mulaw import mulaw_decode
 
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
@@ -237,3 +238,42 @@ def test_audio_midi_pairs_take_conditioning_from_the_midi(tmp_path):
     assert sorted(manifest["items"]) == ["high", "low"]
     _, cond = shard(out / manifest["items"]["high"]["shard"])
     assert cond[72 - LOWEST_KEY, :100].all() and cond[:KEYS].sum(axis=0).max() == pytest.approx(100 / 127, abs=1e-3)
+
+
+def test_a_dataset_lit_by_the_old_onset_rule_is_refused_until_relit(tmp_path):
+    """At a hop of 16, onsets last 32 frames (32 ms). A dataset as builders before 2026-12-06 left it (no
+    onset length in its manifest, each onset cut to 8 frames) is refused by a resumed build and by train
+    (evaluate too); `relight` brings back exactly the frames a fresh build writes, the audio untouched."""
+    out = tmp_path / "data"
+    build(out, "--limit", 1, "--hop", 16, "--test", 0)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["onset_frames"] == 32
+    fresh = {r["shard"]: shard(out / r["shard"]) for r in manifest["items"].values()}
+    for name, (codes, cond) in fresh.items():  # the old rule: each onset lit 8 frames
+        lit = cond[KEYS:2 * KEYS] > 0
+        run = np.zeros_like(cond[KEYS:2 * KEYS])
+        for f in range(cond.shape[1]):
+            run[:, f] = np.where(lit[:, f], (run[:, f - 1] if f else 0) + 1, 0)
+        old = cond.copy()
+        old[KEYS:2 * KEYS] = (lit & (run <= 8)).astype(cond.dtype)
+        assert (old != cond).any()
+        write_shard(out / name, codes, old)
+    del manifest["onset_frames"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+    info = subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "info", str(out)], capture_output=True,
+                          text=True)
+    assert "onsets lit 8 frames" in info.stdout
+    resumed = build(out, "--limit", 1, "--hop", 16, "--test", 0, check=False)
+    trained = subprocess.run([sys.executable, "-m", "wavenet_rt.train", "--data", str(out), "--out",
+                              str(tmp_path / "run"), "--steps", "1"], capture_output=True, text=True)
+    for refused in (resumed, trained):
+        assert refused.returncode != 0 and f"wavenet_rt.dataset relight {out}" in refused.stderr
+    relit = subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "relight", str(out), "--jobs", "2"],
+                           capture_output=True, text=True)
+    assert relit.returncode == 0, relit.stderr[-2000:]
+    assert json.loads((out / "manifest.json").read_text())["onset_frames"] == 32
+    for name, (codes, cond) in fresh.items():
+        now_codes, now_cond = shard(out / name)
+        assert np.array_equal(now_codes, codes) and np.array_equal(now_cond, cond)
+    build(out, "--limit", 1, "--hop", 16, "--test", 0)  # and the build resumes again

@@ -11,10 +11,11 @@ import pytest
 import soundfile
 
 from wavenet_rt import save_model
-from wavenet_rt.conditioning import ONSET_FRAMES, MidiConditioner, mix_voices
+from wavenet_rt.conditioning import MidiConditioner, mix_voices
 from wavenet_rt.mulaw import mulaw_decode, silence_code
 
 HOP = 8
+ONSET_FRAMES = 64  # the onset channel stays set 32 ms: 64 frames of 0.5 ms
 TAIL = 8000  # samples a released voice still sounds at 16 kHz (kReleaseTailSeconds = 0.5 in voices.h)
 
 

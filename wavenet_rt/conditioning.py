@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # mido only where a file is read: the GPU machine's image has
 
 LOWEST_KEY = _engine.LOWEST_KEY  # A0, the lowest piano key
 KEYS = _engine.KEYS
-ONSET_FRAMES = _engine.ONSET_FRAMES  # frames the onset channel stays set after a note-on
+ONSET_SECONDS = _engine.ONSET_SECONDS  # how long the onset channel stays set after a note-on (32 ms)
+# onset_frames(hop, sample_rate): that time in frames (at least one), as the conditioner lights them
+onset_frames = _engine.onset_frames
 MAX_VOICES = _engine.MAX_VOICES
 # voices' streams (streams, n) -> their mix (n,): the function the live synth mixes with (csrc/midi/voices.h)
 mix_voices = _engine.mix_voices
@@ -27,7 +29,7 @@ FEATURE_SETS: dict[str, tuple[int, str]] = {
     "roll88_onset88": (
         _engine.feature_channels("roll88_onset88"),
         "88-key roll holding velocity/127 while the key or the sustain pedal holds the note, then 88 onset "
-        f"channels set to 1 for the first {ONSET_FRAMES} frames of each note",
+        f"channels set to 1 for the first {ONSET_SECONDS * 1e3:g} ms of each note (in whole frames)",
     ),
     "roll88_onset88_bend": (
         _engine.feature_channels("roll88_onset88_bend"),

@@ -25,6 +25,7 @@ from .batch_stream import BatchStream
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .config import WaveNetConfig
 from .data import Batch, WindowSampler, with_input_noise, with_input_offset
+from .dataset.relight import stale_onsets
 from .dataset.shards import load_manifest
 from .model import WaveNet
 from .weights import load_model, read_model_config, save_model
@@ -208,6 +209,8 @@ class Trainer:
             torch.set_num_threads(args.threads)
         torch.manual_seed(args.seed)  # identical initial weights in every process
         manifest = load_manifest(args.data)
+        if not args.unconditional and (stale := stale_onsets(manifest, args.data)):
+            raise ValueError(stale)  # it would learn onsets that no player lights
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
                                    getattr(args, "voices", None), getattr(args, "dc_blocker", None))
         rf = self.config.receptive_field

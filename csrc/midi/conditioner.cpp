@@ -4,6 +4,7 @@
 #include "midi/conditioner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace wavenet_rt {
@@ -15,12 +16,18 @@ int feature_channels(const std::string& features) {
   return -1;
 }
 
+int onset_frames(int hop, int sample_rate) {
+  if (hop < 1) throw std::invalid_argument("hop must be >= 1");
+  if (sample_rate <= 0) return kLegacyOnsetFrames;
+  return std::max(1, static_cast<int>(std::lround(kOnsetSeconds * sample_rate / hop)));
+}
+
 Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity, int voices,
                          int programs, int sample_rate)
-    : channels_(feature_channels(features)), hop_(hop), programs_(programs), fixed_capacity_(fixed_capacity),
+    : channels_(feature_channels(features)), hop_(hop), programs_(programs),
+      onset_frames_(wavenet_rt::onset_frames(hop, sample_rate)), fixed_capacity_(fixed_capacity),
       voices_(voices, release_tail_samples(sample_rate)) {
   if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
-  if (hop < 1) throw std::invalid_argument("hop must be >= 1");
   if (programs < 0 || programs > 128) throw std::invalid_argument("programs must be in [0, 128]");
   if (voices > 0 && channels_ == 0) throw std::invalid_argument("voices need frames: no feature set was given");
   pending_.reserve(std::max(1, capacity));
@@ -100,7 +107,7 @@ void Conditioner::fill(float* out, int stride, int first, int count) {
 }
 
 // Each voice's stream shows its own key (none once the key stops sounding) and its own onset, which stays
-// lit for kOnsetFrames even past a short note's release, as a key's onset does in fill().
+// lit for onset_frames_ even past a short note's release, as a key's onset does in fill().
 void Conditioner::fill_voices(float* out, int stride, int first, int count) {
   for (int v = 0; v < voices_.voices(); ++v) {
     float* stream = out + static_cast<long>(v) * channels_ * stride + first;
@@ -165,8 +172,8 @@ void Conditioner::note_on(int channel, int note, int velocity) {
   }
   held_[channel][key] = static_cast<float>(velocity / 127.0);
   sustained_[channel][key] = 0.0f;
-  onset_left_[key] = kOnsetFrames;
-  if (voices_.voices() > 0) voice_onset_left_[voices_.strike(key, now_)] = kOnsetFrames;
+  onset_left_[key] = onset_frames_;
+  if (voices_.voices() > 0) voice_onset_left_[voices_.strike(key, now_)] = onset_frames_;
 }
 
 void Conditioner::note_off(int channel, int note) {

@@ -17,9 +17,15 @@ namespace wavenet_rt {
 constexpr int kLowestKey = 21;  // A0
 constexpr int kKeys = 88;
 constexpr int kMidiChannels = 16;
-// Frames the onset channel stays set after a note-on: 32 ms at 250 frames/s, long enough to cover the
-// instrument's attack, which begins a few ms after the frame that shows the key.
-constexpr int kOnsetFrames = 8;
+// How long the onset channel stays set after a note-on: long enough to cover the instrument's attack, which
+// reaches -40 dBFS 2-15 ms after the key on the soundfont's piano. A time, not a frame count: at a hop of 16
+// samples, 8 frames (what 32 ms was at a hop of 64) ended before many attacks, and the model started those
+// notes late or never (docs/experiments/2026-12-06-onsets-in-milliseconds.md).
+constexpr double kOnsetSeconds = 0.032;
+constexpr int kLegacyOnsetFrames = 8;  // without a sample rate: 32 ms at 16 kHz and a hop of 64
+
+// Frames the onset channel stays set at this hop and sample rate (at least one).
+int onset_frames(int hop, int sample_rate);
 
 // Channels of a named feature set, or -1 when the name is unknown:
 // "roll88_onset88" (176), "roll88_onset88_bend" (177) and "" (0: no frames, only the MIDI controls, for a
@@ -35,11 +41,13 @@ class Conditioner {
   // key its voice plays (voices.h), with its own onsets. Throws for voices outside [0, 64]. programs:
   // how many program numbers select something (the model's global classes); other program changes are
   // counted as ignored. sample_rate: the model's, for how long a released voice's tail sounds
-  // (release_tail_samples in voices.h; 0: no tails).
+  // (release_tail_samples in voices.h) and the onset channel stays set (onset_frames; 0: no tails and
+  // kLegacyOnsetFrames).
   Conditioner(const std::string& features, int hop, int capacity = 1024, bool fixed_capacity = false,
               int voices = 0, int programs = 0, int sample_rate = 0);
 
   int channels() const { return channels_; }
+  int onset_frames() const { return onset_frames_; }
   int voices() const { return voices_.voices(); }
   int hop() const { return hop_; }
   int64_t next_frame() const { return next_frame_; }
@@ -74,7 +82,7 @@ class Conditioner {
   void fill(float* out, int stride, int first, int count);
   void fill_voices(float* out, int stride, int first, int count);
 
-  int channels_, hop_, programs_;
+  int channels_, hop_, programs_, onset_frames_;
   bool fixed_capacity_;
   int64_t next_frame_ = 0;
   int64_t ignored_ = 0, dropped_ = 0;

@@ -15,7 +15,9 @@ namespace py = pybind11;
 namespace wavenet_rt {
 
 void bind_conditioner(py::module_& m) {
-  m.attr("ONSET_FRAMES") = kOnsetFrames;
+  m.attr("ONSET_SECONDS") = kOnsetSeconds;
+  m.def("onset_frames", &onset_frames, py::arg("hop"), py::arg("sample_rate"),
+        "frames the onset channel stays set after a note-on at this hop and sample rate");
   m.attr("LOWEST_KEY") = kLowestKey;
   m.attr("KEYS") = kKeys;
   m.attr("MAX_VOICES") = VoiceAllocator::kMaxVoices;
@@ -37,6 +39,7 @@ void bind_conditioner(py::module_& m) {
            py::arg("features"), py::arg("hop"), py::arg("capacity") = 1024, py::arg("voices") = 0,
            py::arg("sample_rate") = 0)
       .def_property_readonly("channels", &Conditioner::channels)
+      .def_property_readonly("onset_frames", &Conditioner::onset_frames)
       .def_property_readonly("voices", &Conditioner::voices)
       .def_property_readonly("next_frame", &Conditioner::next_frame)
       .def_property_readonly("ignored", &Conditioner::ignored)

@@ -1,5 +1,5 @@
-# Command line of the dataset builder: `python -m wavenet_rt.dataset build OUT [source] [options]` and
-# `python -m wavenet_rt.dataset info DIR`. The work itself is in builder.py.
+# Command line of the dataset builder: `python -m wavenet_rt.dataset build OUT [source] [options]`,
+# `python -m wavenet_rt.dataset info DIR` and `relight DIR`. The work itself is in builder.py and relight.py.
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ from pathlib import Path
 from ..conditioning import FEATURE_SETS
 from .audio import DEFAULT_GAIN, DEFAULT_SOUNDFONT
 from .builder import BuildOptions, build
+from .relight import relight, stored_onset_frames
 from .shards import load_manifest
 from .sources import DatasetError
 
@@ -76,6 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     i = commands.add_parser("info", help="summarise a built dataset")
     i.add_argument("dir", type=Path)
+    r = commands.add_parser(
+        "relight", help="recompute a dataset's conditioning frames from its MIDI (after the onset rule changed)",
+        description="Rewrites every item's conditioning frames from the item's MIDI with today's conditioner, "
+        "the audio untouched: what a dataset built before 2026-12-06 at a hop under 64 needs (its onsets were "
+        "lit 8 frames, now 32 ms). An interrupted run is simply run again.")
+    r.add_argument("dir", type=Path)
+    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     return parser.parse_args(argv)
 
 
@@ -99,8 +107,9 @@ def summary(manifest: dict) -> str:
         pieces.setdefault(record["split"], set()).add(record["piece"])
     splits = ", ".join(f"{s}: {len(pieces.get(s, ()))} pieces {hours[s]:.2f} h" for s in ("train", "valid", "test"))
     cond = f"{manifest['cond_features']} ({manifest['cond_channels']} ch)" if manifest["cond_channels"] else "none"
+    onsets = f", onsets lit {stored_onset_frames(manifest)} frames" if manifest["cond_channels"] else ""
     return (f"{len(manifest['items'])} items at {manifest['sample_rate']} Hz, conditioning {cond}, "
-            f"hop {manifest['cond_hop']}; {splits}")
+            f"hop {manifest['cond_hop']}{onsets}; {splits}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             print(summary(load_manifest(args.dir)))
+            return 0
+        if args.command == "relight":
+            print(summary(relight(args.dir, jobs=args.jobs)))
             return 0
         splits = tuple(args.only) if args.only else ("train", "valid", "test")
         manifest = build(args.out, options_from_args(args), jobs=args.jobs, splits=splits)

@@ -18,16 +18,18 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
-from ..conditioning import feature_channels, frames_from_midi_file
+from ..conditioning import feature_channels, frames_from_midi_file, onset_frames
 from ..mulaw import mulaw_encode
 from . import audio as audio_io
 from .midi_prep import part_tracks, prepare_midi, redraw_velocities, score_to_midi, write_part
+from .relight import stale_onsets
 from .shards import FORMAT, VERSION, load_manifest, manifest_path, save_manifest, write_shard
 from .sources import DatasetError, Piece, audio_pieces, corpus_pieces, midi_pieces, pair_pieces
 from .voice_lines import voice_line, write_notes_midi
 
 # Bumped whenever the same options would give different shards (rendering, alignment, features), so a
-# resumed build never mixes items made two ways.
+# resumed build never mixes items made two ways. The onsets' length is checked on its own (relight.py): a
+# dataset can be brought up to date without rendering again.
 PIPELINE_VERSION = 4
 
 
@@ -150,6 +152,7 @@ def new_manifest(options: BuildOptions) -> dict[str, Any]:
         "global_classes": len(options.programs) if len(options.programs) > 1 else 0,
         "programs": options.programs, "items": {}, "failed": {},
         "delay": audio_io.conditioning_delay(options.cond_hop, options.sample_rate) if options.renders else 0,
+        "onset_frames": onset_frames(options.cond_hop, options.sample_rate) if options.conditioned else 0,
     }
 
 
@@ -167,6 +170,8 @@ def open_manifest(out: Path, options: BuildOptions) -> dict[str, Any]:
         diffs = [f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
         raise DatasetError(f"{out} was built with other options ({'; '.join(diffs)}); "
                            "use a new folder or the same options")
+    if stale := stale_onsets(manifest, out):  # its new items would light them otherwise than its old ones
+        raise DatasetError(stale)
     return manifest
 
 

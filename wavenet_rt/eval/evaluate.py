@@ -28,6 +28,7 @@ from ..dataset.audio import (
     render_midi,
 )
 from ..dataset.midi_prep import prepare_midi
+from ..dataset.relight import stale_onsets
 from ..dataset.shards import load_manifest
 from ..dataset.voice_lines import write_notes_midi
 from ..engine import Engine
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     args.voices = model_voices(model_path, args.voices)
     manifest = load_manifest(args.data)
     engine_config = read_model_config(model_path)
-    problem = mismatch(engine_config, manifest)
+    problem = mismatch(engine_config, manifest) or stale_onsets(manifest, args.data)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
