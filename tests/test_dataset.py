@@ -242,8 +242,8 @@ def test_audio_midi_pairs_take_conditioning_from_the_midi(tmp_path):
 
 def test_a_dataset_lit_by_the_old_onset_rule_is_refused_until_relit(tmp_path):
     """At a hop of 16, onsets last 32 frames (32 ms). A dataset as builders before 2026-12-06 left it (no
-    onset length in its manifest, each onset cut to 8 frames) is refused by a resumed build and by train
-    (evaluate too); `relight` brings back exactly the frames a fresh build writes, the audio untouched."""
+    onset length in its manifest, each onset cut to 8 frames) is refused by a resumed build and by train;
+    `relight` brings back exactly the frames a fresh build writes, the audio untouched."""
     out = tmp_path / "data"
     build(out, "--limit", 1, "--hop", 16, "--test", 0)
     manifest = json.loads((out / "manifest.json").read_text())

@@ -106,10 +106,12 @@ def test_level_figures_read_what_was_put_there():
 
 def test_attack_figures_read_each_notes_lag_behind_the_reference():
     """Notes whose sound starts at known times: the reference 3 ms after each key, the model 5, 9 and 13 ms
-    after, a fourth note silent in the model and a fifth too quiet (peaks below -40 dBFS) in both."""
-    notes = [Key(0.5 + i, 0.3, 60, 80) for i in range(5)]
-    model, reference = np.zeros(6 * RATE), np.zeros(6 * RATE)
-    for i, (lag_ms, level) in enumerate([(2, 0.5), (6, 0.5), (10, 0.5), (None, 0.5), (2, 0.003)]):
+    after, a fourth note silent in the model, a fifth too quiet (peaks below -40 dBFS) in both, and a sixth
+    the model was already sounding (hiss) when its key came: apart, not instant."""
+    notes = [Key(0.5 + i, 0.3, 60, 80) for i in range(6)]
+    model, reference = np.zeros(7 * RATE), np.zeros(7 * RATE)
+    model[int(5.45 * RATE):int(5.6 * RATE)] = 0.02 * np.random.default_rng(4).standard_normal(int(0.15 * RATE))
+    for i, (lag_ms, level) in enumerate([(2, 0.5), (6, 0.5), (10, 0.5), (None, 0.5), (2, 0.003), (2, 0.5)]):
         at = int((0.5 + i + 0.010 + 0.003) * RATE)  # 10 ms of delay the model learned, then 3 ms of attack
         reference[at:at + RATE // 4] = level * tone(60, 0.25)
         if lag_ms is not None:
@@ -117,7 +119,7 @@ def test_attack_figures_read_each_notes_lag_behind_the_reference():
             model[start:start + RATE // 4] = level * tone(60, 0.25)
     figures = listening.attack_figures(listening.onsets_s(model, RATE, notes, 0.010),
                                        listening.onsets_s(reference, RATE, notes, 0.010))
-    assert figures["notes"] == 3 and figures["unheard"] == 1
+    assert figures["notes"] == 3 and figures["unheard"] == 1 and figures["already_sounding"] == 1
     assert figures["reference_onset_ms"]["p50"] == pytest.approx(3, abs=0.2)
     assert figures["lag_ms"]["p50"] == pytest.approx(6, abs=0.2)
     assert figures["lag_ms"]["max"] == pytest.approx(10, abs=0.2)

@@ -249,3 +249,33 @@ def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
 
     with pytest.raises(ValueError, match="streams=4"):
         LiveSynth(Engine(impulse_model_file_hop64), device=None, voices=4)
+
+
+@pytest.mark.parametrize("hop", [16, 64])
+@pytest.mark.parametrize("voices", [0, 4])
+def test_render_lights_each_onset_32_ms_at_any_hop(hop, voices, tmp_path):
+    """A model that sounds full scale while any key's onset channel is lit and is silent otherwise, rendered
+    through the performer (the path play, render and the plugin share): a 0.2 s note sounds 32 ms (512
+    samples at 16 kHz, within a frame), as the dataset builder lights it, at a hop of 16 and of 64."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from wavenet_rt import Engine
+    from wavenet_rt.live.probe import impulse_model
+    from wavenet_rt.render import render
+
+    model = impulse_model(cond_hop=hop)
+    with torch.no_grad():  # listen to the onset channels instead of the roll
+        model.layers[0].cond.weight[0, 88:, 0] = model.layers[0].cond.weight[0, :88, 0]
+        model.layers[0].cond.weight[0, :88, 0] = 0.0
+    save_model(model, tmp_path / "onsets.safetensors")
+    midi = mido.MidiFile(ticks_per_beat=1000)  # 2000 ticks per second
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=205),
+                                       mido.Message("note_off", note=60, velocity=0, time=400)]))
+    midi.save(tmp_path / "note.mid")
+    engine = Engine(tmp_path / "onsets.safetensors", streams=max(1, voices))
+    audio = render(engine, tmp_path / "note.mid", 8000, voices, SimpleNamespace(seed=0, temperature=1.0, global_id=0))
+    loud = np.flatnonzero(np.abs(audio) > 0.5 * np.abs(audio).max())
+    assert len(loud) == loud[-1] - loud[0] + 1  # one run
+    assert abs(len(loud) - 512) <= hop, len(loud)

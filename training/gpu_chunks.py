@@ -49,7 +49,11 @@ def chunk_plan(manifest: dict, chunks: int, seconds_each: float, seed: int) -> l
 
 
 def split(data: Path, out: Path, chunks: int, hours_each: float, seed: int) -> None:
+    from wavenet_rt.dataset.relight import stale_onsets  # here, not on the GPU machine: it carries no MIDI
+
     manifest = load_manifest(data)
+    if stale := stale_onsets(manifest, data):
+        raise SystemExit(f"error: {stale}")
     out.mkdir(parents=True, exist_ok=True)
     plan = chunk_plan(manifest, chunks, hours_each * 3600, seed)
     jobs = [(data, out / f"chunk{number}.tar.xz", names) for number, names in enumerate(plan, start=1)]
@@ -89,6 +93,9 @@ def merge(chunk: Path, data: Path) -> None:
         shard.replace(data / "shards" / shard.name)
     try:
         manifest = load_manifest(data)
+        if manifest.get("onset_frames") != incoming.get("onset_frames"):  # chunks of two datasets lit otherwise
+            raise SystemExit(f"error: {chunk} lights onsets {incoming.get('onset_frames')} frames, {data} "
+                             f"{manifest.get('onset_frames')}")
         manifest["items"].update(incoming["items"])
     except FileNotFoundError:
         manifest = incoming

@@ -22,7 +22,7 @@ else
     timeout -s INT "$TRAIN_S" python3 -m wavenet_rt.train --data "$DATA" --out "$RUN" --config small \
         --excitation periods --voices 4 --init training/piano/model.safetensors \
         --batch "${BATCH:-64}" --window 8000 --steps "${STEPS:-6000}" --lr 5e-4 --warmup 200 \
-        --valid-every 250 --checkpoint-every 250 --no-progress ${BF16:+--bf16}
+        --valid-every 250 --checkpoint-every 250 --no-progress $([ "${BF16:-0}" = 1 ] && echo --bf16)
 fi
 echo "train exit $?"
 cp "$RUN"/model.safetensors "$RUN"/log.csv "$RUN"/config.json "$RUN"/checkpoint.pt "$OUT"/ 2>&1

@@ -80,8 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     r = commands.add_parser(
         "relight", help="recompute a dataset's conditioning frames from its MIDI (after the onset rule changed)",
         description="Rewrites every item's conditioning frames from the item's MIDI with today's conditioner, "
-        "the audio untouched: what a dataset built before 2026-12-06 at a hop under 64 needs (its onsets were "
-        "lit 8 frames, now 32 ms). An interrupted run is simply run again.")
+        "the audio untouched: what a dataset built before 2026-12-06 needs where 8 frames are not 32 ms (a hop "
+        "of 16 at 16 kHz, say: its onsets were lit 8 frames, now 32 ms). An interrupted run is simply run again.")
     r.add_argument("dir", type=Path)
     r.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     return parser.parse_args(argv)

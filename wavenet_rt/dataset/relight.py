@@ -1,6 +1,6 @@
 # How long a dataset's stored onset channels stay lit, and `python -m wavenet_rt.dataset relight DIR`: its
 # conditioning frames recomputed from its items' MIDI by today's conditioner, the audio untouched. Onsets last
-# 32 ms since 2026-12-06 (8 frames before, whatever the hop), so datasets built at a hop under 64 need it.
+# 32 ms since 2026-12-06 (8 frames before, whatever the hop): datasets built before at another hop or rate need it.
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor

@@ -294,7 +294,8 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
                 reference_curve = listening.velocity_curve(reference, rate, notes, delay)
                 figures[name] = {"model_dbfs": model_curve, "reference_dbfs": reference_curve,
                                  **listening.velocity_deviation_db(model_curve, reference_curve)}
-    figures["attack"] = listening.attack_figures(model_onsets, reference_onsets)  # the notes of both probes
+    # the notes of both probes, read after the delay the model learned (a key's sound comes that much later)
+    figures["attack"] = {**listening.attack_figures(model_onsets, reference_onsets), "learned_delay_ms": 1e3 * delay}
     return figures
 
 

@@ -128,20 +128,31 @@ VELOCITIES = (16, 20, 32, 48, 64, 80, 96, 112, 127)
 PROBE_TAIL_S = 2.0  # silence after the last release, where the idle level is read
 
 
+# Probe notes fall at 16 evenly spaced places within 4 ms (a frame of the coarsest hop, 64 at 16 kHz), as
+# played keys do: a note on a frame boundary is the reference's latest sound relative to its frame, while a
+# model learns when sound comes on average over where keys fall, so notes all on the grid would read its
+# attack half a frame early.
+SUBFRAME_SPREAD_S = 0.004
+
+
+def _probe_start(i: int, gap: float) -> float:
+    return 0.5 + gap * i + SUBFRAME_SPREAD_S * ((7 * i) % 16) / 16
+
+
 def sustained_probe(keys: tuple[int, ...] = SUSTAIN_KEYS, strikes: int = SUSTAIN_STRIKES):
-    """Single notes held 1.5 s at velocity 80, 3 s apart: the keys in turn (six octaves by default), `strikes`
-    times over."""
+    """Single notes held 1.5 s at velocity 80, about 3 s apart: the keys in turn (six octaves by default),
+    `strikes` times over."""
     from ..dataset.voice_lines import Note as Key
 
-    return [Key(0.5 + 3.0 * i, 1.5, key, 80) for i, key in enumerate(list(keys) * strikes)]
+    return [Key(_probe_start(i, 3.0), 1.5, key, 80) for i, key in enumerate(list(keys) * strikes)]
 
 
 def velocity_probe(keys: tuple[int, ...] = VELOCITY_KEYS):
-    """Each key struck at each of VELOCITIES, 0.6 s held, 1.2 s apart."""
+    """Each key struck at each of VELOCITIES, 0.6 s held, about 1.2 s apart."""
     from ..dataset.voice_lines import Note as Key
 
     pairs = [(k, v) for k in keys for v in VELOCITIES]
-    return [Key(0.5 + 1.2 * i, 0.6, key, velocity) for i, (key, velocity) in enumerate(pairs)]
+    return [Key(_probe_start(i, 1.2), 0.6, key, velocity) for i, (key, velocity) in enumerate(pairs)]
 
 
 def probe_seconds(notes) -> float:
@@ -166,34 +177,45 @@ def sustained_figures(audio: np.ndarray, rate: int, notes, delay: float) -> dict
 
 
 # A note's sound starts where it first passes -40 dBFS, as `benchmarks/latency.py --key-to-sound` reads it
-# live; a note that does not within half a second is unheard.
+# live; a note that does not within half a second is unheard. One already that loud in the 2 ms before its
+# time (hiss, a tail, a note started early) has no onset to read: it counts apart, never as instant.
 ONSET_LEVEL = 10 ** (-40 / 20)
 ONSET_WITHIN_S = 0.5
+ONSET_QUIET_BEFORE_S = 0.002
 
 
 def onsets_s(audio: np.ndarray, rate: int, notes, delay: float) -> list[float | None]:
-    """Each note's seconds from its key (plus the delay the model learned) to its sound, None if unheard."""
+    """Each note's seconds from its key plus the delay the model learned to its sound: None if unheard, NaN if
+    already sounding."""
     out = []
     for n in notes:
-        loud = np.flatnonzero(np.abs(_stretch(audio, rate, n.start + delay, n.start + delay + ONSET_WITHIN_S))
-                              > ONSET_LEVEL)
+        at = n.start + delay
+        if np.abs(_stretch(audio, rate, at - ONSET_QUIET_BEFORE_S, at)).max(initial=0.0) > ONSET_LEVEL:
+            out.append(float("nan"))
+            continue
+        loud = np.flatnonzero(np.abs(_stretch(audio, rate, at, at + ONSET_WITHIN_S)) > ONSET_LEVEL)
         out.append(float(loud[0]) / rate if len(loud) else None)
     return out
 
 
 def attack_figures(model: list[float | None], reference: list[float | None]) -> dict:
-    """Onsets in ms (model's and reference's, over the notes each sounds) and the model's lag behind the
-    reference, note by note, over the notes both sound; `unheard`: notes the reference sounds and the model
-    does not. What the model adds to a key's time to sound beyond the instrument it imitates."""
+    """Onsets in ms (model's and reference's, over the notes each starts from quiet) and the model's lag
+    behind the reference note by note, over the notes both do; `unheard`: notes the reference sounds and the
+    model does not; `already_sounding`: notes the model was already loud at. What the model adds to a key's
+    time to sound beyond the instrument it imitates (both after the delay it learned)."""
     def percentiles(ms: list[float]) -> dict | None:
         return None if not ms else {"p5": float(np.percentile(ms, 5)), "p50": float(np.median(ms)),
                                     "p95": float(np.percentile(ms, 95)), "max": float(np.max(ms))}
 
-    pairs = [(1e3 * m, 1e3 * r) for m, r in zip(model, reference) if m is not None and r is not None]
-    return {"model_onset_ms": percentiles([1e3 * m for m in model if m is not None]),
-            "reference_onset_ms": percentiles([1e3 * r for r in reference if r is not None]),
+    def started(x) -> bool:
+        return x is not None and not np.isnan(x)
+
+    pairs = [(1e3 * m, 1e3 * r) for m, r in zip(model, reference) if started(m) and started(r)]
+    return {"model_onset_ms": percentiles([1e3 * m for m in model if started(m)]),
+            "reference_onset_ms": percentiles([1e3 * r for r in reference if started(r)]),
             "lag_ms": percentiles([m - r for m, r in pairs]), "notes": len(pairs),
-            "unheard": sum(m is None and r is not None for m, r in zip(model, reference))}
+            "unheard": sum(m is None and started(r) for m, r in zip(model, reference)),
+            "already_sounding": sum(m is not None and np.isnan(m) for m in model)}
 
 
 def velocity_curve(audio: np.ndarray, rate: int, notes, delay: float) -> dict[int, float]:
