@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from machine_info import machine
 
 from wavenet_rt.data import WindowSampler
-from wavenet_rt.dataset.shards import load_manifest
+from wavenet_rt.dataset.shards import load_manifest, model_mismatch
 from wavenet_rt.train import window_loss
 from wavenet_rt.weights import load_model
 
@@ -44,18 +44,6 @@ def parse_args(argv):
     if args.rounds <= WARM_UP:
         p.error(f"--rounds must be more than the {WARM_UP} warm-up rounds")
     return args
-
-
-def check_fits(model, manifest: dict) -> None:
-    """A model reads the dataset's frames only if it was built for the same rate, classes and frame grid."""
-    config = model.config
-    wanted = {"sample_rate": manifest["sample_rate"], "classes": manifest["classes"]}
-    if config.cond_channels:
-        wanted |= {"cond_hop": manifest["cond_hop"], "cond_channels": manifest["cond_channels"]}
-    diffs = [f"{k} {getattr(config, k)} (model) against {v} (data)"
-             for k, v in wanted.items() if getattr(config, k) != v]
-    if diffs:
-        raise SystemExit("error: the model does not fit the dataset: " + "; ".join(diffs))
 
 
 def step(model, optimizer, tensors, trim: bool, bf16: bool) -> tuple[float, float]:
@@ -92,7 +80,8 @@ def run(args) -> dict:
         torch.set_num_threads(args.threads)
     manifest = load_manifest(args.data)
     model = load_model(args.model)
-    check_fits(model, manifest)
+    if problem := model_mismatch(model.config, manifest):
+        raise SystemExit(f"error: the model does not fit the dataset: {problem}")
     rounds = batches(args, model, manifest)
     # lr 0: Adam does all its work but the weights stay put, so every way steps the same model
     optimizer = torch.optim.Adam(model.parameters(), lr=0.0)

@@ -29,7 +29,7 @@ from ..dataset.audio import (
 )
 from ..dataset.midi_prep import prepare_midi
 from ..dataset.relight import stale_onsets
-from ..dataset.shards import load_manifest
+from ..dataset.shards import load_manifest, model_mismatch
 from ..dataset.voice_lines import write_notes_midi
 from ..engine import Engine
 from ..render import render
@@ -395,14 +395,7 @@ def mismatch(config, manifest: dict) -> str | None:
     """Why this model cannot be evaluated on this dataset, or None."""
     if not config.cond_channels:
         return "the model is unconditional: evaluate scores how a model follows MIDI (pass it as --baseline)"
-    pairs = [("sample rate", config.sample_rate, manifest["sample_rate"]), ("cond_hop", config.cond_hop,
-             manifest["cond_hop"]), ("features", config.cond_features, manifest["cond_features"]),
-             ("classes", config.classes, manifest["classes"]),
-             ("global classes", config.global_classes, manifest["global_classes"])]
-    for what, model_value, data_value in pairs:
-        if model_value != data_value:
-            return f"the model's {what} is {model_value}, the dataset's {data_value}"
-    return None
+    return model_mismatch(config, manifest)
 
 
 # What evaluate imports beyond the base install, by the pyproject extra that brings it
