@@ -322,3 +322,33 @@ def test_a_solo_share_run_validates_on_windows_of_the_same_share(tmp_path):
         trainer = Trainer(args, Distributed())
         names = [trainer.valid_data.pieces[i][0] for i, _ in trainer.valid_spec]
         assert len(names) == 16 and all((name in lone) == expect_lone for name in names)
+
+
+def test_own_samples_replace_a_share_of_the_inputs_with_draws_from_the_models_predictions():
+    """with_own_samples against the model's float64 softmax: over 4000 copies of one window, a replaced
+    position's mean class is the prediction's mean, the share changed is share * P(draw != original), and
+    the first position (nothing predicts it) never changes."""
+    from wavenet_rt.config import WaveNetConfig
+    from wavenet_rt.train import with_own_samples
+
+    torch.manual_seed(1)
+    config = WaveNetConfig(**TINY)
+    net = WaveNet(config).eval()
+    window = torch.randint(0, 256, (1, 40))
+    inputs = window.expand(4000, -1).contiguous()
+    with torch.no_grad():
+        net.head2.weight.mul_(40)  # peaked predictions whose means differ from position to position by 40-80
+        probs = torch.softmax(net(window, None, None)[0].double(), 0)  # (classes, T); t predicts input t + 1
+    classes = torch.arange(256, dtype=torch.float64)
+    assert torch.equal(with_own_samples(net, inputs, None, None, 0.0), inputs)
+    drawn = with_own_samples(net, inputs, None, None, 1.0)
+    assert torch.equal(drawn[:, 0], inputs[:, 0])
+    for t in (1, 17, 39):
+        p = probs[:, t - 1]
+        mean = (p * classes).sum()
+        std = ((p * classes**2).sum() - mean**2).sqrt()
+        assert abs(drawn[:, t].double().mean() - mean) < 4 * std / 4000**0.5
+    mixed = with_own_samples(net, inputs, None, None, 0.3)
+    changed = (mixed[:, 1:] != inputs[:, 1:]).double().mean()
+    expected = 0.3 * (1 - probs[window[0, 1:], torch.arange(39)]).mean()
+    assert abs(changed - expected) < 4 * (expected * (1 - expected) / (4000 * 39)) ** 0.5

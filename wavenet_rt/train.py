@@ -76,6 +76,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-offset", type=float, default=0.0, metavar="AMPLITUDE",
                    help="largest DC offset (linear audio, e.g. 0.9) added to the start of half the windows' inputs "
                         "(never the targets): teaches recovery from a loud DC state when free-running (default 0: off)")
+    p.add_argument("--own-samples", type=float, default=0.0, metavar="SHARE",
+                   help="share of input samples replaced, each step, by samples the model itself draws from its "
+                        "teacher-forced predictions (never the targets): it learns to go on from its own "
+                        "sampling errors, as it must when it plays; one more forward pass a step (default 0: off)")
     p.add_argument("--solo-share", type=float, default=None, metavar="SHARE",
                    help="share of training windows from voices rendered alone (a dataset built with --solo-parts); "
                         "the rest come from whole pieces (default: in proportion to their lengths, about 0.8 "
@@ -177,6 +181,17 @@ def window_loss(net, inputs, targets, cond, glob, bf16: bool = False) -> torch.T
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = net(inputs, cond, glob, outputs=targets.shape[1])  # (B, classes, N)
     return F.cross_entropy(logits.float(), targets)
+
+
+@torch.no_grad()
+def with_own_samples(model, inputs, cond, glob, share: float, bf16: bool = False) -> torch.Tensor:
+    """inputs (B, T) with each position after the first replaced, with probability `share`, by a class the
+    model draws (temperature 1) from its teacher-forced prediction of that position."""
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(inputs, cond, glob)  # (B, classes, T); position t predicts input t + 1
+    drawn = torch.distributions.Categorical(logits=logits[:, :, :-1].float().transpose(1, 2)).sample()
+    replaced = torch.rand(drawn.shape, device=inputs.device) < share
+    return torch.cat([inputs[:, :1], torch.where(replaced, drawn, inputs[:, 1:])], dim=1)
 
 
 def ema_average(decay: float):
@@ -310,7 +325,10 @@ class Trainer:
         return batch
 
     def train_step(self) -> float:
-        loss = window_loss(self.net, *self._tensors(self.batches.next()), bf16=self.args.bf16)
+        inputs, targets, cond, glob = self._tensors(self.batches.next())
+        if self.args.own_samples:
+            inputs = with_own_samples(self.model, inputs, cond, glob, self.args.own_samples, self.args.bf16)
+        loss = window_loss(self.net, inputs, targets, cond, glob, bf16=self.args.bf16)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.clip)
