@@ -352,3 +352,23 @@ def test_own_samples_replace_a_share_of_the_inputs_with_draws_from_the_models_pr
     changed = (mixed[:, 1:] != inputs[:, 1:]).double().mean()
     expected = 0.3 * (1 - probs[window[0, 1:], torch.arange(39)]).mean()
     assert abs(changed - expected) < 4 * (expected * (1 - expected) / (4000 * 39)) ** 0.5
+
+
+@pytest.mark.parametrize("own_samples", [0.0, 0.5])
+def test_with_own_samples_the_latest_validation_exports_the_model_not_the_best(dataset, tmp_path, own_samples):
+    data, config = dataset
+    run = tmp_path / f"run{own_samples}"
+    args = parse_args(["--data", str(data), "--config", str(config), "--out", str(run), "--window", "500",
+                       "--valid-windows", "2", "--threads", "1", "--own-samples", str(own_samples)])
+    trainer = Trainer(args, Distributed())
+    run.mkdir()
+    exported = []
+    for bits in (2.0, 3.0):  # the second validation is worse
+        trainer.validate = lambda bits=bits: bits
+        with torch.no_grad():
+            next(trainer.ema.module.parameters()).add_(1.0)  # the EMA weights move between validations
+        trainer.validate_and_export()
+        exported.append(read_model_file(run / "model.safetensors")[1])
+    first = next(iter(exported[0]))
+    assert trainer.best == 2.0
+    assert np.array_equal(exported[0][first], exported[1][first]) == (own_samples == 0.0)

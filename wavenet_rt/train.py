@@ -79,7 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--own-samples", type=float, default=0.0, metavar="SHARE",
                    help="share of input samples replaced, each step, by samples the model itself draws from its "
                         "teacher-forced predictions (never the targets): it learns to go on from its own "
-                        "sampling errors, as it must when it plays; one more forward pass a step (default 0: off)")
+                        "sampling errors, as it must when it plays; one more forward pass a step; the model "
+                        "exported is then the latest validation's, not the best's (default 0: off)")
     p.add_argument("--solo-share", type=float, default=None, metavar="SHARE",
                    help="share of training windows from voices rendered alone (a dataset built with --solo-parts); "
                         "the rest come from whole pieces (default: in proportion to their lengths, about 0.8 "
@@ -351,12 +352,15 @@ class Trainer:
         return total / count / math.log(2)
 
     def validate_and_export(self) -> float | None:
-        """On the main process: validation bits (None without a valid split); exports the EMA model if best."""
+        """On the main process: validation bits (None without a valid split); exports the EMA model if best,
+        or always with --own-samples: validation hears clean inputs, which such a model learned not to trust
+        one by one, so its figure rises while what a listener hears improves and must not pick the model."""
         bits = None
         if self.ddp.main:
             bits = self.validate() if self.valid_data is not None else None
-            if bits is None or bits < self.best:
-                self.best = bits if bits is not None else self.best
+            best = bits is None or bits < self.best
+            self.best = bits if best and bits is not None else self.best
+            if best or self.args.own_samples:
                 save_model(self.ema.module, self.run_dir / "model.safetensors")
         self.ddp.barrier()
         return bits
