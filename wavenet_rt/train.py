@@ -401,8 +401,9 @@ class Trainer:
             save_model(self.model, self.run_dir / f"replica-{self.ddp.rank}.safetensors")
         if main:
             best = "n/a (no valid split)" if self.best == math.inf else f"{self.best:.4f} bits/sample"
-            print(f"done at step {self.step}; best validation {best}; model: {self.run_dir / 'model.safetensors'}",
-                  file=sys.stderr)
+            which = " (the latest validation's: --own-samples)" if args.own_samples else ""
+            print(f"done at step {self.step}; best validation {best}; model{which}: "
+                  f"{self.run_dir / 'model.safetensors'}", file=sys.stderr)
         return 0
 
     def plan_steps(self, first_step: int, started: float, bar: tqdm) -> None:
