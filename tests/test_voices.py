@@ -176,9 +176,23 @@ def test_a_key_released_under_the_pedal_keeps_its_voice_until_the_pedal_lifts():
     assert frames[0, 64 - 21, 55] > 0  # ... and takes the next key (62 still sounds in voice 1)
 
 
-def test_mix_scales_by_the_root_of_the_streams_and_clamps():
-    audio = np.array([[0.2, 0.9, -0.9], [0.4, 0.9, -0.9], [0.0, 0.9, -0.9], [0.2, 0.9, -0.9]], np.float32)
-    np.testing.assert_allclose(mix_voices(audio), [0.4, 1.0, -1.0], rtol=1e-6)
+def test_mix_sums_at_unity_times_the_gain_and_clamps():
+    """One note sounds as loud through any number of voices: the streams add at unity (as the soundfont's
+    notes do), times the model's gain, clamped; against a float64 sum."""
+    rng = np.random.default_rng(3)
+    audio = rng.uniform(-0.6, 0.6, (4, 1000)).astype(np.float32)
+    for gain in (1.0, 0.25, 3.0):
+        want = np.clip(audio.astype(np.float64).sum(axis=0) * gain, -1, 1)
+        np.testing.assert_allclose(mix_voices(audio, gain), want, atol=1e-6)
+    alone = np.zeros_like(audio)
+    alone[2] = audio[2]
+    np.testing.assert_array_equal(mix_voices(alone), audio[2])  # a note in one voice of four, at its own level
+    for gain in (0.0, -1.0, 16.5):
+        with pytest.raises(ValueError, match="gain"):
+            mix_voices(audio, gain)
+
+
+CHORD_GAIN = 1 / 3  # the impulse model's level trim: one held key at 1/3, two at 2/3, unclipped
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +200,9 @@ def impulse_model_file_hop64(tmp_path_factory):
     from wavenet_rt.live.probe import impulse_model
 
     path = tmp_path_factory.mktemp("models") / "impulse64.safetensors"
-    save_model(impulse_model(cond_hop=64), path)
+    model = impulse_model(cond_hop=64)
+    model.config.gain = CHORD_GAIN  # players read it from the file: render, play and the plugin mix with it
+    save_model(model, path)
     return path
 
 
@@ -209,7 +225,7 @@ def expected_levels(times, voices):
     """Each voice plays the loudest class while it holds a key, else the silence class (not quite 0)."""
     held = ((times < 0.5).astype(int) + ((times >= 0.25) & (times < 0.75)) + ((times >= 0.5) & (times < 1.0)))
     loud, quiet = mulaw_decode(np.array([255, silence_code()]), 256).astype(np.float64)
-    return np.minimum((held * loud + (voices - held) * quiet) / np.sqrt(voices), 1.0)
+    return np.minimum((held * loud + (voices - held) * quiet) * CHORD_GAIN, 1.0)
 
 
 def test_offline_render_mixes_one_stream_per_voice(impulse_model_file_hop64, tmp_path):
@@ -238,7 +254,7 @@ def test_live_synth_plays_the_same_voices(impulse_model_file_hop64, tmp_path):
     audio, rate = soundfile.read(out)
     audio = audio.mean(axis=1) if audio.ndim == 2 else audio
     start = np.flatnonzero(np.abs(audio) > 0.05)[0] / rate  # the live path's latency, not asserted here
-    for t, want in [(0.1, 1 / 3), (0.4, 2 / 3), (0.6, 2 / 3), (0.9, 1 / 3)]:
+    for t, want in [(0.1, CHORD_GAIN), (0.4, 2 * CHORD_GAIN), (0.6, 2 * CHORD_GAIN), (0.9, CHORD_GAIN)]:
         i = round((start + t) * rate)
         assert np.median(audio[i - 200:i + 200]) == pytest.approx(want, abs=0.01), t
 

@@ -21,7 +21,9 @@ ONSET_SECONDS = _engine.ONSET_SECONDS  # how long the onset channel stays set af
 # onset_frames(hop, sample_rate): that time in frames (at least one), as the conditioner lights them
 onset_frames = _engine.onset_frames
 MAX_VOICES = _engine.MAX_VOICES
-# voices' streams (streams, n) -> their mix (n,): the function the live synth mixes with (csrc/midi/voices.h)
+MAX_GAIN = _engine.MAX_GAIN  # the most a model's config may trim its level up by (its gain)
+# mix_voices(audio, gain=1): voices' streams (streams, n) -> their mix (n,), summed, times gain, clamped: the
+# function the live synth mixes with (csrc/midi/voices.h)
 mix_voices = _engine.mix_voices
 
 # name -> (channels, description); the name and channel count are recorded in each model's config.

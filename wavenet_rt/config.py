@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .conditioning import MAX_VOICES
+from .conditioning import MAX_GAIN, MAX_VOICES
 from .sampling import MAX_TEMPERATURE
 
 
@@ -52,6 +52,10 @@ class WaveNetConfig:
     # twice this). 1 = the distribution the model learned; below 1 the shipped piano hears fewer spurious
     # notes (docs/experiments/2026-12-06-temperature.md). Training never reads it.
     temperature: float = 1.0
+    # The level trim players multiply the voices' summed streams by (csrc/midi/voices.h mix_voices). Voices
+    # add at unity, as an instrument's notes do, so the number of voices sets the polyphony and not the level;
+    # a model whose streams play too loud trims them here (the shipped piano: 0.25). Training never reads it.
+    gain: float = 1.0
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -97,6 +101,9 @@ class WaveNetConfig:
         number = isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
         if not (number and 0 <= self.temperature <= MAX_TEMPERATURE):
             problems.append(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {self.temperature!r}")
+        number = isinstance(self.gain, (int, float)) and not isinstance(self.gain, bool)
+        if not (number and 0 < self.gain <= MAX_GAIN):
+            problems.append(f"gain must be a number in (0, {MAX_GAIN:g}], got {self.gain!r}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

@@ -15,13 +15,13 @@
 
 #include "core/sampling.h"
 #include "core/tensor_list.h"
+#include "midi/voices.h"
 
 namespace wavenet_rt {
 namespace {
 
 constexpr int kFormatVersion = 1;          // wavenet_rt/weights.py FORMAT_VERSION
 constexpr uint64_t kMaxHeader = 1 << 24;   // a header larger than this is not one of ours
-constexpr int kMaxVoices = 64;             // wavenet_rt/conditioning.py MAX_VOICES
 
 struct Json {
   enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
@@ -217,6 +217,11 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
         throw ModelFileError(what + " must be a number in [0, " + std::to_string(static_cast<int>(kMaxTemperature)) + "]");
       }
       m.temperature = static_cast<float>(value.number);
+    } else if (key == "gain") {
+      if (value.kind != Json::kNumber || !valid_gain(value.number)) {
+        throw ModelFileError(what + " must be a number in (0, " + std::to_string(static_cast<int>(kMaxGain)) + "]");
+      }
+      m.gain = static_cast<float>(value.number);
     } else {
       throw ModelFileError(where + ": the config has a field this version does not know: '" + key + "'");
     }
@@ -226,7 +231,7 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
   }
   config.excitation = excitation == "periods";
   if (config.sample_rate < 1) throw ModelFileError(where + ": invalid model config: sample_rate must be >= 1");
-  if (m.voices < 0 || m.voices > kMaxVoices || (m.voices && !config.cond_channels)) {
+  if (m.voices < 0 || m.voices > VoiceAllocator::kMaxVoices || (m.voices && !config.cond_channels)) {
     throw ModelFileError(where + ": invalid model config: voices must be in [0, 64], and 0 without conditioning");
   }
   try {

@@ -23,6 +23,7 @@ struct ModelFile {
   std::string features;  // the config's cond_features (the conditioner's feature set)
   int voices = 0;        // the config's voices: how players condition it by default
   float temperature = 1.0f;  // the config's temperature: what players sample at by default
+  float gain = 1.0f;         // the config's gain: the level trim players mix the voices' streams with
   std::vector<float> data;
 
   ModelFile() = default;

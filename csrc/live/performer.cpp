@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include "core/block.h"
 #include "midi/voices.h"
@@ -23,6 +24,9 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   const ModelConfig& c = engine_->config();
   if (options.block < 1 || options.block > (1 << 16)) {
     throw std::invalid_argument("block must be in [1, 65536]");
+  }
+  if (!valid_gain(options.gain)) {
+    throw std::invalid_argument("gain must be in (0, " + std::to_string(static_cast<int>(kMaxGain)) + "]");
   }
   if (options.voices < 0 || (options.voices > 0 && !channels_)) {
     throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");
@@ -79,12 +83,8 @@ void Performer::generate(int n, float* out) {
   const float* cond = channels_ ? cond_block_.data() : nullptr;
   std::fill(global_ids_.begin(), global_ids_.end(), global_id_);
   std::fill(temperatures_.begin(), temperatures_.end(), temperature_);
-  if (streams_ == 1) {
-    engine_->generate(n, cond, channels_ ? frames : 0, global_ids_.data(), temperatures_.data(), out);
-  } else {
-    engine_->generate(n, cond, frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
-    mix_voices(voice_audio_.data(), streams_, n, out);
-  }
+  engine_->generate(n, cond, channels_ ? frames : 0, global_ids_.data(), temperatures_.data(), voice_audio_.data());
+  mix_voices(voice_audio_.data(), streams_, n, options_.gain, out);
   t_ += n;
 }
 

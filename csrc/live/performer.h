@@ -17,6 +17,7 @@ struct PerformerOptions {
   int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
   int block = 256;           // the most samples one generate() call makes
   float temperature = 1.0f;  // with the mod wheel at 0; the wheel raises it up to twice this
+  float gain = 1.0f;         // the model's level trim: the voices' sum is multiplied by it (mix_voices)
   int32_t global_id = 0;     // until a program change selects another class
   int midi_capacity = 4096;  // MIDI messages that can wait for their frame without allocation
   bool fixed_capacity = true;  // real-time use: a full queue drops the newest message (counted)

@@ -138,7 +138,7 @@ void copy_path(char* dst, const char* src) {
 int clamp_voices(float v) { return std::clamp(static_cast<int>(std::lround(v)), -1, 64); }
 
 // The generator thread's synth: a ring `ahead` ms deep at the host's rate, events placed by host frame.
-std::unique_ptr<Synth> make_synth(const Plugin* p, std::shared_ptr<Engine> engine, const std::string& features,
+std::unique_ptr<Synth> make_synth(const Plugin* p, std::shared_ptr<Engine> engine, const ModelFile& model,
                                   int voices, float ahead_ms) {
   SynthOptions so;
   so.device_rate = static_cast<int>(p->rate);
@@ -148,7 +148,8 @@ std::unique_ptr<Synth> make_synth(const Plugin* p, std::shared_ptr<Engine> engin
   so.block = kAheadBlock;
   so.max_period = kMaxPeriod;
   so.voices = voices;
-  auto synth = std::make_unique<Synth>(std::move(engine), features, so);
+  so.gain = model.gain;
+  auto synth = std::make_unique<Synth>(std::move(engine), model.features, so);
   synth->note_period(p->host_block);  // so the first cycle finds the ring deep enough, and the latency holds
   synth->start();
   return synth;
@@ -174,10 +175,11 @@ Player* load_player(Plugin* p, const char* path, const PlayerChoice& choice) {
     player->choice = choice;
     player->model_temperature = model->temperature;
     if (ahead) {
-      player->synth = make_synth(p, player->engine, model->features, v, choice.ahead);
+      player->synth = make_synth(p, player->engine, *model, v, choice.ahead);
     } else {
       PerformerOptions po;
       po.voices = v;
+      po.gain = model->gain;
       po.block = kBlock;
       po.midi_capacity = kMidiCapacity;
       po.fixed_capacity = true;

@@ -102,12 +102,14 @@ class VoiceAllocator {
   std::array<int64_t, kMaxVoices> free_since_, struck_at_;
 };
 
-// The voices' streams audio (streams, n) summed into out (n): scaled by 1/sqrt(streams), so that lines
-// heard together keep about the loudness of one line heard alone (independent lines add in power), and
-// clamped to [-1, 1] for the rare peaks where they line up. The live synth and offline renders both mix
-// here, so they sound the same.
-inline void mix_voices(const float* audio, int streams, int n, float* out) {
-  const float gain = 1.0f / std::sqrt(static_cast<float>(streams));
+constexpr float kMaxGain = 16.0f;  // a model's gain lies in (0, kMaxGain]
+inline bool valid_gain(double gain) { return gain > 0 && gain <= kMaxGain; }
+
+// The voices' streams audio (streams, n) summed into out (n) at unity, as an instrument's notes add, times
+// the model's gain (its config's level trim), and clamped to [-1, 1]. Unity, so that a note sounds as loud
+// through any number of voices: the number of voices sets the polyphony, not the level. The live synth and
+// offline renders both mix here, so they sound the same.
+inline void mix_voices(const float* audio, int streams, int n, float gain, float* out) {
   for (int i = 0; i < n; ++i) {
     float sum = 0.0f;
     for (int s = 0; s < streams; ++s) sum += audio[static_cast<long>(s) * n + i];

@@ -21,16 +21,19 @@ void bind_conditioner(py::module_& m) {
   m.attr("LOWEST_KEY") = kLowestKey;
   m.attr("KEYS") = kKeys;
   m.attr("MAX_VOICES") = VoiceAllocator::kMaxVoices;
+  m.attr("MAX_GAIN") = kMaxGain;
   m.def(
       "mix_voices",
-      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& audio) {
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& audio, float gain) {
         if (audio.ndim() != 2 || audio.shape(0) < 1) throw py::value_error("audio must have shape (streams, n)");
+        if (!valid_gain(gain)) throw py::value_error("gain must be in (0, " + std::to_string(kMaxGain) + "]");
         const auto streams = static_cast<int>(audio.shape(0)), n = static_cast<int>(audio.shape(1));
         py::array_t<float> out(n);
-        mix_voices(audio.data(), streams, n, out.mutable_data());
+        mix_voices(audio.data(), streams, n, gain, out.mutable_data());
         return out;
       },
-      py::arg("audio"), "voices' streams (streams, n) -> their mix (n,), as the live synth mixes them");
+      py::arg("audio"), py::arg("gain") = 1.0f,
+      "voices' streams (streams, n) -> their mix (n,): summed, times gain, clamped, as the live synth mixes them");
   m.def("feature_channels", &feature_channels, py::arg("features"), "channels of a feature set, -1 if unknown");
   py::class_<Conditioner>(m, "Conditioner", "MIDI bytes -> conditioning frames (csrc/midi/conditioner.h)")
       .def(py::init([](const std::string& features, int hop, int capacity, int voices, int sample_rate) {

@@ -98,7 +98,8 @@ class LiveSynth:
         frames = round((DEFAULT_LATENCY_MS if latency_ms is None else latency_ms) * self.samplerate / 1000)
         self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels, max(1, frames),
                                    block, float(temperature), int(global_id), int(seed), bool(record),
-                                   voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000))
+                                   voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000),
+                                   gain=config.gain)
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False
