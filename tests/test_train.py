@@ -354,6 +354,27 @@ def test_own_samples_replace_a_share_of_the_inputs_with_draws_from_the_models_pr
     assert abs(changed - expected) < 4 * (expected * (1 - expected) / (4000 * 39)) ** 0.5
 
 
+def test_each_rank_draws_its_own_samples(dataset, tmp_path):
+    """Under torchrun every process seeds torch alike (identical initial weights), so own samples drawn from
+    torch's generator would replace the same positions in every rank's batch; each rank has its own."""
+    from wavenet_rt.train import with_own_samples
+
+    data, config = dataset
+    args = parse_args(["--data", str(data), "--config", str(config), "--out", str(tmp_path / "run"),
+                       "--window", "500", "--threads", "1", "--own-samples", "0.5"])
+    draws = []
+    for rank in (0, 1, 0):
+        ddp = Distributed()
+        ddp.rank = rank  # as torchrun's RANK would set it, without a process group
+        trainer = Trainer(args, ddp)
+        inputs, _, cond, glob = trainer._tensors(trainer.train_data.sample(np.random.default_rng(0), 2))
+        torch.manual_seed(0)  # torch's own generator alike, as in every process
+        with torch.no_grad():
+            draws.append(with_own_samples(trainer.model, inputs, cond, glob, 0.5,
+                                          generator=trainer.own_sample_generator) != inputs)
+    assert torch.equal(draws[0], draws[2]) and not torch.equal(draws[0], draws[1])
+
+
 @pytest.mark.parametrize("own_samples", [0.0, 0.5])
 def test_with_own_samples_the_latest_validation_exports_the_model_not_the_best(dataset, tmp_path, own_samples):
     data, config = dataset

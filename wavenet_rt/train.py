@@ -185,13 +185,15 @@ def window_loss(net, inputs, targets, cond, glob, bf16: bool = False) -> torch.T
 
 
 @torch.no_grad()
-def with_own_samples(model, inputs, cond, glob, share: float, bf16: bool = False) -> torch.Tensor:
+def with_own_samples(model, inputs, cond, glob, share: float, bf16: bool = False,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
     """inputs (B, T) with each position after the first replaced, with probability `share`, by a class the
-    model draws (temperature 1) from its teacher-forced prediction of that position."""
+    model draws (temperature 1) from its teacher-forced prediction of that position; `generator` draws."""
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = model(inputs, cond, glob)  # (B, classes, T); position t predicts input t + 1
-    drawn = torch.distributions.Categorical(logits=logits[:, :, :-1].float().transpose(1, 2)).sample()
-    replaced = torch.rand(drawn.shape, device=inputs.device) < share
+    probs = torch.softmax(logits[:, :, :-1].float().transpose(1, 2), dim=-1)  # (B, T - 1, classes)
+    drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:2])
+    replaced = torch.rand(drawn.shape, device=inputs.device, generator=generator) < share
     return torch.cat([inputs[:, :1], torch.where(replaced, drawn, inputs[:, 1:])], dim=1)
 
 
@@ -248,6 +250,9 @@ class Trainer:
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, args.warmup, self.planned))
         self.rng = np.random.default_rng([args.seed, ddp.rank])
+        # own samples: each rank draws its own (torch's global generator is seeded alike in every process)
+        self.own_sample_generator = torch.Generator(ddp.device).manual_seed(
+            int(np.random.SeedSequence([args.seed, ddp.rank]).generate_state(1)[0]))
         self.batches: BatchStream | None = None  # started by run(), after a resumed run restored self.rng
         self.step, self.best = 0, math.inf
         if checkpoint is not None:
@@ -328,7 +333,8 @@ class Trainer:
     def train_step(self) -> float:
         inputs, targets, cond, glob = self._tensors(self.batches.next())
         if self.args.own_samples:
-            inputs = with_own_samples(self.model, inputs, cond, glob, self.args.own_samples, self.args.bf16)
+            inputs = with_own_samples(self.model, inputs, cond, glob, self.args.own_samples, self.args.bf16,
+                                      self.own_sample_generator)
         loss = window_loss(self.net, inputs, targets, cond, glob, bf16=self.args.bf16)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
