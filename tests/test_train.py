@@ -14,7 +14,7 @@ import torch
 
 from wavenet_rt import WaveNet, read_model_file
 from wavenet_rt.checkpoint import load_checkpoint
-from wavenet_rt.data import Batch, WindowSampler, with_input_noise, with_input_offset
+from wavenet_rt.data import Batch, WindowSampler, with_attack_gain, with_input_noise, with_input_offset
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 from wavenet_rt.train import Distributed, Trainer, parse_args
 from wavenet_rt.weights import read_model_config
@@ -230,6 +230,35 @@ def test_input_offset_shifts_a_prefix_of_the_inputs_by_one_constant_and_never_th
         offsets.append(added.mean())
     assert 16 <= len(offsets) <= 48  # about half the windows
     assert min(offsets) < -0.2 and max(offsets) > 0.2
+
+
+def test_attack_gain_turns_down_the_lit_onsets_inputs_of_half_the_windows_and_never_the_targets():
+    rng = np.random.default_rng(7)
+    hop, windows, frames = 16, 64, 125
+    clean = np.sin(np.linspace(0, 900, windows * hop * frames)).reshape(windows, -1) * 0.5
+    codes = mulaw_encode(clean)
+    cond = np.zeros((windows, 177, frames), np.float32)
+    cond[:, 60, :] = 0.6  # a held key in the roll: not an onset
+    cond[:, 88 + 39, 40:72] = 1.0  # its onset channel lit for 32 frames (frames 40-71: samples 640-1151)
+    cond[:, 176, :] = 0.5  # the bend channel past the onsets
+    batch = Batch(codes[:, :-1], codes[:, -300:], cond, None)
+    quieter = with_attack_gain(batch, 12.0, rng, 256, hop)
+    assert quieter.targets is batch.targets and quieter.cond is batch.cond and quieter.inputs.dtype == np.int64
+    lit = np.zeros(codes.shape[1] - 1, bool)
+    lit[640:1152] = True
+    gains = []
+    for before, after in zip(batch.inputs, quieter.inputs):
+        assert (after[~lit] == before[~lit]).all()
+        if (after == before).all():
+            continue
+        # against float64: the lit span decoded is the clean signal times one gain, up to mu-law rounding
+        x, y = mulaw_decode(before[lit]).astype(np.float64), mulaw_decode(after[lit]).astype(np.float64)
+        loud = np.abs(x) > 0.3  # the ratio is read where the signal is loud
+        gain = np.median(y[loud] / x[loud])
+        assert np.abs(y - gain * x).max() < 0.03 * max(gain, 0.1) + 2e-3
+        gains.append(gain)
+    assert 16 <= len(gains) <= 48  # about half the windows
+    assert min(gains) >= 10 ** (-12 / 20) - 0.02 and max(gains) <= 1.0 and min(gains) < 0.4 and max(gains) > 0.8
 
 
 def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, tmp_path):

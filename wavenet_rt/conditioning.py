@@ -39,6 +39,7 @@ FEATURE_SETS: dict[str, tuple[int, str]] = {
     ),
 }
 DEFAULT_FEATURES = "roll88_onset88"
+ONSET_CHANNELS = slice(KEYS, 2 * KEYS)  # where every feature set holds its onset channels
 
 
 def feature_channels(features: str) -> int:

@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from .batch_stream import BatchStream
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from .conditioning import ONSET_CHANNELS
 from .config import WaveNetConfig
-from .data import Batch, WindowSampler, with_input_noise, with_input_offset
+from .data import Batch, WindowSampler, with_attack_gain, with_input_noise, with_input_offset
 from .dataset.relight import stale_onsets
 from .dataset.shards import load_manifest
 from .model import WaveNet
@@ -76,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-offset", type=float, default=0.0, metavar="AMPLITUDE",
                    help="largest DC offset (linear audio, e.g. 0.9) added to the start of half the windows' inputs "
                         "(never the targets): teaches recovery from a loud DC state when free-running (default 0: off)")
+    p.add_argument("--attack-gain", type=float, default=0.0, metavar="DB",
+                   help="turns the inputs (never the targets) of half the windows down by up to DB dB wherever a "
+                        "note's onset channel is lit: it learns to take an attack's level from the key's "
+                        "velocity rather than from its own first samples, which free-running come out quiet "
+                        "(default 0: off)")
     p.add_argument("--own-samples", type=float, default=0.0, metavar="SHARE",
                    help="share of input samples replaced, each step, by samples the model itself draws from its "
                         "teacher-forced predictions (never the targets): it learns to go on from its own "
@@ -231,6 +237,9 @@ class Trainer:
             raise ValueError(stale)  # it would learn onsets that no player lights
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
                                    getattr(args, "voices", None), getattr(args, "dc_blocker", None))
+        if args.attack_gain and (args.attack_gain < 0 or self.config.cond_channels < ONSET_CHANNELS.stop):
+            raise ValueError("--attack-gain takes a positive number of dB and a model conditioned on onset "
+                             "channels (roll88_onset88...)")
         rf = self.config.receptive_field
         shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None)}  # None: older runs
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional, **shares)
@@ -328,6 +337,8 @@ class Trainer:
             batch = with_input_noise(batch, self.args.input_noise, rng, self.config.classes)
         if self.args.input_offset:
             batch = with_input_offset(batch, self.args.input_offset, rng, self.config.classes)
+        if self.args.attack_gain:
+            batch = with_attack_gain(batch, self.args.attack_gain, rng, self.config.classes, self.config.cond_hop)
         return batch
 
     def train_step(self) -> float:
