@@ -26,7 +26,8 @@ PLAYER_PRECISION = "fp16"
 def add_voice_options(p: argparse.ArgumentParser) -> None:
     """--voices and --sleep-after: how the keys are shared out to engine streams, and when a stream rests."""
     p.add_argument("--voices", type=int, metavar="N", help=(
-        "polyphony: share the keys out to N voices, one engine stream each, mixed (a voice costs compute "
+        "polyphony: share the keys out to N voices, one engine stream each, summed at unity (a note sounds as "
+        "loud through any number of voices; a voice costs compute "
         "while it sounds; when all sound, the quietest gives way: a released note's tail, then the oldest "
         "held note); 0: one stream hears every key. Default: the model's own (16 for the shipped model); play "
         "halves it, down to 4, where this CPU cannot run them all sounding at 1.5x real time"))
