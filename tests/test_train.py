@@ -54,12 +54,14 @@ def wait_for_step(run, step, proc, timeout=120):
     raise AssertionError(f"training did not reach step {step}")
 
 
-def test_interrupted_and_resumed_run_follows_the_same_trajectory(dataset, tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--own-samples", "0.5"]], ids=["plain", "own-samples"])
+def test_interrupted_and_resumed_run_follows_the_same_trajectory(dataset, tmp_path, extra):
     steps = 120
     straight = tmp_path / "straight"
-    subprocess.run(train_cmd(dataset, straight, "--steps", steps), check=True, capture_output=True)
+    subprocess.run(train_cmd(dataset, straight, "--steps", steps, *extra), check=True, capture_output=True)
     interrupted = tmp_path / "interrupted"
-    proc = subprocess.Popen(train_cmd(dataset, interrupted, "--steps", steps), stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(train_cmd(dataset, interrupted, "--steps", steps, *extra), stderr=subprocess.PIPE,
+                            text=True)
     wait_for_step(interrupted, 15, proc)
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     _, err = proc.communicate(timeout=60)
@@ -386,8 +388,6 @@ def test_own_samples_replace_a_share_of_the_inputs_with_draws_from_the_models_pr
 def test_each_rank_draws_its_own_samples(dataset, tmp_path):
     """Under torchrun every process seeds torch alike (identical initial weights), so own samples drawn from
     torch's generator would replace the same positions in every rank's batch; each rank has its own."""
-    from wavenet_rt.train import with_own_samples
-
     data, config = dataset
     args = parse_args(["--data", str(data), "--config", str(config), "--out", str(tmp_path / "run"),
                        "--window", "500", "--threads", "1", "--own-samples", "0.5"])
@@ -399,8 +399,7 @@ def test_each_rank_draws_its_own_samples(dataset, tmp_path):
         inputs, _, cond, glob = trainer._tensors(trainer.train_data.sample(np.random.default_rng(0), 2))
         torch.manual_seed(0)  # torch's own generator alike, as in every process
         with torch.no_grad():
-            draws.append(with_own_samples(trainer.model, inputs, cond, glob, 0.5,
-                                          generator=trainer.own_sample_generator) != inputs)
+            draws.append(trainer.own_samples(inputs, cond, glob) != inputs)  # what train_step feeds the model
     assert torch.equal(draws[0], draws[2]) and not torch.equal(draws[0], draws[1])
 
 

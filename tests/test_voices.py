@@ -192,7 +192,7 @@ def test_mix_sums_at_unity_times_the_gain_and_clamps():
             mix_voices(audio, gain)
 
 
-CHORD_GAIN = 1 / 3  # the impulse model's level trim: one held key at 1/3, two at 2/3, unclipped
+CHORD_GAIN = 0.4  # the impulse model's level trim (not 1/sqrt(9)): one held key at 0.4, two at 0.8
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +257,17 @@ def test_live_synth_plays_the_same_voices(impulse_model_file_hop64, tmp_path):
     for t, want in [(0.1, CHORD_GAIN), (0.4, 2 * CHORD_GAIN), (0.6, 2 * CHORD_GAIN), (0.9, CHORD_GAIN)]:
         i = round((start + t) * rate)
         assert np.median(audio[i - 200:i + 200]) == pytest.approx(want, abs=0.01), t
+
+
+def test_a_performer_takes_the_models_gain_and_refuses_one_out_of_range(impulse_model_file_hop64):
+    from wavenet_rt import Engine, _engine
+
+    engine = Engine(impulse_model_file_hop64)
+    with pytest.raises(TypeError):  # no default: a player that forgets the model's gain fails, not plays loud
+        _engine.Performer(engine._engine, engine.config.cond_features, 0, 64)
+    for gain in (0.0, -0.5, 16.5):
+        with pytest.raises(ValueError, match=r"gain must be in \(0, 16\]"):
+            _engine.Performer(engine._engine, engine.config.cond_features, 0, 64, gain=gain)
 
 
 def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):

@@ -102,8 +102,8 @@ class WaveNetConfig:
         if not (number and 0 <= self.temperature <= MAX_TEMPERATURE):
             problems.append(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {self.temperature!r}")
         number = isinstance(self.gain, (int, float)) and not isinstance(self.gain, bool)
-        if not (number and 0 < self.gain <= MAX_GAIN):
-            problems.append(f"gain must be a number in (0, {MAX_GAIN:g}], got {self.gain!r}")
+        if not (number and 0 < np.float32(self.gain) <= MAX_GAIN):  # the mixer's float32, as C++ checks it
+            problems.append(f"gain must be a number in (0, {MAX_GAIN:g}] in float32, got {self.gain!r}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

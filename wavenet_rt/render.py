@@ -68,7 +68,8 @@ def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: a
             raise ValueError("an unconditional model has no keys to share out to voices: use voices 0")
     glob = args.global_id if config.global_classes else 0
     temperature = player_temperature(config, args.temperature)
-    performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, temperature, glob, config.gain)
+    performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, temperature, glob,
+                                  gain=config.gain)
     performer.reset(args.seed)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
         performer.push(round(seconds * config.sample_rate), bytes(msg.bytes()))

@@ -237,7 +237,7 @@ class Trainer:
             raise ValueError(stale)  # it would learn onsets that no player lights
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
                                    getattr(args, "voices", None), getattr(args, "dc_blocker", None))
-        if args.attack_gain and (args.attack_gain < 0 or self.config.cond_channels < ONSET_CHANNELS.stop):
+        if args.attack_gain and (not args.attack_gain > 0 or self.config.cond_channels < ONSET_CHANNELS.stop):
             raise ValueError("--attack-gain takes a positive number of dB and a model conditioned on onset "
                              "channels (roll88_onset88...)")
         rf = self.config.receptive_field
@@ -279,11 +279,12 @@ class Trainer:
         if start.config.excitation and not self.config.excitation:
             raise ValueError(f"--init {path} has period taps ({start.config.excitation}); pass --excitation "
                              f"{start.config.excitation} to keep them")
-        # how it is played (voices, DC blocker, temperature) may change between runs, and the frame hop: frames
-        # are repeated over their hop before the projection, so the weights mean the same at any hop; its shape
-        # and other data may not
+        # how it is played (voices, DC blocker, temperature, gain) may change between runs, and the frame hop:
+        # frames are repeated over their hop before the projection, so the weights mean the same at any hop; its
+        # shape and other data may not. Temperature and gain are a shipped model's, set when it ships.
         may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop,
-                          dc_blocker=self.config.dc_blocker, temperature=self.config.temperature)
+                          dc_blocker=self.config.dc_blocker, temperature=self.config.temperature,
+                          gain=self.config.gain)
         if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
@@ -301,9 +302,11 @@ class Trainer:
         self.step, self.best = ck["step"], ck["best"]
         self.planned = ck.get("planned_steps") or self.args.steps  # a time plan stands; else --steps
         torch.set_rng_state(ck["torch_rng"])
-        states = ck["data_rng"]
+        states, own = ck["data_rng"], ck.get("own_sample_rng")  # runs from before it draw afresh
         if len(states) == self.ddp.world:
             self.rng.bit_generator.state = states[self.ddp.rank]
+            if own is not None:
+                self.own_sample_generator.set_state(own[self.ddp.rank])
         elif self.ddp.main:
             print(f"warning: resumed with {self.ddp.world} processes instead of {len(states)}; "
                   "data order differs from an uninterrupted run", file=sys.stderr)
@@ -311,6 +314,7 @@ class Trainer:
     def checkpoint(self) -> None:
         used = self.batches.rng_state if self.batches is not None else self.rng.bit_generator.state
         data_rng = self.ddp.gather(used)  # collective: every rank takes part
+        own_sample_rng = self.ddp.gather(self.own_sample_generator.get_state().cpu())
         if self.ddp.main:
             args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
             save_checkpoint(self.run_dir, {
@@ -319,7 +323,8 @@ class Trainer:
                 "step": self.step, "best": self.best,
                 "planned_steps": self.planned if self.planned != self.args.steps else None,
                 "torch_rng": torch.get_rng_state(),
-                "data_rng": data_rng, "args": args, "config": self.config.to_json()})
+                "data_rng": data_rng, "own_sample_rng": own_sample_rng, "args": args,
+                "config": self.config.to_json()})
         self.ddp.barrier()
 
     # ---- steps ----------------------------------------------------------------------------------
@@ -341,11 +346,14 @@ class Trainer:
             batch = with_attack_gain(batch, self.args.attack_gain, rng, self.config.classes, self.config.cond_hop)
         return batch
 
+    def own_samples(self, inputs, cond, glob) -> torch.Tensor:
+        return with_own_samples(self.model, inputs, cond, glob, self.args.own_samples, self.args.bf16,
+                                self.own_sample_generator)
+
     def train_step(self) -> float:
         inputs, targets, cond, glob = self._tensors(self.batches.next())
         if self.args.own_samples:
-            inputs = with_own_samples(self.model, inputs, cond, glob, self.args.own_samples, self.args.bf16,
-                                      self.own_sample_generator)
+            inputs = self.own_samples(inputs, cond, glob)
         loss = window_loss(self.net, inputs, targets, cond, glob, bf16=self.args.bf16)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

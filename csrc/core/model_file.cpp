@@ -218,8 +218,8 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
       }
       m.temperature = static_cast<float>(value.number);
     } else if (key == "gain") {
-      if (value.kind != Json::kNumber || !valid_gain(value.number)) {
-        throw ModelFileError(what + " must be a number in (0, " + std::to_string(static_cast<int>(kMaxGain)) + "]");
+      if (value.kind != Json::kNumber || !valid_gain(static_cast<float>(value.number))) {
+        throw ModelFileError(what + " must be a number in " + gain_range() + " in float32");
       }
       m.gain = static_cast<float>(value.number);
     } else {

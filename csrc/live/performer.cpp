@@ -26,7 +26,7 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
     throw std::invalid_argument("block must be in [1, 65536]");
   }
   if (!valid_gain(options.gain)) {
-    throw std::invalid_argument("gain must be in (0, " + std::to_string(static_cast<int>(kMaxGain)) + "]");
+    throw std::invalid_argument("gain must be in " + gain_range());
   }
   if (options.voices < 0 || (options.voices > 0 && !channels_)) {
     throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace wavenet_rt {
 
@@ -102,8 +103,9 @@ class VoiceAllocator {
   std::array<int64_t, kMaxVoices> free_since_, struck_at_;
 };
 
-constexpr float kMaxGain = 16.0f;  // a model's gain lies in (0, kMaxGain]
-inline bool valid_gain(double gain) { return gain > 0 && gain <= kMaxGain; }
+constexpr float kMaxGain = 16.0f;  // a model's gain lies in (0, kMaxGain], in float32 as the mixer uses it
+inline bool valid_gain(float gain) { return gain > 0 && gain <= kMaxGain; }
+inline std::string gain_range() { return "(0, " + std::to_string(static_cast<int>(kMaxGain)) + "]"; }
 
 // The voices' streams audio (streams, n) summed into out (n) at unity, as an instrument's notes add, times
 // the model's gain (its config's level trim), and clamped to [-1, 1]. Unity, so that a note sounds as loud

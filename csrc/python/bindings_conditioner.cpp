@@ -27,7 +27,7 @@ void bind_conditioner(py::module_& m) {
       [](const py::array_t<float, py::array::c_style | py::array::forcecast>& audio, float gain) {
         if (audio.ndim() != 2 || audio.shape(0) < 1) throw py::value_error("audio must have shape (streams, n)");
         if (!valid_gain(gain)) {
-          throw py::value_error("gain must be in (0, " + std::to_string(static_cast<int>(kMaxGain)) + "]");
+          throw py::value_error("gain must be in " + gain_range());
         }
         const auto streams = static_cast<int>(audio.shape(0)), n = static_cast<int>(audio.shape(1));
         py::array_t<float> out(n);

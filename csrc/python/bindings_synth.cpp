@@ -30,7 +30,7 @@ void bind_performer(py::module_& m) {
              return std::make_unique<Performer>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("voices"), py::arg("block"), py::arg("temperature") = 1.0f,
-           py::arg("global_id") = 0, py::arg("gain") = 1.0f)
+           py::arg("global_id") = 0, py::kw_only(), py::arg("gain"))
       .def("reset", &Performer::reset, py::arg("seed"), py::call_guard<py::gil_scoped_release>())
       .def(
           "push",
@@ -87,7 +87,7 @@ void bind_synth(py::module_& m) {
            py::arg("target_frames"), py::arg("block"), py::arg("temperature") = 1.0f, py::arg("global_id") = 0,
            py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
            py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block, py::arg("slack_frames") = 0,
-           py::arg("gain") = 1.0f)
+           py::kw_only(), py::arg("gain"))
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())
