@@ -338,11 +338,14 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
         (tmp_path / "bad.safetensors").write_bytes(cool.replace(b"0.625", bad))
         result = host(lv2_path, "model", tmp_path / "bad.safetensors")
         assert result.returncode == 1 and "temperature' must be a number in [0, 10]" in result.stdout, result.stdout
-    assert DEFAULT_MODEL.read_bytes().count(b'gain\\": 0.25,') == 1  # the shipped model's level trim ...
+    shipped = read_model_file(DEFAULT_MODEL)[0].gain
+    written = b'gain\\": ' + str(shipped).encode()
+    assert DEFAULT_MODEL.read_bytes().count(written + b",") == 1 and len(str(shipped)) == 4  # its level trim ...
     result = host(lv2_path, "model", DEFAULT_MODEL)
-    assert float(result.stdout.split(" gain ")[1].split()[0]) == 0.25, result.stdout  # ... read as written
-    for bad in (b"0.00", b"-0.2", b"16.5"):  # four characters each, as "0.25"
-        trimmed = DEFAULT_MODEL.read_bytes().replace(b'gain\\": 0.25', b'gain\\": ' + bad)
+    read = np.float32(result.stdout.split(" gain ")[1].split()[0])
+    assert read == np.float32(shipped), result.stdout  # ... read as written
+    for bad in (b"0.00", b"-0.2", b"16.5"):  # four characters each, as the shipped gain (the header's length)
+        trimmed = DEFAULT_MODEL.read_bytes().replace(written, b'gain\\": ' + bad)
         (tmp_path / "bad.safetensors").write_bytes(trimmed)
         result = host(lv2_path, "model", tmp_path / "bad.safetensors")
         assert result.returncode == 1, (bad, result.stdout)

@@ -244,7 +244,7 @@ def test_attack_gain_turns_down_the_lit_onsets_inputs_of_half_the_windows_and_ne
     cond[:, 88 + 39, 40:72] = 1.0  # its onset channel lit for 32 frames (frames 40-71: samples 640-1151)
     cond[:, 176, :] = 0.5  # the bend channel past the onsets
     batch = Batch(codes[:, :-1], codes[:, -300:], cond, None)
-    quieter = with_attack_gain(batch, 12.0, rng, 256, hop)
+    quieter = with_attack_gain(batch, 12.0, 0.0, rng, 256, hop)
     assert quieter.targets is batch.targets and quieter.cond is batch.cond and quieter.inputs.dtype == np.int64
     lit = np.zeros(codes.shape[1] - 1, bool)
     lit[640:1152] = True
@@ -261,6 +261,26 @@ def test_attack_gain_turns_down_the_lit_onsets_inputs_of_half_the_windows_and_ne
         gains.append(gain)
     assert 16 <= len(gains) <= 48  # about half the windows
     assert min(gains) >= 10 ** (-12 / 20) - 0.02 and max(gains) <= 1.0 and min(gains) < 0.4 and max(gains) > 0.8
+
+
+def test_attack_boost_also_turns_the_lit_onsets_up_within_its_range():
+    rng = np.random.default_rng(8)
+    hop, windows, frames = 16, 64, 125
+    clean = np.sin(np.linspace(0, 900, windows * hop * frames)).reshape(windows, -1) * 0.2
+    codes = mulaw_encode(clean)
+    cond = np.zeros((windows, 177, frames), np.float32)
+    cond[:, 88 + 39, 40:72] = 1.0
+    batch = Batch(codes[:, :-1], codes[:, -300:], cond, None)
+    scaled = with_attack_gain(batch, 6.0, 9.0, rng, 256, hop)
+    gains = []
+    for before, after in zip(batch.inputs, scaled.inputs):
+        if (after != before).any():
+            x, y = mulaw_decode(before[640:1152]).astype(np.float64), mulaw_decode(after[640:1152]).astype(np.float64)
+            loud = np.abs(x) > 0.1
+            gains.append(np.median(y[loud] / x[loud]))
+    assert 16 <= len(gains) <= 48
+    assert min(gains) >= 10 ** (-6 / 20) - 0.02 and max(gains) <= 10 ** (9 / 20) + 0.05
+    assert min(gains) < 0.9 and max(gains) > 2.0  # both cuts and boosts drawn
 
 
 def test_a_run_saved_before_an_option_existed_resumes_with_its_default(dataset, tmp_path):

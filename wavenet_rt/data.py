@@ -150,17 +150,19 @@ def with_input_offset(batch: Batch, amplitude: float, rng: np.random.Generator, 
     return dataclasses.replace(batch, inputs=inputs)
 
 
-def with_attack_gain(batch: Batch, most_db: float, rng: np.random.Generator, classes: int, hop: int) -> Batch:
-    """The batch with the input codes of half its windows turned down by one gain, uniform in -most_db .. 0
-    dB, wherever a note's onset channel is lit (its first 32 ms), never the targets. Free-running, a model
-    whose own first attack samples come out quiet hears a quiet past and stays quiet (the hop-16 piano lost
-    10-20 dB within 50 ms of its own attack, while teacher-forced it predicted the soundfont's level); with
-    this it learns that in an attack the level comes from the key's velocity, not from its own past."""
+def with_attack_gain(batch: Batch, cut_db: float, boost_db: float, rng: np.random.Generator, classes: int,
+                     hop: int) -> Batch:
+    """The batch with the input codes of half its windows scaled by one gain, uniform in -cut_db .. +boost_db
+    dB, wherever a note's onset channel is lit (its first 32 ms), never the targets (a boost clips at full
+    scale). Free-running, a model whose own first attack samples come out quiet hears a quiet past and stays
+    quiet (the hop-16 piano lost 10-20 dB within 50 ms of its own attack, while teacher-forced it predicted
+    the soundfont's level); with this it learns that in an attack the level comes from the key's velocity,
+    not from its own past. Cuts alone taught it to come out louder than its past, soft notes too."""
     lit = np.repeat(batch.cond[:, ONSET_CHANNELS].max(axis=1) > 0, hop, axis=1)[:, :batch.inputs.shape[1]]
     inputs = batch.inputs.copy()
     for row in range(inputs.shape[0]):
         if rng.random() < 0.5:
             continue
-        gain = 10 ** (-rng.uniform(0, most_db) / 20)
+        gain = 10 ** (rng.uniform(-cut_db, boost_db) / 20)
         inputs[row, lit[row]] = mulaw_encode(mulaw_decode(inputs[row, lit[row]], classes) * gain, classes)
     return dataclasses.replace(batch, inputs=inputs)

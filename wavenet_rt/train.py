@@ -82,6 +82,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "note's onset channel is lit: it learns to take an attack's level from the key's "
                         "velocity rather than from its own first samples, which free-running come out quiet "
                         "(default 0: off)")
+    p.add_argument("--attack-boost", type=float, default=0.0, metavar="DB",
+                   help="with --attack-gain: the same windows' onset inputs may also be turned up, by up to DB dB "
+                        "(the gain is drawn from -attack-gain .. +attack-boost), so that a past louder than the "
+                        "velocity's level is also corrected; cuts alone make soft notes come out too loud "
+                        "(default 0: cuts only)")
     p.add_argument("--own-samples", type=float, default=0.0, metavar="SHARE",
                    help="share of input samples replaced, each step, by samples the model itself draws from its "
                         "teacher-forced predictions (never the targets): it learns to go on from its own "
@@ -240,6 +245,8 @@ class Trainer:
         if args.attack_gain and (not args.attack_gain > 0 or self.config.cond_channels < ONSET_CHANNELS.stop):
             raise ValueError("--attack-gain takes a positive number of dB and a model conditioned on onset "
                              "channels (roll88_onset88...)")
+        if args.attack_boost and (not args.attack_boost > 0 or not args.attack_gain):
+            raise ValueError("--attack-boost takes a positive number of dB, beside --attack-gain")
         rf = self.config.receptive_field
         shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None)}  # None: older runs
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional, **shares)
@@ -343,7 +350,8 @@ class Trainer:
         if self.args.input_offset:
             batch = with_input_offset(batch, self.args.input_offset, rng, self.config.classes)
         if self.args.attack_gain:
-            batch = with_attack_gain(batch, self.args.attack_gain, rng, self.config.classes, self.config.cond_hop)
+            batch = with_attack_gain(batch, self.args.attack_gain, self.args.attack_boost, rng,
+                                     self.config.classes, self.config.cond_hop)
         return batch
 
     def own_samples(self, inputs, cond, glob) -> torch.Tensor:
