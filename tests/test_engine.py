@@ -158,8 +158,9 @@ def test_standard_sizes_equal_forward():
         assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), name
 
 
-def generated_codes(engine, n, cond=None, glob=None, temperature=1.0, block=37):
-    """Generates in uneven blocks, handing each block the frames it touches."""
+def generated_codes(engine, n, cond=None, glob=None, temperature=1.0, block=37, audio_out=None):
+    """Generates in uneven blocks, handing each block the frames it touches (the audio itself into
+    audio_out, a list, if given)."""
     audio = []
     done = 0
     while done < n:
@@ -170,6 +171,8 @@ def generated_codes(engine, n, cond=None, glob=None, temperature=1.0, block=37):
             frames = cond[:, :, done // hop:(done + k - 1) // hop + 1]
         audio.append(engine.generate(k, frames, glob, temperature))
         done += k
+    if audio_out is not None:
+        audio_out.append(np.concatenate(audio, axis=1))
     return mulaw_encode(np.concatenate(audio, axis=1), engine.config.classes)
 
 
@@ -351,7 +354,7 @@ def asleep_frames(keys, after):
 
 
 def test_sleeping_streams_play_silence_and_wake_where_forward_says():
-    """A stream without keys for sleep_after plays the silence code exactly; everywhere else each code is
+    """A stream without keys for sleep_after is fed the silence code and plays 0; everywhere else each code is
     the contract's pick from forward()'s logits over the whole history, silences included, so a stream
     that slept (and skipped its computation once settled) wakes in the state forward() computes."""
     config = WaveNetConfig(dilations=[1, 2, 4, 8, 1, 2], kernel_size=3, residual_channels=9, gate_channels=14,
@@ -364,14 +367,15 @@ def test_sleeping_streams_play_silence_and_wake_where_forward_says():
     keys = sleep_pattern(streams, frames, rng)
     cond = rng.random((streams, config.cond_channels, frames)) * keys[:, None, :]
     sleep_after = (after - 0.5) * hop / config.sample_rate  # rounds up to `after` frames
-    codes = {}
+    codes, audio = {}, []
     for seconds in (0.0, sleep_after):
         engine = Engine(model, streams=streams, sleep_after=seconds)
         engine.reset(seed=4)
-        codes[seconds] = generated_codes(engine, n, cond, None, 1.0, block=97)
+        codes[seconds] = generated_codes(engine, n, cond, None, 1.0, block=97, audio_out=audio)
     asleep = np.repeat(asleep_frames(keys, after), hop, axis=1)
     silence = silence_code(config.classes)
     assert (codes[sleep_after][asleep] == silence).all()
+    assert (audio[1][asleep] == 0).all() and (audio[1][~asleep] != 0).all()  # asleep: 0, not the code's centre
     assert (codes[0.0][asleep] != silence).mean() > 0.5, "this model's idle draws are not silence anyway"
     assert asleep[2, :100 * hop].sum() > 4 * config.receptive_field  # long enough to settle and be skipped
     lead = math.ceil(config.receptive_field / hop) * hop

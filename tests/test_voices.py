@@ -222,7 +222,8 @@ def chord_file(path):
 
 
 def expected_levels(times, voices):
-    """Each voice plays the loudest class while it holds a key, else the silence class (not quite 0)."""
+    """Each voice plays the loudest class while it holds a key, else the silence class (not quite 0: they
+    never sleep here; a sleeping voice plays 0)."""
     held = ((times < 0.5).astype(int) + ((times >= 0.25) & (times < 0.75)) + ((times >= 0.5) & (times < 1.0)))
     loud, quiet = mulaw_decode(np.array([255, silence_code()]), 256).astype(np.float64)
     return np.minimum((held * loud + (voices - held) * quiet) * CHORD_GAIN, 1.0)
@@ -233,7 +234,7 @@ def test_offline_render_mixes_one_stream_per_voice(impulse_model_file_hop64, tmp
 
     out = tmp_path / "chords.wav"
     assert main([str(chord_file(tmp_path / "chords.mid")), str(out), "--model", str(impulse_model_file_hop64),
-                 "--voices", "9", "--seconds", "1.2"]) == 0
+                 "--voices", "9", "--seconds", "1.2", "--sleep-after", "0"]) == 0
     audio, rate = soundfile.read(out)
     times = np.arange(len(audio)) / rate
     settled = np.ones(len(audio), bool)  # away from the edges: the frame (4 ms) and the attack of the onset

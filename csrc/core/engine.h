@@ -26,7 +26,8 @@ class Engine {
   virtual void reset(uint64_t seed) = 0;
 
   // Generates the next n samples of every stream into audio (streams, n), in [-1, 1]. A sleeping stream
-  // (EngineOptions::sleep_after_frames) is fed and plays the silence code; its uniforms go unused.
+  // (EngineOptions::sleep_after_frames) is fed the silence code and plays 0 (the code's centre is not 0: 16
+  // sleeping voices would add a -57 dBFS offset); its uniforms go unused.
   // cond: (streams, cond_channels, frames), the frames the block touches: from frame t0 / cond_hop to
   // (t0 + n - 1) / cond_hop, t0 = samples generated since reset (null without local conditioning).
   // global_ids: (streams) or null; temperatures: (streams), below kMinTemperature means argmax.
@@ -49,7 +50,7 @@ struct EngineOptions {
   // bytes, per-output scales, integer sums), "bf16" (CUDA)
   std::string precision = "fp32";
   // A stream whose conditioning frames have held no key for this many frames in a row, or none since
-  // reset, sleeps: it is fed and plays the silence code instead of its draws until a frame holds a key
+  // reset, sleeps: it is fed the silence code and plays 0 instead of its draws until a frame holds a key
   // again, so a voice whose note has died away adds no hiss (and, on the CPU, costs nothing once its state
   // has settled). 0: never; models without conditioning never sleep.
   int sleep_after_frames = 0;

@@ -557,7 +557,7 @@ void CpuEngine::run_streams(const Job& job, int thread) {
       if (!asleep) s.slept = 0;
       if (asleep && s.slept == settle_samples_) {  // this step would leave the state as it is
         s.code = silence_code_;  // the blocker is at rest: the asleep steps that settled it left it so
-        job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
+        job.audio[static_cast<long>(si) * job.n + i] = 0.0f;  // silence; its code's centre is not 0
         s.skipped = true;
         continue;
       }
@@ -578,7 +578,7 @@ void CpuEngine::run_streams(const Job& job, int thread) {
       } else {
         s.code = asleep ? silence_code_ : played(s, batch.drawn[b]);
         if (asleep) s.dc_blocker = dc_blocker_at_rest(decode_.data(), silence_code_);
-        job.audio[static_cast<long>(si) * job.n + i] = decode_[s.code];
+        job.audio[static_cast<long>(si) * job.n + i] = asleep ? 0.0f : decode_[s.code];
       }
       if (asleep) ++s.slept;
     }

@@ -524,7 +524,7 @@ __global__ void __launch_bounds__(kThreads) generate_kernel(const KernelArgs<W> 
           }
           codes[b] = code;
           if (rank == 0 && stream < s.streams)
-            args.audio[static_cast<long long>(stream) * args.n + step] = args.decode[code];
+            args.audio[static_cast<long long>(stream) * args.n + step] = asleep ? 0.0f : args.decode[code];
         }
       }
     }
