@@ -32,8 +32,8 @@ def parse_args(argv):
                                 "whole window, fp32 over only what the targets need (train's default), bf16 (--bf16).")
     p.add_argument("--data", type=Path, required=True, help="a dataset built by `python -m wavenet_rt.dataset build`")
     p.add_argument("--model", type=Path, required=True,
-                   help="the model whose steps are timed (e.g. training/piano/model.safetensors, the piano run's "
-                        "start); its sample rate and frames must be the dataset's")
+                   help="the model whose steps are timed (e.g. wavenet_rt/models/default.safetensors, the piano "
+                        "runs' start); its sample rate and frames must be the dataset's")
     p.add_argument("--batch", type=int, default=4, help="windows per step (train's default 4)")
     p.add_argument("--window", type=int, default=4000, help="target samples per window (train's default 4000)")
     p.add_argument("--rounds", type=int, default=10,

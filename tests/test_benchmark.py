@@ -141,7 +141,7 @@ def test_train_speed_times_three_ways_of_the_same_step(tmp_path):
     whole, trimmed, bf16 = (np.array(rows[m]["bits_per_step"]) for m in ("fp32_whole_window", "fp32", "bf16"))
     assert np.allclose(trimmed, whole, atol=1e-4) and whole.std() > 0  # different windows each round
     assert np.allclose(bf16, whole, atol=0.05) and not np.array_equal(bf16, whole)
-    shipped = BENCHMARK.parents[1] / "wavenet_rt" / "models" / "default.safetensors"  # 16 kHz, frames of 64
+    shipped = BENCHMARK.parents[1] / "wavenet_rt" / "models" / "default.safetensors"  # 16 kHz: not this 8 kHz data
     bad = subprocess.run([sys.executable, str(script), "--data", str(data), "--model", str(shipped)],
                          capture_output=True, text=True, timeout=120, cwd=BENCHMARK.parents[1])
     assert bad.returncode != 0 and "does not fit the dataset" in bad.stderr

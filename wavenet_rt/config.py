@@ -49,12 +49,12 @@ class WaveNetConfig:
     # 0 = none. 0.9995 puts the corner at 1.3 Hz at 16 kHz, far below the piano's lowest key.
     dc_blocker: float = 0.0
     # The sampling temperature players draw with unless asked for another (the mod wheel raises it up to
-    # twice this). 1 = the distribution the model learned; below 1 the shipped piano hears fewer spurious
-    # notes (docs/experiments/2026-12-06-temperature.md). Training never reads it.
+    # twice this). 1 = the distribution the model learned; below 1 the hop-64 piano that shipped until
+    # 2026-12-06 heard fewer spurious notes (docs/experiments/2026-12-06-temperature.md). Training never reads it.
     temperature: float = 1.0
     # The level trim players multiply the voices' summed streams by (csrc/midi/voices.h mix_voices). Voices
     # add at unity, as an instrument's notes do, so the number of voices sets the polyphony and not the level;
-    # a model whose streams play too loud trims them here (the shipped piano: 0.25). Training never reads it.
+    # a model whose streams play too loud trims them here (the hop-64 piano: 0.25). Training never reads it.
     gain: float = 1.0
 
     def __post_init__(self) -> None:

@@ -67,8 +67,8 @@ def _temperature(text: str) -> float:
 def add_temperature_option(p: argparse.ArgumentParser, what: str) -> None:
     """--temperature: `what` it sets; by default the model file's own."""
     p.add_argument("--temperature", type=_temperature, help=(
-        f"{what} (0 = argmax; default the model's own, its config's temperature: 0.6 for the shipped piano, "
-        "1 for a model trained here)"))
+        f"{what} (0 = argmax; default the model's own, its config's temperature: 1 for the shipped piano "
+        "and for a model trained here)"))
 
 
 def player_temperature(config: WaveNetConfig, temperature: float | None) -> float:
