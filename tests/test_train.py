@@ -234,19 +234,23 @@ def test_input_offset_shifts_a_prefix_of_the_inputs_by_one_constant_and_never_th
     assert min(offsets) < -0.2 and max(offsets) > 0.2
 
 
-def test_attack_gain_turns_down_the_lit_onsets_inputs_of_half_the_windows_and_never_the_targets():
-    rng = np.random.default_rng(7)
-    hop, windows, frames = 16, 64, 125
-    clean = np.sin(np.linspace(0, 900, windows * hop * frames)).reshape(windows, -1) * 0.5
+def onset_batch(amplitude: float, windows: int = 64, frames: int = 125, hop: int = 16) -> Batch:
+    """Windows of a sine at `amplitude`, one key's onset channel lit for 32 frames (frames 40-71: samples
+    640-1151), a held key in the roll and the bend channel set past the onsets (neither is an onset)."""
+    clean = np.sin(np.linspace(0, 900, windows * hop * frames)).reshape(windows, -1) * amplitude
     codes = mulaw_encode(clean)
     cond = np.zeros((windows, 177, frames), np.float32)
-    cond[:, 60, :] = 0.6  # a held key in the roll: not an onset
-    cond[:, 88 + 39, 40:72] = 1.0  # its onset channel lit for 32 frames (frames 40-71: samples 640-1151)
-    cond[:, 176, :] = 0.5  # the bend channel past the onsets
-    batch = Batch(codes[:, :-1], codes[:, -300:], cond, None)
-    quieter = with_attack_gain(batch, 12.0, 0.0, rng, 256, hop)
+    cond[:, 60, :] = 0.6
+    cond[:, 88 + 39, 40:72] = 1.0
+    cond[:, 176, :] = 0.5
+    return Batch(codes[:, :-1], codes[:, -300:], cond, None)
+
+
+def test_attack_gain_turns_down_the_lit_onsets_inputs_of_half_the_windows_and_never_the_targets():
+    batch = onset_batch(0.5)
+    quieter = with_attack_gain(batch, 12.0, 0.0, np.random.default_rng(7), 256, 16)
     assert quieter.targets is batch.targets and quieter.cond is batch.cond and quieter.inputs.dtype == np.int64
-    lit = np.zeros(codes.shape[1] - 1, bool)
+    lit = np.zeros(batch.inputs.shape[1], bool)
     lit[640:1152] = True
     gains = []
     for before, after in zip(batch.inputs, quieter.inputs):
@@ -264,14 +268,8 @@ def test_attack_gain_turns_down_the_lit_onsets_inputs_of_half_the_windows_and_ne
 
 
 def test_attack_boost_also_turns_the_lit_onsets_up_within_its_range():
-    rng = np.random.default_rng(8)
-    hop, windows, frames = 16, 64, 125
-    clean = np.sin(np.linspace(0, 900, windows * hop * frames)).reshape(windows, -1) * 0.2
-    codes = mulaw_encode(clean)
-    cond = np.zeros((windows, 177, frames), np.float32)
-    cond[:, 88 + 39, 40:72] = 1.0
-    batch = Batch(codes[:, :-1], codes[:, -300:], cond, None)
-    scaled = with_attack_gain(batch, 6.0, 9.0, rng, 256, hop)
+    batch = onset_batch(0.2)
+    scaled = with_attack_gain(batch, 6.0, 9.0, np.random.default_rng(8), 256, 16)
     gains = []
     for before, after in zip(batch.inputs, scaled.inputs):
         if (after != before).any():
