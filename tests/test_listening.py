@@ -51,6 +51,31 @@ def test_transcription_hears_the_soundfont_and_not_its_mistakes(transcriber, tmp
     assert listening.note_scores(played(line), transcriber.notes(noise, RATE))["all"]["f1"] < 0.15
 
 
+def test_note_errors_name_each_kind_of_mistake_and_agree_with_mir_eval_on_the_matches():
+    import mir_eval
+
+    keys = [(0.0, 1.0, 60), (1.0, 1.5, 64), (2.0, 2.5, 67), (3.0, 3.5, 70), (4.0, 4.5, 72), (5.0, 5.5, 50)]
+    played_notes = [Note(*k) for k in keys]
+    heard = [Note(s, s + 0.3, k) for s, k in [
+        (0.01, 60), (1.02, 64), (5.03, 50),  # the three heard right
+        (0.5, 60), (5.04, 50),  # retriggers: a key already sounding, heard again
+        (0.3, 72), (0.6, 79), (3.01, 82),  # harmonics: 12, 19 and 12 keys above a sounding key
+        (0.7, 48), (1.2, 65), (1.8, 30),  # an octave below; a neighbour; nothing near
+        (2.12, 67)]]  # 67 heard 120 ms after its key: late (as a missed note and as an extra)
+    errors = listening.note_errors(played_notes, heard)
+    assert errors["extra"] == {"late": 1, "retrigger": 2, "harmonic": 3, "octave_below": 1, "neighbour": 1,
+                               "other": 1}
+    # 67 late, 70 heard only an octave up, 72 never
+    assert errors["missed"] == {"late": 1, "octave_off": 1, "unheard": 1}
+    matched = errors["played"] - sum(errors["missed"].values())
+    assert matched == errors["heard"] - sum(errors["extra"].values()) == 3
+    intervals = [np.array([[n.start, n.end] for n in notes]) for notes in (played_notes, heard)]
+    pitches = [440.0 * 2 ** ((np.array([n.pitch for n in notes]) - 69) / 12) for notes in (played_notes, heard)]
+    pairs = mir_eval.transcription.match_notes(intervals[0], pitches[0], intervals[1], pitches[1],
+                                               onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None)
+    assert len(pairs) == matched
+
+
 def tone(key, seconds=0.75, cents=0.0):
     t = np.arange(int(seconds * RATE)) / RATE
     f0 = 440 * 2 ** ((key - 69 + cents / 100) / 12)

@@ -259,10 +259,27 @@ def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.T
 def heard_notes(transcriber: listening.Transcriber, audio: np.ndarray, reference: np.ndarray, rate: int,
                 midi: Path, delay: float) -> dict:
     """Transcription scores of the render and of the reference against the notes that start in time to be
-    heard (0.1 s before the end)."""
+    heard (0.1 s before the end), and their errors by kind."""
     played = [n for n in qm.midi_notes(midi, delay) if n.start < len(audio) / rate - 0.1]
-    return {"notes": listening.note_scores(played, transcriber.notes(audio, rate)),
-            "reference_notes": listening.note_scores(played, transcriber.notes(reference, rate))}
+    heard, heard_in_reference = transcriber.notes(audio, rate), transcriber.notes(reference, rate)
+    return {"notes": listening.note_scores(played, heard),
+            "reference_notes": listening.note_scores(played, heard_in_reference),
+            "note_errors": listening.note_errors(played, heard),
+            "reference_note_errors": listening.note_errors(played, heard_in_reference)}
+
+
+def pooled_note_errors(rows: list[dict]) -> dict:
+    """The renders' note errors summed per kind of material (chorale, melody, line), model beside reference."""
+    pooled: dict = {}
+    for row in rows:
+        for side, errors in (("model", row["note_errors"]), ("reference", row["reference_note_errors"])):
+            total = pooled.setdefault(row["kind"], {}).setdefault(side, listening.note_errors([], []))
+            total["played"] += errors["played"]
+            total["heard"] += errors["heard"]
+            for group in ("extra", "missed"):
+                for kind, count in errors[group].items():
+                    total[group][kind] += count
+    return pooled
 
 
 def probes(args: argparse.Namespace, model_path: Path) -> dict:
@@ -373,6 +390,7 @@ def listening_summary(rows: list[dict], probe: dict) -> dict:
     summary["octaves"] = octaves
     summary["weak_octaves"] = [o for o, v in octaves.items() if v["reference_f1"] >= 0.5
                                and v["f1"] < 0.8 * v["reference_f1"]]
+    summary["note_errors"] = pooled_note_errors(rows)
     sustained = probe["sustained"]
     summary["hnr_mean_db"] = sustained["model"]["hnr_mean_db"]
     summary["reference_hnr_mean_db"] = sustained["reference"]["hnr_mean_db"]

@@ -73,6 +73,57 @@ def _prf(played: list[Note], heard: list[Note]) -> dict:
     return {"precision": float(p), "recall": float(r), "f1": float(f), "played": len(played), "heard": len(heard)}
 
 
+EXTRA_KINDS = ("late", "retrigger", "harmonic", "octave_below", "neighbour", "other")
+MISSED_KINDS = ("late", "octave_off", "unheard")
+
+
+def note_errors(played: list[Note], heard: list[Note]) -> dict:
+    """What the transcription scores count as wrong, by kind. Each played note takes the heard note of its key
+    nearest its onset (within 50 ms, one each). A heard note left over is `late` (a missed note of its key
+    struck 50-200 ms before), a `retrigger` (its key already sounding), a `harmonic` (12, 19 or 24 keys above
+    a sounding key), `octave_below` one, a `neighbour` (1-2 keys from a key sounding or struck within 50 ms)
+    or `other`; a missed note is `late` (its key heard 50-200 ms after), `octave_off` (heard 12 keys off at
+    its onset) or `unheard`."""
+    free, missed = list(heard), []
+    for note in sorted(played, key=lambda n: n.start):
+        same = [h for h in free if h.pitch == note.pitch and abs(h.start - note.start) <= ONSET_TOLERANCE_S]
+        if same:
+            free.remove(min(same, key=lambda h: abs(h.start - note.start)))
+        else:
+            missed.append(note)
+    extra = dict.fromkeys(EXTRA_KINDS, 0)
+    for h in free:
+        extra[_extra_kind(h, played, missed)] += 1
+    missing = dict.fromkeys(MISSED_KINDS, 0)
+    for note in missed:
+        missing[_missed_kind(note, heard)] += 1
+    return {"played": len(played), "heard": len(heard), "extra": extra, "missed": missing}
+
+
+def _extra_kind(h: Note, played: list[Note], missed: list[Note]) -> str:
+    if any(n.pitch == h.pitch and ONSET_TOLERANCE_S < h.start - n.start <= 0.2 for n in missed):
+        return "late"
+    sounding = [n.pitch for n in played if n.start - ONSET_TOLERANCE_S <= h.start <= n.end]
+    struck = [n.pitch for n in played if abs(n.start - h.start) <= ONSET_TOLERANCE_S]
+    if h.pitch in sounding:
+        return "retrigger"
+    if any(h.pitch - k in (12, 19, 24) for k in sounding):
+        return "harmonic"
+    if any(k - h.pitch == 12 for k in sounding):
+        return "octave_below"
+    if any(abs(h.pitch - k) in (1, 2) for k in sounding + struck):
+        return "neighbour"
+    return "other"
+
+
+def _missed_kind(note: Note, heard: list[Note]) -> str:
+    if any(h.pitch == note.pitch and ONSET_TOLERANCE_S < h.start - note.start <= 0.2 for h in heard):
+        return "late"
+    if any(abs(h.pitch - note.pitch) == 12 and abs(h.start - note.start) <= ONSET_TOLERANCE_S for h in heard):
+        return "octave_off"
+    return "unheard"
+
+
 def harmonic_to_noise_db(audio: np.ndarray, rate: int, key: int) -> float:
     """Energy of the key's partials against all other energy above half the fundamental, over a
     Hann-windowed stretch of a held note. Each partial is the strongest peak within 50 cents of k * f0
