@@ -61,16 +61,26 @@ def _prf(played: list[Note], heard: list[Note]) -> dict:
 
     if not played or not heard:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "played": len(played), "heard": len(heard)}
-
-    def arrays(notes):
-        intervals = np.array([[n.start, max(n.end, n.start + 0.01)] for n in notes])
-        return intervals, 440.0 * 2 ** ((np.array([n.pitch for n in notes]) - 69) / 12)
-
-    (ref_i, ref_p), (est_i, est_p) = arrays(played), arrays(heard)
     p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
-        ref_i, ref_p, est_i, est_p, onset_tolerance=ONSET_TOLERANCE_S, pitch_tolerance=PITCH_TOLERANCE_CENTS,
-        offset_ratio=None)
+        *_intervals_and_hz(played), *_intervals_and_hz(heard), onset_tolerance=ONSET_TOLERANCE_S,
+        pitch_tolerance=PITCH_TOLERANCE_CENTS, offset_ratio=None)
     return {"precision": float(p), "recall": float(r), "f1": float(f), "played": len(played), "heard": len(heard)}
+
+
+def _matches(played: list[Note], heard: list[Note]) -> list[tuple[int, int]]:
+    """(played index, heard index) of the notes the scores above count as right: mir_eval's matching."""
+    import mir_eval
+
+    if not played or not heard:
+        return []
+    return mir_eval.transcription.match_notes(
+        *_intervals_and_hz(played), *_intervals_and_hz(heard), onset_tolerance=ONSET_TOLERANCE_S,
+        pitch_tolerance=PITCH_TOLERANCE_CENTS, offset_ratio=None)
+
+
+def _intervals_and_hz(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
+    intervals = np.array([[n.start, max(n.end, n.start + 0.01)] for n in notes])
+    return intervals, 440.0 * 2 ** ((np.array([n.pitch for n in notes]) - 69) / 12)
 
 
 EXTRA_KINDS = ("late", "retrigger", "harmonic", "octave_below", "neighbour", "other")
@@ -78,19 +88,16 @@ MISSED_KINDS = ("late", "octave_off", "unheard")
 
 
 def note_errors(played: list[Note], heard: list[Note]) -> dict:
-    """What the transcription scores count as wrong, by kind. Each played note takes the heard note of its key
-    nearest its onset (within 50 ms, one each). A heard note left over is `late` (a missed note of its key
+    """What the transcription scores count as wrong, by kind, past the notes they match (a heard note of the
+    played key within 50 ms of its onset, one each). A heard note left over is `late` (a missed note of its key
     struck 50-200 ms before), a `retrigger` (its key already sounding), a `harmonic` (12, 19 or 24 keys above
     a sounding key), `octave_below` one, a `neighbour` (1-2 keys from a key sounding or struck within 50 ms)
     or `other`; a missed note is `late` (its key heard 50-200 ms after), `octave_off` (heard 12 keys off at
     its onset) or `unheard`."""
-    free, missed = list(heard), []
-    for note in sorted(played, key=lambda n: n.start):
-        same = [h for h in free if h.pitch == note.pitch and abs(h.start - note.start) <= ONSET_TOLERANCE_S]
-        if same:
-            free.remove(min(same, key=lambda h: abs(h.start - note.start)))
-        else:
-            missed.append(note)
+    pairs = _matches(played, heard)
+    right_played, right_heard = {i for i, _ in pairs}, {j for _, j in pairs}
+    missed = [n for i, n in enumerate(played) if i not in right_played]
+    free = [h for j, h in enumerate(heard) if j not in right_heard]
     extra = dict.fromkeys(EXTRA_KINDS, 0)
     for h in free:
         extra[_extra_kind(h, played, missed)] += 1
