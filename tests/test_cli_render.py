@@ -86,9 +86,10 @@ def test_demo_renders_the_shipped_piece(tmp_path, midi_file, impulse_model_file)
     assert both.returncode == 2 and "--demo is the MIDI input" in both.stderr
 
 
-def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file):
-    """A model file whose config says temperature 0.5 renders, without --temperature, exactly what
-    --temperature 0.5 renders, and not what 1.0 does."""
+@pytest.mark.parametrize("field", ["temperature", "sustain_scale"])
+def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file, field):
+    """A model file whose config says temperature (or sustain scale) 0.5 renders, without the option, exactly
+    what the option at 0.5 renders, and not what 1.0 does."""
     import torch
 
     from wavenet_rt.config import WaveNetConfig
@@ -97,14 +98,15 @@ def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file):
 
     torch.manual_seed(3)
     config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
-                           cond_channels=176, cond_features="roll88_onset88", cond_hop=64, temperature=0.5)
+                           cond_channels=176, cond_features="roll88_onset88", cond_hop=64, **{field: 0.5})
     model = WaveNet(config).eval()
     with torch.no_grad():  # logits far from flat, so a temperature changes the draws
         for p in model.parameters():
             p.mul_(2.0)
     save_model(model, tmp_path / "cool.safetensors")
     audio = {}
-    for name, extra in (("own", []), ("0.5", ["--temperature", "0.5"]), ("1.0", ["--temperature", "1.0"])):
+    flag = "--" + field.replace("_", "-")
+    for name, extra in (("own", []), ("0.5", [flag, "0.5"]), ("1.0", [flag, "1.0"])):
         result = run_cli(["wavenet_rt.render", midi_file, tmp_path / f"{name}.wav", "--model",
                           tmp_path / "cool.safetensors", "--seconds", "0.5", *extra])
         assert result.returncode == 0, result.stderr
@@ -119,4 +121,8 @@ def test_a_temperature_outside_its_range_is_refused_before_any_work(tmp_path, mi
     for value in ("-0.5", "nan", "11"):
         result = run_cli([f"wavenet_rt.{command}", *args, "--temperature", value])
         assert result.returncode == 2 and "--temperature: must be in [0, 10]" in result.stderr, result.stderr
+        assert not (tmp_path / "o.wav").exists() and not (tmp_path / "e").exists()
+    for value in ("-0.1", "nan", "1.5"):
+        result = run_cli([f"wavenet_rt.{command}", *args, "--sustain-scale", value])
+        assert result.returncode == 2 and "--sustain-scale: must be in [0, 1]" in result.stderr, result.stderr
         assert not (tmp_path / "o.wav").exists() and not (tmp_path / "e").exists()

@@ -56,6 +56,11 @@ class WaveNetConfig:
     # add at unity, as an instrument's notes do, so the number of voices sets the polyphony and not the level;
     # a model whose streams play too loud trims them here (the hop-64 piano: 0.25). Training never reads it.
     gain: float = 1.0
+    # A voice's temperature once its note's attack is over (its onset channels dark: after ONSET_SECONDS,
+    # and in its release tail), as a multiple of the temperature (csrc/live/performer.h). The attack is
+    # drawn as the model learned it, the held sound with less hiss: at 0.5 the stage-18 piano's transcribed
+    # note F1 rose (docs/experiments/2026-12-07-sustain-scale.md). 1 = alike. Training never reads it.
+    sustain_scale: float = 1.0
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -104,6 +109,9 @@ class WaveNetConfig:
         number = isinstance(self.gain, (int, float)) and not isinstance(self.gain, bool)
         if not (number and 0 < np.float32(self.gain) <= MAX_GAIN):  # the mixer's float32, as C++ checks it
             problems.append(f"gain must be a number in (0, {MAX_GAIN:g}] in float32, got {self.gain!r}")
+        number = isinstance(self.sustain_scale, (int, float)) and not isinstance(self.sustain_scale, bool)
+        if not (number and 0 <= self.sustain_scale <= 1):
+            problems.append(f"sustain_scale must be a number in [0, 1], got {self.sustain_scale!r}")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 

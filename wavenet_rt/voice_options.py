@@ -1,6 +1,7 @@
 # The voice, sleep, precision and temperature policy of the command-line players (play, render, evaluate):
-# the --voices, --sleep-after, --precision and --temperature options they share, and a model's own voices
-# and temperature. The mechanisms live in the conditioner (csrc/midi/voices.h) and the engines (csrc/core/sleep.h).
+# the --voices, --sleep-after, --precision, --temperature and --sustain-scale options they share, and a
+# model's own voices, temperature and sustain scale. The mechanisms live in the conditioner
+# (csrc/midi/voices.h), the engines (csrc/core/sleep.h) and the performer (csrc/live/performer.cpp).
 from __future__ import annotations
 
 import argparse
@@ -64,13 +65,33 @@ def _temperature(text: str) -> float:
     return value
 
 
+def _sustain_scale(text: str) -> float:
+    """argparse type of --sustain-scale: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def add_temperature_option(p: argparse.ArgumentParser, what: str) -> None:
-    """--temperature: `what` it sets; by default the model file's own."""
+    """--temperature (`what` it sets) and --sustain-scale; by default the model file's own."""
     p.add_argument("--temperature", type=_temperature, help=(
         f"{what} (0 = argmax; default the model's own, its config's temperature: 1 for the shipped piano "
         "and for a model trained here)"))
+    p.add_argument("--sustain-scale", type=_sustain_scale, metavar="SCALE", help=(
+        "a voice's temperature once its note's attack is over (the first 32 ms), as a multiple of the "
+        "temperature: less hiss while a note sounds (1 = alike; default the model's own: 0.5 for the shipped "
+        "piano, 1 for a model trained here)"))
 
 
 def player_temperature(config: WaveNetConfig, temperature: float | None) -> float:
     """What a player samples at: `temperature` when one was asked for, else the model's own."""
     return config.temperature if temperature is None else temperature
+
+
+def player_sustain_scale(config: WaveNetConfig, scale: float | None) -> float:
+    """A voice's temperature after its attack as a player scales it: `scale` when asked for, else the model's."""
+    return config.sustain_scale if scale is None else scale

@@ -217,6 +217,11 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
         throw ModelFileError(what + " must be a number in [0, " + std::to_string(static_cast<int>(kMaxTemperature)) + "]");
       }
       m.temperature = static_cast<float>(value.number);
+    } else if (key == "sustain_scale") {
+      if (value.kind != Json::kNumber || !(value.number >= 0 && value.number <= 1)) {
+        throw ModelFileError(what + " must be a number in [0, 1]");
+      }
+      m.sustain_scale = static_cast<float>(value.number);
     } else if (key == "gain") {
       if (value.kind != Json::kNumber || !valid_gain(static_cast<float>(value.number))) {
         throw ModelFileError(what + " must be a number in " + gain_range() + " in float32");

@@ -1,5 +1,6 @@
 // Performer (performer.h). A block's frames come from the conditioner in order; a block that starts inside
-// the frame emitted last reuses it, so any block size reads the same frames.
+// the frame emitted last reuses it, and a block is played in runs of frames over which every voice keeps
+// its temperature (attack or sustain), so any block size reads the same frames and draws the same samples.
 #include "live/performer.h"
 
 #include <algorithm>
@@ -25,6 +26,9 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   if (options.block < 1 || options.block > (1 << 16)) {
     throw std::invalid_argument("block must be in [1, 65536]");
   }
+  if (!(options.sustain_scale >= 0.0f && options.sustain_scale <= 1.0f)) {
+    throw std::invalid_argument("sustain_scale must be in [0, 1]");
+  }
   if (!valid_gain(options.gain)) {
     throw std::invalid_argument("gain must be in " + gain_range());
   }
@@ -45,6 +49,7 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   const int max_frames = block_frames(hop_ - 1, options.block, hop_);  // a block straddling the most frames
   const size_t rows = static_cast<size_t>(streams_) * channels_;
   cond_block_.resize(rows * max_frames);
+  run_cond_.resize(rows * max_frames);
   last_frame_.resize(rows);
   voice_audio_.resize(static_cast<size_t>(streams_) * options.block);
   global_ids_.resize(streams_);
@@ -80,10 +85,53 @@ void Performer::generate(int n, float* out) {
   // The controls as of the block's last frame: the mod wheel raises the temperature up to twice its base.
   temperature_ = options_.temperature * (1.0f + conditioner_->mod_wheel() / 127.0f);
   if (conditioner_->program() >= 0) global_id_ = conditioner_->program();
-  const float* cond = channels_ ? cond_block_.data() : nullptr;
   std::fill(global_ids_.begin(), global_ids_.end(), global_id_);
-  std::fill(temperatures_.begin(), temperatures_.end(), temperature_);
-  engine_->generate(n, cond, channels_ ? frames : 0, global_ids_.data(), temperatures_.data(), voice_audio_.data());
+  // Runs of frames in which no voice's attack starts or ends: one engine call each (one for the whole block
+  // when the sustain is not scaled, or the model has no onsets).
+  const bool scaled = options_.sustain_scale != 1.0f && channels_ >= 2 * kKeys;
+  for (int begin = 0, done = 0; begin < frames;) {
+    int end = scaled ? begin : frames - 1;
+    while (scaled && end + 1 < frames && same_attacks(begin, end + 1, frames)) ++end;
+    const int64_t run_end = std::min<int64_t>(t_ + n - done, (first + end + 1) * static_cast<int64_t>(hop_));
+    const int m = static_cast<int>(run_end - t_);
+    generate_run(m, begin, end, frames, out + done);
+    done += m;
+    begin = end + 1;
+  }
+}
+
+bool Performer::attack(int stream, int column, int frames) const {
+  const float* onsets = cond_block_.data() + (static_cast<size_t>(stream) * channels_ + kKeys) * frames + column;
+  for (int key = 0; key < kKeys; ++key) {
+    if (onsets[static_cast<size_t>(key) * frames] > 0.0f) return true;
+  }
+  return false;
+}
+
+bool Performer::same_attacks(int a, int b, int frames) const {
+  for (int s = 0; s < streams_; ++s) {
+    if (attack(s, a, frames) != attack(s, b, frames)) return false;
+  }
+  return true;
+}
+
+void Performer::generate_run(int n, int first, int last, int frames, float* out) {
+  const int run_frames = channels_ ? last - first + 1 : 0;
+  const float* cond = nullptr;
+  if (run_frames == frames) {
+    cond = cond_block_.data();
+  } else if (run_frames) {
+    for (int r = 0; r < streams_ * channels_; ++r) {
+      std::copy_n(cond_block_.data() + static_cast<size_t>(r) * frames + first, run_frames,
+                  run_cond_.data() + static_cast<size_t>(r) * run_frames);
+    }
+    cond = run_cond_.data();
+  }
+  for (int s = 0; s < streams_; ++s) {
+    const bool sustained = channels_ >= 2 * kKeys && !attack(s, first, frames);
+    temperatures_[s] = sustained ? temperature_ * options_.sustain_scale : temperature_;
+  }
+  engine_->generate(n, cond, run_frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
   mix_voices(voice_audio_.data(), streams_, n, options_.gain, out);
   t_ += n;
 }

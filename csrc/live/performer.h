@@ -17,6 +17,9 @@ struct PerformerOptions {
   int voices = 0;            // 0: the engine's one stream hears every key; N: N voices, one stream each
   int block = 256;           // the most samples one generate() call makes
   float temperature = 1.0f;  // with the mod wheel at 0; the wheel raises it up to twice this
+  // A voice's temperature once its note's attack is over (its onset channels dark), as a multiple of the
+  // temperature: the attack is drawn as the model learned it, the held sound with less hiss. 1: alike.
+  float sustain_scale = 1.0f;
   float gain = 1.0f;         // the model's level trim: the voices' sum is multiplied by it (mix_voices)
   int32_t global_id = 0;     // until a program change selects another class
   int midi_capacity = 4096;  // MIDI messages that can wait for their frame without allocation
@@ -34,7 +37,8 @@ class Performer {
   // Queues raw MIDI bytes that take effect at model sample `sample` (at the first frame from there on).
   void push(int64_t sample, const uint8_t* bytes, int length);
   // The next n (1 .. block) samples, voices mixed, into out (n). The temperature and global class are
-  // those in force at the block's last frame. Real-time safe.
+  // those in force at the block's last frame; each voice samples at it while an onset channel of its
+  // frame is lit, at sustain_scale times it otherwise. Real-time safe.
   void generate(int n, float* out);
   // The base temperature from the next block on (the mod wheel still raises it). Real-time safe.
   void set_temperature(float temperature) { options_.temperature = temperature; }
@@ -54,10 +58,16 @@ class Performer {
   std::string features_;
   int hop_, channels_, streams_;
   std::unique_ptr<Conditioner> conditioner_;
-  // Scratch, allocated here: the block's frames, the last frame emitted, the voices before mixing.
-  std::vector<float> cond_block_, last_frame_, voice_audio_;
+  // The samples of the block's frames first .. last (columns of cond_block_) at their own temperatures.
+  void generate_run(int n, int first, int last, int frames, float* out);
+  bool attack(int stream, int column, int frames) const;  // an onset channel of its frame is lit
+  bool same_attacks(int a, int b, int frames) const;       // every stream attacks in both frames, or not
+
+  // Scratch, allocated here: the block's frames, the last frame emitted, the frames of a run of them, the
+  // voices before mixing.
+  std::vector<float> cond_block_, last_frame_, run_cond_, voice_audio_;
   std::vector<int32_t> global_ids_;  // per stream: every voice plays the current global class
-  std::vector<float> temperatures_;  // and the current temperature
+  std::vector<float> temperatures_;  // and its temperature: attack or sustain
   int64_t t_ = 0;
   float temperature_;
   int32_t global_id_;

@@ -38,6 +38,7 @@ from ..voice_options import (
     add_temperature_option,
     add_voice_options,
     model_voices,
+    player_sustain_scale,
     player_temperature,
 )
 from ..weights import default_model_path, read_model_config
@@ -158,7 +159,8 @@ def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[s
 
 def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse.Namespace,
                  global_id: int = 0) -> np.ndarray:
-    options = SimpleNamespace(seed=args.seed, temperature=args.temperature, global_id=global_id)
+    options = SimpleNamespace(seed=args.seed, temperature=args.temperature, sustain_scale=args.sustain_scale,
+                              global_id=global_id)
     return render(engine, midi, samples, args.voices, options)
 
 
@@ -471,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
-                   "temperature": player_temperature(engine_config, args.temperature), "seed": args.seed,
+                   "temperature": player_temperature(engine_config, args.temperature),
+                   "sustain_scale": player_sustain_scale(engine_config, args.sustain_scale), "seed": args.seed,
                    "voices": args.voices,
                    "sleep_after_s": args.sleep_after, "precision": args.precision, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,

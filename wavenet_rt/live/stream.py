@@ -80,7 +80,8 @@ class LiveSynth:
 
     def __init__(self, engine: Engine, device: int | None, samplerate: int | None = None, blocksize: int = 0,
                  latency_ms: float | None = None, temperature: float = 1.0, global_id: int = 0, seed: int = 0,
-                 record: bool = False, channels: int = 2, block: int = 4, voices: int = 0) -> None:
+                 record: bool = False, channels: int = 2, block: int = 4, voices: int = 0,
+                 sustain_scale: float | None = None) -> None:
         if engine.streams != max(1, voices):
             raise ValueError(f"the live synth plays one engine stream per voice (one without voices): build its "
                              f"Engine with streams={max(1, voices)}")
@@ -99,7 +100,8 @@ class LiveSynth:
         self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels, max(1, frames),
                                    block, float(temperature), int(global_id), int(seed), bool(record),
                                    voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000),
-                                   gain=config.gain)
+                                   gain=config.gain,
+                                   sustain_scale=config.sustain_scale if sustain_scale is None else sustain_scale)
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False
