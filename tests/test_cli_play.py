@@ -33,7 +33,8 @@ def test_a_recorded_run_keeps_its_log_clean_and_says_what_it_wrote(tmp_path, imp
     ("--latency", "-5", "must be at least"), ("--samplerate", "0", "must be at least"),
     ("--temperature", "-1", "must be in [0, 10]"), ("--temperature", "nan", "must be in [0, 10]"),
     ("--temperature", "11", "must be in [0, 10]"), ("--temperature", "warm", "must be in [0, 10]"),
-    ("--sustain-scale", "1.5", "must be in [0, 1]"), ("--sustain-scale", "-0.5", "must be in [0, 1]")])
+    ("--sustain-scale", "1.5", "must be in [0, 1]"), ("--sustain-scale", "-0.5", "must be in [0, 1]"),
+    ("--strike-scale", "0.5", "must be in [1, 2]")])
 def test_impossible_numbers_are_refused(tmp_path, impulse_model_file, option, value, says):
     result = play("--model", impulse_model_file, "--seconds", "0.5", "--out", tmp_path / "x.wav", option, value)
     assert result.returncode == 2 and option in result.stderr and says in result.stderr, result.stderr[-2000:]

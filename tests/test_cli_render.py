@@ -86,10 +86,10 @@ def test_demo_renders_the_shipped_piece(tmp_path, midi_file, impulse_model_file)
     assert both.returncode == 2 and "--demo is the MIDI input" in both.stderr
 
 
-@pytest.mark.parametrize("field", ["temperature", "sustain_scale"])
-def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file, field):
-    """A model file whose config says temperature (or sustain scale) 0.5 renders, without the option, exactly
-    what the option at 0.5 renders, and not what 1.0 does."""
+@pytest.mark.parametrize("field, value", [("temperature", "0.5"), ("sustain_scale", "0.5"), ("strike_scale", "1.5")])
+def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file, field, value):
+    """A model file whose config says temperature (or a scale of it) `value` renders, without the option,
+    exactly what the option at `value` renders, and not what 1.0 does."""
     import torch
 
     from wavenet_rt.config import WaveNetConfig
@@ -98,7 +98,7 @@ def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file, fie
 
     torch.manual_seed(3)
     config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
-                           cond_channels=176, cond_features="roll88_onset88", cond_hop=64, **{field: 0.5})
+                           cond_channels=176, cond_features="roll88_onset88", cond_hop=64, **{field: float(value)})
     model = WaveNet(config).eval()
     with torch.no_grad():  # logits far from flat, so a temperature changes the draws
         for p in model.parameters():
@@ -106,12 +106,12 @@ def test_the_model_files_own_temperature_is_the_default(tmp_path, midi_file, fie
     save_model(model, tmp_path / "cool.safetensors")
     audio = {}
     flag = "--" + field.replace("_", "-")
-    for name, extra in (("own", []), ("0.5", [flag, "0.5"]), ("1.0", [flag, "1.0"])):
+    for name, extra in (("own", []), (value, [flag, value]), ("1.0", [flag, "1.0"])):
         result = run_cli(["wavenet_rt.render", midi_file, tmp_path / f"{name}.wav", "--model",
                           tmp_path / "cool.safetensors", "--seconds", "0.5", *extra])
         assert result.returncode == 0, result.stderr
         audio[name] = soundfile.read(tmp_path / f"{name}.wav")[0]
-    np.testing.assert_array_equal(audio["own"], audio["0.5"])
+    np.testing.assert_array_equal(audio["own"], audio[value])
     assert np.abs(audio["own"] - audio["1.0"]).max() > 0.01
 
 
@@ -122,7 +122,9 @@ def test_a_temperature_outside_its_range_is_refused_before_any_work(tmp_path, mi
         result = run_cli([f"wavenet_rt.{command}", *args, "--temperature", value])
         assert result.returncode == 2 and "--temperature: must be in [0, 10]" in result.stderr, result.stderr
         assert not (tmp_path / "o.wav").exists() and not (tmp_path / "e").exists()
-    for value in ("-0.1", "nan", "1.5"):
-        result = run_cli([f"wavenet_rt.{command}", *args, "--sustain-scale", value])
-        assert result.returncode == 2 and "--sustain-scale: must be in [0, 1]" in result.stderr, result.stderr
+    for option, value, says in [("--sustain-scale", "-0.1", "[0, 1]"), ("--sustain-scale", "nan", "[0, 1]"),
+                                ("--sustain-scale", "1.5", "[0, 1]"), ("--strike-scale", "0.9", "[1, 2]"),
+                                ("--strike-scale", "2.5", "[1, 2]")]:
+        result = run_cli([f"wavenet_rt.{command}", *args, option, value])
+        assert result.returncode == 2 and f"{option}: must be in {says}" in result.stderr, result.stderr
         assert not (tmp_path / "o.wav").exists() and not (tmp_path / "e").exists()

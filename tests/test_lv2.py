@@ -338,15 +338,17 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
         (tmp_path / "bad.safetensors").write_bytes(cool.replace(b"0.625", bad))
         result = host(lv2_path, "model", tmp_path / "bad.safetensors")
         assert result.returncode == 1 and "temperature' must be a number in [0, 10]" in result.stdout, result.stdout
-    model.config.sustain_scale = 0.375
-    save_model(model, tmp_path / "sustained.safetensors")
-    result = host(lv2_path, "model", tmp_path / "sustained.safetensors")
+    model.config.sustain_scale, model.config.strike_scale = 0.375, 1.625
+    save_model(model, tmp_path / "scaled.safetensors")
+    result = host(lv2_path, "model", tmp_path / "scaled.safetensors")
     assert float(result.stdout.split("sustain_scale ")[1].split()[0]) == 0.375, result.stdout
-    sustained = (tmp_path / "sustained.safetensors").read_bytes()
-    for bad in (b"1.375", b"-.375"):  # as long as 0.375: the header's length must stay as it is
-        (tmp_path / "bad.safetensors").write_bytes(sustained.replace(b"0.375", bad))
+    assert float(result.stdout.split("strike_scale ")[1].split()[0]) == 1.625, result.stdout
+    scaled = (tmp_path / "scaled.safetensors").read_bytes()
+    for good, bad, why in ((b"0.375", b"1.375", "sustain_scale' must be a number in [0, 1]"),
+                           (b"1.625", b"2.625", "strike_scale' must be a number in [1, 2]")):
+        (tmp_path / "bad.safetensors").write_bytes(scaled.replace(good, bad))  # the header's length kept
         result = host(lv2_path, "model", tmp_path / "bad.safetensors")
-        assert result.returncode == 1 and "sustain_scale' must be a number in [0, 1]" in result.stdout, result.stdout
+        assert result.returncode == 1 and why in result.stdout, result.stdout
     shipped = read_model_file(DEFAULT_MODEL)[0].gain
     written = b'gain\\": ' + str(shipped).encode()
     assert DEFAULT_MODEL.read_bytes().count(written + b",") == 1  # the shipped model's level trim ...

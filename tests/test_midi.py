@@ -171,8 +171,9 @@ def test_offline_render_honours_mod_wheel_and_program_change(tmp_path):
     samples = 8000
 
     def rendered(midi, global_id, temperature):
-        return render(engine, midi, samples, 0, SimpleNamespace(seed=3, temperature=temperature, sustain_scale=None,
-                                                                    global_id=global_id))
+        options = SimpleNamespace(seed=3, temperature=temperature, strike_scale=None, sustain_scale=None,
+                                  global_id=global_id)
+        return render(engine, midi, samples, 0, options)
 
     controlled = rendered(with_controls, 0, 0.5)
     np.testing.assert_array_equal(controlled, rendered(plain, 2, 1.0))  # class 2, temperature 0.5 * 2

@@ -11,6 +11,7 @@ from wavenet_rt import _engine
 from wavenet_rt.feedback import DcBlocker
 from wavenet_rt.mulaw import mulaw_decode, mulaw_edges, mulaw_encode, silence_code
 from wavenet_rt.sampling import (
+    MAX_STRIKE_SCALE,
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     philox4x32_10,
@@ -166,8 +167,8 @@ def test_sampling_exp_twin_is_bit_identical_and_accurate():
 
 
 def test_temperature_bounds_twins_agree():
-    assert (MIN_TEMPERATURE, MAX_TEMPERATURE) == pytest.approx(
-        (_engine.min_temperature, _engine.max_temperature), rel=1e-7)
+    assert (MIN_TEMPERATURE, MAX_TEMPERATURE, MAX_STRIKE_SCALE) == pytest.approx(
+        (_engine.min_temperature, _engine.max_temperature, _engine.max_strike_scale), rel=1e-7)
 
 
 def test_zero_temperature_is_argmax():

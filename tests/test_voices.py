@@ -260,22 +260,23 @@ def test_live_synth_plays_the_same_voices(impulse_model_file_hop64, tmp_path):
         assert np.median(audio[i - 200:i + 200]) == pytest.approx(want, abs=0.01), t
 
 
-def test_a_performer_takes_the_models_gain_and_sustain_scale_and_refuses_them_out_of_range(
+def test_a_performer_takes_the_models_gain_and_scales_and_refuses_them_out_of_range(
         impulse_model_file_hop64):
     from wavenet_rt import Engine, _engine
 
     engine = Engine(impulse_model_file_hop64)
     features = engine.config.cond_features
-    # no defaults: a player that forgets the model's gain or sustain scale fails, not plays loud or hissing
-    for missing in ({"gain": 1.0}, {"sustain_scale": 1.0}):
+    # no defaults: a player that forgets the model's gain or scales fails, not plays loud or hissing
+    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0}
+    for missing in model:
         with pytest.raises(TypeError):
-            _engine.Performer(engine._engine, features, 0, 64, **missing)
-    for gain in (0.0, -0.5, 16.5):
-        with pytest.raises(ValueError, match=r"gain must be in \(0, 16\]"):
-            _engine.Performer(engine._engine, features, 0, 64, gain=gain, sustain_scale=1.0)
-    for scale in (-0.1, 1.5, float("nan")):
-        with pytest.raises(ValueError, match=r"sustain_scale must be in \[0, 1\]"):
-            _engine.Performer(engine._engine, features, 0, 64, gain=1.0, sustain_scale=scale)
+            _engine.Performer(engine._engine, features, 0, 64, **{k: v for k, v in model.items() if k != missing})
+    for name, values, says in (("gain", (0.0, -0.5, 16.5), r"gain must be in \(0, 16\]"),
+                               ("sustain_scale", (-0.1, 1.5, float("nan")), r"sustain_scale must be in \[0, 1\]"),
+                               ("strike_scale", (0.5, 2.5, float("nan")), r"strike_scale must be in \[1, 2\]")):
+        for value in values:
+            with pytest.raises(ValueError, match=says):
+                _engine.Performer(engine._engine, features, 0, 64, **{**model, name: value})
 
 
 def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
@@ -310,18 +311,19 @@ def test_render_lights_each_onset_32_ms_at_any_hop(hop, voices, tmp_path):
                                        mido.Message("note_off", note=60, velocity=0, time=400)]))
     midi.save(tmp_path / "note.mid")
     engine = Engine(tmp_path / "onsets.safetensors", streams=max(1, voices))
-    options = SimpleNamespace(seed=0, temperature=1.0, sustain_scale=None, global_id=0)
+    options = SimpleNamespace(seed=0, temperature=1.0, strike_scale=None, sustain_scale=None, global_id=0)
     audio = render(engine, tmp_path / "note.mid", 8000, voices, options)
     loud = np.flatnonzero(np.abs(audio) > 0.5 * np.abs(audio).max())
     assert len(loud) == loud[-1] - loud[0] + 1  # one run
     assert abs(len(loud) - 512) <= hop, len(loud)
 
 
-def test_a_voice_samples_after_its_attack_at_the_sustain_scale(tmp_path):
-    """The performer (play, render and the plugin share it) at sustain scale 0.4 plays what a reference
-    loop plays: frame by frame, each voice at the temperature while an onset channel of its frame is lit
-    and at 0.4 times it otherwise, through the same engine; the same at any block size; and not what scale
-    1 plays once the first attack is over."""
+def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp_path):
+    """The performer (play, render and the plugin share it) with strike scale 1.5 and sustain scale 0.4 plays
+    what a reference loop plays: frame by frame, each voice at 1 + 0.5 * velocity / 127 times the temperature
+    over its note's first 10 frames (10 ms at hop 16), at the temperature while an onset channel of its frame
+    is still lit, at 0.4 times it otherwise, through the same engine; the same at any block size; and not
+    what scales of 1 play."""
     import torch
 
     from wavenet_rt import Engine, _engine
@@ -332,16 +334,16 @@ def test_a_voice_samples_after_its_attack_at_the_sustain_scale(tmp_path):
     config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
                            cond_channels=176, cond_features="roll88_onset88", cond_hop=16)
     save_model(WaveNet(config).eval(), tmp_path / "m.safetensors")
-    voices, hop, temperature, scale, samples = 3, 16, 0.9, 0.4, 3008
+    voices, hop, temperature, strike, sustain, samples = 3, 16, 0.9, 1.5, 0.4, 3008
     notes = [(60, 100, 0.01, 0.1), (64, 70, 0.03, 0.12), (67, 40, 0.05, 0.15), (60, 90, 0.16, 0.18)]
     events = sorted([(round(t * 16000), mido.Message("note_on", note=k, velocity=v)) for k, v, t, _ in notes] +
                     [(round(t * 16000), mido.Message("note_off", note=k)) for k, _, _, t in notes],
                     key=lambda e: e[0])
 
-    def performed(block, sustain_scale):
+    def performed(block, strike_scale, sustain_scale):
         engine = Engine(tmp_path / "m.safetensors", streams=voices)
         performer = _engine.Performer(engine._engine, config.cond_features, voices, block, temperature, 0,
-                                      gain=1.0, sustain_scale=sustain_scale)
+                                      gain=1.0, strike_scale=strike_scale, sustain_scale=sustain_scale)
         performer.reset(7)
         for sample, msg in events:
             performer.push(sample, bytes(msg.bytes()))
@@ -352,17 +354,21 @@ def test_a_voice_samples_after_its_attack_at_the_sustain_scale(tmp_path):
     conditioner = MidiConditioner(config.cond_features, 16000, hop, voices=voices)
     for sample, msg in events:
         conditioner.push(msg, sample)
-    reference, sustained = [], 0
+    reference, lit, phases = [], np.zeros(voices, int), set()
     for _ in range(samples // hop):
         frame = conditioner.frames(1)  # (voices, channels, 1)
         attack = frame[:, 88:, 0].max(axis=1) > 0
-        sustained += int((~attack).sum())
-        reference.append(mix_voices(engine.generate(hop, frame, temperature=np.where(attack, 1.0, scale) *
-                                                    temperature)))
+        lit = np.where(attack, lit + 1, 0)
+        level = frame[:, :88, 0].max(axis=1)  # velocity / 127 of the voice's key
+        scales = np.where(attack, np.where(lit <= 10, 1 + (strike - 1) * level, 1.0), sustain)
+        phases.update(np.where(attack & (lit <= 10), "strike", scales.astype(str)).tolist())
+        reference.append(mix_voices(engine.generate(hop, frame, temperature=scales * temperature)))
     reference = np.concatenate(reference)
-    assert 0 < sustained < voices * samples // hop  # both kinds of frame occur
+    assert phases == {"strike", "1.0", str(sustain)}
     for block in (4096, 37, 16):
-        np.testing.assert_array_equal(performed(block, scale), reference)
-    alike = performed(4096, 1.0)
-    first_attack_ends = round(0.01 * 16000) + 512
-    assert np.abs(alike - reference)[first_attack_ends + hop:].max() > 0.01
+        np.testing.assert_array_equal(performed(block, strike, sustain), reference)
+    plain_strike = performed(4096, 1.0, sustain)
+    first_strike = round(0.01 * 16000)
+    np.testing.assert_array_equal(plain_strike[:first_strike], reference[:first_strike])  # idle voices: sustain
+    assert np.abs(plain_strike - reference).max() > 0.01
+    assert np.abs(performed(4096, strike, 1.0) - reference).max() > 0.01

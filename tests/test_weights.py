@@ -124,10 +124,11 @@ def test_invalid_config(model_file):
         save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "temperature": temperature})})
         with pytest.raises(ModelFileError, match="temperature must be a number in"):
             load_model(path)
-    for scale in (-0.5, 1.5, "0.5", None):
-        save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "sustain_scale": scale})})
-        with pytest.raises(ModelFileError, match="sustain_scale must be a number in"):
-            load_model(path)
+    for field, scales in (("sustain_scale", (-0.5, 1.5, "0.5", None)), ("strike_scale", (0.5, 2.5, "1.5", None))):
+        for scale in scales:
+            save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, field: scale})})
+            with pytest.raises(ModelFileError, match=f"{field} must be a number in"):
+                load_model(path)
     for gain in (0, -0.25, 16.5, 1e-50, "0.25", None):  # 1e-50 is 0 in float32
         save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "gain": gain})})
         with pytest.raises(ModelFileError, match=r"gain must be a number in \(0, 16\]"):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .conditioning import MAX_GAIN, MAX_VOICES
-from .sampling import MAX_TEMPERATURE
+from .sampling import MAX_STRIKE_SCALE, MAX_TEMPERATURE
 
 
 def _dilation_cycles(cycles: int, top: int = 512) -> list[int]:
@@ -56,10 +56,15 @@ class WaveNetConfig:
     # add at unity, as an instrument's notes do, so the number of voices sets the polyphony and not the level;
     # a model whose streams play too loud trims them here (the hop-64 piano: 0.25). Training never reads it.
     gain: float = 1.0
+    # A voice's temperature over its note's first 10 ms (the strike) at full velocity, as a multiple of the
+    # temperature in [1, MAX_STRIKE_SCALE], and in proportion less for softer notes (csrc/live/performer.h):
+    # a hotter strike reaches the ear sooner (docs/experiments/2026-12-07-strike-and-sustain.md). 1 = alike.
+    # Training never reads it.
+    strike_scale: float = 1.0
     # A voice's temperature once its note's attack is over (its onset channels dark: after ONSET_SECONDS,
     # and in its release tail), as a multiple of the temperature (csrc/live/performer.h). The attack is
     # drawn as the model learned it, the held sound with less hiss: at 0.5 the stage-18 piano's transcribed
-    # note F1 rose (docs/experiments/2026-12-07-sustain-scale.md). 1 = alike. Training never reads it.
+    # note F1 rose (docs/experiments/2026-12-07-strike-and-sustain.md). 1 = alike. Training never reads it.
     sustain_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -109,6 +114,9 @@ class WaveNetConfig:
         number = isinstance(self.gain, (int, float)) and not isinstance(self.gain, bool)
         if not (number and 0 < np.float32(self.gain) <= MAX_GAIN):  # the mixer's float32, as C++ checks it
             problems.append(f"gain must be a number in (0, {MAX_GAIN:g}] in float32, got {self.gain!r}")
+        number = isinstance(self.strike_scale, (int, float)) and not isinstance(self.strike_scale, bool)
+        if not (number and 1 <= self.strike_scale <= MAX_STRIKE_SCALE):
+            problems.append(f"strike_scale must be a number in [1, {MAX_STRIKE_SCALE:g}], got {self.strike_scale!r}")
         number = isinstance(self.sustain_scale, (int, float)) and not isinstance(self.sustain_scale, bool)
         if not (number and 0 <= self.sustain_scale <= 1):
             problems.append(f"sustain_scale must be a number in [0, 1], got {self.sustain_scale!r}")

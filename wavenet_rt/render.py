@@ -17,7 +17,7 @@ from .voice_options import (
     add_temperature_option,
     add_voice_options,
     model_voices,
-    player_sustain_scale,
+    player_scales,
     player_temperature,
 )
 from .weights import DEMO_PIECE, ModelFileError, default_model_path
@@ -70,8 +70,7 @@ def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: a
     glob = args.global_id if config.global_classes else 0
     temperature = player_temperature(config, args.temperature)
     performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, temperature, glob,
-                                  gain=config.gain,
-                                  sustain_scale=player_sustain_scale(config, args.sustain_scale))
+                                  gain=config.gain, **player_scales(config, args))
     performer.reset(args.seed)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
         performer.push(round(seconds * config.sample_rate), bytes(msg.bytes()))

@@ -8,6 +8,7 @@ import numpy as np
 
 MIN_TEMPERATURE = 1e-6  # below it: argmax (kMinTemperature in csrc/core/sampling.h)
 MAX_TEMPERATURE = 10.0  # the most a model file or a player may name (kMaxTemperature there)
+MAX_STRIKE_SCALE = 2.0  # the most a note's strike may scale the temperature by (kMaxStrikeScale there)
 _MASK = np.uint64(0xFFFFFFFF)
 _MUL = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
 _WEYL = (np.uint64(0x9E3779B9), np.uint64(0xBB67AE85))

@@ -1,6 +1,6 @@
 # The voice, sleep, precision and temperature policy of the command-line players (play, render, evaluate):
-# the --voices, --sleep-after, --precision, --temperature and --sustain-scale options they share, and a
-# model's own voices, temperature and sustain scale. The mechanisms live in the conditioner
+# the --voices, --sleep-after, --precision, --temperature, --strike-scale and --sustain-scale options they
+# share, and a model's own voices, temperature and scales. The mechanisms live in the conditioner
 # (csrc/midi/voices.h), the engines (csrc/core/sleep.h) and the performer (csrc/live/performer.cpp).
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .conditioning import MAX_VOICES
 from .config import WaveNetConfig
-from .sampling import MAX_TEMPERATURE
+from .sampling import MAX_STRIKE_SCALE, MAX_TEMPERATURE
 from .weights import read_model_config
 
 # What the player, render and evaluate pass as sleep_after (the LV2 plugin's *Sleep after* default too): half a
@@ -54,34 +54,29 @@ def model_voices(model: Path, voices: int | None) -> int:
     return voices
 
 
-def _temperature(text: str) -> float:
-    """argparse type of --temperature: a number in [0, MAX_TEMPERATURE] (`not <=` also refuses NaN)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= MAX_TEMPERATURE:
-        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_TEMPERATURE:g}], got {text}")
-    return value
-
-
-def _sustain_scale(text: str) -> float:
-    """argparse type of --sustain-scale: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+def _number_in(low: float, high: float):
+    """argparse type: a number in [low, high] (`not <=` also refuses NaN)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text}")
+        return value
+    return parse
 
 
 def add_temperature_option(p: argparse.ArgumentParser, what: str) -> None:
-    """--temperature (`what` it sets) and --sustain-scale; by default the model file's own."""
-    p.add_argument("--temperature", type=_temperature, help=(
+    """--temperature (`what` it sets), --strike-scale and --sustain-scale; by default the model file's own."""
+    p.add_argument("--temperature", type=_number_in(0, MAX_TEMPERATURE), help=(
         f"{what} (0 = argmax; default the model's own, its config's temperature: 1 for the shipped piano "
         "and for a model trained here)"))
-    p.add_argument("--sustain-scale", type=_sustain_scale, metavar="SCALE", help=(
+    p.add_argument("--strike-scale", type=_number_in(1, MAX_STRIKE_SCALE), metavar="SCALE", help=(
+        "a voice's temperature over its note's first 10 ms at full velocity, as a multiple of the temperature "
+        "(softer notes in proportion less): a hotter strike sounds sooner (1 = alike; default the model's own: "
+        "1.3 for the shipped piano, 1 for a model trained here)"))
+    p.add_argument("--sustain-scale", type=_number_in(0, 1), metavar="SCALE", help=(
         "a voice's temperature once its note's attack is over (the first 32 ms), as a multiple of the "
         "temperature: less hiss while a note sounds (1 = alike; default the model's own: 0.5 for the shipped "
         "piano, 1 for a model trained here)"))
@@ -92,6 +87,13 @@ def player_temperature(config: WaveNetConfig, temperature: float | None) -> floa
     return config.temperature if temperature is None else temperature
 
 
-def player_sustain_scale(config: WaveNetConfig, scale: float | None) -> float:
-    """A voice's temperature after its attack as a player scales it: `scale` when asked for, else the model's."""
-    return config.sustain_scale if scale is None else scale
+def model_scales(config: WaveNetConfig) -> dict[str, float]:
+    """How the model scales a voice's temperature over its strike and after its attack: keyword arguments
+    of the performer and the live synth."""
+    return {"strike_scale": config.strike_scale, "sustain_scale": config.sustain_scale}
+
+
+def player_scales(config: WaveNetConfig, args: argparse.Namespace) -> dict[str, float]:
+    """model_scales, each replaced by --strike-scale or --sustain-scale where one was asked for."""
+    asked = {name: getattr(args, name) for name in ("strike_scale", "sustain_scale")}
+    return {name: value if asked[name] is None else asked[name] for name, value in model_scales(config).items()}

@@ -217,6 +217,11 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
         throw ModelFileError(what + " must be a number in [0, " + std::to_string(static_cast<int>(kMaxTemperature)) + "]");
       }
       m.temperature = static_cast<float>(value.number);
+    } else if (key == "strike_scale") {
+      if (value.kind != Json::kNumber || !(value.number >= 1 && value.number <= kMaxStrikeScale)) {
+        throw ModelFileError(what + " must be a number in [1, " + std::to_string(static_cast<int>(kMaxStrikeScale)) + "]");
+      }
+      m.strike_scale = static_cast<float>(value.number);
     } else if (key == "sustain_scale") {
       if (value.kind != Json::kNumber || !(value.number >= 0 && value.number <= 1)) {
         throw ModelFileError(what + " must be a number in [0, 1]");

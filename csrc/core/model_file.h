@@ -24,6 +24,7 @@ struct ModelFile {
   int voices = 0;        // the config's voices: how players condition it by default
   float temperature = 1.0f;  // the config's temperature: what players sample at by default
   float gain = 1.0f;         // the config's gain: the level trim players mix the voices' streams with
+  float strike_scale = 1.0f;   // the config's: a voice's temperature over its note's first 10 ms, as a multiple
   float sustain_scale = 1.0f;  // the config's: a voice's temperature after its attack, as a multiple
   std::vector<float> data;
 

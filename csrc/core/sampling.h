@@ -107,6 +107,8 @@ constexpr float kMinTemperature = 1e-6f;
 // The highest temperature a model file may name and a player may ask for: far past where the sound is all
 // noise (at 2 it already is), so only typing errors meet it.
 constexpr float kMaxTemperature = 10.0f;
+// The most a note's strike may scale its temperature by (the model config's strike_scale, at least 1).
+constexpr float kMaxStrikeScale = 2.0f;
 
 // First index of the largest logit.
 WAVENET_RT_HD int argmax(const float* logits, int n) {

@@ -4,10 +4,12 @@
 #include "live/performer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "core/block.h"
+#include "core/sampling.h"
 #include "midi/voices.h"
 
 namespace wavenet_rt {
@@ -28,6 +30,9 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   }
   if (!(options.sustain_scale >= 0.0f && options.sustain_scale <= 1.0f)) {
     throw std::invalid_argument("sustain_scale must be in [0, 1]");
+  }
+  if (!(options.strike_scale >= 1.0f && options.strike_scale <= kMaxStrikeScale)) {
+    throw std::invalid_argument("strike_scale must be in [1, " + std::to_string(static_cast<int>(kMaxStrikeScale)) + "]");
   }
   if (!valid_gain(options.gain)) {
     throw std::invalid_argument("gain must be in " + gain_range());
@@ -54,10 +59,16 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   voice_audio_.resize(static_cast<size_t>(streams_) * options.block);
   global_ids_.resize(streams_);
   temperatures_.resize(streams_);
+  phases_.resize(static_cast<size_t>(streams_) * max_frames);
+  lit_frames_.assign(streams_, 0);
+  const double strike = kStrikeSeconds * c.sample_rate / hop_;
+  strike_frames_ = options.strike_scale == 1.0f ? 0 : std::max(1, static_cast<int>(std::lround(strike)));
+  phased_ = (options.sustain_scale != 1.0f || strike_frames_ > 0) && channels_ >= 2 * kKeys;
 }
 
 void Performer::reset(uint64_t seed) {
   engine_->reset(seed);
+  std::fill(lit_frames_.begin(), lit_frames_.end(), 0);
   conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity,
                                                options_.fixed_capacity, options_.voices,
                                                engine_->config().global_classes, engine_->config().sample_rate);
@@ -86,12 +97,12 @@ void Performer::generate(int n, float* out) {
   temperature_ = options_.temperature * (1.0f + conditioner_->mod_wheel() / 127.0f);
   if (conditioner_->program() >= 0) global_id_ = conditioner_->program();
   std::fill(global_ids_.begin(), global_ids_.end(), global_id_);
-  // Runs of frames in which no voice's attack starts or ends: one engine call each (one for the whole block
-  // when the sustain is not scaled, or the model has no onsets).
-  const bool scaled = options_.sustain_scale != 1.0f && channels_ >= 2 * kKeys;
+  // Runs of frames in which no voice changes phase: one engine call each (one for the whole block when no
+  // phase is scaled, or the model has no onsets).
+  if (phased_) find_phases(frames, column == 1);
   for (int begin = 0, done = 0; begin < frames;) {
-    int end = scaled ? begin : frames - 1;
-    while (scaled && end + 1 < frames && same_attacks(begin, end + 1, frames)) ++end;
+    int end = phased_ ? begin : frames - 1;
+    while (phased_ && end + 1 < frames && same_phases(begin, end + 1, frames)) ++end;
     const int64_t run_end = std::min<int64_t>(t_ + n - done, (first + end + 1) * static_cast<int64_t>(hop_));
     const int m = static_cast<int>(run_end - t_);
     generate_run(m, begin, end, frames, out + done);
@@ -108,9 +119,34 @@ bool Performer::attack(int stream, int column, int frames) const {
   return false;
 }
 
-bool Performer::same_attacks(int a, int b, int frames) const {
+void Performer::find_phases(int frames, bool carried) {
   for (int s = 0; s < streams_; ++s) {
-    if (attack(s, a, frames) != attack(s, b, frames)) return false;
+    int lit = lit_frames_[s];
+    for (int c = 0; c < frames; ++c) {
+      const bool attacking = attack(s, c, frames);
+      if (c > 0 || !carried) lit = attacking ? lit + 1 : 0;  // a carried frame was counted when emitted
+      phases_[static_cast<size_t>(s) * frames + c] = !attacking ? kSustain : lit <= strike_frames_ ? kStrike : kAttack;
+    }
+    lit_frames_[s] = lit;
+  }
+}
+
+float Performer::scale(int stream, int column, int frames) const {
+  switch (phases_[static_cast<size_t>(stream) * frames + column]) {
+    case kSustain: return options_.sustain_scale;
+    case kAttack: return 1.0f;
+    default: {  // the strike heats with the velocity: soft notes stay soft
+      const float* roll = cond_block_.data() + static_cast<size_t>(stream) * channels_ * frames + column;
+      float level = 0.0f;  // velocity / 127 of its loudest key
+      for (int key = 0; key < kKeys; ++key) level = std::max(level, roll[static_cast<size_t>(key) * frames]);
+      return 1.0f + (options_.strike_scale - 1.0f) * level;
+    }
+  }
+}
+
+bool Performer::same_phases(int a, int b, int frames) const {
+  for (int s = 0; s < streams_; ++s) {
+    if (phases_[static_cast<size_t>(s) * frames + a] != phases_[static_cast<size_t>(s) * frames + b]) return false;
   }
   return true;
 }
@@ -128,8 +164,7 @@ void Performer::generate_run(int n, int first, int last, int frames, float* out)
     cond = run_cond_.data();
   }
   for (int s = 0; s < streams_; ++s) {
-    const bool sustained = channels_ >= 2 * kKeys && !attack(s, first, frames);
-    temperatures_[s] = sustained ? temperature_ * options_.sustain_scale : temperature_;
+    temperatures_[s] = phased_ ? temperature_ * scale(s, first, frames) : temperature_;
   }
   engine_->generate(n, cond, run_frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
   mix_voices(voice_audio_.data(), streams_, n, options_.gain, out);

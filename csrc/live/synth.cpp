@@ -53,6 +53,7 @@ PerformerOptions performer_options(const SynthOptions& o) {
   p.voices = o.voices;
   p.block = o.max_block;
   p.temperature = o.temperature;
+  p.strike_scale = o.strike_scale;
   p.sustain_scale = o.sustain_scale;
   p.gain = o.gain;
   p.global_id = o.global_id;

@@ -41,6 +41,7 @@ struct SynthOptions {
   int max_block = 32;        // and at most: a ring short by more is refilled in fewer, larger calls
   float temperature = 1.0f;  // with the mod wheel (CC1) at rest; full wheel doubles it
   float gain = 1.0f;         // the model's level trim on the voices' sum (PerformerOptions::gain)
+  float strike_scale = 1.0f;   // a voice's temperature over its strike (PerformerOptions::strike_scale)
   float sustain_scale = 1.0f;  // a voice's temperature after its attack (PerformerOptions::sustain_scale)
   int32_t global_id = 0;
   uint64_t seed = 0;

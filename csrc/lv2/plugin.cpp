@@ -149,6 +149,7 @@ std::unique_ptr<Synth> make_synth(const Plugin* p, std::shared_ptr<Engine> engin
   so.max_period = kMaxPeriod;
   so.voices = voices;
   so.gain = model.gain;
+  so.strike_scale = model.strike_scale;
   so.sustain_scale = model.sustain_scale;
   auto synth = std::make_unique<Synth>(std::move(engine), model.features, so);
   synth->note_period(p->host_block);  // so the first cycle finds the ring deep enough, and the latency holds
@@ -181,6 +182,7 @@ Player* load_player(Plugin* p, const char* path, const PlayerChoice& choice) {
       PerformerOptions po;
       po.voices = v;
       po.gain = model->gain;
+      po.strike_scale = model->strike_scale;
       po.sustain_scale = model->sustain_scale;
       po.block = kBlock;
       po.midi_capacity = kMidiCapacity;

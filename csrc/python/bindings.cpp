@@ -169,6 +169,7 @@ PYBIND11_MODULE(_engine, m) {
   m.def("sampling_exp", &exp_weights, py::arg("x"), "the sampling contract's exp, elementwise (float32)");
   m.attr("min_temperature") = wavenet_rt::kMinTemperature;
   m.attr("max_temperature") = wavenet_rt::kMaxTemperature;
+  m.attr("max_strike_scale") = wavenet_rt::kMaxStrikeScale;
   m.def("sample_categorical", &sample, py::arg("logits"), py::arg("temperature"), py::arg("uniforms"),
         "one class per row of logits (rows, classes), drawn with the given uniforms");
 #ifdef WAVENET_RT_WITH_CUDA

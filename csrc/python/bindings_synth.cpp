@@ -19,19 +19,22 @@ namespace wavenet_rt {
 void bind_performer(py::module_& m) {
   py::class_<Performer>(m, "Performer", "MIDI -> conditioner -> voices -> engine -> mix (csrc/live/performer.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int voices, int block,
-                       float temperature, int32_t global_id, float gain, float sustain_scale) {
+                       float temperature, int32_t global_id, float gain, float strike_scale,
+                       float sustain_scale) {
              PerformerOptions o;
              o.voices = voices;
              o.block = block;
              o.temperature = temperature;
              o.gain = gain;
+             o.strike_scale = strike_scale;
              o.sustain_scale = sustain_scale;
              o.global_id = global_id;
              o.fixed_capacity = false;  // offline: every message of a file waits for its frame
              return std::make_unique<Performer>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("voices"), py::arg("block"), py::arg("temperature") = 1.0f,
-           py::arg("global_id") = 0, py::kw_only(), py::arg("gain"), py::arg("sustain_scale"))
+           py::arg("global_id") = 0, py::kw_only(), py::arg("gain"), py::arg("strike_scale"),
+           py::arg("sustain_scale"))
       .def("reset", &Performer::reset, py::arg("seed"), py::call_guard<py::gil_scoped_release>())
       .def(
           "push",
@@ -67,7 +70,7 @@ void bind_synth(py::module_& m) {
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int device_rate,
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
                        uint64_t seed, bool record, int max_period, int voices, int max_block, int slack_frames,
-                       float gain, float sustain_scale) {
+                       float gain, float strike_scale, float sustain_scale) {
              SynthOptions o;
              o.device_rate = device_rate;
              o.device_channels = device_channels;
@@ -82,6 +85,7 @@ void bind_synth(py::module_& m) {
              o.max_block = max_block;
              o.slack_frames = slack_frames;
              o.gain = gain;
+             o.strike_scale = strike_scale;
              o.sustain_scale = sustain_scale;
              return std::make_unique<Synth>(std::move(engine), features, o);
            }),
@@ -89,7 +93,8 @@ void bind_synth(py::module_& m) {
            py::arg("target_frames"), py::arg("block"), py::arg("temperature") = 1.0f, py::arg("global_id") = 0,
            py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
            py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block, py::arg("slack_frames") = 0,
-           py::kw_only(), py::arg("gain"), py::arg("sustain_scale"))
+           py::kw_only(), py::arg("gain"), py::arg("strike_scale"),
+           py::arg("sustain_scale"))
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())

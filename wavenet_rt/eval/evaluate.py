@@ -38,7 +38,7 @@ from ..voice_options import (
     add_temperature_option,
     add_voice_options,
     model_voices,
-    player_sustain_scale,
+    player_scales,
     player_temperature,
 )
 from ..weights import default_model_path, read_model_config
@@ -159,8 +159,8 @@ def held_out_pieces(data: Path, count: int, split: str = "test") -> list[tuple[s
 
 def render_piece(engine: Engine, midi: Path | None, samples: int, args: argparse.Namespace,
                  global_id: int = 0) -> np.ndarray:
-    options = SimpleNamespace(seed=args.seed, temperature=args.temperature, sustain_scale=args.sustain_scale,
-                              global_id=global_id)
+    options = SimpleNamespace(seed=args.seed, temperature=args.temperature, strike_scale=args.strike_scale,
+                              sustain_scale=args.sustain_scale, global_id=global_id)
     return render(engine, midi, samples, args.voices, options)
 
 
@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,
                    "temperature": player_temperature(engine_config, args.temperature),
-                   "sustain_scale": player_sustain_scale(engine_config, args.sustain_scale), "seed": args.seed,
+                   **player_scales(engine_config, args), "seed": args.seed,
                    "voices": args.voices,
                    "sleep_after_s": args.sleep_after, "precision": args.precision, "quick": args.quick},
                "nll_bits": nll, "warm_up": warm_up(model_path, args), "pieces": rows,

@@ -18,7 +18,7 @@ from ..voice_options import (
     add_temperature_option,
     add_voice_options,
     model_voices,
-    player_sustain_scale,
+    player_scales,
     player_temperature,
 )
 from ..weights import DEMO_PIECE, ModelFileError, default_model_path
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     device = open_output(args)
     live = LiveSynth(engine, device, samplerate=args.samplerate, blocksize=args.blocksize, latency_ms=args.latency,
                      temperature=player_temperature(engine.config, args.temperature),
-                     sustain_scale=player_sustain_scale(engine.config, args.sustain_scale), global_id=args.global_id,
+                     scales=player_scales(engine.config, args), global_id=args.global_id,
                      seed=args.seed, record=bool(args.out), voices=voices)
     source, player, finish, finish_figures = None, None, None, None
     started = time.monotonic()

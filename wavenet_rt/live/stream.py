@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _engine
 from ..engine import Engine
+from ..voice_options import model_scales
 
 DEFAULT_LATENCY_MS = 10.0  # audio queued ahead of the device unless the player asks for another depth
 # ...and, by default, up to two periods beyond the one a callback takes, at most this much: what a callback
@@ -76,12 +77,14 @@ class Status:
 
 
 class LiveSynth:
-    """Engine + Synth + output. Use as a context manager; push MIDI with `push(bytes, time_ns)`."""
+    """Engine + Synth + output. Use as a context manager; push MIDI with `push(bytes, time_ns)`. `scales`: how
+    a voice's temperature is scaled over its strike and after its attack (voice_options.player_scales; None:
+    the model's own)."""
 
     def __init__(self, engine: Engine, device: int | None, samplerate: int | None = None, blocksize: int = 0,
                  latency_ms: float | None = None, temperature: float = 1.0, global_id: int = 0, seed: int = 0,
                  record: bool = False, channels: int = 2, block: int = 4, voices: int = 0,
-                 sustain_scale: float | None = None) -> None:
+                 scales: dict[str, float] | None = None) -> None:
         if engine.streams != max(1, voices):
             raise ValueError(f"the live synth plays one engine stream per voice (one without voices): build its "
                              f"Engine with streams={max(1, voices)}")
@@ -100,8 +103,7 @@ class LiveSynth:
         self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels, max(1, frames),
                                    block, float(temperature), int(global_id), int(seed), bool(record),
                                    voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000),
-                                   gain=config.gain,
-                                   sustain_scale=config.sustain_scale if sustain_scale is None else sustain_scale)
+                                   gain=config.gain, **(scales or model_scales(config)))
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False
