@@ -218,12 +218,12 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
       }
       m.temperature = static_cast<float>(value.number);
     } else if (key == "strike_scale") {
-      if (value.kind != Json::kNumber || !(value.number >= 1 && value.number <= kMaxStrikeScale)) {
+      if (value.kind != Json::kNumber || !valid_strike_scale(static_cast<float>(value.number))) {
         throw ModelFileError(what + " must be a number in [1, " + std::to_string(static_cast<int>(kMaxStrikeScale)) + "]");
       }
       m.strike_scale = static_cast<float>(value.number);
     } else if (key == "sustain_scale") {
-      if (value.kind != Json::kNumber || !(value.number >= 0 && value.number <= 1)) {
+      if (value.kind != Json::kNumber || !valid_sustain_scale(static_cast<float>(value.number))) {
         throw ModelFileError(what + " must be a number in [0, 1]");
       }
       m.sustain_scale = static_cast<float>(value.number);

@@ -109,6 +109,10 @@ constexpr float kMinTemperature = 1e-6f;
 constexpr float kMaxTemperature = 10.0f;
 // The most a note's strike may scale its temperature by (the model config's strike_scale, at least 1).
 constexpr float kMaxStrikeScale = 2.0f;
+// The scales of a voice's temperature over its note's strike and after its attack (live/performer.h), as
+// the model reader and the performer both accept them (NaN fails both comparisons: refused).
+constexpr bool valid_strike_scale(float s) { return s >= 1.0f && s <= kMaxStrikeScale; }
+constexpr bool valid_sustain_scale(float s) { return s >= 0.0f && s <= 1.0f; }
 
 // First index of the largest logit.
 WAVENET_RT_HD int argmax(const float* logits, int n) {

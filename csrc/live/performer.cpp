@@ -1,6 +1,6 @@
 // Performer (performer.h). A block's frames come from the conditioner in order; a block that starts inside
 // the frame emitted last reuses it, and a block is played in runs of frames over which every voice keeps
-// its temperature (attack or sustain), so any block size reads the same frames and draws the same samples.
+// its phase (strike, attack or sustain), so any block size reads the same frames and draws the same samples.
 #include "live/performer.h"
 
 #include <algorithm>
@@ -28,10 +28,10 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   if (options.block < 1 || options.block > (1 << 16)) {
     throw std::invalid_argument("block must be in [1, 65536]");
   }
-  if (!(options.sustain_scale >= 0.0f && options.sustain_scale <= 1.0f)) {
+  if (!valid_sustain_scale(options.sustain_scale)) {
     throw std::invalid_argument("sustain_scale must be in [0, 1]");
   }
-  if (!(options.strike_scale >= 1.0f && options.strike_scale <= kMaxStrikeScale)) {
+  if (!valid_strike_scale(options.strike_scale)) {
     throw std::invalid_argument("strike_scale must be in [1, " + std::to_string(static_cast<int>(kMaxStrikeScale)) + "]");
   }
   if (!valid_gain(options.gain)) {
