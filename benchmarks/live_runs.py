@@ -14,13 +14,6 @@ from pathlib import Path
 import numpy as np
 
 
-def steal_seconds() -> float:
-    """CPU time the hypervisor gave other guests instead of this VM so far, all CPUs (/proc/stat): a run's
-    underruns during a stretch of it are the host's, not the synth's."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
-
-
 def note_messages(notes: int, seed: int) -> list[tuple[float, bytes]]:
     """`notes` 50 ms notes, 90-110 ms apart at random, so they fall anywhere within a period."""
     rng = np.random.default_rng(seed)
@@ -95,7 +88,7 @@ def measure_notes(probe, messages: list[tuple[float, bytes]], threshold: float =
 
 def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
     """measure_notes' frames as milliseconds: key-to-sound percentiles over the notes heard (None if none
-    was), note-off to silence."""
+    was) and each note's (None: unheard), note-off to silence."""
     on_ms = np.array([f for f in on if f >= 0], dtype=float) * 1e3 / rate
     key_to_sound = None
     if len(on_ms):
@@ -104,6 +97,7 @@ def note_figures(on: list[int], off: list[int], rate: int = 48000) -> dict:
                         "max": float(on_ms.max()), "min": float(on_ms.min()),
                         "jitter_p95_minus_min": p95 - float(on_ms.min())}
     return {"notes": len(on), "notes_heard": len(on_ms), "key_to_sound_ms": key_to_sound,
+            "key_to_sound_ms_each": [round(f * 1e3 / rate, 3) if f >= 0 else None for f in on],
             "note_off_to_silence_ms_p50": float(np.median(np.array(off, dtype=float) * 1e3 / rate))}
 
 
@@ -268,12 +262,11 @@ def melody_messages(seconds: float, seed: int) -> list[tuple[float, bytes]]:
 def soak_on_jack(kind: str, period: int, options: list[str], messages: list[tuple[float, bytes]], seconds: float,
                  work: Path) -> tuple[dict, int, dict]:
     """`play OPTIONS` on a JACK server at `period` frames while a JACK client plays `messages` (`seconds`
-    long): play's --stats (with the host's steal meanwhile), the xruns the client saw and their causes by
+    long): play's --stats (the host's steal meanwhile among them), the xruns the client saw and their causes by
     jackd's log."""
     from wavenet_rt.live.probe import JackProbe
 
     stats_file, log = work / f"{kind}_{period}.json", work / f"jackd_{kind}_{period}.log"
-    steal = steal_seconds()
     with play_on_jack(f"wavenet_rt_{kind}_{period}", period, options, stats_file, log) as server:
         probe = JackProbe(server.name, 5, name=f"wavenet_rt_probe_{kind}")
         probe.connect("wavenet_rt:", "PortAudio:out_0")
@@ -282,7 +275,7 @@ def soak_on_jack(kind: str, period: int, options: list[str], messages: list[tupl
         time.sleep(0.5)
         xruns, causes = probe.xruns, server.xrun_causes()
         probe.close()
-    return {**json.loads(stats_file.read_text()), "host_steal_s": steal_seconds() - steal}, xruns, causes
+    return json.loads(stats_file.read_text()), xruns, causes
 
 
 def harmonize_run(period: int, seconds: float, work: Path) -> dict:
@@ -327,7 +320,6 @@ def chorale_runs(periods: tuple[int, ...], runs: int, work: Path) -> list[dict]:
     for period in periods:
         for run in range(runs):
             stats_file = work / f"chorale_{period}_{run}.json"
-            steal = steal_seconds()
             with play_on_jack(f"wavenet_rt_chorale_{period}", period, ["--midi-file", str(midi)], stats_file):
                 deadline = time.monotonic() + 120
                 while not stats_file.exists() and time.monotonic() < deadline:
@@ -337,7 +329,7 @@ def chorale_runs(periods: tuple[int, ...], runs: int, work: Path) -> list[dict]:
                          "underruns_near_device_xrun": stats["underruns_near_device_xrun"],
                          "device_xruns": stats["device_xruns"],
                          "played_s": stats["frames_delivered"] / stats["samplerate"],
-                         "engine_busy_s": stats["block_seconds_total"], "host_steal_s": steal_seconds() - steal})
+                         "engine_busy_s": stats["block_seconds_total"], "host_steal_s": stats["host_steal_s"]})
             print(f"chorale at {period} frames, run {run + 1}: {stats['underruns']} underruns "
                   f"({stats['underruns_near_device_xrun']} near a device xrun), "
                   f"{stats['device_xruns']} device xruns, {rows[-1]['host_steal_s']:.2f} s stolen by the host",

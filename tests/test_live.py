@@ -45,11 +45,11 @@ def test_keys_turn_the_impulse_model_loud_and_off_turns_it_silent(jack_server, i
     on_ms, off_ms = np.array(on) / probe.rate * 1000, np.array(off) / probe.rate * 1000
     print(f"note-on -> loud: {np.median(on_ms):.2f} ms median, {on_ms.max():.2f} max; "
           f"off -> silent {np.median(off_ms):.2f} ms median ({probe.period}-frame periods)")
-    # the target depth plus a few periods, but for at most 1 of 40 notes: the one underrun that
+    # the target depth plus a few periods, but for a note per underrun (at least one): each underrun that
     # support/play_process.py allows a loaded machine delays the note it meets
-    bound = 5 + 3 * period_ms
-    assert (on_ms >= 0).all() and (on_ms >= bound).sum() <= 1, on_ms
-    assert (off_ms >= 0).all() and (off_ms >= bound).sum() <= 1, off_ms
+    bound, late_allowed = 5 + 3 * period_ms, max(1, stats["underruns"])
+    assert (on_ms >= 0).all() and (on_ms >= bound).sum() <= late_allowed, (on_ms, stats["underruns"])
+    assert (off_ms >= 0).all() and (off_ms >= bound).sum() <= late_allowed, (off_ms, stats["underruns"])
     # a stalled server (a device xrun) may cost the stream a period; the generator itself must keep up
     assert_generator_kept_up(stats)
     assert stats["midi_events"] == 80 and stats["midi_ignored"] == 0

@@ -372,10 +372,13 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
     run() (ahead 0) or ahead of it (the default); a separate JACK client plays notes into its MIDI port and
     records it: every key is heard after the latency the plugin reports, within the frame and the period that
     the graph's order adds."""
+    from support.play_process import UNDERRUNS_PER_STOLEN_SECOND
+
+    from wavenet_rt.live.host_steal import host_steal_seconds
     from wavenet_rt.live.probe import JackProbe, play_and_measure
     from wavenet_rt.lv2 import ask_monitors, monitored, start_jalv, write_state
 
-    state = write_state(tmp_path / "state", impulse_model_file)
+    state, stolen_before = write_state(tmp_path / "state", impulse_model_file), host_steal_seconds()
     log_file = tmp_path / "jalv.log"
     with open(log_file, "w") as log:
         jalv = start_jalv(jack_server, state, "wavenet_rt_jalv", log, lv2_path, console=True,
@@ -393,17 +396,21 @@ def test_jalv_plays_keys_from_a_jack_client(lv2_path, tmp_path, jack_server, imp
     finally:
         jalv.terminate()
         jalv.wait(timeout=30)
+    stolen = host_steal_seconds() - stolen_before
     log = log_file.read_text()
     assert f"loaded {impulse_model_file}" in log, log
     assert ("computed in run()" if ahead == 0 else "computed ahead") in log
     [latency], [underruns] = monitored(log, "latency"), monitored(log, "underruns")
     period = probe.period
     print(f"jalv, ahead {ahead}, {period}-frame periods, {probe.xruns} xruns, latency port {latency}, "
-          f"{underruns} underruns: note-on -> loud {on} frames, off -> silent {off} frames")
+          f"{underruns} underruns, {stolen:.2f} s stolen by the host: note-on -> loud {on} frames, off -> silent "
+          f"{off} frames")
     assert len(on) == 20 and len(off) == 20
     # in run(), the resampler's delay (24 frames); ahead, also the ring (10 ms or, if longer, the period jalv
-    # announced as its nominal block, and a block), a block and a frame; the ring never ran short
-    assert latency == (24 if ahead == 0 else max(480, period + max(period // 2, 13)) + 13 + 1 + 24) and underruns == 0
+    # announced as its nominal block, and a block), a block and a frame
+    assert latency == (24 if ahead == 0 else max(480, period + max(period // 2, 13)) + 13 + 1 + 24)
+    # the ring never ran short but where the VM's host stole the CPU (CI, 2026-12-07: 8 underruns ahead)
+    assert underruns <= UNDERRUNS_PER_STOLEN_SECOND * stolen, (underruns, stolen)
     # then a conditioning frame (8 samples at 16 kHz = 24 frames) and one period
     assert min(on) >= latency - 24 and max(on) <= latency + 24 + period + 8
     assert min(off) >= latency - 24 and max(off) <= latency + 24 + period + 48

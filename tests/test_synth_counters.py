@@ -1,12 +1,14 @@
 # The live synth's counters, driven through its C audio callback exactly as PortAudio calls it: an
 # underrun near a device xrun (after the callback that reports it, or just before: the flag comes late) is
-# counted apart from the generator's own; the ring depth it keeps for the period it sees.
+# counted apart from the generator's own; the ring depth it keeps for the period it sees; a key placed by
+# output frame (a plugin's) heard at the same latency after an underrun as before it.
 import ctypes
 import time
 
 import numpy as np
 
-from wavenet_rt import Engine, _engine
+from wavenet_rt import Engine, _engine, save_model
+from wavenet_rt.live.probe import impulse_model
 from wavenet_rt.live.stream import LiveSynth
 
 OUTPUT_UNDERFLOW = 0x4  # PortAudio's paOutputUnderflow status flag
@@ -68,3 +70,61 @@ def test_the_default_depth_keeps_a_stall_allowance_beyond_long_periods(impulse_m
             assert live.counters()["target_frames"] == expected, (latency_ms, period)
         finally:
             live.synth.stop()
+
+
+def test_a_key_placed_by_frame_keeps_its_latency_after_an_underrun(tmp_path):
+    """As a plugin's run() drives it: keys placed by output frame (push_midi_at_frame) sound frame_latency()
+    frames later, before a burst of callbacks that ran the ring dry and after it (the ring's reader then
+    stands behind the host's frame count by the frames played as silence; on the host's count each key
+    after them would come that much later)."""
+    model_file = tmp_path / "heavy_impulse.safetensors"
+    # a real model's cost, so a burst runs it dry; a frame per sample, so a key sounds on its sample
+    save_model(impulse_model(cond_hop=1, layers=8, channels=64), model_file)
+    live = LiveSynth(Engine(model_file), device=None, samplerate=48000, latency_ms=5)
+    synth, period = live.synth, 256
+    synth.start()
+    try:
+        callback = CALLBACK(_engine.synth_callback_address())
+        blocks, frame = [], 0
+
+        def cycle(note=None, at=100, pause=0.006):
+            """One period as the host plays it; with `note`, struck at frame `at` of it and lifted 40 frames on."""
+            nonlocal frame
+            if note is not None:
+                synth.push_midi_at_frame(bytes([0x90, note, 100]), frame + at)
+                synth.push_midi_at_frame(bytes([0x80, note, 0]), frame + at + 40)
+            out = np.zeros(period * live.channels, np.float32)
+            callback(None, out.ctypes.data, period, None, 0, synth.address)
+            blocks.append(out[::live.channels].copy())
+            frame += period
+            time.sleep(pause)
+
+        def heard_after(struck):
+            loud = np.flatnonzero(np.abs(np.concatenate(blocks)[struck:]) > 0.5)
+            return int(loud[0]) if len(loud) else None
+
+        def strike(note):
+            """A note struck within 17 paced periods; the frame it was struck at."""
+            for _ in range(4):
+                cycle()
+            struck = frame + 100
+            cycle(note)
+            for _ in range(12):
+                cycle()
+            return struck
+
+        time.sleep(0.2)  # the generator fills the ring
+        before = strike(60)
+        assert live.counters()["underruns"] == 0
+        for _ in range(40):
+            cycle(pause=0)  # faster than any generator: the ring runs dry
+        short = live.counters()["underrun_frames"]
+        time.sleep(0.2)
+        after = strike(64)
+    finally:
+        synth.stop()
+    assert short >= 3 * 48  # the burst played at least 3 ms of silence
+    latency = synth.frame_latency()
+    # within a model sample (3 frames at 48 kHz from 16 kHz): where each frame falls between samples
+    heard = heard_after(before), heard_after(after)
+    assert all(h is not None and abs(h - latency) <= 3 for h in heard), (heard, latency, short)

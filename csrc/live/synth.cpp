@@ -160,8 +160,12 @@ bool Synth::push_midi(const uint8_t* bytes, int length, int64_t time_ns) {
   return push_event(bytes, length, time_ns, false);
 }
 
+// The ring's reader stands short of the host's frame by every frame an underrun played as silence: placed on
+// the host's count, each underrun would delay every later key by its length (and the host's latency
+// compensation would be off by their sum); placed on the reader's, keys keep frame_latency().
 bool Synth::push_midi_at_frame(const uint8_t* bytes, int length, int64_t frame) {
-  return push_event(bytes, length, frame + placement_frames(), true);
+  const int64_t on_reader = frame - underrun_frames_.load(std::memory_order_relaxed);
+  return push_event(bytes, length, on_reader + placement_frames(), true);
 }
 
 bool Synth::push_event(const uint8_t* bytes, int length, int64_t time, bool at_frame) {

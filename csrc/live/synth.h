@@ -94,8 +94,8 @@ class Synth {
   // (CLOCK_MONOTONIC). Never blocks. start() and stop() are for one controlling thread.
   bool push_midi(const uint8_t* bytes, int length, int64_t time_ns);
   // From the thread that calls audio_callback (a plugin's run()), instead of push_midi: an event at output
-  // frame `frame` (counted from start()) is heard exactly frame_latency() frames later, never late, whatever
-  // the blocks. Never blocks.
+  // frame `frame` (counted from start(), the frames the callback was asked for) is heard exactly
+  // frame_latency() frames later, never late, whatever the blocks, and after an underrun too. Never blocks.
   bool push_midi_at_frame(const uint8_t* bytes, int length, int64_t frame);
   // The constant delay of push_midi_at_frame, in output frames: the ring's depth, a block, and the
   // resampler's delay (which any ring-less use of the resampler has too).

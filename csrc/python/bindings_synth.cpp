@@ -108,6 +108,17 @@ void bind_synth(py::module_& m) {
           },
           py::arg("message"), py::arg("time_ns"), "queue raw MIDI bytes that arrived at time_ns (monotonic)")
       .def(
+          "push_midi_at_frame",
+          [](Synth& s, const py::bytes& message, int64_t frame) {
+            const std::string bytes = message;
+            return s.push_midi_at_frame(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                        static_cast<int>(bytes.size()), frame);
+          },
+          py::arg("message"), py::arg("frame"),
+          "queue raw MIDI bytes at output frame `frame` from the thread that calls the audio callback (as a "
+          "plugin's run() does)")
+      .def("frame_latency", &Synth::frame_latency)
+      .def(
           "read_recording",
           [](Synth& s, size_t max_frames) {
             std::vector<float> frames(max_frames);

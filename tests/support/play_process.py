@@ -25,9 +25,21 @@ def stop_play(play):
 # short 1-4 times a minute until the suite kept its NumPy arrays off huge pages (tests/conftest.py says why).
 OWN_UNDERRUNS_PER_MINUTE = 1
 
+# And those per CPU second the VM's host stole meanwhile (play's host_steal_s): a stolen stretch stops a vCPU for
+# milliseconds, longer than any ring's slack. Calm hours steal 0-0.01 s a run and see no underruns; on a slow
+# host (2026-12-07) the 45 s chorale ran 1-6.5 underruns per stolen second (8 with 6.3 s stolen, 12 with 1.85),
+# the 25 s demo 0 with 0.7 s and 2 with 1.2 s, and CI's suite failed six live tests. Twice the worst allowed.
+UNDERRUNS_PER_STOLEN_SECOND = 13
+
+
+def underruns_allowed(seconds: float, stolen_s: float) -> float:
+    """Underruns a live run of `seconds` may show on a loaded VM whose host stole `stolen_s` CPU seconds."""
+    return max(1.0, OWN_UNDERRUNS_PER_MINUTE * seconds / 60) + UNDERRUNS_PER_STOLEN_SECOND * stolen_s
+
 
 def assert_generator_kept_up(stats):
-    """The generator kept the ring ahead of the device but for the server's own stalls, within the margin."""
+    """The generator kept the ring ahead of the device but for the server's own stalls and the host's, within
+    the margin."""
     seconds = (stats["last_callback_ns"] - stats["first_callback_ns"]) / 1e9
     own = stats["underruns"] - stats["underruns_near_device_xrun"]
-    assert own <= max(1.0, OWN_UNDERRUNS_PER_MINUTE * seconds / 60), stats
+    assert own <= underruns_allowed(seconds, stats["host_steal_s"]), stats

@@ -22,6 +22,7 @@ from ..voice_options import (
     player_temperature,
 )
 from ..weights import DEMO_PIECE, ModelFileError, default_model_path
+from .host_steal import host_steal_seconds
 from .midi import BACKENDS, FilePlayer, MidiError, MidiInput, list_inputs
 from .polyphony import FEWEST_VOICES, LIVE_MARGIN, affordable_voices
 
@@ -129,11 +130,12 @@ def run(args: argparse.Namespace) -> int:
         return Engine(model, backend=args.backend, precision=args.precision, streams=max(1, streams),
                       sleep_after=0.0 if free_running else args.sleep_after)
 
+    sounding_speed = None  # the chosen voices' real-time factor all sounding, where play measured it
     if args.voices is None and voices > FEWEST_VOICES:  # the model's own polyphony, if this CPU affords it
-        engine, chosen, speed = affordable_voices(make_engine, voices)
-        why = (f"all sounding: {speed:.1f}x real time here" if chosen == voices else
-               f"not the model's {voices}: this CPU plays {chosen} sounding at {speed:.1f}x real time, more under "
-               f"{LIVE_MARGIN}x; --voices {voices} insists")
+        engine, chosen, sounding_speed = affordable_voices(make_engine, voices)
+        why = (f"all sounding: {sounding_speed:.1f}x real time here" if chosen == voices else
+               f"not the model's {voices}: this CPU plays {chosen} sounding at {sounding_speed:.1f}x real time, "
+               f"more under {LIVE_MARGIN}x; --voices {voices} insists")
         print(f"{chosen} voices ({why})", file=sys.stderr)
         voices = chosen
     else:
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                      scales=player_scales(engine.config, args), global_id=args.global_id,
                      seed=args.seed, record=bool(args.out), voices=voices)
     source, player, finish, finish_figures = None, None, None, None
-    started = time.monotonic()
+    started, stolen_before = time.monotonic(), host_steal_seconds()
     try:
         # the source opens before the recording does: a missing file or MIDI system leaves no WAV behind
         composing, sink, finish = live_source(args, live.push)
@@ -174,12 +176,15 @@ def run(args: argparse.Namespace) -> int:
         if finish is not None:
             finish_figures = finish(1e3 * live.synth.latency_seconds)  # the queue the synth kept
         live.stop()
-    c = live.counters()
+    c, stolen = live.counters(), host_steal_seconds() - stolen_before
     if args.stats:
         stats = {**c, "elapsed_s": time.monotonic() - started, "samplerate": live.samplerate,
-                 "latency_s": live.synth.latency_seconds, **(finish_figures or {})}
+                 "latency_s": live.synth.latency_seconds, "voices": voices, "voices_sounding_speed": sounding_speed,
+                 "host_steal_s": stolen, **(finish_figures or {})}
         Path(args.stats).write_text(json.dumps(stats, indent=1))
-    print(f"\nplayed {c['frames_delivered'] / live.samplerate:.1f} s: {c['underruns']} underruns, "
+    # a VM's host that takes the CPU away for milliseconds runs any ring dry: the performer should know
+    steal_note = f" (the host stole {stolen:.1f} s of CPU meanwhile)" if c["underruns"] and stolen >= 0.05 else ""
+    print(f"\nplayed {c['frames_delivered'] / live.samplerate:.1f} s: {c['underruns']} underruns{steal_note}, "
           f"{c['midi_events']} MIDI messages ({c['midi_ignored']} ignored)"
           + (f"; wrote {args.out} at {live.samplerate} Hz (the output's rate)" if args.out else ""), file=sys.stderr)
     return 0

@@ -14,22 +14,24 @@ from pathlib import Path
 import numpy as np
 
 
-def impulse_model(cond_hop: int = 8, sample_rate: int = 16000):
+def impulse_model(cond_hop: int = 8, sample_rate: int = 16000, layers: int = 1, channels: int = 1):
     """A WaveNet, built through the public API, whose output is the silence class with no key down and the
-    loudest class while any key is down: a key-to-sound latency probe independent of any trained model."""
+    loudest class while any key is down: a key-to-sound latency probe independent of any trained model.
+    More `layers` and `channels` (all weights 0 but the first layer's first unit) cost what a real model
+    costs and sound the same."""
     import torch
 
     from wavenet_rt import WaveNet, WaveNetConfig
 
-    config = WaveNetConfig(dilations=[1], kernel_size=2, residual_channels=1, gate_channels=2, skip_channels=1,
-                           classes=256, cond_channels=176, cond_hop=cond_hop, sample_rate=sample_rate,
-                           cond_features="roll88_onset88")
+    config = WaveNetConfig(dilations=[1] * layers, kernel_size=2, residual_channels=channels,
+                           gate_channels=2 * channels, skip_channels=channels, classes=256, cond_channels=176,
+                           cond_hop=cond_hop, sample_rate=sample_rate, cond_features="roll88_onset88")
     model = WaveNet(config)
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
         model.layers[0].cond.weight[0, :88, 0] = 20.0  # tanh half: ~1 once any key's roll value is > 0
-        model.layers[0].conv.bias[1] = 20.0  # sigmoid half: open
+        model.layers[0].conv.bias[channels] = 20.0  # sigmoid half: open
         model.layers[0].skip.weight[0, 0, 0] = 1.0
         model.head1.weight[0, 0, 0] = 1.0
         model.head2.bias.fill_(-30.0)
