@@ -260,27 +260,23 @@ def test_live_synth_plays_the_same_voices(impulse_model_file_hop64, tmp_path):
         assert np.median(audio[i - 200:i + 200]) == pytest.approx(want, abs=0.01), t
 
 
-def test_a_performer_takes_the_models_gain_scales_and_curve_and_refuses_them_out_of_range(
+def test_a_performer_takes_the_models_gain_and_scales_and_refuses_them_out_of_range(
         impulse_model_file_hop64):
     from wavenet_rt import Engine, _engine
 
-    engine = Engine(impulse_model_file_hop64, streams=2)
+    engine = Engine(impulse_model_file_hop64)
     features = engine.config.cond_features
-    # no defaults: a player that forgets the model's gain, scales or curve fails, not plays loud or hissing
-    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0, "velocity_curve_db": []}
+    # no defaults: a player that forgets the model's gain or scales fails, not plays loud or hissing
+    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0}
     for missing in model:
         with pytest.raises(TypeError):
-            _engine.Performer(engine._engine, features, 2, 64, **{k: v for k, v in model.items() if k != missing})
+            _engine.Performer(engine._engine, features, 0, 64, **{k: v for k, v in model.items() if k != missing})
     for name, values, says in (("gain", (0.0, -0.5, 16.5), r"gain must be in \(0, 16\]"),
                                ("sustain_scale", (-0.1, 1.5, float("nan")), r"sustain_scale must be in \[0, 1\]"),
-                               ("strike_scale", (0.5, 2.5, float("nan")), r"strike_scale must be in \[1, 2\]"),
-                               ("velocity_curve_db", ([0.0] * 8, [0.0] * 8 + [24.5], [float("nan")] * 9),
-                                r"velocity_curve_db must be empty or 9 trims within \+-24 dB")):
+                               ("strike_scale", (0.5, 2.5, float("nan")), r"strike_scale must be in \[1, 2\]")):
         for value in values:
             with pytest.raises(ValueError, match=says):
-                _engine.Performer(engine._engine, features, 2, 64, **{**model, name: value})
-    with pytest.raises(ValueError, match="needs voices > 0"):  # one stream hearing every key: no one velocity
-        _engine.Performer(engine._engine, features, 0, 64, **{**model, "velocity_curve_db": [0.0] * 9})
+                _engine.Performer(engine._engine, features, 0, 64, **{**model, name: value})
 
 
 def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
@@ -347,8 +343,7 @@ def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp
     def performed(block, strike_scale, sustain_scale):
         engine = Engine(tmp_path / "m.safetensors", streams=voices)
         performer = _engine.Performer(engine._engine, config.cond_features, voices, block, temperature, 0,
-                                      gain=1.0, strike_scale=strike_scale, sustain_scale=sustain_scale,
-                                      velocity_curve_db=[])
+                                      gain=1.0, strike_scale=strike_scale, sustain_scale=sustain_scale)
         performer.reset(7)
         for sample, msg in events:
             performer.push(sample, bytes(msg.bytes()))
@@ -377,84 +372,3 @@ def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp
     np.testing.assert_array_equal(plain_strike[:first_strike], reference[:first_strike])  # idle voices: sustain
     assert np.abs(plain_strike - reference).max() > 0.01
     assert np.abs(performed(4096, strike, 1.0) - reference).max() > 0.01
-
-
-def reference_trims(levels, curve_db, hop, ramp):
-    """Each voice's trim per sample (voices, frames * hop) in float64, from its frames' velocity levels
-    (voices, frames): the curve's dB interpolated at the held key's velocity (the first point's below it),
-    kept while no key is held, and reached from the trim before along a straight line over `ramp` samples."""
-    from wavenet_rt.conditioning import VELOCITY_CURVE_POINTS
-
-    voices, frames = levels.shape
-    out = np.ones((voices, frames * hop))
-    for v in range(voices):
-        now, target, start, origin = 1.0, 1.0, None, 1.0
-        for f in range(frames):
-            velocity = round(levels[v, f] * 127)
-            if velocity:
-                new = 10 ** (np.interp(velocity, VELOCITY_CURVE_POINTS, curve_db) / 20)
-                if not np.isclose(new, target, rtol=1e-6, atol=0):
-                    target, start, origin = new, f * hop, now
-            for i in range(f * hop, (f + 1) * hop):
-                if start is not None:
-                    done = i - start + 1
-                    now = target if done >= ramp else origin + (target - origin) * done / ramp
-                out[v, i] = now
-    return out
-
-
-def test_each_voice_is_trimmed_by_its_notes_velocity_curve(tmp_path):
-    """The performer with a velocity curve plays what an untrimmed reference loop through the same engine
-    plays with each voice's stream scaled by its note's trim (computed here in float64: the curve
-    interpolated at the velocity, kept through the release tail, ramped over 16 samples to a new note's), at
-    any block size; a flat curve plays what no curve does. The notes include a re-strike in its own tail at
-    another velocity, a velocity below the first point and ones between points."""
-    import torch
-
-    from wavenet_rt import Engine, _engine
-    from wavenet_rt.config import WaveNetConfig
-    from wavenet_rt.model import WaveNet
-
-    torch.manual_seed(9)
-    config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
-                           cond_channels=176, cond_features="roll88_onset88", cond_hop=16)
-    save_model(WaveNet(config).eval(), tmp_path / "m.safetensors")
-    voices, hop, samples, ramp = 3, 16, 6400, _engine.velocity_trim_ramp
-    curve = [-9.0, -6.0, 4.5, 2.0, 0.0, -1.0, 3.0, 6.0, -2.5]
-    notes = [(60, 100, 0.01, 0.08), (64, 10, 0.03, 0.12), (67, 70, 0.05, 0.15), (60, 25, 0.1, 0.3),
-             (72, 127, 0.2, 0.35)]
-    events = sorted([(round(t * 16000), mido.Message("note_on", note=k, velocity=v)) for k, v, t, _ in notes] +
-                    [(round(t * 16000), mido.Message("note_off", note=k)) for k, _, _, t in notes],
-                    key=lambda e: e[0])
-
-    def performed(block, curve_db):
-        engine = Engine(tmp_path / "m.safetensors", streams=voices)
-        performer = _engine.Performer(engine._engine, config.cond_features, voices, block, 1.0, 0, gain=1.0,
-                                      strike_scale=1.0, sustain_scale=1.0, velocity_curve_db=curve_db)
-        performer.reset(3)
-        for sample, msg in events:
-            performer.push(sample, bytes(msg.bytes()))
-        return np.concatenate([performer.generate(min(block, samples - i)) for i in range(0, samples, block)])
-
-    engine = Engine(tmp_path / "m.safetensors", streams=voices)
-    engine.reset(3)
-    conditioner = MidiConditioner(config.cond_features, 16000, hop, voices=voices)
-    for sample, msg in events:
-        conditioner.push(msg, sample)
-    streams, levels = [], []
-    for _ in range(samples // hop):
-        frame = conditioner.frames(1)  # (voices, channels, 1)
-        levels.append(frame[:, :88, 0].max(axis=1))
-        streams.append(engine.generate(hop, frame, temperature=1.0))
-    streams, levels = np.concatenate(streams, axis=1).astype(np.float64), np.stack(levels, axis=1)
-    trims = reference_trims(levels, curve, hop, ramp)
-    assert len({round(t, 4) for t in trims.ravel()}) > 6  # the notes reach several trims, and ramps between
-    reference = np.clip((streams * trims).sum(axis=0), -1, 1)
-    untrimmed = performed(4096, [])
-    np.testing.assert_array_equal(untrimmed, mix_voices(streams.astype(np.float32)))
-    trimmed = performed(4096, curve)
-    np.testing.assert_allclose(trimmed, reference, rtol=0, atol=2e-6)
-    assert np.abs(trimmed - untrimmed).max() > 0.01
-    for block in (37, 16):
-        np.testing.assert_array_equal(performed(block, curve), trimmed)
-    np.testing.assert_array_equal(performed(4096, [0.0] * 9), untrimmed)
