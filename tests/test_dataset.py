@@ -39,7 +39,8 @@ def shard(path):
 
 def assert_is_render_of(codes, midi, wav, gain, rate=8000, delay=58):
     """The shard's audio is fluidsynth's render of `midi` at `gain`, resampled here by SciPy (the builder
-    uses soxr), `delay` samples late (hop 64 - 1.3 ms + 0.5 ms at 8 kHz), at the same level."""
+    uses soxr), `delay` samples late (by default that of a build at --hop 64: 64 - 1.3 ms + 0.5 ms at 8 kHz),
+    at the same level."""
     subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-O", "float", "-T", "wav",
                     "-r", "48000", "-F", str(wav), SOUNDFONT, str(midi)], check=True)
     render, _ = soundfile.read(wav, dtype="float64", always_2d=True)
@@ -58,7 +59,7 @@ def assert_is_render_of(codes, midi, wav, gain, rate=8000, delay=58):
 @pytest.fixture(scope="module")
 def chorales(tmp_path_factory):
     out = tmp_path_factory.mktemp("chorales")
-    build(out, "--limit", 2, "--sample-rate", 8000, "--transpose", "0,3")
+    build(out, "--limit", 2, "--sample-rate", 8000, "--hop", 64, "--transpose", "0,3")
     return out
 
 
@@ -142,7 +143,7 @@ def test_resume_after_interrupt_gives_the_same_dataset(tmp_path):
 
 
 def test_other_options_on_an_existing_folder_are_refused(chorales):
-    result = build(chorales, "--limit", 2, "--sample-rate", 16000, "--transpose", "0,3", check=False)
+    result = build(chorales, "--limit", 2, "--sample-rate", 16000, "--hop", 64, "--transpose", "0,3", check=False)
     assert result.returncode == 2 and "sample_rate: 8000 -> 16000" in result.stderr
 
 
@@ -184,7 +185,7 @@ def test_a_folder_from_before_an_option_existed_still_resumes(chorales):
     manifest = json.loads(manifest_file.read_text())
     del manifest["options"]["solo_parts"]  # built by a builder without --solo-parts: the same as off
     manifest_file.write_text(json.dumps(manifest))
-    build(chorales, "--limit", 2, "--sample-rate", 8000, "--transpose", "0,3")
+    build(chorales, "--limit", 2, "--sample-rate", 8000, "--hop", 64, "--transpose", "0,3")
 
 
 def test_missing_fluidsynth_names_the_package(tmp_path):

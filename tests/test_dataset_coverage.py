@@ -55,7 +55,7 @@ def test_a_pedalled_note_holds_its_key_in_the_conditioning_until_the_pedal_lifts
 @pytest.fixture(scope="module")
 def lines(tmp_path_factory):
     out = tmp_path_factory.mktemp("lines")
-    build(out, "--corpus", "none", "--generated", 3, "--sample-rate", 8000)
+    build(out, "--corpus", "none", "--generated", 3, "--sample-rate", 8000, "--hop", 64)
     return out
 
 

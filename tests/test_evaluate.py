@@ -23,7 +23,7 @@ RATE = 16000
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "chorales"
     subprocess.run([sys.executable, "-m", "wavenet_rt.dataset", "build", str(out), "--limit", "5", "--valid", "0.2",
-                    "--test", "0.2", "--jobs", "2"], check=True, capture_output=True)
+                    "--test", "0.2", "--jobs", "2", "--hop", "64"], check=True, capture_output=True)
     return out
 
 

@@ -41,7 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src.add_argument("--pairs", type=Path, metavar="DIR", help="audio files with a same-named .mid beside each")
     b.add_argument("--limit", type=int, default=0, help="use only the first N pieces (by name)")
     b.add_argument("--sample-rate", type=int, default=16000, help="audio sample rate in Hz (default 16000)")
-    b.add_argument("--hop", type=int, default=64, help="samples per conditioning frame (default 64: 250 Hz at 16 kHz)")
+    b.add_argument("--hop", type=int, default=16, help=(
+        "samples per conditioning frame (default 16: 1 ms at 16 kHz, the shipped piano's grid; a coarser one "
+        "adds up to a frame of latency to every key)"))
     b.add_argument("--classes", type=int, default=256, help="mu-law classes (default 256)")
     b.add_argument("--features", default="roll88_onset88", choices=sorted(FEATURE_SETS),
                    help="conditioning feature set (default roll88_onset88)")
