@@ -149,3 +149,25 @@ def test_attack_figures_read_each_notes_lag_behind_the_reference():
     assert figures["lag_ms"]["p50"] == pytest.approx(6, abs=0.2)
     assert figures["lag_ms"]["max"] == pytest.approx(10, abs=0.2)
     assert figures["model_onset_ms"]["max"] == pytest.approx(13, abs=0.2)
+
+
+def test_the_fundamental_figure_reads_the_level_it_was_made_with():
+    """A tone whose partials fall as 1/k, its fundamental at a known RMS, off the analysis grid and 20 cents
+    sharp, with noise 20 dB under it: the fundamental's level within 0.3 dB; a tone without its fundamental
+    reads the noise's level there, far under; in the held-note figures per key, the mean of its strikes."""
+    rng = np.random.default_rng(5)
+    for key in (24, 45, 60, 96):
+        played = tone(key, 0.75, cents=20) * 0.1  # the fundamental's peak 0.1: RMS -23.0 dBFS
+        noise = rng.normal(0, 0.1 / np.sqrt(2) / 10, len(played))
+        got = listening.fundamental_dbfs(played + noise, RATE, key)
+        assert abs(got - 20 * np.log10(0.1 / np.sqrt(2))) < 0.3, (key, got)
+        f0 = 440 * 2 ** ((key - 69 + 0.2) / 12)
+        missing = played - 0.1 * np.sin(2 * np.pi * f0 * np.arange(len(played)) / RATE)
+        assert listening.fundamental_dbfs(missing, RATE, key) < got - 25, key
+    notes = listening.sustained_probe((36,), strikes=2)
+    audio = np.zeros(int(listening.probe_seconds(notes) * RATE))
+    for note, level in zip(notes, (0.1, 0.01)):  # -23 and -43 dBFS fundamentals: their mean in dB, -33
+        start = int(note.start * RATE)
+        audio[start:start + int(1.5 * RATE)] = level * tone(36, 1.5)
+    figures = listening.sustained_figures(audio, RATE, notes, delay=0.0)
+    assert abs(figures["fundamental_dbfs"][36] - 20 * np.log10(np.sqrt(0.1 * 0.01 / 2))) < 0.3

@@ -397,6 +397,10 @@ def listening_summary(rows: list[dict], probe: dict) -> dict:
     summary["hnr_mean_db"] = sustained["model"]["hnr_mean_db"]
     summary["reference_hnr_mean_db"] = sustained["reference"]["hnr_mean_db"]
     summary["hnr_shortfall_db"] = summary["reference_hnr_mean_db"] - summary["hnr_mean_db"]
+    # a held key's fundamental against the reference's (dB): reported beside the targets, not one
+    summary["fundamental_vs_reference_db"] = {
+        key: sustained["model"]["fundamental_dbfs"][key] - sustained["reference"]["fundamental_dbfs"][key]
+        for key in sustained["model"]["fundamental_dbfs"]}
     summary["velocity_max_deviation_db"] = probe["velocity"]["max_deviation_db"]
     summary["idle_dbfs"] = sustained["model"]["idle_dbfs"]
     attack = probe["attack"]

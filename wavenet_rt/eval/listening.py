@@ -149,6 +149,20 @@ def harmonic_to_noise_db(audio: np.ndarray, rate: int, key: int) -> float:
     return float(10 * np.log10(max(float(spectrum[band & harmonic].sum()), 1e-20) / max(noise, 1e-20)))
 
 
+def fundamental_dbfs(audio: np.ndarray, rate: int, key: int) -> float:
+    """The level of a held note's fundamental alone, as the RMS of a sine in dBFS: the strongest spectral peak
+    within 50 cents of f0 in a Hann-windowed stretch, its power summed over the window's main lobe. A low
+    note whose fundamental is missing is heard an octave or more up, or not at all."""
+    window = np.hanning(len(audio))
+    power = np.abs(np.fft.rfft(audio * window)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+    f0, width = 440.0 * 2 ** ((key - 69) / 12), 2 ** (PITCH_TOLERANCE_CENTS / 1200)
+    search = np.flatnonzero((freqs >= f0 / width) & (freqs <= f0 * width))
+    peak = search[np.argmax(power[search])]
+    lobe = power[max(peak - 2, 0):peak + 3].sum()  # a Hann window's main lobe is 4 bins wide
+    return float(10 * np.log10(max(2 * lobe / (len(audio) * np.sum(window ** 2)), 1e-14)))
+
+
 def rms_dbfs(audio: np.ndarray) -> float:
     return float(10 * np.log10(max(float(np.mean(np.asarray(audio, np.float64) ** 2)), 1e-14)))
 
@@ -224,13 +238,16 @@ def _stretch(audio: np.ndarray, rate: int, start: float, end: float) -> np.ndarr
 def sustained_figures(audio: np.ndarray, rate: int, notes, delay: float) -> dict:
     """Harmonic-to-noise of each held note over 0.15-0.9 s after its onset (the attack left out): per key the
     mean over its strikes, and the mean over every note, in dB (a dead key counts, as a listener hears it);
-    and the loudest 50 ms from 1 s after the last release on (the level with no key down)."""
-    per_note = [(n.key, harmonic_to_noise_db(_stretch(audio, rate, n.start + delay + 0.15, n.start + delay + 0.9),
-                                             rate, n.key)) for n in notes]
+    per key the level of its fundamental over the same stretch (mean over its strikes, in dB); and the
+    loudest 50 ms from 1 s after the last release on (the level with no key down)."""
+    held = [(n.key, _stretch(audio, rate, n.start + delay + 0.15, n.start + delay + 0.9)) for n in notes]
+    per_note = [(key, harmonic_to_noise_db(stretch, rate, key)) for key, stretch in held]
     keys = dict.fromkeys(key for key, _ in per_note)  # in the order played
     hnr = {key: float(np.mean([db for k, db in per_note if k == key])) for key in keys}
+    fundamental = {key: float(np.mean([fundamental_dbfs(stretch, rate, key) for k, stretch in held if k == key]))
+                   for key in keys}
     last = max(n.end for n in notes) + delay
-    return {"hnr_db": hnr, "hnr_mean_db": float(np.mean([db for _, db in per_note])),
+    return {"hnr_db": hnr, "hnr_mean_db": float(np.mean([db for _, db in per_note])), "fundamental_dbfs": fundamental,
             "idle_dbfs": loudest_window_dbfs(_stretch(audio, rate, last + 1.0, last + PROBE_TAIL_S), rate)}
 
 
