@@ -15,6 +15,7 @@ from .metrics import Note  # start, end (seconds), pitch (MIDI key): played or h
 
 ONSET_TOLERANCE_S = 0.05
 PITCH_TOLERANCE_CENTS = 50.0
+PITCH_WIDTH = 2 ** (PITCH_TOLERANCE_CENTS / 1200)  # that tolerance as a frequency ratio
 INSTALL_HINT = ("the listening figures need basic-pitch and onnxruntime: pip install onnxruntime pretty_midi "
                 "scikit-learn resampy==0.4.3 && pip install --no-deps basic-pitch==0.4.0")
 
@@ -80,7 +81,7 @@ def _matches(played: list[Note], heard: list[Note]) -> list[tuple[int, int]]:
 
 def _intervals_and_hz(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
     intervals = np.array([[n.start, max(n.end, n.start + 0.01)] for n in notes])
-    return intervals, 440.0 * 2 ** ((np.array([n.pitch for n in notes]) - 69) / 12)
+    return intervals, _key_hz([n.pitch for n in notes])
 
 
 EXTRA_KINDS = ("late", "retrigger", "harmonic", "octave_below", "neighbour", "other")
@@ -135,14 +136,13 @@ def harmonic_to_noise_db(audio: np.ndarray, rate: int, key: int) -> float:
     """Energy of the key's partials against all other energy above half the fundamental, over a
     Hann-windowed stretch of a held note. Each partial is the strongest peak within 50 cents of k * f0
     (a piano's partials run sharp), taken +-2% of f0 wide; a note played off pitch counts as noise."""
-    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
-    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
-    f0 = 440.0 * 2 ** ((key - 69) / 12)
+    spectrum, freqs, _ = _hann_power(audio, rate)
+    f0 = _key_hz(key)
     band = freqs >= f0 / 2
     harmonic = np.zeros_like(band)
-    width, half = 2 ** (PITCH_TOLERANCE_CENTS / 1200), max(3 * rate / len(audio), 0.02 * f0)
-    for k in range(1, int(rate / 2 / f0 / width) + 1):
-        search = np.flatnonzero((freqs >= k * f0 / width) & (freqs <= k * f0 * width))
+    half = max(3 * rate / len(audio), 0.02 * f0)
+    for k in range(1, int(rate / 2 / f0 / PITCH_WIDTH) + 1):
+        search = _within_tolerance(freqs, k * f0)
         peak = freqs[search[np.argmax(spectrum[search])]]
         harmonic |= np.abs(freqs - peak) <= half
     noise = float(spectrum[band & ~harmonic].sum())
@@ -153,14 +153,28 @@ def fundamental_dbfs(audio: np.ndarray, rate: int, key: int) -> float:
     """The level of a held note's fundamental alone, as the RMS of a sine in dBFS: the strongest spectral peak
     within 50 cents of f0 in a Hann-windowed stretch, its power summed over the window's main lobe. A low
     note whose fundamental is missing is heard an octave or more up, or not at all."""
-    window = np.hanning(len(audio))
-    power = np.abs(np.fft.rfft(audio * window)) ** 2
-    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
-    f0, width = 440.0 * 2 ** ((key - 69) / 12), 2 ** (PITCH_TOLERANCE_CENTS / 1200)
-    search = np.flatnonzero((freqs >= f0 / width) & (freqs <= f0 * width))
+    power, freqs, window_energy = _hann_power(audio, rate)
+    search = _within_tolerance(freqs, _key_hz(key))
     peak = search[np.argmax(power[search])]
     lobe = power[max(peak - 2, 0):peak + 3].sum()  # a Hann window's main lobe is 4 bins wide
-    return float(10 * np.log10(max(2 * lobe / (len(audio) * np.sum(window ** 2)), 1e-14)))
+    return float(10 * np.log10(max(2 * lobe / (len(audio) * window_energy), 1e-14)))
+
+
+def _key_hz(key):
+    """A MIDI key's fundamental in Hz, equal temperament, A4 = 440 Hz (scalar or array)."""
+    return 440.0 * 2 ** ((np.asarray(key, dtype=np.float64) - 69) / 12)
+
+
+def _hann_power(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The power spectrum of a Hann-windowed stretch, its bins' frequencies and the window's energy."""
+    window = np.hanning(len(audio))
+    return (np.abs(np.fft.rfft(audio * window)) ** 2, np.fft.rfftfreq(len(audio), 1 / rate),
+            float(np.sum(window ** 2)))
+
+
+def _within_tolerance(freqs: np.ndarray, hz: float) -> np.ndarray:
+    """Indices of the bins within PITCH_TOLERANCE_CENTS of `hz`."""
+    return np.flatnonzero((freqs >= hz / PITCH_WIDTH) & (freqs <= hz * PITCH_WIDTH))
 
 
 def rms_dbfs(audio: np.ndarray) -> float:
