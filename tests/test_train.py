@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from wavenet_rt import WaveNet, read_model_file
+from wavenet_rt import WaveNet, load_model, read_model_file, save_model
 from wavenet_rt.checkpoint import load_checkpoint
 from wavenet_rt.data import Batch, WindowSampler, with_attack_gain, with_input_noise, with_input_offset
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
@@ -165,6 +165,13 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
         assert read_model_config(tmp_path / name / "model.safetensors").dc_blocker == (0.999 if pole is None else 0)
     for name, tensor in trained.items():
         np.testing.assert_allclose(started[name], tensor, atol=1e-7, err_msg=name)
+    # a model as it ships (its sampling and level set for the players) starts the next stage
+    shipped = load_model(first / "model.safetensors")
+    shipped.config.voices, shipped.config.temperature, shipped.config.gain = 16, 0.8, 0.5
+    shipped.config.strike_scale, shipped.config.sustain_scale = 1.3, 0.5
+    save_model(shipped, tmp_path / "shipped.safetensors")
+    subprocess.run(train_cmd(dataset, tmp_path / "next_stage", "--steps", 1, "--lr", 1e-12,
+                             "--init", tmp_path / "shipped.safetensors"), check=True, capture_output=True)
     wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",
                                      "--init", first / "model.safetensors"), capture_output=True, text=True)
     assert wrong.returncode == 2 and "does not fit this run" in wrong.stderr and "residual_channels" in wrong.stderr

@@ -286,12 +286,14 @@ class Trainer:
         if start.config.excitation and not self.config.excitation:
             raise ValueError(f"--init {path} has period taps ({start.config.excitation}); pass --excitation "
                              f"{start.config.excitation} to keep them")
-        # how it is played (voices, DC blocker, temperature, gain) may change between runs, and the frame hop:
-        # frames are repeated over their hop before the projection, so the weights mean the same at any hop; its
-        # shape and other data may not. Temperature and gain are a shipped model's, set when it ships.
+        # how it is played (voices, DC blocker, temperature and its scales, gain) may change between runs, and the
+        # frame hop: frames are repeated over their hop before the projection, so the weights mean the same at any
+        # hop; its shape and other data may not. Temperature, its scales and gain are a shipped model's, set when
+        # it ships, so the shipped model itself may start the next stage.
         may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop,
                           dc_blocker=self.config.dc_blocker, temperature=self.config.temperature,
-                          gain=self.config.gain)
+                          gain=self.config.gain, strike_scale=self.config.strike_scale,
+                          sustain_scale=self.config.sustain_scale)
         if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
