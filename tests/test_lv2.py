@@ -349,6 +349,17 @@ def test_the_cpp_model_reader_reads_what_python_reads(lv2_path, tmp_path):
         (tmp_path / "bad.safetensors").write_bytes(scaled.replace(good, bad))  # the header's length kept
         result = host(lv2_path, "model", tmp_path / "bad.safetensors")
         assert result.returncode == 1 and why in result.stdout, result.stdout
+    model.config.velocity_curve_db = [-4.5, -2.25, 6.0, 3.0, 0.5, -1.0, 0.0, 1.5, 3.25]
+    save_model(model, tmp_path / "curved.safetensors")
+    result = host(lv2_path, "model", tmp_path / "curved.safetensors")
+    read = result.stdout.split("velocity_curve_db ")[1].split()[0]
+    assert [float(d) for d in read.split(",")] == model.config.velocity_curve_db, result.stdout
+    curved = (tmp_path / "curved.safetensors").read_bytes()
+    for good, bad in ((b"-4.5, ", b"-44.5,"), (b"-4.5, -2.25", b"-4, 5, -2.2")):  # beyond 40 dB; a tenth trim
+        (tmp_path / "bad.safetensors").write_bytes(curved.replace(good, bad))
+        result = host(lv2_path, "model", tmp_path / "bad.safetensors")
+        assert result.returncode == 1 and "velocity_curve_db' must be a list of 9 numbers" in result.stdout, \
+            result.stdout
     shipped = read_model_file(DEFAULT_MODEL)[0].gain
     written = b'gain\\": ' + str(shipped).encode()
     assert DEFAULT_MODEL.read_bytes().count(written + b",") == 1  # the shipped model's level trim ...

@@ -17,6 +17,7 @@ from wavenet_rt.checkpoint import load_checkpoint
 from wavenet_rt.data import Batch, WindowSampler, with_attack_gain, with_input_noise, with_input_offset
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 from wavenet_rt.train import Distributed, Trainer, parse_args
+from wavenet_rt.velocity_level import frame_levels, soundfont_curve_db, voice_trims
 from wavenet_rt.weights import read_model_config
 
 TINY = {"dilations": [1, 2, 4, 8, 16, 32], "residual_channels": 8, "gate_channels": 16, "skip_channels": 16}
@@ -172,6 +173,20 @@ def test_init_starts_from_a_model_and_refuses_another_shape(dataset, tmp_path):
     save_model(shipped, tmp_path / "shipped.safetensors")
     subprocess.run(train_cmd(dataset, tmp_path / "next_stage", "--steps", 1, "--lr", 1e-12,
                              "--init", tmp_path / "shipped.safetensors"), check=True, capture_output=True)
+    # a run that learns every note at the loudest's level names the level it divided by, for the players;
+    # the next stage keeps it unless asked otherwise
+    subprocess.run(train_cmd(dataset, tmp_path / "levelled", "--steps", 1, "--lr", 1e-12, "--voices", 2,
+                             "--velocity-level", "--init", tmp_path / "shipped.safetensors"), check=True,
+                   capture_output=True)
+    assert read_model_config(tmp_path / "levelled" / "model.safetensors").velocity_curve_db == soundfont_curve_db()
+    for name, flag, kept in (("kept_level", (), True), ("dropped_level", ("--no-velocity-level",), False)):
+        subprocess.run(train_cmd(dataset, tmp_path / name, "--steps", 1, "--lr", 1e-12, "--voices", 2, *flag,
+                                 "--init", tmp_path / "levelled" / "model.safetensors"),
+                       check=True, capture_output=True)
+        assert bool(read_model_config(tmp_path / name / "model.safetensors").velocity_curve_db) == kept
+    alone = subprocess.run(train_cmd(dataset, tmp_path / "alone", "--steps", 1, "--velocity-level"),
+                           capture_output=True, text=True)
+    assert alone.returncode == 2 and "needs voices > 0" in alone.stderr
     wrong = subprocess.run(train_cmd(dataset, tmp_path / "wrong", "--config", "small",
                                      "--init", first / "model.safetensors"), capture_output=True, text=True)
     assert wrong.returncode == 2 and "does not fit this run" in wrong.stderr and "residual_channels" in wrong.stderr
@@ -309,6 +324,42 @@ def build_solo_dataset(out, valid: str) -> dict:
                     "--sample-rate", "8000", "--hop", "32", "--valid", valid, "--test", "0"],
                    check=True, capture_output=True)
     return json.loads((out / "manifest.json").read_text())["items"]
+
+
+def test_velocity_level_divides_each_window_by_its_voices_level(tmp_path):
+    """With a velocity curve every window's audio is its plain audio divided by the trims the performer
+    plays its voice with, computed over the whole piece from its start (the sampler looks back a second):
+    within a mu-law step wherever it is heard, windows that start in a note, in a release tail or before the
+    piece alike."""
+    out = tmp_path / "levels"
+    build_solo_dataset(out, "0")
+    curve = soundfont_curve_db()
+    plain = WindowSampler(out, "train", 500, 1000, solo_share=1.0)
+    levelled = WindowSampler(out, "train", 500, 1000, solo_share=1.0, velocity_curve_db=curve)
+    line = next(i for i, p in enumerate(plain.pieces) if p[0] == "line00000")
+    velocities = {round(float(v) * 127) for v in np.unique(plain.pieces[line][2].dense()[:88]) if v > 0}
+    assert len(velocities) > 3  # the generated line strikes its keys at several velocities
+    checked, wholes = 0, {}
+    line_starts = range(-512, len(plain.pieces[line][1]) - 1500, 32 * 23)
+    for index, start in [(line, s) for s in line_starts] + levelled.fixed_windows(8, seed=5):
+        if index not in wholes:
+            wholes[index] = voice_trims(frame_levels(plain.pieces[index][2].dense()), curve, 32)
+        whole = wholes[index]
+        want = np.ones(1500)
+        lo, hi = max(start, 0), min(start + 1500, len(whole))
+        want[lo - start:hi - start] = whole[lo:hi]
+        batch, divided = plain.windows([(index, start)]), levelled.windows([(index, start)])
+        audio = mulaw_decode(batch.inputs[0], 256)
+        got = mulaw_decode(divided.inputs[0], 256) * want[:-1]
+        # within half an 8-bit mu-law step at the divided level, scaled back (the plain codes decode exactly);
+        # where a note lifted over a second ago (its tail under -70 dBFS) the level may be taken as unknown
+        heard = np.abs(audio) > 3e-4
+        assert np.all((np.abs(got - audio) <= 0.03 * np.abs(audio) + 2e-4 * want[:-1])[heard])
+        np.testing.assert_array_equal(divided.targets[0], divided.inputs[0][-999:].tolist() + [divided.targets[0][-1]])
+        checked += np.ptp(want) > 0.1
+    assert checked >= 3  # windows where the level changes, or ramps
+    with pytest.raises(ValueError, match="MIDI conditioning"):
+        WindowSampler(out, "train", 500, 1000, use_cond=False, velocity_curve_db=curve)
 
 
 def test_solo_share_splits_the_windows_between_whole_pieces_and_lone_voices(tmp_path):

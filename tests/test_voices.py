@@ -13,6 +13,7 @@ import soundfile
 from wavenet_rt import save_model
 from wavenet_rt.conditioning import MidiConditioner, mix_voices
 from wavenet_rt.mulaw import mulaw_decode, silence_code
+from wavenet_rt.velocity_level import voice_trims
 
 HOP = 8
 ONSET_FRAMES = 64  # the onset channel stays set 32 ms: 64 frames of 0.5 ms
@@ -260,23 +261,27 @@ def test_live_synth_plays_the_same_voices(impulse_model_file_hop64, tmp_path):
         assert np.median(audio[i - 200:i + 200]) == pytest.approx(want, abs=0.01), t
 
 
-def test_a_performer_takes_the_models_gain_and_scales_and_refuses_them_out_of_range(
+def test_a_performer_takes_the_models_gain_scales_and_curve_and_refuses_them_out_of_range(
         impulse_model_file_hop64):
     from wavenet_rt import Engine, _engine
 
-    engine = Engine(impulse_model_file_hop64)
+    engine = Engine(impulse_model_file_hop64, streams=2)
     features = engine.config.cond_features
-    # no defaults: a player that forgets the model's gain or scales fails, not plays loud or hissing
-    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0}
+    # no defaults: a player that forgets the model's gain, scales or curve fails, not plays loud or hissing
+    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0, "velocity_curve_db": []}
     for missing in model:
         with pytest.raises(TypeError):
-            _engine.Performer(engine._engine, features, 0, 64, **{k: v for k, v in model.items() if k != missing})
+            _engine.Performer(engine._engine, features, 2, 64, **{k: v for k, v in model.items() if k != missing})
     for name, values, says in (("gain", (0.0, -0.5, 16.5), r"gain must be in \(0, 16\]"),
                                ("sustain_scale", (-0.1, 1.5, float("nan")), r"sustain_scale must be in \[0, 1\]"),
-                               ("strike_scale", (0.5, 2.5, float("nan")), r"strike_scale must be in \[1, 2\]")):
+                               ("strike_scale", (0.5, 2.5, float("nan")), r"strike_scale must be in \[1, 2\]"),
+                               ("velocity_curve_db", ([0.0] * 8, [0.0] * 8 + [-40.5], [float("nan")] * 9),
+                                r"velocity_curve_db must be empty or 9 trims within \+-40 dB")):
         for value in values:
             with pytest.raises(ValueError, match=says):
-                _engine.Performer(engine._engine, features, 0, 64, **{**model, name: value})
+                _engine.Performer(engine._engine, features, 2, 64, **{**model, name: value})
+    with pytest.raises(ValueError, match="needs voices > 0"):  # one stream hearing every key: no one velocity
+        _engine.Performer(engine._engine, features, 0, 64, **{**model, "velocity_curve_db": [0.0] * 9})
 
 
 def test_engine_streams_must_match_the_voices(impulse_model_file_hop64):
@@ -318,6 +323,20 @@ def test_render_lights_each_onset_32_ms_at_any_hop(hop, voices, tmp_path):
     assert abs(len(loud) - 512) <= hop, len(loud)
 
 
+def perform(model_path, voices, block, temperature, seed, events, samples, **mix):
+    """`samples` samples of a performer with `voices` voices (gain 1, the scales and curve in `mix`) playing
+    (sample, mido message) events, generated `block` samples at a time."""
+    from wavenet_rt import Engine, _engine
+
+    engine = Engine(model_path, streams=voices)
+    performer = _engine.Performer(engine._engine, engine.config.cond_features, voices, block, temperature, 0,
+                                  gain=1.0, **mix)
+    performer.reset(seed)
+    for sample, msg in events:
+        performer.push(sample, bytes(msg.bytes()))
+    return np.concatenate([performer.generate(min(block, samples - i)) for i in range(0, samples, block)])
+
+
 def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp_path):
     """The performer (play, render and the plugin share it) with strike scale 1.5 and sustain scale 0.4 plays
     what a reference loop plays: frame by frame, each voice at 1 + 0.5 * velocity / 127 times the temperature
@@ -326,7 +345,7 @@ def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp
     what scales of 1 play."""
     import torch
 
-    from wavenet_rt import Engine, _engine
+    from wavenet_rt import Engine
     from wavenet_rt.config import WaveNetConfig
     from wavenet_rt.model import WaveNet
 
@@ -341,13 +360,8 @@ def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp
                     key=lambda e: e[0])
 
     def performed(block, strike_scale, sustain_scale):
-        engine = Engine(tmp_path / "m.safetensors", streams=voices)
-        performer = _engine.Performer(engine._engine, config.cond_features, voices, block, temperature, 0,
-                                      gain=1.0, strike_scale=strike_scale, sustain_scale=sustain_scale)
-        performer.reset(7)
-        for sample, msg in events:
-            performer.push(sample, bytes(msg.bytes()))
-        return np.concatenate([performer.generate(min(block, samples - i)) for i in range(0, samples, block)])
+        return perform(tmp_path / "m.safetensors", voices, block, temperature, 7, events, samples,
+                       strike_scale=strike_scale, sustain_scale=sustain_scale, velocity_curve_db=[])
 
     engine = Engine(tmp_path / "m.safetensors", streams=voices)
     engine.reset(7)
@@ -372,3 +386,56 @@ def test_a_voice_samples_its_strike_attack_and_sustain_at_their_temperatures(tmp
     np.testing.assert_array_equal(plain_strike[:first_strike], reference[:first_strike])  # idle voices: sustain
     assert np.abs(plain_strike - reference).max() > 0.01
     assert np.abs(performed(4096, strike, 1.0) - reference).max() > 0.01
+
+
+def test_each_voice_is_trimmed_by_its_notes_velocity_curve(tmp_path):
+    """The performer with a velocity curve plays what an untrimmed reference loop through the same engine
+    plays with each voice's stream scaled by its note's trim as training divides by it
+    (wavenet_rt.velocity_level.voice_trims, float64: the curve interpolated at the velocity, a voice's first
+    note's at once, kept through the release tail, ramped over 16 samples to a new note's), at any block size;
+    a flat curve plays what no curve does. The notes include a re-strike in its own tail at another velocity,
+    a velocity below the first point and ones between points."""
+    import torch
+
+    from wavenet_rt import Engine
+    from wavenet_rt.config import WaveNetConfig
+    from wavenet_rt.model import WaveNet
+
+    torch.manual_seed(9)
+    config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
+                           cond_channels=176, cond_features="roll88_onset88", cond_hop=16)
+    save_model(WaveNet(config).eval(), tmp_path / "m.safetensors")
+    voices, hop, samples = 3, 16, 6400
+    curve = [-36.0, -6.0, 4.5, 2.0, 0.0, -1.0, 3.0, 6.0, -2.5]
+    notes = [(60, 100, 0.01, 0.08), (64, 10, 0.03, 0.12), (67, 70, 0.05, 0.15), (60, 25, 0.1, 0.3),
+             (72, 127, 0.2, 0.35)]
+    events = sorted([(round(t * 16000), mido.Message("note_on", note=k, velocity=v)) for k, v, t, _ in notes] +
+                    [(round(t * 16000), mido.Message("note_off", note=k)) for k, _, _, t in notes],
+                    key=lambda e: e[0])
+
+    def performed(block, curve_db):
+        return perform(tmp_path / "m.safetensors", voices, block, 1.0, 3, events, samples, strike_scale=1.0,
+                       sustain_scale=1.0, velocity_curve_db=curve_db)
+
+    engine = Engine(tmp_path / "m.safetensors", streams=voices)
+    engine.reset(3)
+    conditioner = MidiConditioner(config.cond_features, 16000, hop, voices=voices)
+    for sample, msg in events:
+        conditioner.push(msg, sample)
+    streams, levels = [], []
+    for _ in range(samples // hop):
+        frame = conditioner.frames(1)  # (voices, channels, 1)
+        levels.append(frame[:, :88, 0].max(axis=1))
+        streams.append(engine.generate(hop, frame, temperature=1.0))
+    streams, levels = np.concatenate(streams, axis=1).astype(np.float64), np.stack(levels, axis=1)
+    trims = np.stack([voice_trims(voice_levels, curve, hop) for voice_levels in levels])
+    assert len({round(t, 4) for t in trims.ravel()}) > 6  # the notes reach several trims, and ramps between
+    reference = np.clip((streams * trims).sum(axis=0), -1, 1)
+    untrimmed = performed(4096, [])
+    np.testing.assert_array_equal(untrimmed, mix_voices(streams.astype(np.float32)))
+    trimmed = performed(4096, curve)
+    np.testing.assert_allclose(trimmed, reference, rtol=0, atol=2e-6)
+    assert np.abs(trimmed - untrimmed).max() > 0.01
+    for block in (37, 16):
+        np.testing.assert_array_equal(performed(block, curve), trimmed)
+    np.testing.assert_array_equal(performed(4096, [0.0] * 9), untrimmed)

@@ -129,6 +129,14 @@ def test_invalid_config(model_file):
             save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, field: scale})})
             with pytest.raises(ModelFileError, match=f"{field} must be a number in"):
                 load_model(path)
+    for curve in ([0.0] * 8, [-40.5] + [0.0] * 8, ["1"] * 9, [True] * 9, 2.0, None):
+        save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "velocity_curve_db": curve})})
+        with pytest.raises(ModelFileError, match=r"velocity_curve_db must be empty or 9 numbers within \+-40 dB"):
+            load_model(path)
+    save_file(tensors, str(path), metadata={**meta, "config": json.dumps(
+        {**config, "voices": 0, "velocity_curve_db": [1.0] * 9})})
+    with pytest.raises(ModelFileError, match="velocity_curve_db trims voices"):
+        load_model(path)
     for gain in (0, -0.25, 16.5, 1e-50, "0.25", None):  # 1e-50 is 0 in float32
         save_file(tensors, str(path), metadata={**meta, "config": json.dumps({**config, "gain": gain})})
         with pytest.raises(ModelFileError, match=r"gain must be a number in \(0, 16\]"):

@@ -22,6 +22,10 @@ ONSET_SECONDS = _engine.ONSET_SECONDS  # how long the onset channel stays set af
 onset_frames = _engine.onset_frames
 MAX_VOICES = _engine.MAX_VOICES
 MAX_GAIN = _engine.MAX_GAIN  # the most a model's config may trim its level up by (its gain)
+# The velocities a model's velocity curve names a trim (dB) at, and the largest trim (csrc/midi/velocity_curve.h)
+VELOCITY_CURVE_POINTS = tuple(_engine.velocity_curve_points)
+MAX_VELOCITY_TRIM_DB = _engine.max_velocity_trim_db
+VELOCITY_TRIM_RAMP = _engine.velocity_trim_ramp  # samples over which a voice moves to its new note's level
 # mix_voices(audio, gain=1): voices' streams (streams, n) -> their mix (n,), summed, times gain, clamped: the
 # function the live synth mixes with (csrc/midi/voices.h)
 mix_voices = _engine.mix_voices

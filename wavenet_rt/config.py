@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .conditioning import MAX_GAIN, MAX_VOICES
+from .conditioning import MAX_GAIN, MAX_VELOCITY_TRIM_DB, MAX_VOICES, VELOCITY_CURVE_POINTS
 from .sampling import MAX_STRIKE_SCALE, MAX_TEMPERATURE
 
 
@@ -66,6 +66,11 @@ class WaveNetConfig:
     # drawn as the model learned it, the held sound with less hiss: at 0.5 the stage-18 piano's transcribed
     # note F1 rose (docs/experiments/2026-12-07-strike-and-sustain.md). 1 = alike. Training never reads it.
     sustain_scale: float = 1.0
+    # Each voice's level by its note's velocity, in dB at VELOCITY_CURVE_POINTS (16, 20, 32 ... 127;
+    # interpolated between them), applied to the voice's stream before the mix (csrc/midi/velocity_curve.h):
+    # a model trained with `train --velocity-level` learned every note at the loudest's level, its windows
+    # divided by this curve (wavenet_rt/velocity_level.py). Empty = none: notes learned at their own level.
+    velocity_curve_db: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -120,8 +125,20 @@ class WaveNetConfig:
         number = isinstance(self.sustain_scale, (int, float)) and not isinstance(self.sustain_scale, bool)
         if not (number and 0 <= self.sustain_scale <= 1):
             problems.append(f"sustain_scale must be a number in [0, 1], got {self.sustain_scale!r}")
+        problems += self._velocity_curve_problems()
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
+
+    def _velocity_curve_problems(self) -> list[str]:
+        curve = self.velocity_curve_db
+        numbers = isinstance(curve, list) and all(
+            isinstance(d, (int, float)) and not isinstance(d, bool) and abs(d) <= MAX_VELOCITY_TRIM_DB for d in curve)
+        if not numbers or len(curve) not in (0, len(VELOCITY_CURVE_POINTS)):
+            return [f"velocity_curve_db must be empty or {len(VELOCITY_CURVE_POINTS)} numbers within "
+                    f"+-{MAX_VELOCITY_TRIM_DB:g} dB (at velocities {VELOCITY_CURVE_POINTS}), got {curve!r}"]
+        if curve and not self.voices:
+            return ["velocity_curve_db trims voices: it needs voices > 0"]
+        return []
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

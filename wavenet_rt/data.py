@@ -14,6 +14,11 @@ import numpy as np
 from .conditioning import ONSET_CHANNELS
 from .dataset.shards import load_manifest, read_shard
 from .mulaw import mulaw_decode, mulaw_encode, silence_code
+from .velocity_level import divided_codes, frame_levels, voice_trims
+
+# How far before a window its velocity level looks for the note still sounding: a tail longer ago has
+# decayed, and a voice sleeps half a second after its key lifts.
+VELOCITY_LOOKBACK_S = 1.0
 
 
 @dataclass
@@ -26,11 +31,13 @@ class Batch:
 
 class WindowSampler:
     """Random training windows from one split. `receptive_field` samples of context come before the N
-    target samples, so every target is predicted from a full receptive field."""
+    target samples, so every target is predicted from a full receptive field. With a `velocity_curve_db`
+    (a model's config's, `train --velocity-level`) each window's audio is divided by its voice's level
+    by velocity, as the performer will scale what the model plays."""
 
     def __init__(self, root: str | Path, split: str, receptive_field: int, targets: int,
                  use_cond: bool = True, use_global: bool = True, solo_share: float | None = None,
-                 line_share: float | None = None) -> None:
+                 line_share: float | None = None, velocity_curve_db: list[float] | None = None) -> None:
         root = Path(root)
         self.manifest = load_manifest(root)
         self.hop = self.manifest["cond_hop"]
@@ -39,6 +46,9 @@ class WindowSampler:
         self.use_cond = use_cond and self.manifest["cond_channels"] > 0
         self.use_global = use_global and self.manifest["global_classes"] > 0
         self.silence = silence_code(self.manifest["classes"])
+        self.velocity_curve_db = list(velocity_curve_db or [])
+        if self.velocity_curve_db and not self.use_cond:
+            raise ValueError("a velocity level needs the dataset's MIDI conditioning (its velocities)")
         # Windows may begin up to a receptive field (rounded up to whole frames) before a piece starts.
         self.lead = math.ceil(receptive_field / self.hop) * self.hop
         self.pieces = []
@@ -79,8 +89,17 @@ class WindowSampler:
             codes[row, skip:] = piece_codes[start + skip:start + self.length]
             if cond is not None:
                 cond[row] = piece_cond.window(start // self.hop, frames)  # zeros before and after the piece
+            if self.velocity_curve_db:
+                codes[row] = self._divided_by_velocity_level(codes[row], piece_cond, start)
         global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
         return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id)
+
+    def _divided_by_velocity_level(self, codes: np.ndarray, piece_cond, start: int) -> np.ndarray:
+        back = math.ceil(VELOCITY_LOOKBACK_S * self.manifest["sample_rate"] / self.hop)
+        frames = math.ceil(len(codes) / self.hop)
+        levels = frame_levels(piece_cond.window(start // self.hop - back, back + frames))
+        trims = voice_trims(levels, self.velocity_curve_db, self.hop)[back * self.hop:][:len(codes)]
+        return divided_codes(codes, trims, self.manifest["classes"])
 
     def fixed_windows(self, count: int, seed: int = 1234) -> list[tuple[int, int]]:
         """A reproducible set of window positions (for validation): same seed, same windows."""

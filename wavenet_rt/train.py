@@ -29,6 +29,7 @@ from .data import Batch, WindowSampler, with_attack_gain, with_input_noise, with
 from .dataset.relight import stale_onsets
 from .dataset.shards import load_manifest
 from .model import WaveNet
+from .velocity_level import soundfont_curve_db
 from .weights import load_model, read_model_config, save_model
 
 LOG_FIELDS = ["step", "train_bits", "lr", "samples_per_s", "valid_bits", "elapsed_s"]
@@ -56,6 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the pole of the DC blocker the exported model plays and hears through (config dc_blocker; "
                         "0.9995 for the shipped piano), 0: none. Training does not use it. Default: the --init "
                         "model's, else --config's (0 for the presets)")
+    p.add_argument("--velocity-level", action=argparse.BooleanOptionalAction, default=None,
+                   help="learn every note at the loudest's level: each window's audio divided by its voice's "
+                        "level by velocity (the soundfont's, 40 log10(v / 127) dB), which the exported model's "
+                        "config names (velocity_curve_db) and the players scale each voice by, so the model's "
+                        "hiss floor sinks with soft notes. Needs --voices. Default: the --init model's, else off")
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
@@ -159,7 +165,8 @@ class Distributed:
 
 
 def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str | None = None,
-                 voices: int | None = None, dc_blocker: float | None = None) -> WaveNetConfig:
+                 voices: int | None = None, dc_blocker: float | None = None,
+                 velocity_level: bool | None = None) -> WaveNetConfig:
     """The network shape from a preset or JSON file; everything the data decides comes from the manifest."""
     try:
         base = WaveNetConfig.preset(spec)
@@ -175,7 +182,8 @@ def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str
                                global_classes=manifest["global_classes"],
                                excitation=base.excitation if excitation is None else excitation,
                                voices=base.voices if voices is None else voices,
-                               dc_blocker=base.dc_blocker if dc_blocker is None else dc_blocker)
+                               dc_blocker=base.dc_blocker if dc_blocker is None else dc_blocker,
+                               velocity_curve_db=soundfont_curve_db() if velocity_level else [])
 
 
 def lr_factor(step: int, warmup: int, steps: int) -> float:
@@ -231,8 +239,12 @@ class Trainer:
             raise ValueError(f"{self.run_dir} already holds a run; pass --resume to continue it or pick another --out")
         if args.data is None:
             raise ValueError("--data is required")
-        if checkpoint is None and args.dc_blocker is None and args.init:  # kept with the run's args
-            args.dc_blocker = read_model_config(args.init).dc_blocker
+        if checkpoint is None and args.init:  # what the --init model has unless asked: kept with the run's args
+            started = read_model_config(args.init)
+            if args.dc_blocker is None:
+                args.dc_blocker = started.dc_blocker
+            if args.velocity_level is None:
+                args.velocity_level = bool(started.velocity_curve_db)
         self.args = args
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -241,14 +253,16 @@ class Trainer:
         if not args.unconditional and (stale := stale_onsets(manifest, args.data)):
             raise ValueError(stale)  # it would learn onsets that no player lights
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
-                                   getattr(args, "voices", None), getattr(args, "dc_blocker", None))
+                                   getattr(args, "voices", None), getattr(args, "dc_blocker", None),
+                                   getattr(args, "velocity_level", None))
         if args.attack_gain and (not args.attack_gain > 0 or self.config.cond_channels < ONSET_CHANNELS.stop):
             raise ValueError("--attack-gain takes a positive number of dB and a model conditioned on onset "
                              "channels (roll88_onset88...)")
         if args.attack_boost and (not args.attack_boost > 0 or not args.attack_gain):
             raise ValueError("--attack-boost takes a positive number of dB, beside --attack-gain")
         rf = self.config.receptive_field
-        shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None)}  # None: older runs
+        shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None),  # None: older runs
+                  "velocity_curve_db": self.config.velocity_curve_db}
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional, **shares)
         self.valid_data, self.valid_spec = None, []
         if ddp.main and any(r["split"] == "valid" for r in manifest["items"].values()):
@@ -289,11 +303,12 @@ class Trainer:
         # how it is played (voices, DC blocker, temperature and its scales, gain) may change between runs, and the
         # frame hop: frames are repeated over their hop before the projection, so the weights mean the same at any
         # hop; its shape and other data may not. Temperature, its scales and gain are a shipped model's, set when
-        # it ships, so the shipped model itself may start the next stage.
+        # it ships, so the shipped model itself may start the next stage. A model that learned its notes at their
+        # own levels may go on to learn them at the loudest's (--velocity-level), and back.
         may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop,
                           dc_blocker=self.config.dc_blocker, temperature=self.config.temperature,
                           gain=self.config.gain, strike_scale=self.config.strike_scale,
-                          sustain_scale=self.config.sustain_scale)
+                          sustain_scale=self.config.sustain_scale, velocity_curve_db=self.config.velocity_curve_db)
         if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])

@@ -93,6 +93,12 @@ def model_scales(config: WaveNetConfig) -> dict[str, float]:
     return {"strike_scale": config.strike_scale, "sustain_scale": config.sustain_scale}
 
 
+def model_mix(config: WaveNetConfig, voices: int) -> dict:
+    """How the voices' streams are mixed: the model's level trim and, when it plays voices, its velocity
+    curve (keyword arguments of the performer and the live synth)."""
+    return {"gain": config.gain, "velocity_curve_db": list(config.velocity_curve_db) if voices else []}
+
+
 def player_scales(config: WaveNetConfig, args: argparse.Namespace) -> dict[str, float]:
     """model_scales, each replaced by --strike-scale or --sustain-scale where one was asked for."""
     asked = {name: getattr(args, name) for name in ("strike_scale", "sustain_scale")}

@@ -15,6 +15,7 @@
 
 #include "core/sampling.h"
 #include "core/tensor_list.h"
+#include "midi/velocity_curve.h"
 #include "midi/voices.h"
 
 namespace wavenet_rt {
@@ -227,6 +228,15 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
         throw ModelFileError(what + " must be a number in [0, 1]");
       }
       m.sustain_scale = static_cast<float>(value.number);
+    } else if (key == "velocity_curve_db") {
+      const std::string must = " must be a list of " + std::to_string(kVelocityCurvePoints.size()) +
+                               " numbers within +-" + std::to_string(static_cast<int>(kMaxVelocityTrimDb)) + " (or empty)";
+      if (value.kind != Json::kArray) throw ModelFileError(what + must);
+      for (const Json& d : value.items) {
+        if (d.kind != Json::kNumber) throw ModelFileError(what + must);
+        m.velocity_curve_db.push_back(static_cast<float>(d.number));
+      }
+      if (!valid_velocity_curve(m.velocity_curve_db)) throw ModelFileError(what + must);
     } else if (key == "gain") {
       if (value.kind != Json::kNumber || !valid_gain(static_cast<float>(value.number))) {
         throw ModelFileError(what + " must be a number in " + gain_range() + " in float32");
@@ -243,6 +253,9 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
   if (config.sample_rate < 1) throw ModelFileError(where + ": invalid model config: sample_rate must be >= 1");
   if (m.voices < 0 || m.voices > VoiceAllocator::kMaxVoices || (m.voices && !config.cond_channels)) {
     throw ModelFileError(where + ": invalid model config: voices must be in [0, 64], and 0 without conditioning");
+  }
+  if (!m.velocity_curve_db.empty() && !m.voices) {
+    throw ModelFileError(where + ": invalid model config: a velocity curve trims voices: it needs voices > 0");
   }
   try {
     config.validate();

@@ -26,6 +26,7 @@ struct ModelFile {
   float gain = 1.0f;         // the config's gain: the level trim players mix the voices' streams with
   float strike_scale = 1.0f;   // the config's: a voice's temperature over its note's first 10 ms, as a multiple
   float sustain_scale = 1.0f;  // the config's: a voice's temperature after its attack, as a multiple
+  std::vector<float> velocity_curve_db;  // the config's: each voice's trim by velocity (empty: none)
   std::vector<float> data;
 
   ModelFile() = default;

@@ -10,6 +10,7 @@
 
 #include "core/block.h"
 #include "core/sampling.h"
+#include "midi/velocity_curve.h"
 #include "midi/voices.h"
 
 namespace wavenet_rt {
@@ -40,6 +41,13 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   if (options.voices < 0 || (options.voices > 0 && !channels_)) {
     throw std::invalid_argument("voices must be >= 0, and 0 for an unconditional model");
   }
+  if (!valid_velocity_curve(options.velocity_curve_db)) {
+    throw std::invalid_argument("velocity_curve_db must be empty or " + std::to_string(kVelocityCurvePoints.size()) +
+                                " trims within +-" + std::to_string(static_cast<int>(kMaxVelocityTrimDb)) + " dB");
+  }
+  if (!options.velocity_curve_db.empty() && options.voices == 0) {
+    throw std::invalid_argument("a velocity curve trims voices: it needs voices > 0");
+  }
   if (engine_->streams() != streams_) {
     throw std::invalid_argument("a performance plays one engine stream per voice (one without voices): "
                                 "build its engine with streams=" + std::to_string(streams_));
@@ -61,6 +69,8 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   temperatures_.resize(streams_);
   phases_.resize(static_cast<size_t>(streams_) * max_frames);
   lit_frames_.assign(streams_, 0);
+  trimmed_ = !options.velocity_curve_db.empty();
+  velocity_gains_ = velocity_gains(options.velocity_curve_db);
   const double strike = kStrikeSeconds * c.sample_rate / hop_;
   strike_frames_ = options.strike_scale == 1.0f ? 0 : std::max(1, static_cast<int>(std::lround(strike)));
   phased_ = (options.sustain_scale != 1.0f || strike_frames_ > 0) && channels_ >= 2 * kKeys;
@@ -69,6 +79,10 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
 void Performer::reset(uint64_t seed) {
   engine_->reset(seed);
   std::fill(lit_frames_.begin(), lit_frames_.end(), 0);
+  trim_now_.assign(streams_, 1.0f);
+  trim_target_.assign(streams_, 0.0f);  // no note yet: the first takes its trim at once
+  trim_step_.assign(streams_, 0.0f);
+  trim_ramp_left_.assign(streams_, 0);
   conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity,
                                                options_.fixed_capacity, options_.voices,
                                                engine_->config().global_classes, engine_->config().sample_rate);
@@ -131,16 +145,18 @@ void Performer::find_phases(int frames, bool carried) {
   }
 }
 
+float Performer::level(int stream, int column, int frames) const {
+  const float* roll = cond_block_.data() + static_cast<size_t>(stream) * channels_ * frames + column;
+  float loudest = 0.0f;
+  for (int key = 0; key < kKeys; ++key) loudest = std::max(loudest, roll[static_cast<size_t>(key) * frames]);
+  return loudest;
+}
+
 float Performer::scale(int stream, int column, int frames) const {
   switch (phases_[static_cast<size_t>(stream) * frames + column]) {
     case kSustain: return options_.sustain_scale;
     case kAttack: return 1.0f;
-    default: {  // the strike heats with the velocity: soft notes stay soft
-      const float* roll = cond_block_.data() + static_cast<size_t>(stream) * channels_ * frames + column;
-      float level = 0.0f;  // velocity / 127 of its loudest key
-      for (int key = 0; key < kKeys; ++key) level = std::max(level, roll[static_cast<size_t>(key) * frames]);
-      return 1.0f + (options_.strike_scale - 1.0f) * level;
-    }
+    default: return 1.0f + (options_.strike_scale - 1.0f) * level(stream, column, frames);  // soft notes stay soft
   }
 }
 
@@ -167,8 +183,38 @@ void Performer::generate_run(int n, int first, int last, int frames, float* out)
     temperatures_[s] = phased_ ? temperature_ * scale(s, first, frames) : temperature_;
   }
   engine_->generate(n, cond, run_frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
+  if (trimmed_) trim_voices(n, first, frames);
   mix_voices(voice_audio_.data(), streams_, n, options_.gain, out);
   t_ += n;
+}
+
+// A voice's trim follows the velocity of the key it holds (the roll holds it while the key or the pedal
+// does) and keeps it through the release tail; a new velocity is reached over kVelocityTrimRamp samples (the
+// voice's first at once). wavenet_rt/velocity_level.py computes the same trims for training.
+// The trims scale only what is mixed: each stream hears its own samples as drawn.
+void Performer::trim_voices(int n, int first, int frames) {
+  for (int s = 0; s < streams_; ++s) {
+    float* audio = voice_audio_.data() + static_cast<size_t>(s) * n;
+    for (int i = 0; i < n; ++i) {
+      const int64_t t = t_ + i;
+      if (i == 0 || t % hop_ == 0) {  // a frame starts: its velocity sets the target
+        const int column = first + static_cast<int>(t / hop_ - t_ / hop_);
+        const float held = level(s, column, frames);
+        const float target = velocity_gains_[std::clamp(static_cast<int>(std::lround(held * 127.0f)), 0, 127)];
+        if (held > 0.0f && trim_target_[s] == 0.0f) {  // its first note: nothing sounds to ramp from
+          trim_target_[s] = trim_now_[s] = target;
+        } else if (held > 0.0f && target != trim_target_[s]) {
+          trim_target_[s] = target;
+          trim_step_[s] = (target - trim_now_[s]) / kVelocityTrimRamp;
+          trim_ramp_left_[s] = kVelocityTrimRamp;
+        }
+      }
+      if (trim_ramp_left_[s] > 0) {
+        trim_now_[s] = --trim_ramp_left_[s] == 0 ? trim_target_[s] : trim_now_[s] + trim_step_[s];
+      }
+      audio[i] *= trim_now_[s];
+    }
+  }
 }
 
 }  // namespace wavenet_rt

@@ -3,6 +3,7 @@
 // (wavenet_rt/render.py through the bindings) both play through it, so live and offline agree.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +29,9 @@ struct PerformerOptions {
   // temperature: the attack is drawn as the model learned it, the held sound with less hiss. 1: alike.
   float sustain_scale = 1.0f;
   float gain = 1.0f;         // the model's level trim: the voices' sum is multiplied by it (mix_voices)
+  // Each voice's level trim by its note's velocity, in dB at kVelocityCurvePoints (midi/velocity_curve.h);
+  // empty: none. Only with voices (one stream hearing every key has no one velocity).
+  std::vector<float> velocity_curve_db;
   int32_t global_id = 0;     // until a program change selects another class
   int midi_capacity = 4096;  // MIDI messages that can wait for their frame without allocation
   bool fixed_capacity = true;  // real-time use: a full queue drops the newest message (counted)
@@ -73,8 +77,11 @@ class Performer {
   bool attack(int stream, int column, int frames) const;  // an onset channel of its frame is lit
   bool same_phases(int a, int b, int frames) const;       // every stream is in the same phase in both
   float scale(int stream, int column, int frames) const;  // its temperature's scale in its phase there
+  float level(int stream, int column, int frames) const;  // velocity / 127 of its loudest key there (0: none)
   // The samples of the block's frames first .. last (columns of cond_block_) at their own temperatures.
   void generate_run(int n, int first, int last, int frames, float* out);
+  // Scales each voice's n samples in voice_audio_ by its velocity trim, the run starting at column `first`.
+  void trim_voices(int n, int first, int frames);
 
   // Scratch, allocated here: the block's frames, the last frame emitted, the frames of a run of them, the
   // voices before mixing.
@@ -84,6 +91,12 @@ class Performer {
   std::vector<uint8_t> phases_;      // (stream, column) of the block: a Phase
   std::vector<int> lit_frames_;      // per stream: its onset's frames so far, up to the last frame emitted
   int strike_frames_ = 0;            // frames of the strike at this hop and rate (0: strike_scale 1)
+  // The velocity curve as a gain per velocity; per voice the trim it plays now, the one it moves to (its
+  // latest note's), the step per sample and the samples left of that move.
+  bool trimmed_ = false;
+  std::array<float, 128> velocity_gains_{};
+  std::vector<float> trim_now_, trim_target_, trim_step_;
+  std::vector<int> trim_ramp_left_;
   bool phased_ = false;              // a phase's temperature differs from another's, and the model has onsets
   int64_t t_ = 0;
   float temperature_;

@@ -43,6 +43,7 @@ struct SynthOptions {
   float gain = 1.0f;         // the model's level trim on the voices' sum (PerformerOptions::gain)
   float strike_scale = 1.0f;   // a voice's temperature over its strike (PerformerOptions::strike_scale)
   float sustain_scale = 1.0f;  // a voice's temperature after its attack (PerformerOptions::sustain_scale)
+  std::vector<float> velocity_curve_db;  // each voice's trim by velocity (PerformerOptions::velocity_curve_db)
   int32_t global_id = 0;
   uint64_t seed = 0;
   bool record = false;       // keep what is played for read_recording() (--out)

@@ -2,6 +2,7 @@
 // own. Input checks raise ValueError; long loops run without the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "core/feedback.h"
 #include "core/sampling.h"
+#include "midi/velocity_curve.h"
 #ifdef WAVENET_RT_WITH_CUDA
 #include "cuda/device_check.h"
 #endif
@@ -170,6 +172,10 @@ PYBIND11_MODULE(_engine, m) {
   m.attr("min_temperature") = wavenet_rt::kMinTemperature;
   m.attr("max_temperature") = wavenet_rt::kMaxTemperature;
   m.attr("max_strike_scale") = wavenet_rt::kMaxStrikeScale;
+  m.attr("velocity_curve_points") = py::tuple(py::cast(std::vector<int>(wavenet_rt::kVelocityCurvePoints.begin(),
+                                                                        wavenet_rt::kVelocityCurvePoints.end())));
+  m.attr("max_velocity_trim_db") = wavenet_rt::kMaxVelocityTrimDb;
+  m.attr("velocity_trim_ramp") = wavenet_rt::kVelocityTrimRamp;
   m.def("sample_categorical", &sample, py::arg("logits"), py::arg("temperature"), py::arg("uniforms"),
         "one class per row of logits (rows, classes), drawn with the given uniforms");
 #ifdef WAVENET_RT_WITH_CUDA

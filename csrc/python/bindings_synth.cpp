@@ -4,6 +4,7 @@
 // the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <string>
@@ -20,7 +21,7 @@ void bind_performer(py::module_& m) {
   py::class_<Performer>(m, "Performer", "MIDI -> conditioner -> voices -> engine -> mix (csrc/live/performer.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int voices, int block,
                        float temperature, int32_t global_id, float gain, float strike_scale,
-                       float sustain_scale) {
+                       float sustain_scale, const std::vector<float>& velocity_curve_db) {
              PerformerOptions o;
              o.voices = voices;
              o.block = block;
@@ -28,13 +29,14 @@ void bind_performer(py::module_& m) {
              o.gain = gain;
              o.strike_scale = strike_scale;
              o.sustain_scale = sustain_scale;
+             o.velocity_curve_db = velocity_curve_db;
              o.global_id = global_id;
              o.fixed_capacity = false;  // offline: every message of a file waits for its frame
              return std::make_unique<Performer>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("voices"), py::arg("block"), py::arg("temperature") = 1.0f,
            py::arg("global_id") = 0, py::kw_only(), py::arg("gain"), py::arg("strike_scale"),
-           py::arg("sustain_scale"))
+           py::arg("sustain_scale"), py::arg("velocity_curve_db"))
       .def("reset", &Performer::reset, py::arg("seed"), py::call_guard<py::gil_scoped_release>())
       .def(
           "push",
@@ -70,7 +72,8 @@ void bind_synth(py::module_& m) {
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int device_rate,
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
                        uint64_t seed, bool record, int max_period, int voices, int max_block, int slack_frames,
-                       float gain, float strike_scale, float sustain_scale) {
+                       float gain, float strike_scale, float sustain_scale,
+                       const std::vector<float>& velocity_curve_db) {
              SynthOptions o;
              o.device_rate = device_rate;
              o.device_channels = device_channels;
@@ -87,6 +90,7 @@ void bind_synth(py::module_& m) {
              o.gain = gain;
              o.strike_scale = strike_scale;
              o.sustain_scale = sustain_scale;
+             o.velocity_curve_db = velocity_curve_db;
              return std::make_unique<Synth>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("device_rate"), py::arg("device_channels"),
@@ -94,7 +98,7 @@ void bind_synth(py::module_& m) {
            py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
            py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block, py::arg("slack_frames") = 0,
            py::kw_only(), py::arg("gain"), py::arg("strike_scale"),
-           py::arg("sustain_scale"))
+           py::arg("sustain_scale"), py::arg("velocity_curve_db"))
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())

@@ -98,7 +98,9 @@ def window_bits(model, data: Path, split: str, windows: int, targets: int, ablat
 
     from ..data import WindowSampler
 
-    sampler = WindowSampler(data, split, model.receptive_field, targets, use_cond=use_cond)
+    # a model that learned its notes at the loudest's level is scored on the audio it learned
+    sampler = WindowSampler(data, split, model.receptive_field, targets, use_cond=use_cond,
+                            velocity_curve_db=model.config.velocity_curve_db if use_cond else None)
     spec = sampler.fixed_windows(windows)
     rng = np.random.default_rng(seed)
     total, count = 0.0, 0

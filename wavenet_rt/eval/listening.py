@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conditioning import VELOCITY_CURVE_POINTS
 from .metrics import Note  # start, end (seconds), pitch (MIDI key): played or heard
 
 ONSET_TOLERANCE_S = 0.05
@@ -210,7 +211,7 @@ SUSTAIN_KEYS = (36, 48, 60, 72, 84, 96)
 # spread by 3.3 dB (docs/experiments/2026-12-06-a-steadier-noise-floor-figure.md).
 SUSTAIN_STRIKES = 3
 VELOCITY_KEYS = (48, 60, 72)
-VELOCITIES = (16, 20, 32, 48, 64, 80, 96, 112, 127)
+VELOCITIES = VELOCITY_CURVE_POINTS  # those a model's velocity curve names its trims at
 PROBE_TAIL_S = 2.0  # silence after the last release, where the idle level is read
 
 

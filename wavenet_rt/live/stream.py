@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _engine
 from ..engine import Engine
-from ..voice_options import model_scales
+from ..voice_options import model_mix, model_scales
 
 DEFAULT_LATENCY_MS = 10.0  # audio queued ahead of the device unless the player asks for another depth
 # ...and, by default, up to two periods beyond the one a callback takes, at most this much: what a callback
@@ -103,7 +103,7 @@ class LiveSynth:
         self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels, max(1, frames),
                                    block, float(temperature), int(global_id), int(seed), bool(record),
                                    voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000),
-                                   gain=config.gain, **(scales or model_scales(config)))
+                                   **model_mix(config, voices), **(scales or model_scales(config)))
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False
