@@ -439,3 +439,21 @@ def test_each_voice_is_trimmed_by_its_notes_velocity_curve(tmp_path):
     for block in (37, 16):
         np.testing.assert_array_equal(performed(block, curve), trimmed)
     np.testing.assert_array_equal(performed(4096, [0.0] * 9), untrimmed)
+
+
+def test_a_model_that_learned_one_level_refuses_to_play_without_voices(tmp_path):
+    """A model trained with --velocity-level plays its notes' velocities only through voices: the players
+    refuse --voices 0 (one stream would play every note as loud as the loudest) and take any other count."""
+    from wavenet_rt.config import WaveNetConfig
+    from wavenet_rt.model import WaveNet
+    from wavenet_rt.velocity_level import soundfont_curve_db
+    from wavenet_rt.voice_options import model_voices
+
+    config = WaveNetConfig(dilations=[1, 2], residual_channels=4, gate_channels=4, skip_channels=4,
+                           cond_channels=176, cond_features="roll88_onset88", cond_hop=16, voices=4,
+                           velocity_curve_db=soundfont_curve_db())
+    save_model(WaveNet(config).eval(), tmp_path / "levelled.safetensors")
+    assert model_voices(tmp_path / "levelled.safetensors", None) == 4
+    assert model_voices(tmp_path / "levelled.safetensors", 2) == 2
+    with pytest.raises(ValueError, match="--voices must be at least 1"):
+        model_voices(tmp_path / "levelled.safetensors", 0)

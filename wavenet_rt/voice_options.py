@@ -47,10 +47,14 @@ def add_precision_option(p: argparse.ArgumentParser) -> None:
 
 def model_voices(model: Path, voices: int | None) -> int:
     """The voices to play `model` with: `voices` when given, else the model file's own default."""
+    config = read_model_config(model)
     if voices is None:
-        return read_model_config(model).voices
+        return config.voices
     if not 0 <= voices <= MAX_VOICES:
         raise ValueError(f"--voices must be in [0, {MAX_VOICES}], got {voices}")
+    if voices == 0 and config.velocity_curve_db:
+        raise ValueError(f"{model} learned every note at one level and plays each note's velocity through its "
+                         "voices: --voices must be at least 1")
     return voices
 
 
