@@ -27,27 +27,24 @@ def velocity_gains(curve_db: list[float]) -> np.ndarray:
 def voice_trims(levels: np.ndarray, curve_db: list[float], hop: int) -> np.ndarray:
     """One voice's trim per sample (frames * hop) from its frames' levels (velocity / 127 of its loudest held
     key, 0 with none): a frame with a key held sets the target, its velocity's gain; the trim moves to a new
-    target along a straight line over VELOCITY_TRIM_RAMP samples from that frame's first sample, the voice's
-    first target at once; with no key held it stays. 1 before any note."""
-    gains = velocity_gains(curve_db)
-    out = np.ones(len(levels) * hop)
-    now, target, origin, start = 1.0, 0.0, 1.0, None
-    for f, level in enumerate(levels):
-        first = f * hop
-        velocity = int(np.clip(np.rint(level * 127), 0, 127))
-        if velocity and target == 0.0:
-            now = target = gains[velocity]
-        elif velocity and not np.isclose(gains[velocity], target, rtol=1e-6, atol=0):
-            target, origin, start = gains[velocity], now, first
-        if start is None:
-            out[first:first + hop] = now
-            continue
-        done = np.arange(first, first + hop) - start + 1
-        out[first:first + hop] = np.where(done >= VELOCITY_TRIM_RAMP, target,
-                                          origin + (target - origin) * done / VELOCITY_TRIM_RAMP)
-        now = out[first + hop - 1]
-        if done[-1] >= VELOCITY_TRIM_RAMP:
-            start = None
+    target along a straight line over VELOCITY_TRIM_RAMP samples from that frame's first sample, starting
+    from wherever it is (a ramp cut short by the next note included), the voice's first target at once; with
+    no key held it stays. 1 before any note."""
+    velocity = np.clip(np.rint(np.asarray(levels) * 127), 0, 127).astype(np.int64)
+    held = np.flatnonzero(velocity)
+    out = np.ones(len(velocity) * hop)
+    if not len(held):
+        return out
+    gains = velocity_gains(curve_db)[velocity]
+    latest = np.maximum.accumulate(np.where(velocity > 0, np.arange(len(velocity)), -1))  # last held frame
+    target = np.where(latest >= 0, gains[np.maximum(latest, 0)], 1.0)
+    out[:] = np.repeat(target, hop)
+    moves = held[1:][~np.isclose(gains[held[1:]], target[held[1:] - 1], rtol=1e-6, atol=0)]
+    steps = np.arange(1, VELOCITY_TRIM_RAMP + 1) / VELOCITY_TRIM_RAMP
+    for frame in moves:  # in order: each ramp starts where the one before it has got to, and may cut it short
+        start = frame * hop
+        ramp = steps[:len(out) - start]
+        out[start:start + len(ramp)] = out[start - 1] + (target[frame] - out[start - 1]) * ramp
     return out
 
 
