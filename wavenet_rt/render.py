@@ -71,7 +71,7 @@ def render(engine: Engine, midi: Path | None, samples: int, voices: int, args: a
     glob = args.global_id if config.global_classes else 0
     temperature = player_temperature(config, args.temperature)
     performer = _engine.Performer(engine._engine, config.cond_features, voices, BLOCK, temperature, glob,
-                                  **model_mix(config, voices), **player_scales(config, args))
+                                  **model_mix(config), **player_scales(config, args))
     performer.reset(args.seed)
     for seconds, msg in read_midi_events(midi) if midi is not None else []:
         performer.push(round(seconds * config.sample_rate), bytes(msg.bytes()))

@@ -97,10 +97,10 @@ def model_scales(config: WaveNetConfig) -> dict[str, float]:
     return {"strike_scale": config.strike_scale, "sustain_scale": config.sustain_scale}
 
 
-def model_mix(config: WaveNetConfig, voices: int) -> dict:
-    """How the voices' streams are mixed: the model's level trim and, when it plays voices, its velocity
-    curve (keyword arguments of the performer and the live synth)."""
-    return {"gain": config.gain, "velocity_curve_db": list(config.velocity_curve_db) if voices else []}
+def model_mix(config: WaveNetConfig) -> dict:
+    """How the voices' streams are mixed: the model's level trim and its velocity curve (keyword arguments of
+    the performer and the live synth, which refuse a curve without voices rather than play every note loud)."""
+    return {"gain": config.gain, "velocity_curve_db": list(config.velocity_curve_db)}
 
 
 def player_scales(config: WaveNetConfig, args: argparse.Namespace) -> dict[str, float]:

@@ -103,7 +103,7 @@ class LiveSynth:
         self.synth = _engine.Synth(engine._engine, config.cond_features, self.samplerate, channels, max(1, frames),
                                    block, float(temperature), int(global_id), int(seed), bool(record),
                                    voices=int(voices), slack_frames=round(slack_ms * self.samplerate / 1000),
-                                   **model_mix(config, voices), **(scales or model_scales(config)))
+                                   **model_mix(config), **(scales or model_scales(config)))
         self._stream = None
         self._recorder: Recorder | None = None
         self._started = False
