@@ -83,22 +83,25 @@ class WindowSampler:
         cond = None
         if self.use_cond:
             cond = np.zeros((len(spec), self.pieces[0][2].channels, frames), dtype=np.float32)
+        # A levelled window's frames reach back far enough to find the note still sounding at its start.
+        back = math.ceil(VELOCITY_LOOKBACK_S * self.manifest["sample_rate"] / self.hop) if self.velocity_curve_db else 0
         for row, (index, start) in enumerate(spec):
             piece_codes, piece_cond = self.pieces[index][1], self.pieces[index][2]
             skip = max(0, -start)
             codes[row, skip:] = piece_codes[start + skip:start + self.length]
-            if cond is not None:
-                cond[row] = piece_cond.window(start // self.hop, frames)  # zeros before and after the piece
+            if cond is None:
+                continue
+            # zeros before and after the piece; one frame more than the inputs need covers the last target
+            window = piece_cond.window(start // self.hop - back, back + frames + 1)
+            cond[row] = window[:, back:back + frames]
             if self.velocity_curve_db:
-                codes[row] = self._divided_by_velocity_level(codes[row], piece_cond, start)
+                codes[row] = self._divided_by_velocity_level(codes[row], window, back)
         global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
         return Batch(codes[:, :-1], codes[:, -self.targets:], cond, global_id)
 
-    def _divided_by_velocity_level(self, codes: np.ndarray, piece_cond, start: int) -> np.ndarray:
-        back = math.ceil(VELOCITY_LOOKBACK_S * self.manifest["sample_rate"] / self.hop)
-        frames = math.ceil(len(codes) / self.hop)
-        levels = frame_levels(piece_cond.window(start // self.hop - back, back + frames))
-        trims = voice_trims(levels, self.velocity_curve_db, self.hop)[back * self.hop:][:len(codes)]
+    def _divided_by_velocity_level(self, codes: np.ndarray, window: np.ndarray, back: int) -> np.ndarray:
+        """The window's codes divided by its voice's trims, from its frames and `back` frames before them."""
+        trims = voice_trims(frame_levels(window), self.velocity_curve_db, self.hop)[back * self.hop:][:len(codes)]
         return divided_codes(codes, trims, self.manifest["classes"])
 
     def fixed_windows(self, count: int, seed: int = 1234) -> list[tuple[int, int]]:
