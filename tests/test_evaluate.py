@@ -112,6 +112,8 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert chorale["reference_notes"]["all"]["f1"] > 0.5 and heard["note_f1"] < 0.3 < heard["reference_note_f1"]
     assert not heard["targets_met"]["note_f1_ratio"]
     assert heard["reference_hnr_mean_db"] > 10 and heard["hnr_shortfall_db"] > 3
+    # the reference in the model's mu-law classes: quantisation noise lowers its HNR, by less than 10 dB
+    assert heard["reference_hnr_mean_db"] - 10 < heard["reference_coded_hnr_mean_db"] < heard["reference_hnr_mean_db"]
     probe = results["listening"]["probes"]["velocity"]
     assert probe["reference_span_db"] > 15  # velocity 20 -> 127 on the soundfont at the dataset's gain
     attack = results["listening"]["probes"]["attack"]  # the soundfont's piano reaches -40 dBFS in 2-10 ms

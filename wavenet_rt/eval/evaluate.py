@@ -32,6 +32,7 @@ from ..dataset.relight import stale_onsets
 from ..dataset.shards import load_manifest, model_mismatch
 from ..dataset.voice_lines import write_notes_midi
 from ..engine import Engine
+from ..mulaw import mulaw_decode, mulaw_encode
 from ..render import render
 from ..voice_options import (
     add_precision_option,
@@ -308,8 +309,12 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
             model_onsets += listening.onsets_s(audio, rate, notes, delay)
             reference_onsets += listening.onsets_s(reference, rate, notes, delay)
             if name == "sustained":
+                # the reference as a model of this resolution must play it: what an exact model could reach
+                coded = mulaw_decode(mulaw_encode(np.clip(reference, -1.0, 1.0), engine.config.classes),
+                                     engine.config.classes)
                 figures[name] = {"model": listening.sustained_figures(audio, rate, notes, delay),
-                                 "reference": listening.sustained_figures(reference, rate, notes, delay)}
+                                 "reference": listening.sustained_figures(reference, rate, notes, delay),
+                                 "reference_coded": listening.sustained_figures(coded, rate, notes, delay)}
             else:
                 model_curve = listening.velocity_curve(audio, rate, notes, delay)
                 reference_curve = listening.velocity_curve(reference, rate, notes, delay)
@@ -399,6 +404,8 @@ def listening_summary(rows: list[dict], probe: dict) -> dict:
     summary["hnr_mean_db"] = sustained["model"]["hnr_mean_db"]
     summary["reference_hnr_mean_db"] = sustained["reference"]["hnr_mean_db"]
     summary["hnr_shortfall_db"] = summary["reference_hnr_mean_db"] - summary["hnr_mean_db"]
+    # the reference in the model's mu-law classes (its training targets): the most any model of them can reach
+    summary["reference_coded_hnr_mean_db"] = sustained["reference_coded"]["hnr_mean_db"]
     # a held key's fundamental against the reference's (dB): reported beside the targets, not one
     summary["fundamental_vs_reference_db"] = {
         key: sustained["model"]["fundamental_dbfs"][key] - sustained["reference"]["fundamental_dbfs"][key]
