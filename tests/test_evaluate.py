@@ -114,6 +114,10 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert heard["reference_hnr_mean_db"] > 10 and heard["hnr_shortfall_db"] > 3
     # the reference in the model's mu-law classes: quantisation noise lowers its HNR, by less than 10 dB
     assert heard["reference_hnr_mean_db"] - 10 < heard["reference_coded_hnr_mean_db"] < heard["reference_hnr_mean_db"]
+    keyboard = results["listening"]["probes"]["keyboard"]  # --quick strikes C2, C4 and C6 once each
+    assert keyboard["reference_notes"]["all"]["played"] == 3 and keyboard["reference_notes"]["all"]["f1"] > 0.6
+    assert set(heard["keyboard_octaves"]) == {"2", "4", "6"} <= set(heard["octaves"])
+    assert keyboard["notes"]["all"]["f1"] < keyboard["reference_notes"]["all"]["f1"]
     probe = results["listening"]["probes"]["velocity"]
     assert probe["reference_span_db"] > 15  # velocity 20 -> 127 on the soundfont at the dataset's gain
     attack = results["listening"]["probes"]["attack"]  # the soundfont's piano reaches -40 dBFS in 2-10 ms

@@ -1,6 +1,7 @@
 # The listening figures against cases with a known answer: the soundfont's own render of a line must be
-# heard (and the same line two semitones off, 120 ms late, or noise must not), a harmonic tone's noise
-# floor measures at the SNR it was made with, and level and attack figures read what was put there.
+# heard (and the same line two semitones off, 120 ms late, or noise must not), and every octave of the
+# keyboard probe; a harmonic tone's noise floor measures at the SNR it was made with, and level and attack
+# figures read what was put there.
 import subprocess
 
 import numpy as np
@@ -49,6 +50,19 @@ def test_transcription_hears_the_soundfont_and_not_its_mistakes(transcriber, tmp
     assert listening.note_scores(played(line), late)["all"]["f1"] < 0.15
     noise = np.random.default_rng(0).normal(0, 0.05, len(audio)).astype(np.float32)
     assert listening.note_scores(played(line), transcriber.notes(noise, RATE))["all"]["f1"] < 0.15
+
+
+
+def test_the_keyboard_probe_strikes_every_key_and_the_soundfont_is_heard_in_every_octave(transcriber, tmp_path):
+    notes = listening.keyboard_probe()
+    assert [n.key for n in notes] == list(range(21, 109))
+    assert all(b.start - a.end > 0.15 for a, b in zip(notes, notes[1:]))  # each struck after the last lifts
+    scores = listening.note_scores(played(notes), transcriber.notes(render(notes, tmp_path / "keys.wav"), RATE))
+    octaves = scores["octaves"]
+    assert all(octaves[o]["played"] == 12 for o in range(1, 8))
+    # the ceiling the model is judged against: the soundfont's every octave heard well enough to count
+    # (an octave counts where the reference scores >= 0.5)
+    assert all(octaves[o]["f1"] >= 0.5 for o in range(1, 8)), octaves
 
 
 def test_note_errors_name_each_kind_of_mistake_and_agree_with_mir_eval_on_the_matches():

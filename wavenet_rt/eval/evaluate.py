@@ -2,8 +2,8 @@
 # NLL beside an unconditional baseline and the same model with its conditioning shuffled across time;
 # free-running renders of held-out chorales and of their soprano lines, scored against the score and the
 # fluidsynth reference (wavenet_rt/eval/metrics.py) and by what a transcriber hears of both
-# (wavenet_rt/eval/listening.py, also held notes, velocities and the idle level); the warm-up peak; WAVs,
-# spectrogram PNGs and a results JSON in --out.
+# (wavenet_rt/eval/listening.py, also held notes, velocities, every key once and the idle level); the
+# warm-up peak; WAVs, spectrogram PNGs and a results JSON in --out.
 from __future__ import annotations
 
 import argparse
@@ -287,9 +287,10 @@ def pooled_note_errors(rows: list[dict]) -> dict:
     return pooled
 
 
-def probes(args: argparse.Namespace, model_path: Path) -> dict:
-    """Held notes over six octaves (noise floor, idle level) and notes at nine velocities, rendered by the
-    model and by the reference the way the renders are; every note's time to sound in both (attack)."""
+def probes(args: argparse.Namespace, model_path: Path, transcriber: listening.Transcriber) -> dict:
+    """Held notes over six octaves (noise floor, idle level), notes at nine velocities and every key of the
+    keyboard once (the notes heard per octave), rendered by the model and by the reference the way the renders
+    are; the held and struck notes' time to sound in both (attack)."""
     manifest = load_manifest(args.data)
     engine = render_engine(model_path, args)
     rate = engine.config.sample_rate
@@ -297,15 +298,20 @@ def probes(args: argparse.Namespace, model_path: Path) -> dict:
     figures, model_onsets, reference_onsets = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        held, struck, strikes = (((60, 72), (60,), 1) if args.quick else
-                                 (listening.SUSTAIN_KEYS, listening.VELOCITY_KEYS, listening.SUSTAIN_STRIKES))
+        held, struck, strikes, keyboard = (((60, 72), (60,), 1, (36, 60, 84)) if args.quick else
+                                           (listening.SUSTAIN_KEYS, listening.VELOCITY_KEYS,
+                                            listening.SUSTAIN_STRIKES, listening.KEYBOARD))
         for name, notes in (("sustained", listening.sustained_probe(held, strikes)),
-                            ("velocity", listening.velocity_probe(struck))):
+                            ("velocity", listening.velocity_probe(struck)),
+                            ("keyboard", listening.keyboard_probe(keyboard))):
             midi = work / f"{name}.mid"
             write_notes_midi(notes, midi, program=manifest["programs"][0])
             samples = int(listening.probe_seconds(notes) * rate)
             audio = render_piece(engine, midi, samples, args)
             reference = reference_audio(midi, rate, samples, work, manifest)
+            if name == "keyboard":  # its notes are heard, not timed: the attack figures keep their two probes
+                figures[name] = heard_notes(transcriber, audio, reference, rate, midi, delay)
+                continue
             model_onsets += listening.onsets_s(audio, rate, notes, delay)
             reference_onsets += listening.onsets_s(reference, rate, notes, delay)
             if name == "sustained":
@@ -378,25 +384,33 @@ def summarise(rows: list[dict], nll: dict) -> dict:
     return summary
 
 
+def octave_scores(scored: list[dict]) -> dict:
+    """F1 per octave, model's and reference's, over renders scored by heard_notes, pooled by notes played."""
+    octaves = {}
+    for octave in sorted({o for r in scored for o in r["notes"]["octaves"]}):
+        pairs = [(r["notes"]["octaves"][octave], r["reference_notes"]["octaves"][octave]) for r in scored
+                 if octave in r["notes"]["octaves"]]
+        played = np.array([m["played"] for m, _ in pairs], dtype=np.float64)
+        model = float(np.average([m["f1"] for m, _ in pairs], weights=played))
+        reference = float(np.average([ref["f1"] for _, ref in pairs], weights=played))
+        octaves[octave] = {"f1": model, "reference_f1": reference, "played": int(played.sum())}
+    return octaves
+
+
 def listening_summary(rows: list[dict], probe: dict) -> dict:
-    """Note scores averaged over the renders beside the reference's, per octave pooled by notes played
-    (an octave is weak when the reference scores >= 0.5 there and the model < 0.8 x that), and the probes'
-    figures, each against LISTENING_TARGETS."""
+    """Note scores averaged over the renders beside the reference's; per octave over the renders and the
+    keyboard probe pooled by notes played (an octave is weak when the reference scores >= 0.5 there and the
+    model < 0.8 x that), and the keyboard probe's alone; the other probes' figures, each against
+    LISTENING_TARGETS."""
     summary = {}
     for field in ("f1", "precision", "recall"):
         model = float(np.mean([r["notes"]["all"][field] for r in rows]))
         reference = float(np.mean([r["reference_notes"]["all"][field] for r in rows]))
         summary.update({f"note_{field}": model, f"reference_note_{field}": reference,
                         f"note_{field}_ratio": model / max(reference, 1e-9)})
-    octaves = {}
-    for octave in sorted({o for r in rows for o in r["notes"]["octaves"]}):
-        scored = [(r["notes"]["octaves"][o], r["reference_notes"]["octaves"][o]) for r in rows
-                  for o in r["notes"]["octaves"] if o == octave]
-        played = np.array([m["played"] for m, _ in scored], dtype=np.float64)
-        model = float(np.average([m["f1"] for m, _ in scored], weights=played))
-        reference = float(np.average([ref["f1"] for _, ref in scored], weights=played))
-        octaves[octave] = {"f1": model, "reference_f1": reference, "played": int(played.sum())}
+    octaves = octave_scores(rows + [probe["keyboard"]])
     summary["octaves"] = octaves
+    summary["keyboard_octaves"] = octave_scores([probe["keyboard"]])
     summary["weak_octaves"] = [o for o, v in octaves.items() if v["reference_f1"] >= 0.5
                                and v["f1"] < 0.8 * v["reference_f1"]]
     summary["note_errors"] = pooled_note_errors(rows)
@@ -481,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{nll['shuffled_conditioning']:.3f} (cost {nll['shuffle_cost']:.3f}), "
           f"frames permuted {nll['frames_permuted']:.3f}{baseline}", flush=True)
     rows = renders(args, model_path, transcriber)
-    probe = probes(args, model_path)
+    probe = probes(args, model_path, transcriber)
     heard = listening_summary(rows, probe)
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {

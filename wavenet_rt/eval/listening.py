@@ -242,6 +242,19 @@ def velocity_probe(keys: tuple[int, ...] = VELOCITY_KEYS):
     return [Key(_probe_start(i, 1.2), 0.6, key, velocity) for i, (key, velocity) in enumerate(pairs)]
 
 
+# The piano's 88 keys, A0 to C8: the held-out pieces play few notes at either end of the keyboard (a test
+# seed's six pieces: 7 in octave 1, 2 each in octaves 6 and 7), too few to judge an octave by.
+KEYBOARD = tuple(range(21, 109))
+
+
+def keyboard_probe(keys: tuple[int, ...] = KEYBOARD):
+    """Every key once, bottom to top, at velocity 80, 0.3 s held, about 0.5 s apart: a dozen notes for each
+    octave of the range."""
+    from ..dataset.voice_lines import Note as Key
+
+    return [Key(_probe_start(i, 0.5), 0.3, key, 80) for i, key in enumerate(keys)]
+
+
 def probe_seconds(notes) -> float:
     return max(n.end for n in notes) + PROBE_TAIL_S
 
