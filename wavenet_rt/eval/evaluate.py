@@ -62,7 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "with its conditioning shuffled across time), and free-running renders of held-out chorales and "
         "their melodies: pitch accuracy, note-onset F1, chroma similarity to the fluidsynth reference (and, "
         "for scale, that of the same notes rendered as an organ), and the share of time derailed (stuck at a "
-        "DC offset or in loud noise). Writes WAVs, spectrogram PNGs and results.json to --out."))
+        "DC offset or in loud noise); what an independent transcriber (basic-pitch) hears of each render beside "
+        "the soundfont's render of the same MIDI (note precision, recall and F1, per octave, with every key of "
+        "the keyboard also struck once); probes of held notes (harmonic-to-noise, fundamentals, the level once "
+        "the keys lift), of nine velocities (loudness against the soundfont's) and of each note's time to "
+        "sound. Writes WAVs, spectrogram PNGs and results.json to --out, and prints the figures with which of the "
+        "project's targets each meets."))
     p.add_argument("model", nargs="?", type=Path, help="model file (default: the shipped model)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder the model was trained on (its test split)")
     p.add_argument("--baseline", type=Path, help="an unconditional model of the same size, for comparison")
