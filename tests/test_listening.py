@@ -52,7 +52,6 @@ def test_transcription_hears_the_soundfont_and_not_its_mistakes(transcriber, tmp
     assert listening.note_scores(played(line), transcriber.notes(noise, RATE))["all"]["f1"] < 0.15
 
 
-
 def test_the_keyboard_probe_strikes_every_key_and_the_soundfont_is_heard_in_every_octave(transcriber, tmp_path):
     notes = listening.keyboard_probe()
     assert [n.key for n in notes] == list(range(21, 109))

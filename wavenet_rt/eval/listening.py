@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conditioning import VELOCITY_CURVE_POINTS
+from ..conditioning import KEYS, LOWEST_KEY, VELOCITY_CURVE_POINTS
 from .metrics import Note  # start, end (seconds), pitch (MIDI key): played or heard
 
 ONSET_TOLERANCE_S = 0.05
@@ -244,7 +244,7 @@ def velocity_probe(keys: tuple[int, ...] = VELOCITY_KEYS):
 
 # The piano's 88 keys, A0 to C8: the held-out pieces play few notes at either end of the keyboard (a test
 # seed's six pieces: 7 in octave 1, 2 each in octaves 6 and 7), too few to judge an octave by.
-KEYBOARD = tuple(range(21, 109))
+KEYBOARD = tuple(range(LOWEST_KEY, LOWEST_KEY + KEYS))
 
 
 def keyboard_probe(keys: tuple[int, ...] = KEYBOARD):
