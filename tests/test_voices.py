@@ -268,8 +268,7 @@ def test_a_performer_takes_the_models_gain_scales_and_curve_and_refuses_them_out
     engine = Engine(impulse_model_file_hop64, streams=2)
     features = engine.config.cond_features
     # no defaults: a player that forgets the model's gain, scales or curve fails, not plays loud or hissing
-    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0, "velocity_curve_db": [],
-             "output_lowpass_hz": 0.0}
+    model = {"gain": 1.0, "strike_scale": 1.0, "sustain_scale": 1.0, "velocity_curve_db": []}
     for missing in model:
         with pytest.raises(TypeError):
             _engine.Performer(engine._engine, features, 2, 64, **{k: v for k, v in model.items() if k != missing})
@@ -277,9 +276,7 @@ def test_a_performer_takes_the_models_gain_scales_and_curve_and_refuses_them_out
                                ("sustain_scale", (-0.1, 1.5, float("nan")), r"sustain_scale must be in \[0, 1\]"),
                                ("strike_scale", (0.5, 2.5, float("nan")), r"strike_scale must be in \[1, 2\]"),
                                ("velocity_curve_db", ([0.0] * 8, [0.0] * 8 + [-40.5], [float("nan")] * 9),
-                                r"velocity_curve_db must be empty or 9 trims within \+-40 dB"),
-                               ("output_lowpass_hz", (-1.0, 8000.0, 9000.0, float("nan")),
-                                r"output_lowpass_hz must be 0 \(none\) or above 0 and below half the sample rate")):
+                                r"velocity_curve_db must be empty or 9 trims within \+-40 dB")):
         for value in values:
             with pytest.raises(ValueError, match=says):
                 _engine.Performer(engine._engine, features, 2, 64, **{**model, name: value})
@@ -327,13 +324,13 @@ def test_render_lights_each_onset_32_ms_at_any_hop(hop, voices, tmp_path):
 
 
 def perform(model_path, voices, block, temperature, seed, events, samples, **mix):
-    """`samples` samples of a performer with `voices` voices (the scales, curve, low-pass and gain, 1 unless
-    given, in `mix`) playing (sample, mido message) events, generated `block` samples at a time."""
+    """`samples` samples of a performer with `voices` voices (gain 1, the scales and curve in `mix`) playing
+    (sample, mido message) events, generated `block` samples at a time."""
     from wavenet_rt import Engine, _engine
 
     engine = Engine(model_path, streams=voices)
     performer = _engine.Performer(engine._engine, engine.config.cond_features, voices, block, temperature, 0,
-                                  **{"gain": 1.0, "output_lowpass_hz": 0.0, **mix})
+                                  gain=1.0, **mix)
     performer.reset(seed)
     for sample, msg in events:
         performer.push(sample, bytes(msg.bytes()))
@@ -442,54 +439,6 @@ def test_each_voice_is_trimmed_by_its_notes_velocity_curve(tmp_path):
     for block in (37, 16):
         np.testing.assert_array_equal(performed(block, curve), trimmed)
     np.testing.assert_array_equal(performed(4096, [0.0] * 9), untrimmed)
-
-
-def test_the_mix_is_low_passed_as_scipy_filters_it(tmp_path):
-    """With output_lowpass_hz the performer plays its unfiltered mix through the Butterworth low-pass that
-    scipy designs (float64, from the same float32 mix), at any block size and again after a reset; the streams
-    are untouched (each hears its own samples as drawn), so only the mix's top octave changes."""
-    import torch
-    from scipy.signal import butter, sosfilt
-
-    from wavenet_rt import Engine, _engine
-    from wavenet_rt.config import WaveNetConfig
-    from wavenet_rt.model import WaveNet
-
-    torch.manual_seed(5)
-    config = WaveNetConfig(dilations=[1, 2, 4, 8], residual_channels=8, gate_channels=8, skip_channels=8,
-                           cond_channels=176, cond_features="roll88_onset88", cond_hop=16)
-    save_model(WaveNet(config).eval(), tmp_path / "m.safetensors")
-    notes = [(60, 100, 0.01, 0.2), (84, 90, 0.05, 0.3), (96, 60, 0.1, 0.35)]
-    events = sorted([(round(t * 16000), mido.Message("note_on", note=k, velocity=v)) for k, v, t, _ in notes] +
-                    [(round(t * 16000), mido.Message("note_off", note=k)) for k, _, _, t in notes],
-                    key=lambda e: e[0])
-
-    def performed(block, hz):
-        return perform(tmp_path / "m.safetensors", 3, block, 1.0, 4, events, 8000, strike_scale=1.0,
-                       sustain_scale=1.0, velocity_curve_db=[], output_lowpass_hz=hz, gain=0.25)
-
-    plain = performed(4096, 0.0)
-    assert np.abs(plain).max() < 1  # nothing clamped: the filter's input is the mix itself
-    want = np.clip(sosfilt(butter(4, 3000.0, fs=16000, output="sos"), plain.astype(np.float64)), -1, 1)
-    filtered = performed(4096, 3000.0)
-    np.testing.assert_allclose(filtered, want, rtol=0, atol=1e-6)
-    for block in (37, 16):
-        np.testing.assert_array_equal(performed(block, 3000.0), filtered)
-    performer = _engine.Performer(Engine(tmp_path / "m.safetensors", streams=3)._engine, config.cond_features, 3,
-                                  4096, 1.0, 0, gain=0.25, strike_scale=1.0, sustain_scale=1.0, velocity_curve_db=[],
-                                  output_lowpass_hz=3000.0)
-    for _ in range(2):  # a reset clears the filter's state with the engine's
-        performer.reset(4)
-        for sample, msg in events:
-            performer.push(sample, bytes(msg.bytes()))
-        np.testing.assert_array_equal(np.concatenate([performer.generate(4000), performer.generate(4000)]), filtered)
-
-    def top_octave_db(audio):
-        spectrum = np.abs(np.fft.rfft(audio)) ** 2
-        return 10 * np.log10(spectrum[len(spectrum) // 2:].sum() / spectrum.sum())
-
-    assert top_octave_db(plain) > -30  # an untrained model hisses up to Nyquist ...
-    assert top_octave_db(filtered) < top_octave_db(plain) - 20  # ... which the filter takes out
 
 
 def test_a_model_that_learned_one_level_refuses_to_play_without_voices(tmp_path):

@@ -71,11 +71,6 @@ class WaveNetConfig:
     # a model trained with `train --velocity-level` learned every note at the loudest's level, its windows
     # divided by this curve (wavenet_rt/velocity_level.py). Empty = none: notes learned at their own level.
     velocity_curve_db: list[float] = field(default_factory=list)
-    # The corner, in Hz, of a Butterworth low-pass (csrc/live/output_lowpass.h) players put on the mixed
-    # voices, after the engines (each stream still hears its own samples as drawn): a model's sampling hiss is
-    # flat up to Nyquist where its instrument falls away above its highest partials. 0 = none. Training never
-    # reads it.
-    output_lowpass_hz: float = 0.0
 
     def __post_init__(self) -> None:
         self.dilations = [int(d) for d in self.dilations]
@@ -130,10 +125,6 @@ class WaveNetConfig:
         number = isinstance(self.sustain_scale, (int, float)) and not isinstance(self.sustain_scale, bool)
         if not (number and 0 <= self.sustain_scale <= 1):
             problems.append(f"sustain_scale must be a number in [0, 1], got {self.sustain_scale!r}")
-        number = isinstance(self.output_lowpass_hz, (int, float)) and not isinstance(self.output_lowpass_hz, bool)
-        if not (number and (self.output_lowpass_hz == 0 or 0 < self.output_lowpass_hz < self.sample_rate / 2)):
-            problems.append("output_lowpass_hz must be 0 (none) or a number above 0 and below half the sample rate, "
-                            f"got {self.output_lowpass_hz!r}")
         problems += self._velocity_curve_problems()
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))

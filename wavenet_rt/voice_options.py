@@ -98,11 +98,9 @@ def model_scales(config: WaveNetConfig) -> dict[str, float]:
 
 
 def model_mix(config: WaveNetConfig) -> dict:
-    """How the voices' streams are mixed: the model's level trim, its velocity curve and the low-pass on the
-    mix (keyword arguments of the performer and the live synth, which refuse a curve without voices rather
-    than play every note loud)."""
-    return {"gain": config.gain, "velocity_curve_db": list(config.velocity_curve_db),
-            "output_lowpass_hz": float(config.output_lowpass_hz)}
+    """How the voices' streams are mixed: the model's level trim and its velocity curve (keyword arguments of
+    the performer and the live synth, which refuse a curve without voices rather than play every note loud)."""
+    return {"gain": config.gain, "velocity_curve_db": list(config.velocity_curve_db)}
 
 
 def player_scales(config: WaveNetConfig, args: argparse.Namespace) -> dict[str, float]:

@@ -15,7 +15,6 @@
 
 #include "core/sampling.h"
 #include "core/tensor_list.h"
-#include "live/output_lowpass.h"
 #include "midi/velocity_curve.h"
 #include "midi/voices.h"
 
@@ -238,11 +237,6 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
         m.velocity_curve_db.push_back(static_cast<float>(d.number));
       }
       if (!valid_velocity_curve(m.velocity_curve_db)) throw ModelFileError(what + must);
-    } else if (key == "output_lowpass_hz") {
-      if (value.kind != Json::kNumber || !(value.number == 0 || value.number > 0)) {
-        throw ModelFileError(what + " must be a number: 0 (none) or a corner in Hz below half the sample rate");
-      }
-      m.output_lowpass_hz = value.number;
     } else if (key == "gain") {
       if (value.kind != Json::kNumber || !valid_gain(static_cast<float>(value.number))) {
         throw ModelFileError(what + " must be a number in " + gain_range() + " in float32");
@@ -262,10 +256,6 @@ void read_config(const std::string& json, const std::string& where, ModelFile& m
   }
   if (!m.velocity_curve_db.empty() && !m.voices) {
     throw ModelFileError(where + ": invalid model config: a velocity curve trims voices: it needs voices > 0");
-  }
-  if (m.output_lowpass_hz != 0 && !valid_lowpass_corner(m.output_lowpass_hz, config.sample_rate)) {
-    throw ModelFileError(where + ": invalid model config: output_lowpass_hz must be 0 (none) or above 0 and "
-                         "below half the sample rate");
   }
   try {
     config.validate();

@@ -27,7 +27,6 @@ struct ModelFile {
   float strike_scale = 1.0f;   // the config's: a voice's temperature over its note's first 10 ms, as a multiple
   float sustain_scale = 1.0f;  // the config's: a voice's temperature after its attack, as a multiple
   std::vector<float> velocity_curve_db;  // the config's: each voice's trim by velocity (empty: none)
-  double output_lowpass_hz = 0.0;        // the config's: the corner of a low-pass on the mix (0: none)
   std::vector<float> data;
 
   ModelFile() = default;

@@ -48,9 +48,6 @@ Performer::Performer(std::shared_ptr<Engine> engine, const std::string& features
   if (!options.velocity_curve_db.empty() && options.voices == 0) {
     throw std::invalid_argument("a velocity curve trims voices: it needs voices > 0");
   }
-  if (options.output_lowpass_hz != 0.0) {
-    lowpass_ = std::make_unique<OutputLowPass>(options.output_lowpass_hz, c.sample_rate);
-  }
   if (engine_->streams() != streams_) {
     throw std::invalid_argument("a performance plays one engine stream per voice (one without voices): "
                                 "build its engine with streams=" + std::to_string(streams_));
@@ -86,7 +83,6 @@ void Performer::reset(uint64_t seed) {
   trim_target_.assign(streams_, 0.0f);  // no note yet: the first takes its trim at once
   trim_step_.assign(streams_, 0.0f);
   trim_ramp_left_.assign(streams_, 0);
-  if (lowpass_) lowpass_->reset();
   conditioner_ = std::make_unique<Conditioner>(features_, hop_, options_.midi_capacity,
                                                options_.fixed_capacity, options_.voices,
                                                engine_->config().global_classes, engine_->config().sample_rate);
@@ -189,7 +185,6 @@ void Performer::generate_run(int n, int first, int last, int frames, float* out)
   engine_->generate(n, cond, run_frames, global_ids_.data(), temperatures_.data(), voice_audio_.data());
   if (trimmed_) trim_voices(n, first, frames);
   mix_voices(voice_audio_.data(), streams_, n, options_.gain, out);
-  if (lowpass_) lowpass_->process(out, n);
   t_ += n;
 }
 

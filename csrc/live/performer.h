@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "core/engine.h"
-#include "live/output_lowpass.h"
 #include "midi/conditioner.h"
 
 namespace wavenet_rt {
@@ -33,8 +32,6 @@ struct PerformerOptions {
   // Each voice's level trim by its note's velocity, in dB at kVelocityCurvePoints (midi/velocity_curve.h);
   // empty: none. Only with voices (one stream hearing every key has no one velocity).
   std::vector<float> velocity_curve_db;
-  // The corner of a low-pass on the mix (live/output_lowpass.h), in Hz; 0: none.
-  double output_lowpass_hz = 0.0;
   int32_t global_id = 0;     // until a program change selects another class
   int midi_capacity = 4096;  // MIDI messages that can wait for their frame without allocation
   bool fixed_capacity = true;  // real-time use: a full queue drops the newest message (counted)
@@ -50,7 +47,7 @@ class Performer {
   void reset(uint64_t seed);
   // Queues raw MIDI bytes that take effect at model sample `sample` (at the first frame from there on).
   void push(int64_t sample, const uint8_t* bytes, int length);
-  // The next n (1 .. block) samples, voices mixed (and low-passed where the options say), into out (n). The temperature and global class are
+  // The next n (1 .. block) samples, voices mixed, into out (n). The temperature and global class are
   // those in force at the block's last frame; each voice samples at up to strike_scale times it over its
   // note's first kStrikeSeconds, at it while an onset channel of its frame is lit, at sustain_scale times
   // it otherwise. Real-time safe.
@@ -100,7 +97,6 @@ class Performer {
   std::array<float, 128> velocity_gains_{};
   std::vector<float> trim_now_, trim_target_, trim_step_;
   std::vector<int> trim_ramp_left_;
-  std::unique_ptr<OutputLowPass> lowpass_;  // on the mix (null: none)
   bool phased_ = false;              // a phase's temperature differs from another's, and the model has onsets
   int64_t t_ = 0;
   float temperature_;

@@ -56,7 +56,6 @@ PerformerOptions performer_options(const SynthOptions& o) {
   p.strike_scale = o.strike_scale;
   p.sustain_scale = o.sustain_scale;
   p.velocity_curve_db = o.velocity_curve_db;
-  p.output_lowpass_hz = o.output_lowpass_hz;
   p.gain = o.gain;
   p.global_id = o.global_id;
   p.midi_capacity = kMidiQueue;

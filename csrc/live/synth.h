@@ -44,7 +44,6 @@ struct SynthOptions {
   float strike_scale = 1.0f;   // a voice's temperature over its strike (PerformerOptions::strike_scale)
   float sustain_scale = 1.0f;  // a voice's temperature after its attack (PerformerOptions::sustain_scale)
   std::vector<float> velocity_curve_db;  // each voice's trim by velocity (PerformerOptions::velocity_curve_db)
-  double output_lowpass_hz = 0.0;        // a low-pass on the mix (PerformerOptions::output_lowpass_hz)
   int32_t global_id = 0;
   uint64_t seed = 0;
   bool record = false;       // keep what is played for read_recording() (--out)

@@ -152,7 +152,6 @@ std::unique_ptr<Synth> make_synth(const Plugin* p, std::shared_ptr<Engine> engin
   so.strike_scale = model.strike_scale;
   so.sustain_scale = model.sustain_scale;
   so.velocity_curve_db = model.velocity_curve_db;
-  so.output_lowpass_hz = model.output_lowpass_hz;
   auto synth = std::make_unique<Synth>(std::move(engine), model.features, so);
   synth->note_period(p->host_block);  // so the first cycle finds the ring deep enough, and the latency holds
   synth->start();
@@ -187,7 +186,6 @@ Player* load_player(Plugin* p, const char* path, const PlayerChoice& choice) {
       po.strike_scale = model->strike_scale;
       po.sustain_scale = model->sustain_scale;
       po.velocity_curve_db = model->velocity_curve_db;
-      po.output_lowpass_hz = model->output_lowpass_hz;
       po.block = kBlock;
       po.midi_capacity = kMidiCapacity;
       po.fixed_capacity = true;

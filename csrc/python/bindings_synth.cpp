@@ -21,8 +21,7 @@ void bind_performer(py::module_& m) {
   py::class_<Performer>(m, "Performer", "MIDI -> conditioner -> voices -> engine -> mix (csrc/live/performer.h)")
       .def(py::init([](std::shared_ptr<Engine> engine, const std::string& features, int voices, int block,
                        float temperature, int32_t global_id, float gain, float strike_scale,
-                       float sustain_scale, const std::vector<float>& velocity_curve_db,
-                       double output_lowpass_hz) {
+                       float sustain_scale, const std::vector<float>& velocity_curve_db) {
              PerformerOptions o;
              o.voices = voices;
              o.block = block;
@@ -31,14 +30,13 @@ void bind_performer(py::module_& m) {
              o.strike_scale = strike_scale;
              o.sustain_scale = sustain_scale;
              o.velocity_curve_db = velocity_curve_db;
-             o.output_lowpass_hz = output_lowpass_hz;
              o.global_id = global_id;
              o.fixed_capacity = false;  // offline: every message of a file waits for its frame
              return std::make_unique<Performer>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("voices"), py::arg("block"), py::arg("temperature") = 1.0f,
            py::arg("global_id") = 0, py::kw_only(), py::arg("gain"), py::arg("strike_scale"),
-           py::arg("sustain_scale"), py::arg("velocity_curve_db"), py::arg("output_lowpass_hz"))
+           py::arg("sustain_scale"), py::arg("velocity_curve_db"))
       .def("reset", &Performer::reset, py::arg("seed"), py::call_guard<py::gil_scoped_release>())
       .def(
           "push",
@@ -75,7 +73,7 @@ void bind_synth(py::module_& m) {
                        int device_channels, int target_frames, int block, float temperature, int32_t global_id,
                        uint64_t seed, bool record, int max_period, int voices, int max_block, int slack_frames,
                        float gain, float strike_scale, float sustain_scale,
-                       const std::vector<float>& velocity_curve_db, double output_lowpass_hz) {
+                       const std::vector<float>& velocity_curve_db) {
              SynthOptions o;
              o.device_rate = device_rate;
              o.device_channels = device_channels;
@@ -93,7 +91,6 @@ void bind_synth(py::module_& m) {
              o.strike_scale = strike_scale;
              o.sustain_scale = sustain_scale;
              o.velocity_curve_db = velocity_curve_db;
-             o.output_lowpass_hz = output_lowpass_hz;
              return std::make_unique<Synth>(std::move(engine), features, o);
            }),
            py::arg("engine"), py::arg("features"), py::arg("device_rate"), py::arg("device_channels"),
@@ -101,7 +98,7 @@ void bind_synth(py::module_& m) {
            py::arg("seed") = 0, py::arg("record") = false, py::arg("max_period") = 8192,
            py::arg("voices") = 0, py::arg("max_block") = SynthOptions{}.max_block, py::arg("slack_frames") = 0,
            py::kw_only(), py::arg("gain"), py::arg("strike_scale"),
-           py::arg("sustain_scale"), py::arg("velocity_curve_db"), py::arg("output_lowpass_hz"))
+           py::arg("sustain_scale"), py::arg("velocity_curve_db"))
       .def_property_readonly("address", [](Synth& s) { return reinterpret_cast<uintptr_t>(&s); })
       .def_property_readonly("latency_seconds", &Synth::latency_seconds)
       .def("start", &Synth::start, py::call_guard<py::gil_scoped_release>())

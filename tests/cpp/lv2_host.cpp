@@ -408,10 +408,9 @@ int model(int argc, char** argv) {
     for (float x : m->data) sum += x;
     const auto& c = m->weights.config;
     std::printf("ok floats %zu sum %.17g layers %d cond_channels %d sample_rate %d voices %d dc_blocker %.9g "
-                "temperature %.9g strike_scale %.9g sustain_scale %.9g gain %.9g output_lowpass_hz %.17g features %s "
-                "velocity_curve_db ",
+                "temperature %.9g strike_scale %.9g sustain_scale %.9g gain %.9g features %s velocity_curve_db ",
                 m->data.size(), sum, c.layers(), c.cond_channels, c.sample_rate, m->voices, c.dc_blocker,
-                m->temperature, m->strike_scale, m->sustain_scale, m->gain, m->output_lowpass_hz, m->features.c_str());
+                m->temperature, m->strike_scale, m->sustain_scale, m->gain, m->features.c_str());
     for (size_t i = 0; i < m->velocity_curve_db.size(); ++i) std::printf("%s%.9g", i ? "," : "", m->velocity_curve_db[i]);
     std::printf("%s\n", m->velocity_curve_db.empty() ? "none" : "");
     return 0;
