@@ -118,6 +118,10 @@ def test_evaluate_command_quick(dataset, tmp_path):
     assert keyboard["reference_notes"]["all"]["played"] == 3 and keyboard["reference_notes"]["all"]["f1"] > 0.6
     assert set(heard["keyboard_octaves"]) == {"2", "4", "6"} <= set(heard["octaves"])
     assert keyboard["notes"]["all"]["f1"] < keyboard["reference_notes"]["all"]["f1"]
+    spectrum = heard["spectrum_vs_reference"]  # the soundfont falls away above the piano's partials ...
+    assert spectrum[0]["from_hz"] == 0 and spectrum[-1]["to_hz"] == RATE / 2
+    assert spectrum[-1]["reference_db"] < max(b["reference_db"] for b in spectrum) - 30
+    assert spectrum[-1]["difference_db"] > 10  # ... where an untrained model's noise does not
     probe = results["listening"]["probes"]["velocity"]
     assert probe["reference_span_db"] > 15  # velocity 20 -> 127 on the soundfont at the dataset's gain
     attack = results["listening"]["probes"]["attack"]  # the soundfont's piano reaches -40 dBFS in 2-10 ms

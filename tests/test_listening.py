@@ -142,6 +142,25 @@ def test_level_figures_read_what_was_put_there():
     assert flat["max_deviation_db"] > 3 and flat["model_span_db"] == pytest.approx(flat["reference_span_db"] / 2)
 
 
+def test_the_spectrum_reads_a_sine_in_its_band_and_white_noise_by_bandwidth():
+    t = np.arange(4 * RATE) / RATE
+    sine = listening.band_power(0.5 * np.sin(2 * np.pi * 700 * t), RATE)  # a^2 / 2 = 0.125, all in 500-1000 Hz
+    band = listening.SPECTRUM_EDGES_HZ.index(500)
+    assert sine[band] == pytest.approx(0.125, rel=1e-3) and sum(sine) - sine[band] < 1e-6
+    noise = listening.band_power(np.random.default_rng(4).normal(0, 0.1, 8 * RATE), RATE)
+    edges = list(listening.SPECTRUM_EDGES_HZ) + [RATE / 2]
+    for power, lo, hi in zip(noise, edges[:-1], edges[1:]):
+        assert power == pytest.approx(0.01 * (hi - lo) / (RATE / 2), rel=0.1), (lo, hi)
+    # the model's hiss above the sine's band, as dB against the sine alone
+    rows = listening.spectrum_vs_reference([listening.band_power(0.5 * np.sin(2 * np.pi * 700 * t) + 0.01 *
+                                                                 np.random.default_rng(5).normal(size=len(t)), RATE)],
+                                           [sine], RATE)
+    assert [r["from_hz"] for r in rows] == edges[:-1] and rows[-1]["to_hz"] == RATE / 2
+    assert rows[band]["difference_db"] == pytest.approx(0, abs=0.01)
+    top = 10 * np.log10(1e-4 * 1000 / (RATE / 2))  # white noise of variance 1e-4 in the last 1 kHz band
+    assert rows[-1]["model_db"] == pytest.approx(top, abs=0.5) and rows[-1]["difference_db"] > 60
+
+
 def test_attack_figures_read_each_notes_lag_behind_the_reference():
     """Notes whose sound starts at known times: the reference 3 ms after each key, the model 5, 9 and 13 ms
     after, a fourth note silent in the model, a fifth too quiet (peaks below -40 dBFS) in both, and a sixth

@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "for scale, that of the same notes rendered as an organ), and the share of time derailed (stuck at a "
         "DC offset or in loud noise); what an independent transcriber (basic-pitch) hears of each render beside "
         "the soundfont's render of the same MIDI (note precision, recall and F1, per octave, with every key of "
-        "the keyboard also struck once); probes of held notes (harmonic-to-noise, fundamentals, the level once "
+        "the keyboard also struck once) and the renders' long-term spectrum band by band against the soundfont's "
+        "(where the model hisses); probes of held notes (harmonic-to-noise, fundamentals, the level once "
         "the keys lift), of nine velocities (loudness against the soundfont's) and of each note's time to "
         "sound. Writes WAVs, spectrogram PNGs and results.json to --out, and prints the figures with which of the "
         "project's targets each meets."))
@@ -259,6 +260,8 @@ def renders(args: argparse.Namespace, model_path: Path, transcriber: listening.T
                 plot_spectrograms(audio, reference, rate, stem, args.out / f"{stem}.png")
                 scores = score_piece(kind, audio, reference, rate, midi, delay)
                 scores.update(heard_notes(transcriber, audio, reference, rate, midi, delay))
+                scores["band_power"] = listening.band_power(audio, rate)
+                scores["reference_band_power"] = listening.band_power(reference, rate)
                 if kind == "chorale":
                     scores["other_timbre_chroma"] = other_timbre_chroma(midi, reference, rate, samples, work, manifest)
                 rows.append({"piece": name, "kind": kind, "seconds": args.seconds, **scores})
@@ -402,11 +405,11 @@ def octave_scores(scored: list[dict]) -> dict:
     return octaves
 
 
-def listening_summary(rows: list[dict], probe: dict) -> dict:
+def listening_summary(rows: list[dict], probe: dict, rate: int) -> dict:
     """Note scores averaged over the renders beside the reference's; per octave over the renders and the
     keyboard probe pooled by notes played (an octave is weak when the reference scores >= 0.5 there and the
-    model < 0.8 x that), and the keyboard probe's alone; the other probes' figures, each against
-    LISTENING_TARGETS."""
+    model < 0.8 x that), and the keyboard probe's alone; the renders' spectrum against the reference's; the
+    other probes' figures, each against LISTENING_TARGETS."""
     summary = {}
     for field in ("f1", "precision", "recall"):
         model = float(np.mean([r["notes"]["all"][field] for r in rows]))
@@ -419,6 +422,9 @@ def listening_summary(rows: list[dict], probe: dict) -> dict:
     summary["weak_octaves"] = [o for o, v in octaves.items() if v["reference_f1"] >= 0.5
                                and v["f1"] < 0.8 * v["reference_f1"]]
     summary["note_errors"] = pooled_note_errors(rows)
+    # reported beside the targets, not one: where in the spectrum the model has more or less than the instrument
+    summary["spectrum_vs_reference"] = listening.spectrum_vs_reference(
+        [r["band_power"] for r in rows], [r["reference_band_power"] for r in rows], rate)
     sustained = probe["sustained"]
     summary["hnr_mean_db"] = sustained["model"]["hnr_mean_db"]
     summary["reference_hnr_mean_db"] = sustained["reference"]["hnr_mean_db"]
@@ -501,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
           f"frames permuted {nll['frames_permuted']:.3f}{baseline}", flush=True)
     rows = renders(args, model_path, transcriber)
     probe = probes(args, model_path, transcriber)
-    heard = listening_summary(rows, probe)
+    heard = listening_summary(rows, probe, engine_config.sample_rate)
     results = {"model": str(model_path), "data": str(args.data), "config": dataclasses.asdict(engine_config),
                "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "options": {
                    "split": args.split, "pieces": args.pieces, "seconds": args.seconds, "windows": args.windows,

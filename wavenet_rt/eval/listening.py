@@ -178,6 +178,43 @@ def _within_tolerance(freqs: np.ndarray, hz: float) -> np.ndarray:
     return np.flatnonzero((freqs >= hz / PITCH_WIDTH) & (freqs <= hz * PITCH_WIDTH))
 
 
+# Band edges (Hz) of the long-term spectrum: octaves up to 2 kHz, where a piano's fundamentals and strong
+# partials lie, then 1 kHz bands to Nyquist, where a sampled model's hiss stays flat while the instrument falls
+# away (the last band ends at the rate's Nyquist).
+SPECTRUM_EDGES_HZ = (0, 62.5, 125, 250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000)
+SPECTRUM_FRAME = 2048
+
+
+def band_power(audio: np.ndarray, rate: int) -> list[float]:
+    """The mean power of `audio` in each band of SPECTRUM_EDGES_HZ (the last up to Nyquist), from Hann-windowed
+    frames (SPECTRUM_FRAME samples, hop a quarter of it), scaled so that the bands sum to the mean square:
+    white noise of variance v puts v x bandwidth / Nyquist in each, a sine of amplitude a puts a^2 / 2 in its."""
+    x = np.asarray(audio, np.float64)
+    n = SPECTRUM_FRAME
+    if len(x) < n:
+        x = np.pad(x, (0, n - len(x)))
+    window = np.hanning(n)
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::n // 4] * window
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    power[:, 1:-1] *= 2  # the negative frequencies' half
+    power = power.mean(axis=0) / (n * float(np.sum(window ** 2)))
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    edges = [e for e in SPECTRUM_EDGES_HZ if e < rate / 2] + [rate / 2 + 1]
+    return [float(power[(freqs >= lo) & (freqs < hi)].sum()) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def spectrum_vs_reference(model: list[list[float]], reference: list[list[float]], rate: int) -> list[dict]:
+    """Per band, the band_power of several renders pooled (summed) for the model and for the reference, in dB,
+    and their difference: where the model's sound has more or less than the instrument's."""
+    edges = [e for e in SPECTRUM_EDGES_HZ if e < rate / 2] + [rate / 2]
+    summed = [np.sum(np.asarray(side, np.float64), axis=0) for side in (model, reference)]
+    rows = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        m, r = (float(10 * np.log10(max(s[i] / len(model), 1e-20))) for s in summed)
+        rows.append({"from_hz": lo, "to_hz": hi, "model_db": m, "reference_db": r, "difference_db": m - r})
+    return rows
+
+
 def rms_dbfs(audio: np.ndarray) -> float:
     return float(10 * np.log10(max(float(np.mean(np.asarray(audio, np.float64) ** 2)), 1e-14)))
 
