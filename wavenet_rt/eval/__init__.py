@@ -1,1 +1,2 @@
-# How well a model follows its MIDI: the evaluation command (evaluate) and its audio metrics (metrics).
+# How well a model follows its MIDI: the evaluation command (evaluate), its audio metrics (metrics, listening)
+# and evaluations compared seed by seed (compare).
