@@ -82,7 +82,7 @@ def add_temperature_option(p: argparse.ArgumentParser, what: str) -> None:
         "1.3 for the shipped piano, 1 for a model trained here)"))
     p.add_argument("--sustain-scale", type=_number_in(0, 1), metavar="SCALE", help=(
         "a voice's temperature once its note's attack is over (the first 32 ms), as a multiple of the "
-        "temperature: less hiss while a note sounds (1 = alike; default the model's own: 0.5 for the shipped "
+        "temperature: less hiss while a note sounds (1 = alike; default the model's own: 0.25 for the shipped "
         "piano, 1 for a model trained here)"))
 
 
