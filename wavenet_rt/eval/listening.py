@@ -185,28 +185,33 @@ SPECTRUM_EDGES_HZ = (0, 62.5, 125, 250, 500, 1000, 2000, 3000, 4000, 5000, 6000,
 SPECTRUM_FRAME = 2048
 
 
+def spectrum_edges(rate: int) -> list[float]:
+    """SPECTRUM_EDGES_HZ below the rate's Nyquist, and Nyquist as the last band's end."""
+    return [e for e in SPECTRUM_EDGES_HZ if e < rate / 2] + [rate / 2]
+
+
 def band_power(audio: np.ndarray, rate: int) -> list[float]:
-    """The mean power of `audio` in each band of SPECTRUM_EDGES_HZ (the last up to Nyquist), from Hann-windowed
-    frames (SPECTRUM_FRAME samples, hop a quarter of it), scaled so that the bands sum to the mean square:
-    white noise of variance v puts v x bandwidth / Nyquist in each, a sine of amplitude a puts a^2 / 2 in its."""
+    """The mean power of `audio` in each band of spectrum_edges (the last one's Nyquist bin included), from
+    Welch's average of Hann-windowed frames (SPECTRUM_FRAME samples, hop a quarter of it), so that the bands
+    sum to the mean square: white noise of variance v puts v x bandwidth / Nyquist in each, a sine of
+    amplitude a puts a^2 / 2 in its."""
+    from scipy.signal import welch  # librosa's dependency, so the eval extra's
+
     x = np.asarray(audio, np.float64)
-    n = SPECTRUM_FRAME
-    if len(x) < n:
-        x = np.pad(x, (0, n - len(x)))
-    window = np.hanning(n)
-    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::n // 4] * window
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    power[:, 1:-1] *= 2  # the negative frequencies' half
-    power = power.mean(axis=0) / (n * float(np.sum(window ** 2)))
-    freqs = np.fft.rfftfreq(n, 1 / rate)
-    edges = [e for e in SPECTRUM_EDGES_HZ if e < rate / 2] + [rate / 2 + 1]
-    return [float(power[(freqs >= lo) & (freqs < hi)].sum()) for lo, hi in zip(edges[:-1], edges[1:])]
+    x = np.pad(x, (0, max(0, SPECTRUM_FRAME - len(x))))
+    freqs, density = welch(x, rate, window="hann", nperseg=SPECTRUM_FRAME, noverlap=3 * SPECTRUM_FRAME // 4,
+                           detrend=False)
+    power = density * (freqs[1] - freqs[0])
+    edges = spectrum_edges(rate)
+    last = len(edges) - 2
+    return [float(power[(freqs >= lo) & ((freqs < hi) | (i == last))].sum())
+            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
 
 
 def spectrum_vs_reference(model: list[list[float]], reference: list[list[float]], rate: int) -> list[dict]:
     """Per band, the band_power of several renders pooled (summed) for the model and for the reference, in dB,
     and their difference: where the model's sound has more or less than the instrument's."""
-    edges = [e for e in SPECTRUM_EDGES_HZ if e < rate / 2] + [rate / 2]
+    edges = spectrum_edges(rate)
     summed = [np.sum(np.asarray(side, np.float64), axis=0) for side in (model, reference)]
     rows = []
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
