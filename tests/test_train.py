@@ -407,6 +407,32 @@ def test_line_share_puts_its_share_on_the_generated_lines_and_the_rest_as_before
         WindowSampler(out, "train", 500, 1000, line_share=-0.1)
 
 
+def _target_holds_an_end(batch: Batch, hop: int, targets: int) -> np.ndarray:
+    """Per window: whether a key below C2 or from C7 up is held in a frame its targets fall in."""
+    roll = batch.cond[:, :88, -(targets // hop):] != 0
+    return roll[:, :36 - 21].any(axis=(1, 2)) | roll[:, 96 - 21:].any(axis=(1, 2))
+
+
+def test_ends_share_draws_its_share_of_windows_on_the_keyboards_ends_and_leaves_the_rest_as_before(tmp_path):
+    out = tmp_path / "solo"
+    build_solo_dataset(out, "0")
+    plain = WindowSampler(out, "train", 500, 1000, solo_share=0.9)
+    none = WindowSampler(out, "train", 500, 1000, solo_share=0.9, ends_share=0.0)
+    a, b = plain.sample(np.random.default_rng(3), 16), none.sample(np.random.default_rng(3), 16)
+    assert (a.inputs == b.inputs).all() and (a.cond == b.cond).all()  # no share: the same windows as before
+    natural = _target_holds_an_end(plain.sample(np.random.default_rng(4), 400), 32, 1000).mean()
+    every = WindowSampler(out, "train", 500, 1000, solo_share=0.9, ends_share=1.0)
+    assert _target_holds_an_end(every.sample(np.random.default_rng(5), 200), 32, 1000).all()
+    half = WindowSampler(out, "train", 500, 1000, solo_share=0.9, ends_share=0.5)
+    share = _target_holds_an_end(half.sample(np.random.default_rng(6), 400), 32, 1000).mean()
+    # half the windows on an end, the other half as often as without the share (binomial sd about 0.025)
+    assert share == pytest.approx(0.5 + 0.5 * natural, abs=0.1) and natural < 0.4
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        WindowSampler(out, "train", 500, 1000, ends_share=1.5)
+    with pytest.raises(ValueError, match="MIDI conditioning"):
+        WindowSampler(out, "train", 500, 1000, use_cond=False, ends_share=0.5)
+
+
 def test_line_share_without_generated_lines_is_a_clear_error(dataset):
     data, _ = dataset
     with pytest.raises(ValueError, match="--generated"):

@@ -106,6 +106,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of training windows from the generated lines (a dataset built with --generated), "
                         "which cover the keyboard evenly; the rest come from the other pieces as without it "
                         "(default: in proportion to their lengths, with --solo-share among the rest)")
+    p.add_argument("--ends-share", type=float, default=0.0, metavar="SHARE",
+                   help="share of training windows drawn so that their targets hold a key at an end of the "
+                        "keyboard (below C2, or C7 and up), which the chorales seldom reach; validation keeps "
+                        "the usual mix; finding them reads every piece's frames, about a minute for "
+                        "data/piano16 (default 0: windows fall as the other shares say)")
     p.add_argument("--bf16", action="store_true",
                    help="compute the training steps in bfloat16 (torch autocast; the weights, the optimizer and the "
                         "validation figure stay fp32): about 1.25x the steps per minute on a CPU with AVX512-BF16 "
@@ -263,7 +268,8 @@ class Trainer:
         rf = self.config.receptive_field
         shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None),  # None: older runs
                   "velocity_curve_db": self.config.velocity_curve_db}
-        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional, **shares)
+        self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
+                                        ends_share=getattr(args, "ends_share", 0.0), **shares)  # 0: older runs
         self.valid_data, self.valid_spec = None, []
         if ddp.main and any(r["split"] == "valid" for r in manifest["items"].values()):
             # validated on the mix it trains on: a run on lone voices is judged by lone voices
