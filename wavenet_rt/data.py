@@ -97,7 +97,7 @@ class WindowSampler:
         self.end_frames = []  # (piece index, frame indices)
         for index, piece in enumerate(self.pieces):
             if self.weights[index] > 0:
-                roll = piece[2].window(0, piece[2].frames)[:KEYS] != 0
+                roll = piece[2].dense()[:KEYS] != 0
                 frames = np.nonzero(roll[:low].any(axis=0) | roll[high:].any(axis=0))[0]
                 if len(frames):
                     self.end_frames.append((index, frames))
