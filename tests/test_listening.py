@@ -203,3 +203,27 @@ def test_the_fundamental_figure_reads_the_level_it_was_made_with():
         audio[start:start + int(1.5 * RATE)] = level * tone(36, 1.5)
     figures = listening.sustained_figures(audio, RATE, notes, delay=0.0)
     assert abs(figures["fundamental_dbfs"][36] - 20 * np.log10(np.sqrt(0.1 * 0.01 / 2))) < 0.3
+
+
+def test_the_decay_figure_reads_how_far_a_held_note_falls():
+    """Key 36 held twice, dying away at 20 and 60 dB/s (its amplitude e^(-t / tau)): the fall from the early to
+    the late stretch, exact for an exponential's mean square (float64 integrals), the mean of its strikes; a
+    key that never falls (a drone) reads 0."""
+    notes = listening.sustained_probe((36, 60), strikes=2)
+    audio = np.zeros(int(listening.probe_seconds(notes) * RATE))
+    t = np.arange(int(1.5 * RATE)) / RATE
+    def mean_square(a, b, rate_per_s):  # of e^(-rate t) over a..b
+        return (np.exp(-2 * rate_per_s * a) - np.exp(-2 * rate_per_s * b)) / (2 * rate_per_s * (b - a))
+
+    expected = []
+    for note, db_per_s in zip(notes, (20, 0, 60, 0)):
+        rate_per_s = db_per_s / 20 * np.log(10)  # the amplitude's e-folding rate
+        start = int(note.start * RATE)
+        audio[start:start + len(t)] = 0.3 * tone(note.key, 1.5) * np.exp(-rate_per_s * t)
+        if note.key == 36:
+            late, early = (mean_square(*span, rate_per_s) for span in (listening.DECAY_LATE_S, listening.DECAY_EARLY_S))
+            expected.append(10 * np.log10(late / early))
+    figures = listening.sustained_figures(audio, RATE, notes, delay=0.0)
+    assert figures["decay_db"][36] == pytest.approx(np.mean(expected), abs=0.2)
+    assert figures["decay_db"][36] < -20
+    assert figures["decay_db"][60] == pytest.approx(0, abs=0.1)

@@ -435,6 +435,10 @@ def listening_summary(rows: list[dict], probe: dict, rate: int) -> dict:
     summary["fundamental_vs_reference_db"] = {
         key: sustained["model"]["fundamental_dbfs"][key] - sustained["reference"]["fundamental_dbfs"][key]
         for key in sustained["model"]["fundamental_dbfs"]}
+    # how much less a held key falls than the reference's (dB; positive: it drones on): beside the targets
+    summary["decay_vs_reference_db"] = {
+        key: sustained["model"]["decay_db"][key] - sustained["reference"]["decay_db"][key]
+        for key in sustained["model"]["decay_db"]}
     summary["velocity_max_deviation_db"] = probe["velocity"]["max_deviation_db"]
     summary["idle_dbfs"] = sustained["model"]["idle_dbfs"]
     attack = probe["attack"]

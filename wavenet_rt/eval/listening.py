@@ -305,11 +305,26 @@ def _stretch(audio: np.ndarray, rate: int, start: float, end: float) -> np.ndarr
     return audio[int(start * rate): int(end * rate)]
 
 
+# A held note's fall: its level late in the hold against early in it. A piano's note dies away while held; a
+# model that loses or inflates its own level over many steps of its loop (a bass note that drones on, or one
+# that fades to its hiss) reads a different fall from the instrument's.
+# Both stretches lie within the sustained probe's 1.5 s hold.
+DECAY_EARLY_S = (0.15, 0.4)
+DECAY_LATE_S = (1.1, 1.4)
+
+
+def decay_db(audio: np.ndarray, rate: int, start: float) -> float:
+    """dB from the early to the late stretch of a note held from `start` (negative: it fell)."""
+    early, late = (_stretch(audio, rate, start + a, start + b) for a, b in (DECAY_EARLY_S, DECAY_LATE_S))
+    return rms_dbfs(late) - rms_dbfs(early)
+
+
 def sustained_figures(audio: np.ndarray, rate: int, notes, delay: float) -> dict:
     """Harmonic-to-noise of each held note over 0.15-0.9 s after its onset (the attack left out): per key the
     mean over its strikes, and the mean over every note, in dB (a dead key counts, as a listener hears it);
-    per key the level of its fundamental over the same stretch (mean over its strikes, in dB); and the
-    loudest 50 ms from 1 s after the last release on (the level with no key down)."""
+    per key the level of its fundamental over the same stretch and its fall while held (decay_db; each the
+    mean over its strikes, in dB); and the loudest 50 ms from 1 s after the last release on (the level with no
+    key down)."""
     held = [(n.key, _stretch(audio, rate, n.start + delay + 0.15, n.start + delay + 0.9)) for n in notes]
     per_note = [(key, harmonic_to_noise_db(stretch, rate, key)) for key, stretch in held]
     keys = dict.fromkeys(key for key, _ in per_note)  # in the order played
@@ -317,8 +332,11 @@ def sustained_figures(audio: np.ndarray, rate: int, notes, delay: float) -> dict
     fundamental = {key: float(np.mean([fundamental_dbfs(stretch, rate, key) for k, stretch in held if k == key]))
                    for key in keys}
     last = max(n.end for n in notes) + delay
+    decay = {key: float(np.mean([decay_db(audio, rate, n.start + delay) for n in notes if n.key == key]))
+             for key in keys}
+    idle = loudest_window_dbfs(_stretch(audio, rate, last + 1.0, last + PROBE_TAIL_S), rate)
     return {"hnr_db": hnr, "hnr_mean_db": float(np.mean([db for _, db in per_note])), "fundamental_dbfs": fundamental,
-            "idle_dbfs": loudest_window_dbfs(_stretch(audio, rate, last + 1.0, last + PROBE_TAIL_S), rate)}
+            "decay_db": decay, "idle_dbfs": idle}
 
 
 # A note's sound starts where it first passes -40 dBFS, as `benchmarks/latency.py --key-to-sound` reads it
