@@ -12,6 +12,7 @@ from wavenet_rt.conditioning import (
     MidiConditioner,
     feature_channels,
     frames_from_midi_file,
+    note_ages,
     read_midi_events,
 )
 
@@ -118,7 +119,7 @@ def stream_live(events, frames, features, seed):
     return np.concatenate(out, axis=1)
 
 
-@pytest.mark.parametrize("features", ["roll88_onset88", "roll88_onset88_bend"])
+@pytest.mark.parametrize("features", ["roll88_onset88", "roll88_onset88_bend", "roll88_onset88_age88"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_file_and_live_stream_give_identical_frames(tmp_path, features, seed):
     events = random_events(seed)
@@ -190,6 +191,45 @@ def test_sustain_all_notes_off_and_all_sound_off():
     v = 64 / 127
     assert np.allclose(f[key], [v] * 6 + [0, 0] + [1, 1] + [0] * 4)
     assert conditioner.ignored == 0
+
+
+def naive_ages(frames):
+    """Each key's clock written the obvious way, in float64: exp(-(f - start) * hop / rate / 1 s) while the key
+    sounds, start being the frame where it began to sound or its onset last lit; 0 while silent."""
+    roll, onset = frames[:KEYS] > 0, frames[KEYS:2 * KEYS] > 0
+    out = np.zeros((KEYS, frames.shape[1]))
+    for key in range(KEYS):
+        start = None
+        for f in range(frames.shape[1]):
+            began = roll[key, f] and (f == 0 or not roll[key, f - 1])
+            struck = onset[key, f] and (f == 0 or not onset[key, f - 1])
+            start = None if not roll[key, f] else f if began or struck else start
+            out[key, f] = 0.0 if start is None else math.exp(-(f - start) * HOP / SR)
+    return out
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_age_clocks_follow_the_rules(seed):
+    # keys held for seconds under the pedal, struck again
+    events = [(round(t * SR), m) for t, m in random_events(seed, seconds=6.0, count=200)]
+    frames = math.ceil(6.5 * SR / HOP)
+    conditioner, f = frames_for(events, features="roll88_onset88_age88", frames=frames)
+    _, plain = frames_for(events, frames=frames)
+    assert f.shape == (3 * KEYS, frames)
+    np.testing.assert_array_equal(f[:2 * KEYS], plain)
+    reference = naive_ages(plain)
+    assert (reference[:, 100:] > 0).sum() > 2000 and reference[reference > 0].min() < 0.2  # clocks run for seconds
+    np.testing.assert_allclose(f[2 * KEYS:], reference, atol=2e-5)
+    # computed from the frames alone (how a dataset's stored frames train it), the clocks are the live ones
+    np.testing.assert_array_equal(note_ages(plain, HOP, SR), f[2 * KEYS:])
+    # with voices, each stream's clocks follow its own key and onsets
+    voiced = MidiConditioner("roll88_onset88_age88", SR, HOP, voices=4)
+    for sample, msg in events:
+        voiced.push(msg, sample)
+    streams = voiced.frames(frames)
+    for stream in streams:
+        np.testing.assert_allclose(stream[2 * KEYS:], naive_ages(stream), atol=2e-5)
+    assert streams[:, 2 * KEYS:].any()
 
 
 def test_unused_and_out_of_range_messages_are_counted_not_fatal():

@@ -2,6 +2,7 @@
 # a kill never leaves a torn checkpoint, and a 2-process torchrun run keeps its replicas identical.
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -14,7 +15,15 @@ import torch
 
 from wavenet_rt import WaveNet, load_model, read_model_file, save_model
 from wavenet_rt.checkpoint import load_checkpoint
-from wavenet_rt.data import Batch, WindowSampler, with_attack_gain, with_input_noise, with_input_offset
+from wavenet_rt.conditioning import KEYS, note_ages
+from wavenet_rt.data import (
+    Batch,
+    WindowSampler,
+    with_attack_gain,
+    with_input_level_drift,
+    with_input_noise,
+    with_input_offset,
+)
 from wavenet_rt.mulaw import mulaw_decode, mulaw_encode
 from wavenet_rt.train import Distributed, Trainer, parse_args
 from wavenet_rt.velocity_level import frame_levels, soundfont_curve_db, voice_trims
@@ -254,6 +263,62 @@ def test_input_offset_shifts_a_prefix_of_the_inputs_by_one_constant_and_never_th
         offsets.append(added.mean())
     assert 16 <= len(offsets) <= 48  # about half the windows
     assert min(offsets) < -0.2 and max(offsets) > 0.2
+
+
+def test_input_level_drift_scales_half_the_windows_inputs_by_one_gain_and_never_the_targets():
+    rng = np.random.default_rng(9)
+    clean = np.sin(np.linspace(0, 900, 64 * 2000)).reshape(64, 2000) * 0.3
+    codes = mulaw_encode(clean)
+    batch = Batch(codes[:, :-1], codes[:, -300:], None, None)
+    drifted = with_input_level_drift(batch, 4.0, rng, 256)
+    assert drifted.targets is batch.targets and drifted.inputs.dtype == np.int64
+    gains = []
+    for before, after in zip(batch.inputs, drifted.inputs):
+        if (after == before).all():
+            continue
+        # against float64: the whole window decoded is the clean signal times one gain, up to mu-law rounding
+        x, y = mulaw_decode(before).astype(np.float64), mulaw_decode(after).astype(np.float64)
+        loud = np.abs(x) > 0.1
+        gain = np.median(y[loud] / x[loud])
+        assert np.abs(y - gain * x).max() < 0.03 * gain + 2e-3
+        gains.append(gain)
+    assert 16 <= len(gains) <= 48  # about half the windows
+    db = 20 * np.log10(gains)
+    assert db.min() >= -4.1 and db.max() <= 4.1 and db.min() < -2 and db.max() > 2
+
+
+def test_note_ages_grow_a_model_clocks_computed_from_the_stored_frames(dataset, tmp_path):
+    first = tmp_path / "first"
+    subprocess.run(train_cmd(dataset, first, "--steps", 1), check=True, capture_output=True)
+    aged = tmp_path / "aged"
+    subprocess.run(train_cmd(dataset, aged, "--steps", 1, "--lr", 1e-12, "--note-ages",
+                             "--init", first / "model.safetensors"), check=True, capture_output=True)
+    config, grown = read_model_file(aged / "model.safetensors")
+    _, started = read_model_file(first / "model.safetensors")
+    assert config.cond_features == "roll88_onset88_age88" and config.cond_channels == 3 * KEYS
+    for name, tensor in started.items():  # the clocks' columns start at zero, the rest as they were
+        if name.endswith(".cond.weight"):
+            np.testing.assert_allclose(grown[name][:, :2 * KEYS], tensor, atol=1e-7, err_msg=name)
+            assert np.abs(grown[name][:, 2 * KEYS:]).max() < 1e-9
+    # the next stage keeps them unless asked otherwise
+    subprocess.run(train_cmd(dataset, tmp_path / "kept", "--steps", 1, "--lr", 1e-12,
+                             "--init", aged / "model.safetensors"), check=True, capture_output=True)
+    assert read_model_config(tmp_path / "kept" / "model.safetensors").cond_features.endswith("_age88")
+    # a window's clocks are the piece's own, computed over the whole piece, up to the 4 s the window looks back
+    data, _ = dataset
+    sampler = WindowSampler(data, "train", 2047, 1500, note_ages=True)
+    hop, rate = sampler.hop, sampler.manifest["sample_rate"]
+    spec = sampler.fixed_windows(16, seed=3)
+    batch = sampler.windows(spec)
+    assert batch.cond.shape[1] == 3 * KEYS and batch.cond[:, 2 * KEYS:].any()
+    for row, (index, start) in enumerate(spec):
+        whole = sampler.pieces[index][2].dense()
+        ages = np.pad(note_ages(whole, hop, rate), ((0, 0), (1000, 1000)))
+        first_frame = start // hop + 1000
+        np.testing.assert_array_equal(batch.cond[row, :2 * KEYS], np.pad(whole, ((0, 0), (1000, 1000)))[
+            :, first_frame:first_frame + batch.cond.shape[2]])
+        np.testing.assert_allclose(batch.cond[row, 2 * KEYS:], ages[:, first_frame:first_frame + batch.cond.shape[2]],
+                                   atol=math.exp(-4) + 1e-5)
 
 
 def onset_batch(amplitude: float, windows: int = 64, frames: int = 125, hop: int = 16) -> Batch:

@@ -41,8 +41,14 @@ FEATURE_SETS: dict[str, tuple[int, str]] = {
         _engine.feature_channels("roll88_onset88_bend"),
         "roll88_onset88 plus one channel: the pitch bend in units of the bend range (-1 .. 1)",
     ),
+    "roll88_onset88_age88": (
+        _engine.feature_channels("roll88_onset88_age88"),
+        "roll88_onset88 plus 88 clocks: exp(-seconds since the key's onset / 1 s) while it sounds, else 0 "
+        "(computed from the roll and onsets alone, so a dataset of roll88_onset88 trains it)",
+    ),
 }
 DEFAULT_FEATURES = "roll88_onset88"
+AGE_SUFFIX = "_age88"  # a feature set whose last 88 channels are clocks computed from its roll and onsets
 ONSET_CHANNELS = slice(KEYS, 2 * KEYS)  # where every feature set holds its onset channels
 
 
@@ -50,6 +56,18 @@ def feature_channels(features: str) -> int:
     if features not in FEATURE_SETS:
         raise ValueError(f"unknown conditioning feature set {features!r}; known: {sorted(FEATURE_SETS)}")
     return FEATURE_SETS[features][0]
+
+
+def readable_from(model_features: str, data_features: str) -> bool:
+    """Whether a model conditioned on `model_features` trains on frames stored as `data_features`: the same
+    set, or that set plus the age clocks, which are computed from the stored roll and onsets (note_ages)."""
+    return model_features in (data_features, data_features + AGE_SUFFIX)
+
+
+def note_ages(frames: np.ndarray, hop: int, sample_rate: int) -> np.ndarray:
+    """The age clocks (88, frames) of frames (channels, frames) whose roll and onsets come first, as the
+    conditioner computes them live (csrc/midi/note_age.h), from a clock at rest at the first frame."""
+    return _engine.note_ages(np.ascontiguousarray(frames, dtype=np.float32), hop, sample_rate)
 
 
 class MidiConditioner:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .conditioning import KEYS, LOWEST_KEY, ONSET_CHANNELS
+from .conditioning import KEYS, LOWEST_KEY, ONSET_CHANNELS, note_ages
 from .dataset.shards import load_manifest, read_shard
 from .mulaw import mulaw_decode, mulaw_encode, silence_code
 from .velocity_level import divided_codes, frame_levels, voice_trims
@@ -19,6 +19,7 @@ from .velocity_level import divided_codes, frame_levels, voice_trims
 # How far before a window its velocity level looks for the note still sounding: a tail longer ago has
 # decayed, and a voice sleeps half a second after its key lifts.
 VELOCITY_LOOKBACK_S = 1.0
+AGE_LOOKBACK_S = 4.0  # a clock is exp(-4) = 0.02 of its start by then
 
 # The keyboard's ends, which the chorales seldom reach even transposed: keys below C2 and from C7 up (MIDI).
 # In data/piano16's training split a key of octave 7 is held in 1.2 % of the frames, of octave 4 in 44.5 %.
@@ -42,7 +43,7 @@ class WindowSampler:
     def __init__(self, root: str | Path, split: str, receptive_field: int, targets: int,
                  use_cond: bool = True, use_global: bool = True, solo_share: float | None = None,
                  line_share: float | None = None, velocity_curve_db: list[float] | None = None,
-                 ends_share: float = 0.0) -> None:
+                 ends_share: float = 0.0, note_ages: bool = False) -> None:
         root = Path(root)
         self.manifest = load_manifest(root)
         self.hop = self.manifest["cond_hop"]
@@ -52,6 +53,7 @@ class WindowSampler:
         self.use_global = use_global and self.manifest["global_classes"] > 0
         self.silence = silence_code(self.manifest["classes"])
         self.velocity_curve_db = list(velocity_curve_db or [])
+        self.with_ages = note_ages and self.use_cond  # the age clocks, computed from each window's frames
         if self.velocity_curve_db and not self.use_cond:
             raise ValueError("a velocity level needs the dataset's MIDI conditioning (its velocities)")
         # Windows may begin up to a receptive field (rounded up to whole frames) before a piece starts.
@@ -121,9 +123,13 @@ class WindowSampler:
         codes = np.full((len(spec), self.length), self.silence, dtype=np.int64)
         cond = None
         if self.use_cond:
-            cond = np.zeros((len(spec), self.pieces[0][2].channels, frames), dtype=np.float32)
-        # A levelled window's frames reach back far enough to find the note still sounding at its start.
-        back = math.ceil(VELOCITY_LOOKBACK_S * self.manifest["sample_rate"] / self.hop) if self.velocity_curve_db else 0
+            channels = self.pieces[0][2].channels + (KEYS if self.with_ages else 0)
+            cond = np.zeros((len(spec), channels, frames), dtype=np.float32)
+        # A levelled window's frames reach back far enough to find the note still sounding at its start, and a
+        # window with clocks far enough that a note struck before it has aged as it would have
+        rate = self.manifest["sample_rate"]
+        back = math.ceil(VELOCITY_LOOKBACK_S * rate / self.hop) if self.velocity_curve_db else 0
+        back = max(back, math.ceil(AGE_LOOKBACK_S * rate / self.hop)) if self.with_ages else back
         for row, (index, start) in enumerate(spec):
             piece_codes, piece_cond = self.pieces[index][1], self.pieces[index][2]
             skip = max(0, -start)
@@ -132,7 +138,9 @@ class WindowSampler:
                 continue
             # zeros before and after the piece; one frame more than the inputs need covers the last target
             window = piece_cond.window(start // self.hop - back, back + frames + 1)
-            cond[row] = window[:, back:back + frames]
+            cond[row, :window.shape[0]] = window[:, back:back + frames]
+            if self.with_ages:
+                cond[row, window.shape[0]:] = note_ages(window, self.hop, rate)[:, back:back + frames]
             if self.velocity_curve_db:
                 codes[row] = self._divided_by_velocity_level(codes[row], window, back)
         global_id = np.array([self.pieces[i][3] for i, _ in spec], dtype=np.int64) if self.use_global else None
@@ -208,6 +216,19 @@ def with_input_offset(batch: Batch, amplitude: float, rng: np.random.Generator, 
         end = int(rng.integers(1, inputs.shape[1] + 1))
         shifted = mulaw_decode(inputs[row, :end], classes) + rng.uniform(-amplitude, amplitude)
         inputs[row, :end] = mulaw_encode(np.clip(shifted, -1.0, 1.0), classes)
+    return dataclasses.replace(batch, inputs=inputs)
+
+
+def with_input_level_drift(batch: Batch, db: float, rng: np.random.Generator, classes: int) -> Batch:
+    """The batch with half its windows' input codes (never the targets) scaled by one gain uniform in -db..+db
+    dB: free-running, a held note's level drifts, and a model that trusts its past drifts with it; with a
+    past at the wrong level it must take the level to come from the key, its velocity and its age."""
+    inputs = batch.inputs.copy()
+    for row in range(inputs.shape[0]):
+        if rng.random() < 0.5:
+            continue
+        gain = 10 ** (rng.uniform(-db, db) / 20)
+        inputs[row] = mulaw_encode(np.clip(gain * mulaw_decode(inputs[row], classes), -1.0, 1.0), classes)
     return dataclasses.replace(batch, inputs=inputs)
 
 

@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from .batch_stream import BatchStream
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from .conditioning import ONSET_CHANNELS
+from .conditioning import AGE_SUFFIX, FEATURE_SETS, KEYS, ONSET_CHANNELS, feature_channels
 from .config import WaveNetConfig
-from .data import Batch, WindowSampler, with_attack_gain, with_input_noise, with_input_offset
+from .data import Batch, WindowSampler, with_attack_gain, with_input_level_drift, with_input_noise, with_input_offset
 from .dataset.relight import stale_onsets
 from .dataset.shards import load_manifest
 from .model import WaveNet
@@ -62,6 +62,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "level by velocity (the soundfont's, 40 log10(v / 127) dB), which the exported model's "
                         "config names (velocity_curve_db) and the players scale each voice by, so the model's "
                         "hiss floor sinks with soft notes. Needs --voices. Default: the --init model's, else off")
+    p.add_argument("--note-ages", action=argparse.BooleanOptionalAction, default=None,
+                   help="condition on a clock per sounding key beside the roll and onsets (features ..._age88, "
+                        "computed from the dataset's frames), so a held note can fall as it did in the data. "
+                        "Default: the --init model's, else off")
+    p.add_argument("--input-level-drift", type=float, default=0.0, metavar="DB",
+                   help="scale half the windows' inputs (never the targets) by one gain uniform in +-DB dB: the "
+                        "level to come must then be read from the keys, not the past (default 0: off)")
     p.add_argument("--init", type=Path, metavar="MODEL",
                    help="start from this model file's weights instead of random ones (fine-tuning, or a curriculum "
                         "over datasets); its shape must be --config's and its data options the dataset's")
@@ -171,7 +178,7 @@ class Distributed:
 
 def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str | None = None,
                  voices: int | None = None, dc_blocker: float | None = None,
-                 velocity_level: bool | None = None) -> WaveNetConfig:
+                 velocity_level: bool | None = None, note_ages: bool | None = None) -> WaveNetConfig:
     """The network shape from a preset or JSON file; everything the data decides comes from the manifest."""
     try:
         base = WaveNetConfig.preset(spec)
@@ -181,9 +188,13 @@ def build_config(spec: str, manifest: dict, unconditional: bool, excitation: str
             raise ValueError(f"--config {spec!r} is neither a preset (small, medium, large) nor a JSON file") from None
         base = WaveNetConfig.from_json(path.read_text())
     cond = 0 if unconditional else manifest["cond_channels"]
+    features = manifest["cond_features"] if cond else ""
+    if note_ages and cond:
+        if features + AGE_SUFFIX not in FEATURE_SETS:
+            raise ValueError(f"--note-ages needs a dataset conditioned on roll88_onset88, not {features!r}")
+        features, cond = features + AGE_SUFFIX, feature_channels(features + AGE_SUFFIX)
     return dataclasses.replace(base, classes=manifest["classes"], sample_rate=manifest["sample_rate"],
-                               cond_channels=cond, cond_hop=manifest["cond_hop"],
-                               cond_features=manifest["cond_features"] if cond else "",
+                               cond_channels=cond, cond_hop=manifest["cond_hop"], cond_features=features,
                                global_classes=manifest["global_classes"],
                                excitation=base.excitation if excitation is None else excitation,
                                voices=base.voices if voices is None else voices,
@@ -250,6 +261,8 @@ class Trainer:
                 args.dc_blocker = started.dc_blocker
             if args.velocity_level is None:
                 args.velocity_level = bool(started.velocity_curve_db)
+            if args.note_ages is None:
+                args.note_ages = started.cond_features.endswith(AGE_SUFFIX)
         self.args = args
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -259,7 +272,7 @@ class Trainer:
             raise ValueError(stale)  # it would learn onsets that no player lights
         self.config = build_config(args.config, manifest, args.unconditional, getattr(args, "excitation", None),
                                    getattr(args, "voices", None), getattr(args, "dc_blocker", None),
-                                   getattr(args, "velocity_level", None))
+                                   getattr(args, "velocity_level", None), getattr(args, "note_ages", None))
         if args.attack_gain and (not args.attack_gain > 0 or self.config.cond_channels < ONSET_CHANNELS.stop):
             raise ValueError("--attack-gain takes a positive number of dB and a model conditioned on onset "
                              "channels (roll88_onset88...)")
@@ -267,7 +280,8 @@ class Trainer:
             raise ValueError("--attack-boost takes a positive number of dB, beside --attack-gain")
         rf = self.config.receptive_field
         shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None),  # None: older runs
-                  "velocity_curve_db": self.config.velocity_curve_db}
+                  "velocity_curve_db": self.config.velocity_curve_db,
+                  "note_ages": self.config.cond_features.endswith(AGE_SUFFIX)}
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
                                         ends_share=getattr(args, "ends_share", 0.0), **shares)  # 0: older runs
         self.valid_data, self.valid_spec = None, []
@@ -311,16 +325,24 @@ class Trainer:
         # hop; its shape and other data may not. Temperature, its scales and gain are a shipped model's, set when
         # it ships, so the shipped model itself may start the next stage. A model that learned its notes at their
         # own levels may go on to learn them at the loudest's (--velocity-level), and back.
+        adds_ages = self.config.cond_features == start.config.cond_features + AGE_SUFFIX
         may_differ = dict(excitation=self.config.excitation, voices=self.config.voices, cond_hop=self.config.cond_hop,
                           dc_blocker=self.config.dc_blocker, temperature=self.config.temperature,
                           gain=self.config.gain, strike_scale=self.config.strike_scale,
                           sustain_scale=self.config.sustain_scale, velocity_curve_db=self.config.velocity_curve_db)
+        if adds_ages:
+            may_differ.update(cond_features=self.config.cond_features, cond_channels=self.config.cond_channels)
         if dataclasses.replace(start.config, **may_differ) != self.config:
             mine, theirs = dataclasses.asdict(self.config), dataclasses.asdict(start.config)
             diffs = "; ".join(f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k])
             raise ValueError(f"--init {path} does not fit this run ({diffs}); pass the --config it was trained with "
                              "and a dataset built with the same options")
-        missing, _ = self.model.load_state_dict(start.state_dict(), strict=not adds_excitation)
+        weights = start.state_dict()
+        if adds_ages:  # the clocks' columns of each layer's conditioning projection start at zero
+            for name, w in weights.items():
+                if name.endswith(".cond.weight"):
+                    weights[name] = torch.cat([w, w.new_zeros(w.shape[0], KEYS, *w.shape[2:])], dim=1)
+        missing, _ = self.model.load_state_dict(weights, strict=not adds_excitation)
         if adds_excitation and missing != ["excite.weight"]:
             raise ValueError(f"--init {path} lacks {missing}")
 
@@ -372,6 +394,8 @@ class Trainer:
             batch = with_input_noise(batch, self.args.input_noise, rng, self.config.classes)
         if self.args.input_offset:
             batch = with_input_offset(batch, self.args.input_offset, rng, self.config.classes)
+        if getattr(self.args, "input_level_drift", 0.0):  # absent: older runs
+            batch = with_input_level_drift(batch, self.args.input_level_drift, rng, self.config.classes)
         if self.args.attack_gain:
             batch = with_attack_gain(batch, self.args.attack_gain, self.args.attack_boost, rng,
                                      self.config.classes, self.config.cond_hop)

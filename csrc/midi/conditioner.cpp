@@ -12,6 +12,7 @@ namespace wavenet_rt {
 int feature_channels(const std::string& features) {
   if (features == "roll88_onset88") return 2 * kKeys;
   if (features == "roll88_onset88_bend") return 2 * kKeys + 1;
+  if (features == "roll88_onset88_age88") return 3 * kKeys;
   if (features.empty()) return 0;
   return -1;
 }
@@ -25,12 +26,16 @@ int onset_frames(int hop, int sample_rate) {
 Conditioner::Conditioner(const std::string& features, int hop, int capacity, bool fixed_capacity, int voices,
                          int programs, int sample_rate)
     : channels_(feature_channels(features)), hop_(hop), programs_(programs),
-      onset_frames_(wavenet_rt::onset_frames(hop, sample_rate)), fixed_capacity_(fixed_capacity),
+      onset_frames_(wavenet_rt::onset_frames(hop, sample_rate)),
+      bend_channel_(features == "roll88_onset88_bend"), age_channels_(features == "roll88_onset88_age88"),
+      fixed_capacity_(fixed_capacity),
       voices_(voices, release_tail_samples(sample_rate)) {
   if (channels_ < 0) throw std::invalid_argument("unknown conditioning feature set '" + features + "'");
   if (programs < 0 || programs > 128) throw std::invalid_argument("programs must be in [0, 128]");
   if (voices > 0 && channels_ == 0) throw std::invalid_argument("voices need frames: no feature set was given");
+  if (age_channels_ && sample_rate <= 0) throw std::invalid_argument("the age channels need the sample rate");
   pending_.reserve(std::max(1, capacity));
+  if (age_channels_) ages_.assign(std::max(1, voices), NoteAge(hop, sample_rate));
 }
 
 float Conditioner::level(int key) const {
@@ -83,6 +88,7 @@ void Conditioner::frames(int count, float* out, int stride) {
     } else if (channels_ > 0) {
       fill(out, stride, first, columns);
     }
+    if (age_channels_) fill_ages(out, stride, first, columns);
     frame = change;
   }
   next_frame_ = end;
@@ -100,7 +106,7 @@ void Conditioner::fill(float* out, int stride, int first, int count) {
     }
     onset_left_[key] = std::max(0, onset_left_[key] - count);
   }
-  if (channels_ > 2 * kKeys) {
+  if (bend_channel_) {
     float* bend = out + static_cast<long>(2 * kKeys) * stride + first;
     for (int i = 0; i < count; ++i) bend[i] = bend_;
   }
@@ -119,7 +125,15 @@ void Conditioner::fill_voices(float* out, int stride, int first, int count) {
     if (voices_.key(v) >= 0) set(voices_.key(v), count, level(voices_.key(v)));
     if (voices_.last_key(v) >= 0) set(kKeys + voices_.last_key(v), std::min(count, voice_onset_left_[v]), 1.0f);
     voice_onset_left_[v] = std::max(0, voice_onset_left_[v] - count);
-    if (channels_ > 2 * kKeys) set(2 * kKeys, count, bend_);
+    if (bend_channel_) set(2 * kKeys, count, bend_);
+  }
+}
+
+// The age channels read the roll and onset channels just filled, stream by stream.
+void Conditioner::fill_ages(float* out, int stride, int first, int count) {
+  for (size_t s = 0; s < ages_.size(); ++s) {
+    float* stream = out + static_cast<long>(s) * channels_ * stride + first;
+    ages_[s].fill(stream, stream + static_cast<long>(kKeys) * stride, stream + 2L * kKeys * stride, stride, count);
   }
 }
 

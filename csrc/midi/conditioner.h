@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "midi/note_age.h"
 #include "midi/voices.h"
 
 namespace wavenet_rt {
@@ -28,7 +29,8 @@ constexpr int kLegacyOnsetFrames = 8;  // without a sample rate: 32 ms at 16 kHz
 int onset_frames(int hop, int sample_rate);
 
 // Channels of a named feature set, or -1 when the name is unknown:
-// "roll88_onset88" (176), "roll88_onset88_bend" (177) and "" (0: no frames, only the MIDI controls, for a
+// "roll88_onset88" (176), "roll88_onset88_bend" (177), "roll88_onset88_age88" (264: a clock per sounding key,
+// note_age.h) and "" (0: no frames, only the MIDI controls, for a
 // model without local conditioning).
 int feature_channels(const std::string& features);
 
@@ -82,7 +84,10 @@ class Conditioner {
   void fill(float* out, int stride, int first, int count);
   void fill_voices(float* out, int stride, int first, int count);
 
+  void fill_ages(float* out, int stride, int first, int count);
+
   int channels_, hop_, programs_, onset_frames_;
+  bool bend_channel_, age_channels_;
   bool fixed_capacity_;
   int64_t next_frame_ = 0;
   int64_t ignored_ = 0, dropped_ = 0;
@@ -95,6 +100,7 @@ class Conditioner {
   int onset_left_[kKeys] = {};
   VoiceAllocator voices_;
   std::array<int, VoiceAllocator::kMaxVoices> voice_onset_left_{};
+  std::vector<NoteAge> ages_;  // one clock per stream (age channels only)
   int64_t now_ = 0;  // the sample of the message being applied
   float bend_ = 0.0f;  // the latest pitch bend, in units of the bend range
   int mod_wheel_ = 0, program_ = -1;

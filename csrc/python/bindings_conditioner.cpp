@@ -36,6 +36,21 @@ void bind_conditioner(py::module_& m) {
       },
       py::arg("audio"), py::arg("gain") = 1.0f,
       "voices' streams (streams, n) -> their mix (n,): summed, times gain, clamped, as the live synth mixes them");
+  m.def(
+      "note_ages",
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& frames, int hop, int sample_rate) {
+        if (frames.ndim() != 2 || frames.shape(0) < 2 * kKeys) {
+          throw py::value_error("frames must have shape (channels >= 176, frames): the roll, then the onsets");
+        }
+        if (hop < 1 || sample_rate < 1) throw py::value_error("hop and sample_rate must be >= 1");
+        const auto count = static_cast<int>(frames.shape(1));
+        py::array_t<float> out({static_cast<py::ssize_t>(kKeys), static_cast<py::ssize_t>(count)});
+        NoteAge(hop, sample_rate).fill(frames.data(), frames.data() + static_cast<long>(kKeys) * count,
+                                       out.mutable_data(), count, count);
+        return out;
+      },
+      py::arg("frames"), py::arg("hop"), py::arg("sample_rate"),
+      "the age channels (88, frames) of frames whose roll and onsets come first, from a clock at rest (note_age.h)");
   m.def("feature_channels", &feature_channels, py::arg("features"), "channels of a feature set, -1 if unknown");
   py::class_<Conditioner>(m, "Conditioner", "MIDI bytes -> conditioning frames (csrc/midi/conditioner.h)")
       .def(py::init([](const std::string& features, int hop, int capacity, int voices, int sample_rate) {

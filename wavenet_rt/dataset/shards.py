@@ -66,12 +66,15 @@ def save_manifest(root: Path, manifest: dict[str, Any]) -> None:
 
 def model_mismatch(config, manifest: dict[str, Any]) -> str | None:
     """Why a model (its WaveNetConfig) cannot read this dataset's audio and frames, or None: its rate, classes,
-    and (if it is conditioned) frame grid and features must be the dataset's."""
+    and (if it is conditioned) frame grid and features must be the dataset's (or add clocks to them)."""
+    from ..conditioning import readable_from
+
     pairs = [("sample rate", config.sample_rate, manifest["sample_rate"]), ("classes", config.classes,
              manifest["classes"]), ("global classes", config.global_classes, manifest["global_classes"])]
     if config.cond_channels:
-        pairs += [("cond_hop", config.cond_hop, manifest["cond_hop"]),
-                  ("features", config.cond_features, manifest["cond_features"])]
+        pairs += [("cond_hop", config.cond_hop, manifest["cond_hop"])]
+        if not readable_from(config.cond_features, manifest["cond_features"]):
+            pairs += [("features", config.cond_features, manifest["cond_features"])]
     for what, model_value, data_value in pairs:
         if model_value != data_value:
             return f"the model's {what} is {model_value}, the dataset's {data_value}"
