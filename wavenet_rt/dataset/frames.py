@@ -32,22 +32,32 @@ class SparseFrames:
         return cls(values.shape[1], np.ascontiguousarray(values[:, ::KEYFRAME]), frame.astype(np.int32),
                    channel.astype(np.int16), delta)
 
-    def window(self, first: int, count: int) -> np.ndarray:
-        """Frames first .. first + count - 1 as float32 (channels, count); zeros outside the piece."""
-        out = np.zeros((self.channels, count), np.float32)
+    def window(self, first: int, count: int, channels: np.ndarray | None = None) -> np.ndarray:
+        """Frames first .. first + count - 1 as float32 (channels, count); zeros outside the piece. `channels`
+        (indices, ascending): only those rows, rebuilt from only their changes."""
+        rows = np.arange(self.channels) if channels is None else np.asarray(channels)
+        out = np.zeros((len(rows), count), np.float32)
         lo, hi = max(first, 0), min(first + count, self.frames)
         if lo >= hi:
             return out
         base = lo // KEYFRAME * KEYFRAME
         begin, end = np.searchsorted(self.change_frame, [base + 1, hi])
-        deltas = np.zeros((self.channels, hi - base), np.float32)
-        deltas[self.change_channel[begin:end], self.change_frame[begin:end] - base] = self.change_delta[begin:end]
-        state = self.keyframes[:, base // KEYFRAME].astype(np.float32)
+        channel, frame = self.change_channel[begin:end], self.change_frame[begin:end]
+        delta = self.change_delta[begin:end]
+        if channels is not None:
+            row_of = np.full(self.channels, -1)
+            row_of[rows] = np.arange(len(rows))
+            channel = row_of[channel]
+            kept = channel >= 0
+            channel, frame, delta = channel[kept], frame[kept], delta[kept]
+        deltas = np.zeros((len(rows), hi - base), np.float32)
+        deltas[channel, frame - base] = delta
+        state = self.keyframes[rows, base // KEYFRAME].astype(np.float32)
         out[:, lo - first:hi - first] = (state[:, None] + np.cumsum(deltas, axis=1))[:, lo - base:]
         return out
 
-    def dense(self) -> np.ndarray:
-        return self.window(0, self.frames)
+    def dense(self, channels: np.ndarray | None = None) -> np.ndarray:
+        return self.window(0, self.frames, channels)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a shard stores (see shards.py)."""
