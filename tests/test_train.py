@@ -306,7 +306,7 @@ def test_note_ages_grow_a_model_clocks_computed_from_the_stored_frames(dataset, 
     assert read_model_config(tmp_path / "kept" / "model.safetensors").cond_features.endswith("_age88")
     # a window's clocks are the piece's own, computed over the whole piece, up to the 4 s the window looks back
     data, _ = dataset
-    sampler = WindowSampler(data, "train", 2047, 1500, note_ages=True)
+    sampler = WindowSampler(data, "train", 2047, 1500, with_ages=True)
     hop, rate = sampler.hop, sampler.manifest["sample_rate"]
     spec = sampler.fixed_windows(16, seed=3)
     batch = sampler.windows(spec)

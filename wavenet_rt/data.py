@@ -43,7 +43,7 @@ class WindowSampler:
     def __init__(self, root: str | Path, split: str, receptive_field: int, targets: int,
                  use_cond: bool = True, use_global: bool = True, solo_share: float | None = None,
                  line_share: float | None = None, velocity_curve_db: list[float] | None = None,
-                 ends_share: float = 0.0, note_ages: bool = False) -> None:
+                 ends_share: float = 0.0, with_ages: bool = False) -> None:
         root = Path(root)
         self.manifest = load_manifest(root)
         self.hop = self.manifest["cond_hop"]
@@ -53,7 +53,7 @@ class WindowSampler:
         self.use_global = use_global and self.manifest["global_classes"] > 0
         self.silence = silence_code(self.manifest["classes"])
         self.velocity_curve_db = list(velocity_curve_db or [])
-        self.with_ages = note_ages and self.use_cond  # the age clocks, computed from each window's frames
+        self.with_ages = with_ages and self.use_cond  # the age clocks, computed from each window's frames
         if self.velocity_curve_db and not self.use_cond:
             raise ValueError("a velocity level needs the dataset's MIDI conditioning (its velocities)")
         # Windows may begin up to a receptive field (rounded up to whole frames) before a piece starts.

@@ -281,7 +281,7 @@ class Trainer:
         rf = self.config.receptive_field
         shares = {"solo_share": args.solo_share, "line_share": getattr(args, "line_share", None),  # None: older runs
                   "velocity_curve_db": self.config.velocity_curve_db,
-                  "note_ages": self.config.cond_features.endswith(AGE_SUFFIX)}
+                  "with_ages": self.config.cond_features.endswith(AGE_SUFFIX)}
         self.train_data = WindowSampler(args.data, "train", rf, args.window, use_cond=not args.unconditional,
                                         ends_share=getattr(args, "ends_share", 0.0), **shares)  # 0: older runs
         self.valid_data, self.valid_spec = None, []

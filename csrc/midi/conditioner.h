@@ -10,13 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "midi/keyboard.h"
 #include "midi/note_age.h"
 #include "midi/voices.h"
 
 namespace wavenet_rt {
 
-constexpr int kLowestKey = 21;  // A0
-constexpr int kKeys = 88;
 constexpr int kMidiChannels = 16;
 // How long the onset channel stays set after a note-on: long enough to cover the instrument's attack, which
 // reaches -40 dBFS 2-15 ms after the key on the soundfont's piano. A time, not a frame count: at a hop of 16
@@ -30,8 +29,7 @@ int onset_frames(int hop, int sample_rate);
 
 // Channels of a named feature set, or -1 when the name is unknown:
 // "roll88_onset88" (176), "roll88_onset88_bend" (177), "roll88_onset88_age88" (264: a clock per sounding key,
-// note_age.h) and "" (0: no frames, only the MIDI controls, for a
-// model without local conditioning).
+// note_age.h) and "" (0: no frames, only the MIDI controls, for a model without local conditioning).
 int feature_channels(const std::string& features);
 
 class Conditioner {
@@ -83,7 +81,6 @@ class Conditioner {
   float level(int key) const;  // velocity / 127 of the loudest channel holding the key, by key or pedal
   void fill(float* out, int stride, int first, int count);
   void fill_voices(float* out, int stride, int first, int count);
-
   void fill_ages(float* out, int stride, int first, int count);
 
   int channels_, hop_, programs_, onset_frames_;

@@ -5,9 +5,10 @@
 
 #include <cmath>
 
+#include "midi/keyboard.h"
+
 namespace wavenet_rt {
 
-constexpr int kAgeKeys = 88;
 constexpr double kAgeSeconds = 1.0;  // the clock's time constant: exp(-age / 1 s)
 
 // Reads only the roll and onset channels of frames already made, so that the stored frames of a dataset give
@@ -21,7 +22,7 @@ class NoteAge {
 
   // roll, onset, age: channel k's frame i at [k * stride + i], for `count` frames following the last call's.
   void fill(const float* roll, const float* onset, float* age, long stride, int count) {
-    for (int key = 0; key < kAgeKeys; ++key) {
+    for (int key = 0; key < kKeys; ++key) {
       const float* r = roll + key * stride;
       const float* o = onset + key * stride;
       float* a = age + key * stride;
@@ -37,9 +38,9 @@ class NoteAge {
 
  private:
   float per_frame_;
-  float clock_[kAgeKeys] = {};
-  bool sounding_[kAgeKeys] = {};
-  bool lit_[kAgeKeys] = {};
+  float clock_[kKeys] = {};
+  bool sounding_[kKeys] = {};
+  bool lit_[kKeys] = {};
 };
 
 }  // namespace wavenet_rt
